@@ -1,0 +1,496 @@
+// The engine: one GPUDevice, a buffer pool, a batched command stream, scopes that free
+// what a computation no longer needs, and the autograd tape.
+import { BufferPool } from './buffer-pool.ts';
+import { accumulateKernel, castKernel, ELEMENTWISE_WG, fillKernel } from './builtin-kernels.ts';
+import { bytesPerElement, fromF16Array, toF16Array, type DType } from './dtype.ts';
+import { requestGpu, type Gpu, type GpuInfo, type GpuOptions } from './gpu.ts';
+import { f32, grid1d, packParams, u32, type KernelDef, type Param } from './kernel.ts';
+import { releaseNode, runBackward, type TapeNode } from './tape.ts';
+import { Storage, Tensor, shapeSize } from './tensor.ts';
+
+export class DeviceLostError extends Error {
+  constructor(readonly reason: string) {
+    super(`the GPU device was lost (${reason}); reload the models to continue — stored data is safe`);
+    this.name = 'DeviceLostError';
+  }
+}
+
+export class GpuValidationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GpuValidationError';
+  }
+}
+
+interface CachedPipeline {
+  pipeline: GPUComputePipeline;
+  layout: GPUBindGroupLayout;
+}
+
+const UNIFORM_ARENA_BYTES = 64 * 1024;
+const UNIFORM_SLOT_ALIGN = 256;
+const MAX_DISPATCHES_PER_SUBMIT = 128;
+
+type TensorTree = Tensor | readonly TensorTree[] | { readonly [k: string]: TensorTree } | unknown;
+
+export interface TensorOptions {
+  dtype?: DType;
+  requiresGrad?: boolean;
+  name?: string;
+}
+
+export class Engine {
+  readonly pool: BufferPool;
+  /** Current tape (replaced while a checkpointed segment is recomputed). */
+  tape: TapeNode[] = [];
+  private gradEnabled = true;
+  private readonly scopes: Set<Tensor>[] = [];
+  private readonly pipelines = new Map<string, CachedPipeline>();
+
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private pendingDispatches = 0;
+  private readonly uniformBuffer: GPUBuffer;
+  private readonly uniformArena = new ArrayBuffer(UNIFORM_ARENA_BYTES);
+  private readonly uniformView = new DataView(this.uniformArena);
+  private uniformOffset = 0;
+
+  private lostReason: string | null = null;
+  private firstError: string | null = null;
+  /** Dispatches issued since creation (benchmarks and tests read it). */
+  dispatchCount = 0;
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly info: GpuInfo,
+  ) {
+    this.pool = new BufferPool(device, device.limits.maxBufferSize);
+    this.uniformBuffer = device.createBuffer({
+      size: UNIFORM_ARENA_BYTES,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+    });
+    device.lost.then((info) => {
+      this.lostReason = `${info.reason}: ${info.message}`;
+    });
+    device.onuncapturederror = (event) => {
+      this.firstError ??= event.error.message;
+    };
+  }
+
+  static async create(options?: GpuOptions): Promise<Engine> {
+    const gpu: Gpu = await requestGpu(options);
+    return new Engine(gpu.device, gpu.info);
+  }
+
+  static fromDevice(device: GPUDevice, info: GpuInfo): Engine {
+    return new Engine(device, info);
+  }
+
+  get f16(): boolean {
+    return this.info.f16;
+  }
+
+  // ---------------------------------------------------------------- tensors
+
+  /** Upload data as a new tensor (tracked by the current scope). */
+  tensor(data: ArrayLike<number>, shape: readonly number[], options: TensorOptions = {}): Tensor {
+    const dtype = options.dtype ?? 'f32';
+    const n = shapeSize(shape);
+    if (data.length !== n) throw new Error(`tensor: ${data.length} values for shape [${shape.join(',')}]`);
+    const t = this.empty(shape, dtype);
+    this.write(t, data);
+    t.requiresGrad = options.requiresGrad ?? false;
+    t.name = options.name;
+    return t;
+  }
+
+  /** A trainable leaf: requiresGrad, not tracked by scopes (dispose it yourself). */
+  parameter(data: ArrayLike<number>, shape: readonly number[], name?: string, dtype: DType = 'f32'): Tensor {
+    const t = this.tensor(data, shape, { dtype, requiresGrad: true, name });
+    return this.keep(t);
+  }
+
+  /** Uninitialised tensor. */
+  empty(shape: readonly number[], dtype: DType = 'f32'): Tensor {
+    this.checkAlive();
+    const bytes = shapeSize(shape) * bytesPerElement(dtype);
+    const storage = new Storage(this, this.pool.acquire(bytes), bytes);
+    return this.track(new Tensor(this, [...shape], dtype, storage));
+  }
+
+  zeros(shape: readonly number[], dtype: DType = 'f32'): Tensor {
+    return this.full(shape, 0, dtype);
+  }
+
+  full(shape: readonly number[], value: number, dtype: DType = 'f32'): Tensor {
+    const t = this.empty(shape, dtype);
+    this.fill(t, value);
+    return t;
+  }
+
+  fill(t: Tensor, value: number): void {
+    this.dispatch(fillKernel(t.dtype), [t], grid1d(t.size, ELEMENTWISE_WG), [u32(t.size), f32(value)]);
+  }
+
+  /** Overwrite a tensor's contents from the CPU. */
+  write(t: Tensor, data: ArrayLike<number>): void {
+    if (data.length !== t.size) throw new Error(`write: ${data.length} values into ${t}`);
+    // Queue writes run before commands still being recorded: submit those first, so a
+    // recycled buffer is not overwritten while an earlier command still reads it.
+    this.flush();
+    const src = t.dtype === 'f16' ? toF16Array(data) : Float32Array.from(data);
+    const padded = Math.ceil(src.byteLength / 4) * 4;
+    const bytes = new Uint8Array(padded);
+    bytes.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
+    this.device.queue.writeBuffer(t.buffer, 0, bytes);
+  }
+
+  async read(t: Tensor): Promise<Float32Array> {
+    this.checkAlive();
+    const bytes = Math.ceil(t.byteLength / 4) * 4;
+    const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.flush();
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
+    this.device.queue.submit([enc.finish()]);
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      this.checkAlive();
+      throw e;
+    }
+    this.throwPendingError();
+    const copy = staging.getMappedRange().slice(0);
+    staging.unmap();
+    staging.destroy();
+    return t.dtype === 'f16' ? fromF16Array(new Uint16Array(copy, 0, t.size)) : new Float32Array(copy, 0, t.size);
+  }
+
+  /** A same-memory view with another shape; on the tape when the source requires grad. */
+  reshape(t: Tensor, shape: readonly number[]): Tensor {
+    const resolved = resolveShape(shape, t.size);
+    t.storage.retain();
+    const view = this.track(new Tensor(this, resolved, t.dtype, t.storage));
+    // The tape reshapes gradients back to each input's shape, so dY passes through.
+    this.record('reshape', [t], view, [], (dY) => [dY]);
+    return view;
+  }
+
+  /** Reshape that consumes its argument (no tape): for gradients the engine owns. */
+  reshapeOwned(t: Tensor, shape: readonly number[]): Tensor {
+    t.storage.retain();
+    const view = this.track(new Tensor(this, resolveShape(shape, t.size), t.dtype, t.storage));
+    t.dispose();
+    return view;
+  }
+
+  copy(t: Tensor): Tensor {
+    return this.cast(t, t.dtype);
+  }
+
+  /** Copy into a new tensor of `dtype` (no tape: casts are for storage, not for training). */
+  cast(t: Tensor, dtype: DType): Tensor {
+    const y = this.empty(t.shape, dtype);
+    this.dispatch(castKernel(t.dtype, dtype), [t, y], grid1d(t.size, ELEMENTWISE_WG), [u32(t.size)]);
+    return y;
+  }
+
+  /** y += x, in place. */
+  accumulate(y: Tensor, x: Tensor): void {
+    if (y.size !== x.size || y.dtype !== x.dtype) throw new Error(`accumulate: ${y} += ${x}`);
+    this.dispatch(accumulateKernel(y.dtype), [y, x], grid1d(y.size, ELEMENTWISE_WG), [u32(y.size)]);
+  }
+
+  // ---------------------------------------------------------------- scopes
+
+  /**
+   * Run `fn`; every tensor it creates is disposed at the end except those in its result
+   * (which move to the enclosing scope) and those passed to keep().
+   */
+  scope<T>(fn: () => T): T {
+    const tracked = new Set<Tensor>();
+    this.scopes.push(tracked);
+    let result: T;
+    try {
+      result = fn();
+    } catch (e) {
+      this.scopes.pop();
+      for (const t of tracked) t.dispose();
+      throw e;
+    }
+    this.scopes.pop();
+    if (result instanceof Promise) {
+      throw new Error('engine.scope() got an async function; use scopeAsync()');
+    }
+    this.endScope(tracked, result);
+    return result;
+  }
+
+  /** scope() for async work. Do not interleave two scopeAsync() calls on one engine. */
+  async scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
+    const tracked = new Set<Tensor>();
+    this.scopes.push(tracked);
+    let result: T;
+    try {
+      result = await fn();
+    } catch (e) {
+      this.scopes.splice(this.scopes.lastIndexOf(tracked), 1);
+      for (const t of tracked) t.dispose();
+      throw e;
+    }
+    this.scopes.splice(this.scopes.lastIndexOf(tracked), 1);
+    this.endScope(tracked, result);
+    return result;
+  }
+
+  private endScope(tracked: Set<Tensor>, result: unknown): void {
+    const keep = new Set<Tensor>();
+    collectTensors(result, keep);
+    const parent = this.scopes[this.scopes.length - 1];
+    for (const t of tracked) {
+      if (keep.has(t)) parent?.add(t);
+      else t.dispose();
+    }
+  }
+
+  /** Exempt a tensor from scope cleanup; the caller must dispose it. */
+  keep<T extends Tensor>(t: T): T {
+    for (const s of this.scopes) s.delete(t);
+    return t;
+  }
+
+  private track(t: Tensor): Tensor {
+    this.scopes[this.scopes.length - 1]?.add(t);
+    return t;
+  }
+
+  // ---------------------------------------------------------------- autograd
+
+  get isGradEnabled(): boolean {
+    return this.gradEnabled;
+  }
+
+  noGrad<T>(fn: () => T): T {
+    const prev = this.gradEnabled;
+    this.gradEnabled = false;
+    try {
+      return fn();
+    } finally {
+      this.gradEnabled = prev;
+    }
+  }
+
+  /** Turn gradient recording back on inside a noGrad region (checkpoint recomputation). */
+  withGrad<T>(fn: () => T): T {
+    const prev = this.gradEnabled;
+    this.gradEnabled = true;
+    try {
+      return fn();
+    } finally {
+      this.gradEnabled = prev;
+    }
+  }
+
+  /** A new leaf sharing `t`'s memory: the start of a fresh graph. */
+  alias(t: Tensor, requiresGrad = false): Tensor {
+    t.storage.retain();
+    const a = this.track(new Tensor(this, t.shape, t.dtype, t.storage));
+    a.requiresGrad = requiresGrad;
+    return a;
+  }
+
+  /** Append a prepared node (checkpoint); retains its saved tensors. */
+  pushNode(node: TapeNode): void {
+    for (const t of node.saved) t.storage.retain();
+    node.output.requiresGrad = true;
+    node.output.node = node;
+    this.tape.push(node);
+  }
+
+  /**
+   * Called by every differentiable op after its forward. Records a tape node when
+   * gradients are on and some input requires them; `saved` stays alive until backward.
+   */
+  record(
+    name: string,
+    inputs: readonly Tensor[],
+    output: Tensor,
+    saved: readonly Tensor[],
+    backward: (dY: Tensor) => (Tensor | null)[],
+  ): void {
+    if (!this.gradEnabled || !inputs.some((x) => x.requiresGrad)) return;
+    this.pushNode({ name, inputs, output, saved, backward });
+  }
+
+  /**
+   * Backpropagate from `y` (a scalar unless `dY` is given) through the current tape, then
+   * clear it. Leaves that require grad get `.grad` (accumulated across calls until zeroed).
+   */
+  backward(y: Tensor, dY?: Tensor): void {
+    if (!y.requiresGrad) throw new Error('backward: the tensor does not depend on anything that requires grad');
+    if (!dY && y.size !== 1) throw new Error(`backward: ${y} is not a scalar; pass dY`);
+    const seed = dY ? this.copy(dY) : this.full(y.shape, 1, y.dtype);
+    const nodes = this.tape;
+    this.tape = [];
+    this.scope(() => runBackward(this, nodes, new Map([[y, seed]])));
+  }
+
+  /** Drop the tape without backward (e.g. after an evaluation forward). */
+  clearTape(): void {
+    for (const node of this.tape) releaseNode(node);
+    this.tape = [];
+  }
+
+  accumulateLeafGrad(x: Tensor, dX: Tensor): void {
+    if (x.grad) {
+      this.accumulate(x.grad, dX);
+      dX.dispose();
+    } else {
+      x.grad = this.keep(dX);
+    }
+  }
+
+  // ---------------------------------------------------------------- dispatch
+
+  private pipeline(kernel: KernelDef): CachedPipeline {
+    let cached = this.pipelines.get(kernel.code);
+    if (cached) return cached;
+    const entries: GPUBindGroupLayoutEntry[] = kernel.storage.map((access, binding) => ({
+      binding,
+      visibility: GPUShaderStage.COMPUTE,
+      buffer: { type: access === 'read' ? 'read-only-storage' : 'storage' },
+    }));
+    if (kernel.uniforms) {
+      entries.push({ binding: kernel.storage.length, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } });
+    }
+    const layout = this.device.createBindGroupLayout({ label: kernel.name, entries });
+    const module = this.device.createShaderModule({ label: kernel.name, code: kernel.code });
+    const pipeline = this.device.createComputePipeline({
+      label: kernel.name,
+      layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
+      compute: { module, entryPoint: kernel.entryPoint ?? 'main' },
+    });
+    cached = { pipeline, layout };
+    this.pipelines.set(kernel.code, cached);
+    return cached;
+  }
+
+  /** Compile a kernel now and report WGSL errors with line numbers (tests, startup). */
+  async compile(kernel: KernelDef): Promise<void> {
+    const module = this.device.createShaderModule({ label: kernel.name, code: kernel.code });
+    const info = await module.getCompilationInfo();
+    const errors = info.messages.filter((m) => m.type === 'error');
+    if (errors.length) {
+      throw new GpuValidationError(
+        `${kernel.name}: ${errors.map((m) => `line ${m.lineNum}:${m.linePos} ${m.message}`).join('; ')}`,
+      );
+    }
+    this.pipeline(kernel);
+  }
+
+  /** Record one dispatch into the current batch. */
+  dispatch(
+    kernel: KernelDef,
+    buffers: readonly (Tensor | GPUBuffer)[],
+    workgroups: readonly [number, number?, number?],
+    params: readonly Param[] = [],
+  ): void {
+    this.checkAlive();
+    if (buffers.length !== kernel.storage.length) {
+      throw new Error(`${kernel.name}: ${buffers.length} buffers for ${kernel.storage.length} bindings`);
+    }
+    if (kernel.uniforms !== params.length > 0) {
+      throw new Error(`${kernel.name}: params ${kernel.uniforms ? 'missing' : 'not expected'}`);
+    }
+    const [x, y = 1, z = 1] = workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const { pipeline, layout } = this.pipeline(kernel);
+    if (kernel.uniforms && this.uniformOffset + UNIFORM_SLOT_ALIGN > UNIFORM_ARENA_BYTES) this.flush();
+    const entries: GPUBindGroupEntry[] = buffers.map((b, binding) => ({
+      binding,
+      resource: { buffer: b instanceof Tensor ? b.buffer : b },
+    }));
+    if (kernel.uniforms) {
+      const size = packParams(params, this.uniformView, this.uniformOffset);
+      entries.push({
+        binding: buffers.length,
+        resource: { buffer: this.uniformBuffer, offset: this.uniformOffset, size },
+      });
+      this.uniformOffset += Math.ceil(size / UNIFORM_SLOT_ALIGN) * UNIFORM_SLOT_ALIGN;
+    }
+    const bindGroup = this.device.createBindGroup({ layout, entries });
+    this.encoder ??= this.device.createCommandEncoder();
+    this.pass ??= this.encoder.beginComputePass();
+    this.pass.setPipeline(pipeline);
+    this.pass.setBindGroup(0, bindGroup);
+    this.pass.dispatchWorkgroups(x, y, z);
+    this.dispatchCount++;
+    if (++this.pendingDispatches >= MAX_DISPATCHES_PER_SUBMIT) this.flush();
+  }
+
+  /** Submit everything recorded so far. */
+  flush(): void {
+    if (!this.encoder) return;
+    this.pass?.end();
+    if (this.uniformOffset > 0) {
+      this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformArena, 0, this.uniformOffset);
+    }
+    this.device.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    this.pass = null;
+    this.pendingDispatches = 0;
+    this.uniformOffset = 0;
+  }
+
+  /** Wait until the GPU has finished all submitted work; throws a pending GPU error. */
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.checkAlive();
+    this.throwPendingError();
+  }
+
+  private throwPendingError(): void {
+    if (this.firstError) {
+      const msg = this.firstError;
+      this.firstError = null;
+      throw new GpuValidationError(`GPU error: ${msg}`);
+    }
+  }
+
+  private checkAlive(): void {
+    if (this.lostReason) throw new DeviceLostError(this.lostReason);
+  }
+
+  get isLost(): boolean {
+    return this.lostReason !== null;
+  }
+
+  destroy(): void {
+    this.flush();
+    this.pool.trim();
+    this.uniformBuffer.destroy();
+    this.device.destroy();
+  }
+}
+
+function resolveShape(shape: readonly number[], size: number): number[] {
+  const out = [...shape];
+  const inferred = out.indexOf(-1);
+  if (inferred >= 0) {
+    const rest = out.reduce((a, b, i) => (i === inferred ? a : a * b), 1);
+    out[inferred] = size / rest;
+  }
+  if (shapeSize(out) !== size || out.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new Error(`reshape: cannot view ${size} elements as [${shape.join(',')}]`);
+  }
+  return out;
+}
+
+function collectTensors(value: TensorTree, into: Set<Tensor>): void {
+  if (value instanceof Tensor) into.add(value);
+  else if (Array.isArray(value)) for (const v of value) collectTensors(v, into);
+  else if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const v of Object.values(value)) collectTensors(v, into);
+  }
+}

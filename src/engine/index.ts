@@ -1,0 +1,12 @@
+export { Engine, DeviceLostError, GpuValidationError } from './engine.ts';
+export type { TensorOptions } from './engine.ts';
+export { Tensor, Storage, shapeSize } from './tensor.ts';
+export type { DType } from './dtype.ts';
+export { Adam, adamStepRef } from './adam.ts';
+export type { AdamOptions } from './adam.ts';
+export { checkpoint } from './checkpoint.ts';
+export { defineKernel, grid, grid1d, u32, i32, f32, WGSL_FLAT_INDEX } from './kernel.ts';
+export type { KernelDef, Param } from './kernel.ts';
+export { requestGpu, WebGpuUnavailableError } from './gpu.ts';
+export type { Gpu, GpuInfo } from './gpu.ts';
+export type { PoolStats } from './buffer-pool.ts';
