@@ -363,12 +363,17 @@ export class Engine {
     if (kernel.uniforms) {
       entries.push({ binding: kernel.storage.length, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } });
     }
+    // Errors in a kernel's WGSL or layout surface at the next read()/sync(), named.
+    this.device.pushErrorScope('validation');
     const layout = this.device.createBindGroupLayout({ label: kernel.name, entries });
     const module = this.device.createShaderModule({ label: kernel.name, code: kernel.code });
     const pipeline = this.device.createComputePipeline({
       label: kernel.name,
       layout: this.device.createPipelineLayout({ bindGroupLayouts: [layout] }),
       compute: { module, entryPoint: kernel.entryPoint ?? 'main' },
+    });
+    void this.device.popErrorScope().then((error) => {
+      if (error) this.firstError ??= `${kernel.name}: ${error.message}`;
     });
     cached = { pipeline, layout };
     this.pipelines.set(kernel.code, cached);
@@ -377,8 +382,10 @@ export class Engine {
 
   /** Compile a kernel now and report WGSL errors with line numbers (tests, startup). */
   async compile(kernel: KernelDef): Promise<void> {
+    this.device.pushErrorScope('validation');
     const module = this.device.createShaderModule({ label: kernel.name, code: kernel.code });
     const info = await module.getCompilationInfo();
+    await this.device.popErrorScope();
     const errors = info.messages.filter((m) => m.type === 'error');
     if (errors.length) {
       throw new GpuValidationError(
@@ -386,6 +393,7 @@ export class Engine {
       );
     }
     this.pipeline(kernel);
+    await this.sync();
   }
 
   /** Record one dispatch into the current batch. */

@@ -1,0 +1,207 @@
+import { describe, expect, it } from 'vitest';
+import { testEngine } from '../../test/engine.ts';
+import { assertClose } from '../../test/close.ts';
+import { rng } from '../../test/random.ts';
+import { silu } from '../kernels/silu/silu.ts';
+import { siluBackwardRef, siluForwardRef } from '../kernels/silu/silu-reference.ts';
+import { Adam, adamStepRef } from './adam.ts';
+import { sizeClass } from './buffer-pool.ts';
+import { checkpoint } from './checkpoint.ts';
+import { f16BitsToF32, f32ToF16Bits, roundToF16 } from './dtype.ts';
+import { GpuValidationError } from './engine.ts';
+import { defineKernel } from './kernel.ts';
+import type { Tensor } from './tensor.ts';
+
+describe('buffer pool size classes', () => {
+  it('are at least the request, 256-aligned, and waste at most 25 % above 1 KiB', () => {
+    for (const n of [1, 255, 256, 257, 1000, 1025, 4097, 65537, 1e6, 123456789]) {
+      const c = sizeClass(n);
+      expect(c).toBeGreaterThanOrEqual(n);
+      expect(c % 256).toBe(0);
+      if (n > 1024) expect(c / n).toBeLessThanOrEqual(1.25 + 1e-9);
+    }
+  });
+});
+
+describe('fp16 conversion', () => {
+  it('matches IEEE binary16 on known values', () => {
+    const cases: [number, number][] = [
+      [0, 0x0000],
+      [1, 0x3c00],
+      [-2, 0xc000],
+      [65504, 0x7bff],
+      [65520, 0x7c00], // rounds to +Inf
+      [2 ** -24, 0x0001], // smallest subnormal
+      [2 ** -26, 0x0000], // below half the smallest subnormal
+      [1 + 2 ** -11, 0x3c00], // tie → even
+      [1 + 3 * 2 ** -11, 0x3c02], // tie → even (up)
+      [0.1, 0x2e66],
+    ];
+    for (const [x, bits] of cases) expect(f32ToF16Bits(x), `f16(${x})`).toBe(bits);
+    expect(Number.isNaN(f16BitsToF32(f32ToF16Bits(NaN)))).toBe(true);
+    for (let h = 0; h < 0x7c00; h += 37) expect(f32ToF16Bits(f16BitsToF32(h))).toBe(h);
+  });
+});
+
+describe('tensors and scopes', () => {
+  it('round-trips f32 and f16 data', async () => {
+    const e = await testEngine();
+    const data = rng(1).normals(13, 10);
+    await e.scopeAsync(async () => {
+      assertClose(await e.tensor(data, [13]).read(), data, { rtol: 0, atol: 0 }, 'f32');
+      if (e.f16) {
+        const t = e.tensor(data, [13], { dtype: 'f16' });
+        assertClose(await t.read(), roundToF16(data), { rtol: 0, atol: 0 }, 'f16');
+        assertClose(await e.cast(t, 'f32').read(), roundToF16(data), { rtol: 0, atol: 0 }, 'cast f16→f32');
+      }
+    });
+  });
+
+  it('frees everything a scope created except its result, also on error', async () => {
+    const e = await testEngine();
+    const base = e.pool.getStats().liveBytes;
+    const kept = e.scope(() => {
+      e.zeros([1000]);
+      const a = e.full([3, 4], 2);
+      return { a, list: [e.zeros([5])] };
+    });
+    expect(e.pool.getStats().liveBytes).toBe(base + 256 * 2);
+    assertClose(await kept.a.read(), new Float32Array(12).fill(2), { atol: 0 }, 'kept');
+    kept.a.dispose();
+    kept.list[0].dispose();
+    expect(e.pool.getStats().liveBytes).toBe(base);
+    expect(() =>
+      e.scope(() => {
+        e.zeros([4096]);
+        throw new Error('boom');
+      }),
+    ).toThrow('boom');
+    expect(e.pool.getStats().liveBytes).toBe(base);
+  });
+
+  it('reshape is a view; reading a disposed tensor fails clearly', async () => {
+    const e = await testEngine();
+    const t = e.tensor([1, 2, 3, 4, 5, 6], [2, 3]);
+    const v = t.reshape([3, -1]);
+    expect(v.shape).toEqual([3, 2]);
+    t.dispose();
+    assertClose(await v.read(), [1, 2, 3, 4, 5, 6], { atol: 0 }, 'view outlives its source');
+    v.dispose();
+    expect(() => v.buffer).toThrow(/freed GPU buffer/);
+    expect(() => e.tensor([1, 2], [3])).toThrow(/2 values for shape \[3\]/);
+  });
+
+  it('reports WGSL errors with the kernel name and line', async () => {
+    const e = await testEngine();
+    const bad = defineKernel({ name: 'bad_kernel', storage: [], uniforms: false, code: '@compute @workgroup_size(1) fn main() { let x: f32 = 1u; }' });
+    await expect(e.compile(bad)).rejects.toThrow(GpuValidationError);
+    await expect(e.compile(bad)).rejects.toThrow(/bad_kernel: line 1/);
+  });
+});
+
+describe('autograd', () => {
+  it('accumulates leaf gradients across backward calls and through reshape', async () => {
+    const e = await testEngine();
+    const xs = rng(2).normals(12);
+    const x = e.parameter(xs, [3, 4], 'x');
+    const ones = e.full([2, 6], 1);
+    for (let k = 0; k < 2; k++) {
+      const y = e.scope(() => silu(x.reshape([2, 6])));
+      e.backward(y, ones);
+      y.dispose();
+    }
+    const once = siluBackwardRef(xs, new Float64Array(12).fill(1));
+    assertClose(await x.grad!.read(), once.map((g) => 2 * g), { rtol: 1e-6 }, 'x.grad after two backward calls');
+    expect(x.grad!.shape).toEqual([3, 4]);
+    x.dispose();
+    ones.dispose();
+  });
+
+  it('checkpoint gives the same gradients and keeps no intermediates alive until backward', async () => {
+    const e = await testEngine();
+    const n = 64 * 1024;
+    const xs = rng(3).normals(n, 2);
+    const chain = (t: Tensor) => {
+      for (let i = 0; i < 6; i++) t = silu(t);
+      return t;
+    };
+    let ref = Float64Array.from(xs);
+    const stack: Float64Array[] = [];
+    for (let i = 0; i < 6; i++) {
+      stack.push(ref);
+      ref = siluForwardRef(ref);
+    }
+    let g: Float64Array = new Float64Array(n).fill(1);
+    for (let i = 5; i >= 0; i--) g = siluBackwardRef(stack[i], g);
+
+    const grads: Float32Array[] = [];
+    const held: number[] = [];
+    for (const useCheckpoint of [false, true]) {
+      const x = e.parameter(xs, [n], 'x');
+      const dY = e.full([n], 1);
+      const before = e.pool.getStats().liveBytes;
+      const y = e.scope(() => (useCheckpoint ? checkpoint(e, chain, [x]) : chain(x)));
+      held.push(e.pool.getStats().liveBytes - before);
+      assertClose(await y.read(), ref, { rtol: 1e-5 }, 'forward');
+      e.backward(y, dY);
+      grads.push(await x.grad!.read());
+      y.dispose();
+      dY.dispose();
+      x.dispose();
+    }
+    assertClose(grads[0], g, { rtol: 1e-5 }, 'grad without checkpoint');
+    assertClose(grads[1], grads[0], { rtol: 1e-6 }, 'grad with checkpoint');
+    expect(e.tape.length).toBe(0);
+    // Between forward and backward: without checkpointing the tape holds the 5
+    // intermediates (plus y); with it only y is alive.
+    expect(held[0]).toBe(6 * n * 4);
+    expect(held[1]).toBe(n * 4);
+  });
+
+  it('backward frees the tape: live bytes return to the baseline after a training step', async () => {
+    const e = await testEngine();
+    const base = e.pool.getStats().liveBytes;
+    const w = e.parameter(rng(4).normals(300), [300], 'w');
+    const opt = new Adam(e, [w], { lr: 1e-2 });
+    const afterSetup = e.pool.getStats().liveBytes;
+    for (let step = 0; step < 3; step++) {
+      e.scope(() => {
+        const y = silu(silu(w));
+        e.backward(y, e.full([300], 1));
+      });
+      opt.step();
+      opt.zeroGrad();
+      expect(e.pool.getStats().liveBytes).toBe(afterSetup);
+    }
+    opt.dispose();
+    w.dispose();
+    expect(e.pool.getStats().liveBytes).toBe(base);
+  });
+});
+
+describe('Adam / AdamW', () => {
+  it.each([
+    ['Adam + L2', false],
+    ['AdamW', true],
+  ])('%s matches the float64 reference over 3 steps', async (_name, decoupled) => {
+    const e = await testEngine();
+    const r = rng(decoupled ? 5 : 6);
+    const n = 517;
+    const p0 = r.normals(n);
+    const gs = [r.normals(n), r.normals(n, 0.1), r.normals(n, 10)];
+    const w = e.parameter(p0, [n], 'w');
+    const opt = new Adam(e, [w], { lr: 1e-2, weightDecay: 0.1, decoupled });
+    const p = Float64Array.from(p0);
+    const m = new Float64Array(n);
+    const v = new Float64Array(n);
+    for (let t = 1; t <= 3; t++) {
+      w.grad = e.keep(e.tensor(gs[t - 1], [n]));
+      opt.step();
+      opt.zeroGrad();
+      adamStepRef(p, m, v, gs[t - 1], t, opt.options);
+    }
+    assertClose(await w.read(), p, { rtol: 1e-6, atol: 1e-6 }, 'parameters');
+    opt.dispose();
+    w.dispose();
+  });
+});
