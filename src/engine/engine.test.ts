@@ -125,7 +125,7 @@ describe('autograd', () => {
       for (let i = 0; i < 6; i++) t = silu(t);
       return t;
     };
-    let ref = Float64Array.from(xs);
+    let ref: Float64Array = Float64Array.from(xs);
     const stack: Float64Array[] = [];
     for (let i = 0; i < 6; i++) {
       stack.push(ref);
