@@ -1,0 +1,81 @@
+// The small tensor interface every network in src/models is written against (DESIGN §3).
+// Three implementations:
+//   engine-ops.ts — eager WebGPU tensors with autograd (tuning, training, inference);
+//   onnx tracer   — records the same calls as ONNX nodes (src/onnx);
+//   shape-ops.ts  — shapes only: lists a model's parameters and checks configs, no GPU.
+// Shapes follow PyTorch: images (B, C, H, W), sequences (B, N, C), weights (out, in).
+
+export interface ConvOptions {
+  stride?: number;
+  /** Zero padding: one number for all sides, or [top, left, bottom, right]. */
+  padding?: number | readonly [number, number, number, number];
+}
+
+export interface AttentionOptions {
+  /** Default 1/√D. */
+  scale?: number;
+  /** Key j visible to query i iff j ≤ i (CLIP text). */
+  causal?: boolean;
+}
+
+export interface TimestepEmbeddingOptions {
+  flipSinToCos: boolean;
+  downscaleFreqShift: number;
+  maxPeriod?: number;
+}
+
+/**
+ * T is the backend's tensor, Ids its integer-index input (token ids), Times its timestep
+ * input. Every method returns a new T and never mutates its arguments.
+ */
+export interface TensorOps<T, Ids = unknown, Times = unknown> {
+  readonly backend: 'engine' | 'onnx' | 'shape';
+  shape(x: T): readonly number[];
+
+  // linear algebra
+  /** x: (…, in), weight: (out, in), bias: (out) → (…, out) */
+  linear(x: T, weight: T, bias?: T | null): T;
+  /** a: (…, M, K), b: (…, K, N) → (…, M, N) */
+  matmul(a: T, b: T): T;
+  /** x: (B, Cin, H, W), weight: (Cout, Cin, kh, kw), bias: (Cout) → (B, Cout, Ho, Wo) */
+  conv2d(x: T, weight: T, bias: T | null, options?: ConvOptions): T;
+
+  // normalisation
+  /** x: (B, C, …), weight/bias: (C); `silu` fuses the activation that usually follows. */
+  groupNorm(x: T, groups: number, weight: T, bias: T, eps: number, options?: { silu?: boolean }): T;
+  /** x: (…, C), weight/bias: (C) */
+  layerNorm(x: T, weight: T, bias: T, eps: number): T;
+
+  // attention: q (B, Nq, H·D), k/v (B, Nk, H·D) → (B, Nq, H·D)
+  attention(q: T, k: T, v: T, heads: number, options?: AttentionOptions): T;
+
+  // activations
+  silu(x: T): T;
+  gelu(x: T): T;
+  quickGelu(x: T): T;
+  /** (…, 2F) → (…, F): first half · gelu(second half) */
+  geglu(x: T): T;
+
+  // element-wise with numpy broadcasting
+  add(a: T, b: T): T;
+  sub(a: T, b: T): T;
+  mul(a: T, b: T): T;
+  scale(x: T, s: number): T;
+
+  // layout
+  reshape(x: T, shape: readonly number[]): T;
+  transpose(x: T, perm: readonly number[]): T;
+  concat(xs: readonly T[], axis: number): T;
+  /** The `length` entries from `start` along `axis`. */
+  slice(x: T, axis: number, start: number, length: number): T;
+  /** Repeat size-1 dims to `shape` (numpy broadcasting rules). */
+  broadcastTo(x: T, shape: readonly number[]): T;
+  /** x: (B, C, H, W) → (B, C, 2H, 2W) */
+  upsampleNearest2x(x: T): T;
+
+  // embeddings
+  /** ids: (…), table: (V, C) → (…, C) */
+  embedding(ids: Ids, table: T): T;
+  /** timesteps: (B) → (B, dim), as diffusers' get_timestep_embedding */
+  timestepEmbedding(timesteps: Times, dim: number, options: TimestepEmbeddingOptions): T;
+}

@@ -1,0 +1,131 @@
+// diffusers UNet2DConditionModel (SD 1.x / 2.x): ε_θ(z_t, t, C), with LoRA and the dual
+// path threaded to every transformer block, and an encoder-only mode (down blocks + mid
+// block) whose output is the spatial feature map the tuning encoder reads.
+import { resnetBlock } from '../layers/resnet-block.ts';
+import type { Params } from '../params.ts';
+import type { TensorOps } from '../tensor-ops.ts';
+import { transformer2d, type Conditioning } from './transformer.ts';
+import type { ResolvedUNetConfig } from './unet-config.ts';
+
+export interface UNetInputs<T, Times> {
+  /** z_t: (B, in_channels, h, w) */
+  sample: T;
+  /** t: (B) */
+  timesteps: Times;
+  cond: Conditioning<T>;
+}
+
+interface Ctx<T> {
+  ops: TensorOps<T>;
+  cfg: ResolvedUNetConfig;
+  temb: T;
+  cond: Conditioning<T>;
+}
+
+function resnet<T>(c: Ctx<T>, p: Params<T>, x: T, ci: number, co: number, outputScaleFactor = 1): T {
+  return resnetBlock(c.ops, p, {
+    inChannels: ci,
+    outChannels: co,
+    groups: c.cfg.norm_num_groups,
+    eps: c.cfg.norm_eps,
+    tembChannels: c.cfg.timeEmbedDim,
+    outputScaleFactor,
+  }, x, c.temb);
+}
+
+function transformer<T>(c: Ctx<T>, p: Params<T>, x: T, channels: number, heads: number): T {
+  return transformer2d(c.ops, p, {
+    channels,
+    heads,
+    crossAttentionDim: c.cfg.cross_attention_dim,
+    groups: c.cfg.norm_num_groups,
+    useLinearProjection: c.cfg.use_linear_projection,
+  }, x, c.cond);
+}
+
+// 1.–3. time embedding, conv_in, down blocks, mid block. Returns the mid-block output and
+// the skip connections for the up blocks.
+function encode<T, Times>(ops: TensorOps<T, unknown, Times>, p: Params<T>, cfg: ResolvedUNetConfig, inputs: UNetInputs<T, Times>) {
+  const ch = cfg.block_out_channels;
+  const c0 = ch[0];
+  // 1. sinusoidal features of t → MLP
+  const tproj = ops.timestepEmbedding(inputs.timesteps, c0, {
+    flipSinToCos: cfg.flip_sin_to_cos,
+    downscaleFreqShift: cfg.freq_shift,
+  });
+  const te = p.sub('time_embedding');
+  const td = cfg.timeEmbedDim;
+  let temb = ops.linear(tproj, te.get('linear_1.weight', [td, c0]), te.get('linear_1.bias', [td]));
+  temb = ops.linear(ops.silu(temb), te.get('linear_2.weight', [td, td]), te.get('linear_2.bias', [td]));
+  const c: Ctx<T> = { ops, cfg, temb, cond: inputs.cond };
+
+  // 2. conv_in and the down blocks; every layer's output is kept as a skip connection
+  let h = ops.conv2d(inputs.sample, p.get('conv_in.weight', [c0, cfg.in_channels, 3, 3]), p.get('conv_in.bias', [c0]), { padding: 1 });
+  const skips: T[] = [h];
+  let prev = c0;
+  cfg.down_block_types.forEach((type, i) => {
+    const b = p.sub(`down_blocks.${i}`);
+    const co = ch[i];
+    for (let j = 0; j < cfg.layers_per_block; j++) {
+      h = resnet(c, b.sub(`resnets.${j}`), h, j === 0 ? prev : co, co);
+      if (type === 'CrossAttnDownBlock2D') h = transformer(c, b.sub(`attentions.${j}`), h, co, cfg.heads[i]);
+      skips.push(h);
+    }
+    if (i < ch.length - 1) {
+      h = ops.conv2d(h, b.get('downsamplers.0.conv.weight', [co, co, 3, 3]), b.get('downsamplers.0.conv.bias', [co]), {
+        stride: 2,
+        padding: cfg.downsample_padding ?? 1,
+      });
+      skips.push(h);
+    }
+    prev = co;
+  });
+
+  // 3. mid block: resnet, transformer, resnet
+  const last = ch[ch.length - 1];
+  const m = p.sub('mid_block');
+  const s = cfg.mid_block_scale_factor ?? 1;
+  h = resnet(c, m.sub('resnets.0'), h, last, last, s);
+  h = transformer(c, m.sub('attentions.0'), h, last, cfg.heads[cfg.heads.length - 1]);
+  h = resnet(c, m.sub('resnets.1'), h, last, last, s);
+  return { h, skips, c };
+}
+
+/** The UNet-encoder features (mid-block output) that the tuning encoder reads. */
+export function unetEncoderFeatures<T, Times>(ops: TensorOps<T, unknown, Times>, p: Params<T>, cfg: ResolvedUNetConfig, inputs: UNetInputs<T, Times>): T {
+  return encode(ops, p, cfg, inputs).h;
+}
+
+/** ε_θ(z_t, t, C): (B, in_channels, h, w) → (B, out_channels, h, w) */
+export function unet<T, Times>(ops: TensorOps<T, unknown, Times>, p: Params<T>, cfg: ResolvedUNetConfig, inputs: UNetInputs<T, Times>): T {
+  const { h: mid, skips, c } = encode(ops, p, cfg, inputs);
+  const ch = cfg.block_out_channels;
+  const rev = [...ch].reverse();
+  const revHeads = [...cfg.heads].reverse();
+  let h = mid;
+  // 4. up blocks: each layer concatenates the matching skip connection (last in, first out)
+  let prev = rev[0];
+  cfg.up_block_types.forEach((type, i) => {
+    const b = p.sub(`up_blocks.${i}`);
+    const co = rev[i];
+    const ci = rev[Math.min(i + 1, ch.length - 1)];
+    const n = cfg.layers_per_block + 1;
+    for (let j = 0; j < n; j++) {
+      const skip = skips.pop()!;
+      const skipCh = j === n - 1 ? ci : co;
+      const inCh = j === 0 ? prev : co;
+      h = ops.concat([h, skip], 1);
+      h = resnet(c, b.sub(`resnets.${j}`), h, inCh + skipCh, co);
+      if (type === 'CrossAttnUpBlock2D') h = transformer(c, b.sub(`attentions.${j}`), h, co, revHeads[i]);
+    }
+    if (i < ch.length - 1) {
+      h = ops.upsampleNearest2x(h);
+      h = ops.conv2d(h, b.get('upsamplers.0.conv.weight', [co, co, 3, 3]), b.get('upsamplers.0.conv.bias', [co]), { padding: 1 });
+    }
+    prev = co;
+  });
+  // 5. output head
+  const c0 = ch[0];
+  h = ops.groupNorm(h, cfg.norm_num_groups, p.get('conv_norm_out.weight', [c0]), p.get('conv_norm_out.bias', [c0]), cfg.norm_eps, { silu: true });
+  return ops.conv2d(h, p.get('conv_out.weight', [cfg.out_channels, c0, 3, 3]), p.get('conv_out.bias', [cfg.out_channels]), { padding: 1 });
+}

@@ -1,0 +1,99 @@
+// diffusers AutoencoderKL: encode an image to the latent distribution's mean (and log
+// variance) and decode a latent back to an image. Raw: the scaling factor is applied by
+// the pipeline, not here.
+import { resnetBlock } from '../layers/resnet-block.ts';
+import type { Params } from '../params.ts';
+import type { TensorOps } from '../tensor-ops.ts';
+import type { VaeConfig } from './vae-config.ts';
+
+// The VAE's resnets and attention use eps 1e-6 (diffusers hard-codes it for AutoencoderKL).
+const EPS = 1e-6;
+
+function resnet<T>(ops: TensorOps<T>, p: Params<T>, c: VaeConfig, x: T, ci: number, co: number): T {
+  return resnetBlock(ops, p, { inChannels: ci, outChannels: co, groups: c.norm_num_groups, eps: EPS }, x, null);
+}
+
+// Single-head self-attention over pixels with a group norm and residual.
+// x: (B, C, H, W) → (B, C, H, W)
+function midAttention<T>(ops: TensorOps<T>, p: Params<T>, c: VaeConfig, x: T, C: number): T {
+  const [B, , H, W] = ops.shape(x);
+  let h = ops.groupNorm(x, c.norm_num_groups, p.get('group_norm.weight', [C]), p.get('group_norm.bias', [C]), EPS);
+  h = ops.reshape(ops.transpose(h, [0, 2, 3, 1]), [B, H * W, C]);
+  const proj = (name: string, t: T) => ops.linear(t, p.get(`${name}.weight`, [C, C]), p.get(`${name}.bias`, [C]));
+  h = ops.attention(proj('to_q', h), proj('to_k', h), proj('to_v', h), 1);
+  h = proj('to_out.0', h);
+  h = ops.transpose(ops.reshape(h, [B, H, W, C]), [0, 3, 1, 2]);
+  return ops.add(h, x);
+}
+
+function midBlock<T>(ops: TensorOps<T>, p: Params<T>, c: VaeConfig, x: T, C: number): T {
+  let h = resnet(ops, p.sub('resnets.0'), c, x, C, C);
+  if (c.mid_block_add_attention ?? true) h = midAttention(ops, p.sub('attentions.0'), c, h, C);
+  return resnet(ops, p.sub('resnets.1'), c, h, C, C);
+}
+
+export interface LatentDistribution<T> {
+  mean: T;
+  /** Log variance as predicted (diffusers clamps it to [−30, 20] only when sampling). */
+  logvar: T;
+}
+
+/** image: (B, 3, H, W) in [−1, 1] → mean, logvar: (B, latent, H/f, W/f) */
+export function vaeEncode<T>(ops: TensorOps<T>, params: Params<T>, c: VaeConfig, image: T): LatentDistribution<T> {
+  const p = params.sub('encoder');
+  const ch = c.block_out_channels;
+  const L = c.latent_channels;
+  // 1. conv_in, down blocks (the downsampler pads right/bottom only, then stride 2)
+  let h = ops.conv2d(image, p.get('conv_in.weight', [ch[0], c.in_channels, 3, 3]), p.get('conv_in.bias', [ch[0]]), { padding: 1 });
+  let prev = ch[0];
+  ch.forEach((co, i) => {
+    const b = p.sub(`down_blocks.${i}`);
+    for (let j = 0; j < c.layers_per_block; j++) h = resnet(ops, b.sub(`resnets.${j}`), c, h, j === 0 ? prev : co, co);
+    if (i < ch.length - 1) {
+      h = ops.conv2d(h, b.get('downsamplers.0.conv.weight', [co, co, 3, 3]), b.get('downsamplers.0.conv.bias', [co]), {
+        stride: 2,
+        padding: [0, 0, 1, 1],
+      });
+    }
+    prev = co;
+  });
+  // 2. mid block, head → 2·latent channels (mean ‖ logvar), quant_conv
+  const last = ch[ch.length - 1];
+  h = midBlock(ops, p.sub('mid_block'), c, h, last);
+  h = ops.groupNorm(h, c.norm_num_groups, p.get('conv_norm_out.weight', [last]), p.get('conv_norm_out.bias', [last]), EPS, { silu: true });
+  h = ops.conv2d(h, p.get('conv_out.weight', [2 * L, last, 3, 3]), p.get('conv_out.bias', [2 * L]), { padding: 1 });
+  if (c.use_quant_conv ?? true) {
+    h = ops.conv2d(h, params.get('quant_conv.weight', [2 * L, 2 * L, 1, 1]), params.get('quant_conv.bias', [2 * L]));
+  }
+  return { mean: ops.slice(h, 1, 0, L), logvar: ops.slice(h, 1, L, L) };
+}
+
+/** latent: (B, latent, h, w) → image: (B, out, h·f, w·f) */
+export function vaeDecode<T>(ops: TensorOps<T>, params: Params<T>, c: VaeConfig, latent: T): T {
+  const p = params.sub('decoder');
+  const ch = c.block_out_channels;
+  const rev = [...ch].reverse();
+  const L = c.latent_channels;
+  let h = latent;
+  if (c.use_post_quant_conv ?? true) {
+    h = ops.conv2d(h, params.get('post_quant_conv.weight', [L, L, 1, 1]), params.get('post_quant_conv.bias', [L]));
+  }
+  // 1. conv_in, mid block
+  h = ops.conv2d(h, p.get('conv_in.weight', [rev[0], L, 3, 3]), p.get('conv_in.bias', [rev[0]]), { padding: 1 });
+  h = midBlock(ops, p.sub('mid_block'), c, h, rev[0]);
+  // 2. up blocks (layers_per_block + 1 resnets each), nearest 2× + conv between them
+  let prev = rev[0];
+  rev.forEach((co, i) => {
+    const b = p.sub(`up_blocks.${i}`);
+    for (let j = 0; j <= c.layers_per_block; j++) h = resnet(ops, b.sub(`resnets.${j}`), c, h, j === 0 ? prev : co, co);
+    if (i < rev.length - 1) {
+      h = ops.upsampleNearest2x(h);
+      h = ops.conv2d(h, b.get('upsamplers.0.conv.weight', [co, co, 3, 3]), b.get('upsamplers.0.conv.bias', [co]), { padding: 1 });
+    }
+    prev = co;
+  });
+  // 3. head
+  const c0 = ch[0];
+  h = ops.groupNorm(h, c.norm_num_groups, p.get('conv_norm_out.weight', [c0]), p.get('conv_norm_out.bias', [c0]), EPS, { silu: true });
+  return ops.conv2d(h, p.get('conv_out.weight', [c.out_channels, c0, 3, 3]), p.get('conv_out.bias', [c.out_channels]), { padding: 1 });
+}
