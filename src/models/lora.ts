@@ -5,6 +5,7 @@
 import type { Params } from './params.ts';
 import type { TensorOps } from './tensor-ops.ts';
 
+/** A: (r, in), B: (out, r) — or per sample (Bt, r, in), (Bt, out, r) while pre-training. */
 export interface LoraPair<T> {
   A: T;
   B: T;
@@ -34,8 +35,14 @@ export function loraLinear<T>(
   let y = ops.linear(x, m.get('weight', shape), bias ? m.get('bias', [shape[0]]) : null);
   const pair = lora?.layers.get(m.prefix);
   if (pair && lora) {
-    const down = ops.linear(x, pair.A);
-    y = ops.add(y, ops.scale(ops.linear(down, pair.B), lora.scale));
+    let up: T;
+    if (ops.shape(pair.A).length === 2) up = ops.linear(ops.linear(x, pair.A), pair.B);
+    else {
+      // One LoRA per sample: x (Bt, N, in) @ Aᵀ (Bt, in, r) @ Bᵀ (Bt, r, out)
+      const down = ops.matmul(x, ops.transpose(pair.A, [0, 2, 1]));
+      up = ops.matmul(down, ops.transpose(pair.B, [0, 2, 1]));
+    }
+    y = ops.add(y, ops.scale(up, lora.scale));
   }
   return y;
 }

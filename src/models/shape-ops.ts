@@ -110,6 +110,12 @@ export class ShapeOps implements TensorOps<ShapeTensor, { shape: readonly number
   mul = (a: ShapeTensor, b: ShapeTensor) => st(broadcastShapes(a.shape, b.shape, 'mul'));
   scale = (x: ShapeTensor) => st(x.shape);
 
+  mean(x: ShapeTensor, axes: readonly number[], keepDims = false) {
+    const ax = axes.map((a) => (a < 0 ? a + x.shape.length : a));
+    if (ax.some((a) => a < 0 || a >= x.shape.length)) fail('mean', `axes [${axes}] of [${x.shape}]`);
+    return st(keepDims ? x.shape.map((d, i) => (ax.includes(i) ? 1 : d)) : x.shape.filter((_, i) => !ax.includes(i)));
+  }
+
   reshape(x: ShapeTensor, shape: readonly number[]) {
     const out = [...shape];
     const i = out.indexOf(-1);

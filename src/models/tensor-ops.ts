@@ -62,6 +62,10 @@ export interface TensorOps<T, Ids = unknown, Times = unknown> {
   mul(a: T, b: T): T;
   scale(x: T, s: number): T;
 
+  // reductions
+  /** Mean over `axes` (kept as size-1 dims when keepDims). */
+  mean(x: T, axes: readonly number[], keepDims?: boolean): T;
+
   // layout
   reshape(x: T, shape: readonly number[]): T;
   transpose(x: T, perm: readonly number[]): T;
