@@ -1,12 +1,132 @@
-// The worker's API as the UI sees it through comlink. Everything that touches the GPU
-// lives behind this interface.
+// The worker's API as the UI sees it through comlink. Everything that touches the GPU lives
+// behind this interface; the UI keeps only plain data (no tensors) in its store.
+// Long calls take a `jobId` chosen by the caller; `cancel(jobId)` aborts them (comlink cannot
+// carry an AbortSignal), and they report progress through a proxied callback.
 import type { GpuInfo } from '../engine/gpu.ts';
 
 export type GpuReport =
   | { ok: true; info: GpuInfo; limits: { maxBufferSize: number; maxStorageBufferBindingSize: number } }
   | { ok: false; error: string };
 
+/** Errors crossing the worker boundary keep a machine-readable kind. */
+export type ErrorKind =
+  | 'cancelled'
+  | 'bad-input'
+  | 'pack'
+  | 'device-lost'
+  | 'out-of-memory'
+  | 'numerical'
+  | 'internal';
+
+export interface WorkerError {
+  kind: ErrorKind;
+  message: string;
+}
+
+// ---------------------------------------------------------------- packs
+
+export type PackSource = { kind: 'bundled' } | { kind: 'url'; url: string } | { kind: 'files'; files: File[] };
+
+export interface DownloadProgress {
+  file: string;
+  loadedBytes: number;
+  totalBytes: number;
+  bytesPerSecond: number;
+  etaSeconds: number | null;
+}
+
+export interface PackSummary {
+  id: string;
+  name: string;
+  /** sha256 of the manifest: concepts record it to refuse other packs. */
+  hash: string;
+  licence: string;
+  imageSize: number;
+  placeholderDefault: string;
+  hasTuningEncoder: boolean;
+  totalBytes: number;
+  defaults: GenerateSettings;
+}
+
+// ---------------------------------------------------------------- personalize
+
+export interface CropRect {
+  x: number;
+  y: number;
+  size: number;
+}
+
+export interface PersonalizeRequest {
+  /** Encoded image bytes (JPEG/PNG/WebP) and the square crop in source pixels. */
+  image: Uint8Array;
+  mime: string;
+  crop: CropRect | null;
+  placeholder: string;
+  steps: number;
+  /** Packs without a tuning encoder start v* from this word. */
+  classWord?: string;
+  seed: number;
+}
+
+export type PersonalizeProgress =
+  | { stage: 'encoding' }
+  | { stage: 'nearest'; words: string[] }
+  | { stage: 'tuning'; step: number; steps: number; loss: number }
+  | { stage: 'done' };
+
+/** A personalized concept as plain data (what the library stores). */
+export interface ConceptData {
+  placeholder: string;
+  /** v*: token_dim floats. */
+  embedding: Float32Array;
+  nearestWords: string[];
+  hardTokenId: number;
+  rank: number;
+  alpha: number;
+  blend: number;
+  /** LoRA tensors by PEFT module path: A (r, in), B (out, r). */
+  lora: { module: string; A: Float32Array; aShape: [number, number]; B: Float32Array; bShape: [number, number] }[];
+  lossCurve: number[];
+  packId: string;
+  packHash: string;
+}
+
+// ---------------------------------------------------------------- generate
+
+export type SamplerName = 'ddim' | 'euler' | 'dpmpp-2m';
+
+export interface GenerateSettings {
+  steps: number;
+  guidance: number;
+  sampler: SamplerName;
+  blend: number;
+  batch: number;
+}
+
+export interface GenerateRequest extends GenerateSettings {
+  prompt: string;
+  negativePrompt: string;
+  seed: number;
+  concept: ConceptData | null;
+  /** Which runtime runs the UNet. */
+  runtime: 'onnx' | 'engine';
+}
+
+export interface ImageResult {
+  width: number;
+  height: number;
+  /** RGBA8 pixels. */
+  rgba: Uint8ClampedArray;
+  seed: number;
+}
+
+export type GenerateProgress = { step: number; steps: number; previews: ImageResult[] };
+
 export interface WorkerApi {
   /** Acquire the GPU (once) and describe it, or say why it is unavailable. */
   probeGpu(): Promise<GpuReport>;
+  loadPack(jobId: string, source: PackSource, onProgress: (p: DownloadProgress) => void): Promise<PackSummary>;
+  personalize(jobId: string, request: PersonalizeRequest, onProgress: (p: PersonalizeProgress) => void): Promise<ConceptData>;
+  generate(jobId: string, request: GenerateRequest, onProgress: (p: GenerateProgress) => void): Promise<ImageResult[]>;
+  cancel(jobId: string): void;
 }
