@@ -4,6 +4,11 @@ import { Engine } from '../engine/engine.ts';
 import type { GpuReport, WorkerApi } from './api.ts';
 
 let engine: Promise<Engine> | null = null;
+const jobs = new Map<string, AbortController>();
+
+function notBuilt(what: string): never {
+  throw new Error(`${what} is not available in this build yet (the pipeline has not landed)`);
+}
 
 const api: WorkerApi = {
   async probeGpu(): Promise<GpuReport> {
@@ -20,6 +25,18 @@ const api: WorkerApi = {
       engine = null;
       return { ok: false, error: err instanceof Error ? err.message : String(err) };
     }
+  },
+  async loadPack() {
+    return notBuilt('Loading a model pack');
+  },
+  async personalize() {
+    return notBuilt('Personalization');
+  },
+  async generate() {
+    return notBuilt('Generation');
+  },
+  cancel(jobId: string) {
+    jobs.get(jobId)?.abort();
   },
 };
 
