@@ -1,0 +1,423 @@
+// WGSL forward and backward of GroupNorm (optionally fused with SiLU), and their dispatch
+// (no autograd here: see group-norm.ts).
+//
+// Forward: one workgroup per (batch, group). In (B, C, S) layout a group's channels are
+// contiguous, so the workgroup walks one contiguous span of Cg·S values three times:
+// Σx → μ₀, then Σ(x − μ₀) and Σ(x − μ₀)² (the corrected two-pass algorithm: stable for
+// inputs with a large mean, unlike E[x²] − E[x]², and the Σ(x − μ₀) term repairs the
+// rounding of μ₀), then it writes y and saves μ and rstd per (batch, group).
+//
+// Backward, four dispatches:
+//   1. channel stats, one workgroup per (b, c): Σ_s g·x̂ and Σ_s g (g = dY, times SiLU'(z)
+//      when fused). Reducing x̂ rather than x keeps large-mean inputs stable here too.
+//   2. group coefficients, one invocation per (b, group): Σ_c w·Σg / N and Σ_c w·Σg·x̂ / N.
+//   3. dX, one invocation per element (per vec4 when tuned): rstd·(g·w − c₁ − x̂·c₂).
+//   4. dW, dB, one invocation per channel: the channel stats summed over the batch.
+//
+// Variants: 'naive' reads scalars and reduces with a tree in workgroup memory, 256
+// invocations per workgroup; 'tuned' reads vec4s when the spatial size is a multiple of
+// 4 (then no vec4 straddles two channels), reduces with subgroup operations when the
+// device has them, and sizes each reducing workgroup to about four values per invocation
+// (64–256, see reduceWorkgroupSize).
+import type { Engine } from '../../engine/engine.ts';
+import { defineKernel, f32, grid, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
+import type { Tensor } from '../../engine/tensor.ts';
+import { laneHelpers, reduceWorkgroupSize, REDUCE_WORKGROUP_SIZES, workgroupReduce } from './norm-reduce.ts';
+
+/** Invocations per workgroup of the element-wise kernels, and of every naive kernel. */
+export const GROUP_NORM_WG = 256;
+const WG = GROUP_NORM_WG;
+
+export type NormVariant = 'naive' | 'tuned';
+
+export interface GroupNormKernelOptions {
+  /** Fuse SiLU after the affine transform (UNet/VAE resnet blocks). */
+  silu?: boolean;
+  /** Default 'tuned'. */
+  variant?: NormVariant;
+}
+
+interface Flavor {
+  silu: boolean;
+  vec4: boolean;
+  subgroups: boolean;
+}
+/** A reducing kernel's flavor also fixes its workgroup size. */
+type ReduceFlavor = Flavor & { wg: number };
+
+const cache = new Map<string, KernelDef>();
+const memo = (key: string, make: () => KernelDef): KernelDef => {
+  let k = cache.get(key);
+  if (!k) cache.set(key, (k = make()));
+  return k;
+};
+const suffix = (f: Partial<ReduceFlavor>) =>
+  `${f.silu ? '_silu' : ''}${f.vec4 ? '_vec4' : ''}${f.subgroups ? '_subgroups' : ''}${f.wg ? `_wg${f.wg}` : ''}`;
+
+// x, y: (B, C, S) viewed as (B·G, Cg·S); weight, bias: (C); mean, rstd: (B·G)
+const forwardKernel = (f: ReduceFlavor): KernelDef =>
+  memo(`fwd${suffix(f)}`, () => {
+    const WG = f.wg; // this kernel's own size, shadowing the module default
+    const r = workgroupReduce(WG, f.subgroups);
+    const lane = f.vec4 ? 'vec4f' : 'f32';
+    const width = f.vec4 ? 4 : 1;
+    return defineKernel({
+      name: `group_norm_forward${suffix(f)}`,
+      storage: ['read', 'read', 'read', 'write', 'write', 'write'],
+      uniforms: true,
+      code: /* wgsl */ `${r.enable}
+struct Params { groups: u32, channelsPerGroup: u32, spatial: u32, count: u32, eps: f32 }
+@group(0) @binding(0) var<storage, read> x: array<${lane}>;
+@group(0) @binding(1) var<storage, read> weight: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> y: array<${lane}>;
+@group(0) @binding(4) var<storage, read_write> mean: array<f32>;
+@group(0) @binding(5) var<storage, read_write> rstd: array<f32>;
+@group(0) @binding(6) var<uniform> p: Params;
+${WGSL_FLAT_INDEX}
+${laneHelpers(lane)}
+${r.decl}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32${r.builtin}) {
+  let bg = flatWorkgroup(wid, nwg);
+  if (bg >= p.count) { return; }
+  let n = p.channelsPerGroup * p.spatial / ${width}u;
+  let base = bg * n;
+  let count = f32(n * ${width}u);
+  var s = ${lane}(0.0);
+  for (var i = lid; i < n; i += ${WG}u) { s += x[base + i]; }
+  let mu0 = reduceSum(vec2f(hsum(s), 0.0), lid, ${r.sgArg}).x / count;
+  var d = vec2f(0.0);
+  for (var i = lid; i < n; i += ${WG}u) {
+    let t = x[base + i] - mu0;
+    d += vec2f(hsum(t), hsum(t * t));
+  }
+  let m = reduceSum(d, lid, ${r.sgArg}) / count;
+  let mu = mu0 + m.x;
+  let rs = inverseSqrt(max(m.y - m.x * m.x, 0.0) + p.eps);
+  let c0 = (bg % p.groups) * p.channelsPerGroup;
+  for (var i = lid; i < n; i += ${WG}u) {
+    let c = c0 + i * ${width}u / p.spatial;
+    let z = (x[base + i] - mu) * (rs * weight[c]) + bias[c];
+    y[base + i] = ${f.silu ? 'silu(z)' : 'z'};
+  }
+  if (lid == 0u) {
+    mean[bg] = mu;
+    rstd[bg] = rs;
+  }
+}`,
+    });
+  });
+
+// x, dY: (B, C, S); weight, bias: (C); mean, rstd: (B·G) → stats: (B·C) of (Σg·x̂, Σg)
+const channelStatsKernel = (f: ReduceFlavor): KernelDef =>
+  memo(`stats${suffix(f)}`, () => {
+    const WG = f.wg; // this kernel's own size, shadowing the module default
+    const r = workgroupReduce(WG, f.subgroups);
+    const lane = f.vec4 ? 'vec4f' : 'f32';
+    const width = f.vec4 ? 4 : 1;
+    return defineKernel({
+      name: `group_norm_backward_channel_stats${suffix(f)}`,
+      storage: ['read', 'read', 'read', 'read', 'read', 'read', 'write'],
+      uniforms: true,
+      code: /* wgsl */ `${r.enable}
+struct Params { channels: u32, channelsPerGroup: u32, spatial: u32, count: u32, groups: u32 }
+@group(0) @binding(0) var<storage, read> x: array<${lane}>;
+@group(0) @binding(1) var<storage, read> dY: array<${lane}>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> mean: array<f32>;
+@group(0) @binding(5) var<storage, read> rstd: array<f32>;
+@group(0) @binding(6) var<storage, read_write> stats: array<vec2f>;
+@group(0) @binding(7) var<uniform> p: Params;
+${WGSL_FLAT_INDEX}
+${laneHelpers(lane)}
+${r.decl}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32${r.builtin}) {
+  let bc = flatWorkgroup(wid, nwg);
+  if (bc >= p.count) { return; }
+  let c = bc % p.channels;
+  let bg = (bc / p.channels) * p.groups + c / p.channelsPerGroup;
+  let mu = mean[bg];
+  let rs = rstd[bg];
+  let w = weight[c];
+  let b = bias[c];
+  let n = p.spatial / ${width}u;
+  let base = bc * n;
+  var acc = vec2f(0.0);
+  for (var i = lid; i < n; i += ${WG}u) {
+    let xh = (x[base + i] - mu) * rs;
+    let g = dY[base + i]${f.silu ? ' * siluGrad(xh * w + b)' : ''};
+    acc += vec2f(hsum(g * xh), hsum(g));
+  }
+  let total = reduceSum(acc, lid, ${r.sgArg});
+  if (lid == 0u) { stats[bc] = total; }
+}`,
+    });
+  });
+
+// stats: (B·C) of (Σg·x̂, Σg); weight: (C) → coef: (B·G) of (Σw·Σg / N, Σw·Σg·x̂ / N)
+const coefficientsKernel = defineKernel({
+  name: 'group_norm_backward_coefficients',
+  storage: ['read', 'read', 'write'],
+  uniforms: true,
+  code: /* wgsl */ `
+struct Params { groups: u32, channelsPerGroup: u32, spatial: u32, count: u32 }
+@group(0) @binding(0) var<storage, read> stats: array<vec2f>;
+@group(0) @binding(1) var<storage, read> weight: array<f32>;
+@group(0) @binding(2) var<storage, read_write> coef: array<vec2f>;
+@group(0) @binding(3) var<uniform> p: Params;
+${WGSL_FLAT_INDEX}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let bg = flatIndex(wid, nwg, lid, ${WG}u);
+  if (bg >= p.count) { return; }
+  // (b·G + g)·Cg is the stats index of the group's first channel.
+  let first = bg * p.channelsPerGroup;
+  let c0 = (bg % p.groups) * p.channelsPerGroup;
+  var acc = vec2f(0.0);
+  for (var k = 0u; k < p.channelsPerGroup; k++) { acc += weight[c0 + k] * stats[first + k]; }
+  coef[bg] = acc.yx / f32(p.channelsPerGroup * p.spatial);
+}`,
+});
+
+// x, dY: (B, C, S); weight, bias: (C); mean, rstd: (B·G); coef: (B·G) → dX: (B, C, S)
+const inputGradKernel = (f: Pick<Flavor, 'silu' | 'vec4'>): KernelDef =>
+  memo(`dx${suffix(f)}`, () => {
+    const lane = f.vec4 ? 'vec4f' : 'f32';
+    const width = f.vec4 ? 4 : 1;
+    return defineKernel({
+      name: `group_norm_backward_input${suffix(f)}`,
+      storage: ['read', 'read', 'read', 'read', 'read', 'read', 'read', 'write'],
+      uniforms: true,
+      code: /* wgsl */ `
+struct Params { channels: u32, channelsPerGroup: u32, spatial: u32, n: u32, groups: u32 }
+@group(0) @binding(0) var<storage, read> x: array<${lane}>;
+@group(0) @binding(1) var<storage, read> dY: array<${lane}>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> mean: array<f32>;
+@group(0) @binding(5) var<storage, read> rstd: array<f32>;
+@group(0) @binding(6) var<storage, read> coef: array<vec2f>;
+@group(0) @binding(7) var<storage, read_write> dX: array<${lane}>;
+@group(0) @binding(8) var<uniform> p: Params;
+${WGSL_FLAT_INDEX}
+${laneHelpers(lane)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = flatIndex(wid, nwg, lid, ${WG}u);
+  if (i >= p.n) { return; }
+  let bc = i * ${width}u / p.spatial;
+  let c = bc % p.channels;
+  let bg = (bc / p.channels) * p.groups + c / p.channelsPerGroup;
+  let rs = rstd[bg];
+  let xh = (x[i] - mean[bg]) * rs;
+  let w = weight[c];
+  let g = dY[i]${f.silu ? ' * siluGrad(xh * w + bias[c])' : ''};
+  let k = coef[bg];
+  dX[i] = rs * (g * w - k.x - xh * k.y);
+}`,
+    });
+  });
+
+// stats: (B, C) of (Σg·x̂, Σg) → dW, dB: (C)
+const paramGradKernel = defineKernel({
+  name: 'group_norm_backward_params',
+  storage: ['read', 'write', 'write'],
+  uniforms: true,
+  code: /* wgsl */ `
+struct Params { channels: u32, batch: u32 }
+@group(0) @binding(0) var<storage, read> stats: array<vec2f>;
+@group(0) @binding(1) var<storage, read_write> dW: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dB: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+${WGSL_FLAT_INDEX}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let c = flatIndex(wid, nwg, lid, ${WG}u);
+  if (c >= p.channels) { return; }
+  var acc = vec2f(0.0);
+  for (var b = 0u; b < p.batch; b++) { acc += stats[b * p.channels + c]; }
+  dW[c] = acc.x;
+  dB[c] = acc.y;
+}`,
+});
+
+export interface GroupNormShape {
+  batch: number;
+  channels: number;
+  spatial: number;
+  groups: number;
+  channelsPerGroup: number;
+}
+
+/** Validates x: (B, C, ...spatial), weight/bias: (C), C divisible by groups; f32 only. */
+export function groupNormShape(x: Tensor, groups: number, weight: Tensor, bias: Tensor): GroupNormShape {
+  for (const t of [x, weight, bias]) {
+    if (t.dtype !== 'f32') throw new Error(`groupNorm: f32 only, got ${t}`);
+  }
+  if (x.rank < 2) throw new Error(`groupNorm: x must be (B, C, ...spatial), got [${x.shape.join(',')}]`);
+  const [batch, channels] = x.shape;
+  if (!Number.isInteger(groups) || groups < 1 || channels % groups !== 0) {
+    throw new Error(`groupNorm: ${channels} channels cannot be split into ${groups} groups`);
+  }
+  for (const [t, what] of [
+    [weight, 'weight'],
+    [bias, 'bias'],
+  ] as const) {
+    if (t.rank !== 1 || t.shape[0] !== channels) {
+      throw new Error(`groupNorm: ${what} must be (${channels}), got [${t.shape.join(',')}]`);
+    }
+  }
+  const spatial = x.shape.slice(2).reduce((a, b) => a * b, 1);
+  return { batch, channels, spatial, groups, channelsPerGroup: channels / groups };
+}
+
+function flavor(engine: Engine, s: GroupNormShape, options: GroupNormKernelOptions): Flavor {
+  const tuned = (options.variant ?? 'tuned') === 'tuned';
+  return { silu: !!options.silu, vec4: tuned && s.spatial % 4 === 0, subgroups: tuned && engine.info.subgroups };
+}
+
+/** Tuned kernels size the workgroup to the values each one reduces (`count` scalars). */
+function reducing(f: Flavor, options: GroupNormKernelOptions, count: number): ReduceFlavor {
+  const tuned = (options.variant ?? 'tuned') === 'tuned';
+  return { ...f, wg: tuned ? reduceWorkgroupSize(count / (f.vec4 ? 4 : 1)) : WG };
+}
+
+export interface GroupNormForwardResult {
+  /** Same shape as x. */
+  y: Tensor;
+  /** (B, G) */
+  mean: Tensor;
+  /** (B, G): 1/√(σ² + ε) */
+  rstd: Tensor;
+}
+
+// x: (B, C, ...spatial); weight, bias: (C) → y: like x; mean, rstd: (B, G)
+export function groupNormForward(
+  engine: Engine,
+  x: Tensor,
+  groups: number,
+  weight: Tensor,
+  bias: Tensor,
+  eps = 1e-5,
+  options: GroupNormKernelOptions = {},
+): GroupNormForwardResult {
+  const s = groupNormShape(x, groups, weight, bias);
+  const y = engine.empty(x.shape);
+  const mean = engine.empty([s.batch, groups]);
+  const rstd = engine.empty([s.batch, groups]);
+  const count = s.batch * groups;
+  const f = reducing(flavor(engine, s, options), options, s.channelsPerGroup * s.spatial);
+  engine.dispatch(forwardKernel(f), [x, weight, bias, y, mean, rstd], grid(count), [
+    u32(groups),
+    u32(s.channelsPerGroup),
+    u32(s.spatial),
+    u32(count),
+    f32(eps),
+  ]);
+  return { y, mean, rstd };
+}
+
+export interface GroupNormGrads {
+  /** Like x; null when not asked for. */
+  dX: Tensor | null;
+  /** (C) */
+  dW: Tensor | null;
+  /** (C) */
+  dB: Tensor | null;
+}
+
+export interface GroupNormBackwardOptions extends GroupNormKernelOptions {
+  /** Which gradients to compute (default all). */
+  need?: { x?: boolean; weight?: boolean; bias?: boolean };
+}
+
+// x, dY: (B, C, ...spatial); weight, bias: (C); mean, rstd: (B, G) from the forward
+//   → dX: like x, dW, dB: (C)
+export function groupNormBackward(
+  engine: Engine,
+  x: Tensor,
+  groups: number,
+  weight: Tensor,
+  bias: Tensor,
+  mean: Tensor,
+  rstd: Tensor,
+  dY: Tensor,
+  options: GroupNormBackwardOptions = {},
+): GroupNormGrads {
+  const s = groupNormShape(x, groups, weight, bias);
+  if (dY.size !== x.size || dY.dtype !== 'f32') throw new Error(`groupNorm backward: dY ${dY} for x ${x}`);
+  const needX = options.need?.x ?? true;
+  const needParams = (options.need?.weight ?? true) || (options.need?.bias ?? true);
+  const out: GroupNormGrads = { dX: null, dW: null, dB: null };
+  if (!needX && !needParams) return out;
+  const f = flavor(engine, s, options);
+  const bc = s.batch * s.channels;
+  const stats = engine.empty([bc, 2]);
+  const statsKernel = channelStatsKernel(reducing(f, options, s.spatial));
+  engine.dispatch(statsKernel, [x, dY, weight, bias, mean, rstd, stats], grid(bc), [
+    u32(s.channels),
+    u32(s.channelsPerGroup),
+    u32(s.spatial),
+    u32(bc),
+    u32(groups),
+  ]);
+  if (needX) {
+    const bg = s.batch * groups;
+    const coef = engine.empty([bg, 2]);
+    engine.dispatch(coefficientsKernel, [stats, weight, coef], grid1d(bg, WG), [
+      u32(groups),
+      u32(s.channelsPerGroup),
+      u32(s.spatial),
+      u32(bg),
+    ]);
+    out.dX = engine.empty(x.shape);
+    const lanes = x.size / (f.vec4 ? 4 : 1);
+    const dxKernel = inputGradKernel({ silu: f.silu, vec4: f.vec4 });
+    engine.dispatch(dxKernel, [x, dY, weight, bias, mean, rstd, coef, out.dX], grid1d(lanes, WG), [
+      u32(s.channels),
+      u32(s.channelsPerGroup),
+      u32(s.spatial),
+      u32(lanes),
+      u32(groups),
+    ]);
+    coef.dispose();
+  }
+  if (needParams) {
+    const dW = engine.empty([s.channels]);
+    const dB = engine.empty([s.channels]);
+    engine.dispatch(paramGradKernel, [stats, dW, dB], grid1d(s.channels, WG), [u32(s.channels), u32(s.batch)]);
+    if (options.need?.weight ?? true) out.dW = dW;
+    else dW.dispose();
+    if (options.need?.bias ?? true) out.dB = dB;
+    else dB.dispose();
+  }
+  stats.dispose();
+  return out;
+}
+
+const flavors = (subgroups: boolean): Flavor[] =>
+  [false, true].flatMap((silu) => [false, true].map((vec4) => ({ silu, vec4, subgroups })));
+const sized = (f: Flavor): ReduceFlavor[] => REDUCE_WORKGROUP_SIZES.map((wg) => ({ ...f, wg }));
+
+/** Every kernel that runs without subgroups (compile tests, benchmarks). */
+export const groupNormKernels: KernelDef[] = [
+  ...flavors(false).flatMap((f) => [
+    ...sized(f).flatMap((r) => [forwardKernel(r), channelStatsKernel(r)]),
+    inputGradKernel(f),
+  ]),
+  coefficientsKernel,
+  paramGradKernel,
+];
+
+/** The subgroup variants: only for devices with `engine.info.subgroups`. */
+export const groupNormSubgroupKernels: KernelDef[] = flavors(true)
+  .flatMap(sized)
+  .flatMap((r) => [forwardKernel(r), channelStatsKernel(r)]);

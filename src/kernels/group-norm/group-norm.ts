@@ -1,0 +1,31 @@
+// GroupNorm (optionally fused with SiLU) as a differentiable op: forward on the GPU,
+// backward recorded on the tape. μ and rstd per (batch, group) are saved for backward.
+import type { Tensor } from '../../engine/tensor.ts';
+import { groupNormBackward, groupNormForward, type GroupNormKernelOptions } from './group-norm-kernels.ts';
+
+export type GroupNormOptions = GroupNormKernelOptions;
+
+// x: (B, C, ...spatial); weight, bias: (C) → y: like x.
+// PyTorch GroupNorm (biased variance); with { silu: true }, SiLU(GroupNorm(x)).
+export function groupNorm(
+  x: Tensor,
+  groups: number,
+  weight: Tensor,
+  bias: Tensor,
+  eps = 1e-5,
+  options: GroupNormOptions = {},
+): Tensor {
+  const e = x.engine;
+  const { y, mean, rstd } = groupNormForward(e, x, groups, weight, bias, eps, options);
+  e.record('group_norm', [x, weight, bias], y, [x, weight, bias, mean, rstd], (dY) => {
+    const g = groupNormBackward(e, x, groups, weight, bias, mean, rstd, dY, {
+      ...options,
+      need: { x: x.requiresGrad, weight: weight.requiresGrad, bias: bias.requiresGrad },
+    });
+    return [g.dX, g.dW, g.dB];
+  });
+  // The tape (if it recorded) holds its own reference to the statistics.
+  mean.dispose();
+  rstd.dispose();
+  return y;
+}

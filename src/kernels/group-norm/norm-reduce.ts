@@ -1,0 +1,91 @@
+// Workgroup-wide sum of a vec2f in WGSL, shared by the normalisation kernels (group norm,
+// layer norm). Two sums at once because every norm kernel needs a pair (Σd, Σd²) forward,
+// (Σg·x̂, Σg) backward, and a pair costs the same barriers as one.
+//
+// Without subgroups: a tree over workgroup memory (log2(WG) barrier steps).
+// With subgroups: subgroupAdd inside each subgroup, one partial per subgroup in workgroup
+// memory, and every invocation sums the partials in the same order (so all invocations
+// agree bit for bit). Subgroup k is taken to hold invocations [k·size, (k+1)·size) of a
+// 1-D workgroup, which is how every current Vulkan, D3D12 and Metal driver packs them.
+
+export interface WorkgroupReduce {
+  /** `enable subgroups;` when needed: put it at the top of the module. */
+  enable: string;
+  /** Declares `fn reduceSum(v: vec2f, lid: u32, sgSize: u32) -> vec2f`. */
+  decl: string;
+  /** Extra entry-point parameter (`, @builtin(subgroup_size) sgSize: u32`) or ''. */
+  builtin: string;
+  /** What to pass as `sgSize` from the entry point. */
+  sgArg: string;
+}
+
+export function workgroupReduce(wg: number, subgroups: boolean): WorkgroupReduce {
+  if (wg & (wg - 1)) throw new Error(`workgroupReduce: workgroup size ${wg} is not a power of two`);
+  if (subgroups) {
+    return {
+      enable: 'enable subgroups;\n',
+      builtin: ', @builtin(subgroup_size) sgSize: u32',
+      sgArg: 'sgSize',
+      decl: /* wgsl */ `
+// Subgroups are at least 4 wide, so WG/4 partials at most; a subgroup wider than the
+// workgroup (wave64 under a 32-wide workgroup) leaves one partial.
+var<workgroup> reducePartials: array<vec2f, ${Math.max(1, wg / 4)}>;
+fn reduceSum(v: vec2f, lid: u32, sgSize: u32) -> vec2f {
+  let s = subgroupAdd(v);
+  // Earlier calls may still be reading the partials.
+  workgroupBarrier();
+  if (lid % sgSize == 0u) { reducePartials[lid / sgSize] = s; }
+  workgroupBarrier();
+  var total = vec2f(0.0);
+  for (var k = 0u; k < (${wg}u + sgSize - 1u) / sgSize; k++) { total += reducePartials[k]; }
+  return total;
+}`,
+    };
+  }
+  return {
+    enable: '',
+    builtin: '',
+    sgArg: '0u',
+    decl: /* wgsl */ `
+var<workgroup> reduceTree: array<vec2f, ${wg}>;
+fn reduceSum(v: vec2f, lid: u32, _sgSize: u32) -> vec2f {
+  // Earlier calls may still be reading reduceTree[0].
+  workgroupBarrier();
+  reduceTree[lid] = v;
+  workgroupBarrier();
+  for (var stride = ${wg / 2}u; stride > 0u; stride >>= 1u) {
+    if (lid < stride) { reduceTree[lid] += reduceTree[lid + stride]; }
+    workgroupBarrier();
+  }
+  return reduceTree[0];
+}`,
+  };
+}
+
+/**
+ * Workgroup size for a workgroup that reduces `lanes` values (scalars or vec4s) by
+ * itself: about four per invocation, between 64 and 256. Rows of 320–1280 values get 64
+ * or 128 invocations instead of 256 mostly idle ones; that matters most where idle
+ * invocations still cost time at every barrier (software Vulkan drivers such as lavapipe, and GPUs keeping
+ * fewer workgroups resident).
+ */
+export function reduceWorkgroupSize(lanes: number): number {
+  const want = 2 ** Math.ceil(Math.log2(Math.max(1, Math.ceil(lanes / 4))));
+  return Math.min(256, Math.max(64, want));
+}
+
+/** Workgroup sizes reduceWorkgroupSize() can return (for compile lists). */
+export const REDUCE_WORKGROUP_SIZES = [64, 128, 256] as const;
+
+/** WGSL helpers over a lane type (f32 or vec4f): horizontal sum and SiLU. */
+export function laneHelpers(lane: 'f32' | 'vec4f'): string {
+  const hsum = lane === 'f32' ? 'return v;' : 'return dot(v, vec4f(1.0));';
+  return /* wgsl */ `
+fn hsum(v: ${lane}) -> f32 { ${hsum} }
+// v·σ(v) as v / (1 + e^-v): for v < -88 the exponential is inf and the result is -0.
+fn silu(v: ${lane}) -> ${lane} { return v / (1.0 + exp(-v)); }
+fn siluGrad(v: ${lane}) -> ${lane} {
+  let s = 1.0 / (1.0 + exp(-v));
+  return s * (1.0 + v * (1.0 - s));
+}`;
+}

@@ -1,0 +1,23 @@
+// LayerNorm over the last dimension as a differentiable op: forward on the GPU, backward
+// recorded on the tape. μ and rstd per row are saved for backward.
+import type { Tensor } from '../../engine/tensor.ts';
+import { layerNormBackward, layerNormForward, type LayerNormKernelOptions } from './layer-norm-kernels.ts';
+
+export type LayerNormOptions = LayerNormKernelOptions;
+
+// x: (…, C); weight, bias: (C) → y: like x. PyTorch LayerNorm(C) (biased variance).
+export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps = 1e-5, options: LayerNormOptions = {}): Tensor {
+  const e = x.engine;
+  const { y, mean, rstd } = layerNormForward(e, x, weight, bias, eps, options);
+  e.record('layer_norm', [x, weight, bias], y, [x, weight, mean, rstd], (dY) => {
+    const g = layerNormBackward(e, x, weight, mean, rstd, dY, {
+      ...options,
+      need: { x: x.requiresGrad, weight: weight.requiresGrad, bias: bias.requiresGrad },
+    });
+    return [g.dX, g.dW, g.dB];
+  });
+  // The tape (if it recorded) holds its own reference to the statistics.
+  mean.dispose();
+  rstd.dispose();
+  return y;
+}
