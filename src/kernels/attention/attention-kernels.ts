@@ -1,0 +1,681 @@
+// WGSL attention, forward and backward, and their dispatch (no autograd here: see
+// attention.ts). Two implementations:
+//
+// - the tuned, memory-efficient one (FlashAttention-2 style): never stores a score matrix.
+//   The forward gives each invocation one query; a workgroup walks K/V in tiles staged in
+//   workgroup memory and keeps an online softmax (running max m and sum l), so memory is
+//   O(N·D). It also writes the log-sum-exp L of each query row, from which the backward
+//   recomputes P = exp(s − L) tile by tile. The backward runs three passes, none needing
+//   atomics: Di = rowsum(dO ∘ O); dQ with one invocation per query looping over key tiles;
+//   dK and dV with one invocation per key looping over query tiles.
+// - a naive one that materialises the (B, H, Nq, Nk) scores and reuses the softmax
+//   kernels: a second, independent GPU reference for small test sizes only.
+//
+// Layout everywhere: q (B, Nq, H·D), k and v (B, Nk, H·D) — what linear projections produce,
+// head h owning columns h·D … h·D+D−1 — so nothing is permuted. With causal masking key j
+// is visible to query i iff j ≤ i (aligned at the first token also when Nq ≠ Nk).
+import type { DType } from '../../engine/dtype.ts';
+import type { Engine } from '../../engine/engine.ts';
+import { defineKernel, f32, grid, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
+import type { Tensor } from '../../engine/tensor.ts';
+import { softmaxBackward, softmaxForward } from '../softmax/softmax-kernels.ts';
+
+export interface AttentionOptions {
+  /** Multiplies q·k before the softmax; default 1/sqrt(D). */
+  scale?: number;
+  /** Key j is visible to query i iff j ≤ i (CLIP's text encoder). */
+  causal?: boolean;
+}
+
+/** Largest head dimension the tuned kernels accept (SD 1.5 uses up to 160). */
+export const ATTENTION_MAX_HEAD_DIM = 256;
+
+// Queries (forward, dQ) or keys (dK/dV) per workgroup, one per invocation.
+const WG = 64;
+// Two f32 tiles of (TILE × D) must fit WebGPU's default 16 KiB of workgroup memory, so
+// every adapter runs the same kernels: D = 40/64 → 32 rows, 80 → 25, 160 → 12.
+const WORKGROUP_BYTES = 16384;
+const MAX_TILE = 32;
+// A finite "minus infinity": WGSL does not promise IEEE infinities.
+const NEG = '-1.0e30';
+
+interface Variant {
+  dtype: DType;
+  d: number;
+  /** Values per vector: 4 when D is a multiple of 4 (vec4 loads and dot products). */
+  w: 1 | 4;
+  /** Head dimension in vectors. */
+  dv: number;
+  tile: number;
+  /** WGSL types: in registers / workgroup memory, and in storage. */
+  vec: string;
+  mem: string;
+}
+
+export const attentionTile = (d: number): number =>
+  Math.max(1, Math.min(MAX_TILE, Math.floor(WORKGROUP_BYTES / (8 * d))));
+
+function variant(dtype: DType, d: number): Variant {
+  const w = d % 4 === 0 ? 4 : 1;
+  return {
+    dtype,
+    d,
+    w,
+    dv: d / w,
+    tile: attentionTile(d),
+    vec: w === 4 ? 'vec4f' : 'f32',
+    mem: w === 4 ? `vec4<${dtype}>` : dtype,
+  };
+}
+
+// Shared by the four tuned kernels. Rows are H·DV vectors long; (b, h) pairs and the
+// tiles along the sequence are flattened into the workgroup index.
+const prelude = (x: Variant) => /* wgsl */ `${x.dtype === 'f16' ? 'enable f16;' : ''}
+struct Params { B: u32, Nq: u32, Nk: u32, H: u32, scale: f32, causal: u32 }
+const DV = ${x.dv}u;
+const WG = ${WG}u;
+const TILE = ${x.tile}u;
+const NEG = ${NEG};
+fn vdot(a: ${x.vec}, b: ${x.vec}) -> f32 { return ${x.w === 4 ? 'dot(a, b)' : 'a * b'}; }
+${WGSL_FLAT_INDEX}`;
+
+const cache = new Map<string, KernelDef>();
+const memo = (key: string, make: () => KernelDef): KernelDef => {
+  let k = cache.get(key);
+  if (!k) cache.set(key, (k = make()));
+  return k;
+};
+
+// q: (B, Nq, H·D), k, v: (B, Nk, H·D) → o: (B, Nq, H·D), lse: (B, H, Nq) f32
+const forwardKernel = (x: Variant): KernelDef =>
+  memo(`fwd_${x.dtype}_${x.d}`, () =>
+    defineKernel({
+      name: `attention_forward_${x.dtype}_d${x.d}`,
+      storage: ['read', 'read', 'read', 'write', 'write'],
+      uniforms: true,
+      code: /* wgsl */ `${prelude(x)}
+@group(0) @binding(0) var<storage, read> q: array<${x.mem}>;
+@group(0) @binding(1) var<storage, read> k: array<${x.mem}>;
+@group(0) @binding(2) var<storage, read> v: array<${x.mem}>;
+@group(0) @binding(3) var<storage, read_write> o: array<${x.mem}>;
+@group(0) @binding(4) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(5) var<uniform> p: Params;
+var<workgroup> kt: array<${x.vec}, TILE * DV>;
+var<workgroup> vt: array<${x.vec}, TILE * DV>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let qTiles = (p.Nq + WG - 1u) / WG;
+  let wg = flatWorkgroup(wid, nwg);
+  if (wg >= p.B * p.H * qTiles) { return; }
+  let bh = wg / qTiles;
+  let q0 = (wg % qTiles) * WG;
+  let b = bh / p.H;
+  let h = bh % p.H;
+  let stride = p.H * DV;
+  // Invocations past the last query compute on a clamped row and write nothing: they must
+  // still reach every barrier.
+  let i = q0 + lid;
+  let qBase = (b * p.Nq + min(i, p.Nq - 1u)) * stride + h * DV;
+  let kvBase = b * p.Nk * stride + h * DV;
+
+  var qr: array<${x.vec}, DV>;
+  var acc: array<${x.vec}, DV>;
+  for (var d = 0u; d < DV; d++) {
+    qr[d] = ${x.vec}(q[qBase + d]) * p.scale;
+    acc[d] = ${x.vec}(0.0);
+  }
+  var m = NEG;
+  var l = 0.0;
+  var s: array<f32, TILE>;
+  // Causal: no query of this tile sees a key past its last query.
+  var kEnd = p.Nk;
+  if (p.causal != 0u) { kEnd = min(p.Nk, min(q0 + WG, p.Nq)); }
+
+  for (var k0 = 0u; k0 < kEnd; k0 += TILE) {
+    workgroupBarrier();
+    for (var e = lid; e < TILE * DV; e += WG) {
+      let j = k0 + e / DV;
+      var kv = ${x.vec}(0.0);
+      var vv = ${x.vec}(0.0);
+      if (j < p.Nk) {
+        let g = kvBase + j * stride + e % DV;
+        kv = ${x.vec}(k[g]);
+        vv = ${x.vec}(v[g]);
+      }
+      kt[e] = kv;
+      vt[e] = vv;
+    }
+    workgroupBarrier();
+    let cEnd = min(TILE, kEnd - k0);
+    // The tile's scores first, so the running sums are rescaled once per tile, not per key.
+    var tmax = m;
+    for (var c = 0u; c < cEnd; c++) {
+      var sc = NEG;
+      if (p.causal == 0u || k0 + c <= i) {
+        sc = 0.0;
+        for (var d = 0u; d < DV; d++) { sc += vdot(qr[d], kt[c * DV + d]); }
+      }
+      s[c] = sc;
+      tmax = max(tmax, sc);
+    }
+    let corr = exp(m - tmax);
+    l *= corr;
+    for (var d = 0u; d < DV; d++) { acc[d] *= corr; }
+    for (var c = 0u; c < cEnd; c++) {
+      if (p.causal == 0u || k0 + c <= i) {
+        let pc = exp(s[c] - tmax);
+        l += pc;
+        for (var d = 0u; d < DV; d++) { acc[d] += pc * vt[c * DV + d]; }
+      }
+    }
+    m = tmax;
+  }
+  if (i < p.Nq) {
+    let inv = select(0.0, 1.0 / l, l > 0.0);
+    for (var d = 0u; d < DV; d++) { o[qBase + d] = ${x.mem}(acc[d] * inv); }
+    lse[bh * p.Nq + i] = m + log(l);
+  }
+}`,
+    }),
+  );
+
+// o, dO: (B, Nq, H·D) → delta: (B, H, Nq) f32, delta = rowsum(dO ∘ O) per head
+const deltaKernel = (x: Variant): KernelDef =>
+  memo(`delta_${x.dtype}_${x.d}`, () =>
+    defineKernel({
+      name: `attention_backward_delta_${x.dtype}_d${x.d}`,
+      storage: ['read', 'read', 'write'],
+      uniforms: true,
+      code: /* wgsl */ `${prelude(x)}
+@group(0) @binding(0) var<storage, read> o: array<${x.mem}>;
+@group(0) @binding(1) var<storage, read> dO: array<${x.mem}>;
+@group(0) @binding(2) var<storage, read_write> delta: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  // One invocation per (b, i, h), in memory order so neighbours read neighbouring heads.
+  let idx = flatIndex(wid, nwg, lid, WG);
+  if (idx >= p.B * p.Nq * p.H) { return; }
+  let h = idx % p.H;
+  let t = idx / p.H;
+  let b = t / p.Nq;
+  let i = t % p.Nq;
+  let base = idx * DV;
+  var acc = 0.0;
+  for (var d = 0u; d < DV; d++) { acc += vdot(${x.vec}(o[base + d]), ${x.vec}(dO[base + d])); }
+  delta[(b * p.H + h) * p.Nq + i] = acc;
+}`,
+    }),
+  );
+
+// q, dO: (B, Nq, H·D), k, v: (B, Nk, H·D), lse, delta: (B, H, Nq) → dQ: (B, Nq, H·D)
+const dqKernel = (x: Variant): KernelDef =>
+  memo(`dq_${x.dtype}_${x.d}`, () =>
+    defineKernel({
+      name: `attention_backward_dq_${x.dtype}_d${x.d}`,
+      storage: ['read', 'read', 'read', 'read', 'read', 'read', 'write'],
+      uniforms: true,
+      code: /* wgsl */ `${prelude(x)}
+@group(0) @binding(0) var<storage, read> q: array<${x.mem}>;
+@group(0) @binding(1) var<storage, read> k: array<${x.mem}>;
+@group(0) @binding(2) var<storage, read> v: array<${x.mem}>;
+@group(0) @binding(3) var<storage, read> dO: array<${x.mem}>;
+@group(0) @binding(4) var<storage, read> lse: array<f32>;
+@group(0) @binding(5) var<storage, read> delta: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dQ: array<${x.mem}>;
+@group(0) @binding(7) var<uniform> p: Params;
+var<workgroup> kt: array<${x.vec}, TILE * DV>;
+var<workgroup> vt: array<${x.vec}, TILE * DV>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let qTiles = (p.Nq + WG - 1u) / WG;
+  let wg = flatWorkgroup(wid, nwg);
+  if (wg >= p.B * p.H * qTiles) { return; }
+  let bh = wg / qTiles;
+  let q0 = (wg % qTiles) * WG;
+  let b = bh / p.H;
+  let h = bh % p.H;
+  let stride = p.H * DV;
+  let i = q0 + lid;
+  let ic = min(i, p.Nq - 1u);
+  let qBase = (b * p.Nq + ic) * stride + h * DV;
+  let kvBase = b * p.Nk * stride + h * DV;
+
+  var qr: array<${x.vec}, DV>;
+  var dor: array<${x.vec}, DV>;
+  var acc: array<${x.vec}, DV>;
+  for (var d = 0u; d < DV; d++) {
+    qr[d] = ${x.vec}(q[qBase + d]) * p.scale;
+    dor[d] = ${x.vec}(dO[qBase + d]);
+    acc[d] = ${x.vec}(0.0);
+  }
+  let L = lse[bh * p.Nq + ic];
+  let Di = delta[bh * p.Nq + ic];
+  var kEnd = p.Nk;
+  if (p.causal != 0u) { kEnd = min(p.Nk, min(q0 + WG, p.Nq)); }
+
+  for (var k0 = 0u; k0 < kEnd; k0 += TILE) {
+    workgroupBarrier();
+    for (var e = lid; e < TILE * DV; e += WG) {
+      let j = k0 + e / DV;
+      var kv = ${x.vec}(0.0);
+      var vv = ${x.vec}(0.0);
+      if (j < p.Nk) {
+        let g = kvBase + j * stride + e % DV;
+        kv = ${x.vec}(k[g]);
+        vv = ${x.vec}(v[g]);
+      }
+      kt[e] = kv;
+      vt[e] = vv;
+    }
+    workgroupBarrier();
+    let cEnd = min(TILE, kEnd - k0);
+    for (var c = 0u; c < cEnd; c++) {
+      if (p.causal == 0u || k0 + c <= i) {
+        var sc = 0.0;
+        var dp = 0.0;
+        for (var d = 0u; d < DV; d++) {
+          sc += vdot(qr[d], kt[c * DV + d]);
+          dp += vdot(dor[d], vt[c * DV + d]);
+        }
+        let ds = exp(sc - L) * (dp - Di);
+        for (var d = 0u; d < DV; d++) { acc[d] += ds * kt[c * DV + d]; }
+      }
+    }
+  }
+  if (i < p.Nq) {
+    for (var d = 0u; d < DV; d++) { dQ[qBase + d] = ${x.mem}(acc[d] * p.scale); }
+  }
+}`,
+    }),
+  );
+
+// q, dO: (B, Nq, H·D), k, v: (B, Nk, H·D), lse, delta: (B, H, Nq) → dK, dV: (B, Nk, H·D)
+const dkvKernel = (x: Variant): KernelDef =>
+  memo(`dkv_${x.dtype}_${x.d}`, () =>
+    defineKernel({
+      name: `attention_backward_dkv_${x.dtype}_d${x.d}`,
+      storage: ['read', 'read', 'read', 'read', 'read', 'read', 'write', 'write'],
+      uniforms: true,
+      code: /* wgsl */ `${prelude(x)}
+@group(0) @binding(0) var<storage, read> q: array<${x.mem}>;
+@group(0) @binding(1) var<storage, read> k: array<${x.mem}>;
+@group(0) @binding(2) var<storage, read> v: array<${x.mem}>;
+@group(0) @binding(3) var<storage, read> dO: array<${x.mem}>;
+@group(0) @binding(4) var<storage, read> lse: array<f32>;
+@group(0) @binding(5) var<storage, read> delta: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dK: array<${x.mem}>;
+@group(0) @binding(7) var<storage, read_write> dV: array<${x.mem}>;
+@group(0) @binding(8) var<uniform> p: Params;
+var<workgroup> qt: array<${x.vec}, TILE * DV>;
+var<workgroup> dOt: array<${x.vec}, TILE * DV>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let kTiles = (p.Nk + WG - 1u) / WG;
+  let wg = flatWorkgroup(wid, nwg);
+  if (wg >= p.B * p.H * kTiles) { return; }
+  let bh = wg / kTiles;
+  let j0 = (wg % kTiles) * WG;
+  let b = bh / p.H;
+  let h = bh % p.H;
+  let stride = p.H * DV;
+  let j = j0 + lid;
+  let kBase = (b * p.Nk + min(j, p.Nk - 1u)) * stride + h * DV;
+  let qBase = b * p.Nq * stride + h * DV;
+
+  // k is pre-scaled so that q·kr is the score s itself.
+  var kr: array<${x.vec}, DV>;
+  var vr: array<${x.vec}, DV>;
+  var dk: array<${x.vec}, DV>;
+  var dv: array<${x.vec}, DV>;
+  for (var d = 0u; d < DV; d++) {
+    kr[d] = ${x.vec}(k[kBase + d]) * p.scale;
+    vr[d] = ${x.vec}(v[kBase + d]);
+    dk[d] = ${x.vec}(0.0);
+    dv[d] = ${x.vec}(0.0);
+  }
+  // Causal: queries before this tile's first key see none of its keys.
+  var iStart = 0u;
+  if (p.causal != 0u) { iStart = j0; }
+
+  for (var i0 = iStart; i0 < p.Nq; i0 += TILE) {
+    workgroupBarrier();
+    for (var e = lid; e < TILE * DV; e += WG) {
+      let i = i0 + e / DV;
+      var qv = ${x.vec}(0.0);
+      var dov = ${x.vec}(0.0);
+      if (i < p.Nq) {
+        let g = qBase + i * stride + e % DV;
+        qv = ${x.vec}(q[g]);
+        dov = ${x.vec}(dO[g]);
+      }
+      qt[e] = qv;
+      dOt[e] = dov;
+    }
+    workgroupBarrier();
+    let rEnd = min(TILE, p.Nq - i0);
+    for (var r = 0u; r < rEnd; r++) {
+      if (p.causal == 0u || j <= i0 + r) {
+        var sc = 0.0;
+        var dp = 0.0;
+        for (var d = 0u; d < DV; d++) {
+          sc += vdot(qt[r * DV + d], kr[d]);
+          dp += vdot(dOt[r * DV + d], vr[d]);
+        }
+        // Same address in every invocation: a broadcast read, cheaper than staging.
+        let pr = exp(sc - lse[bh * p.Nq + i0 + r]);
+        let ds = pr * (dp - delta[bh * p.Nq + i0 + r]);
+        for (var d = 0u; d < DV; d++) {
+          dv[d] += pr * dOt[r * DV + d];
+          dk[d] += ds * qt[r * DV + d];
+        }
+      }
+    }
+  }
+  if (j < p.Nk) {
+    for (var d = 0u; d < DV; d++) {
+      dK[kBase + d] = ${x.mem}(dk[d] * p.scale);
+      dV[kBase + d] = ${x.mem}(dv[d]);
+    }
+  }
+}`,
+    }),
+  );
+
+/** The four tuned kernels for one storage type and head dimension. */
+export function attentionKernelsFor(dtype: DType, headDim: number): KernelDef[] {
+  const x = variant(dtype, headDim);
+  return [forwardKernel(x), deltaKernel(x), dqKernel(x), dkvKernel(x)];
+}
+
+// ------------------------------------------------------------------ shapes and dispatch
+
+interface Dims {
+  B: number;
+  Nq: number;
+  Nk: number;
+  H: number;
+  D: number;
+  dtype: DType;
+}
+
+function checkInputs(engine: Engine, what: string, q: Tensor, k: Tensor, v: Tensor, heads: number): Dims {
+  for (const [name, t] of [
+    ['q', q],
+    ['k', k],
+    ['v', v],
+  ] as const) {
+    if (t.rank !== 3) throw new Error(`${what}: ${name} must be (B, N, H·D), got ${t}`);
+  }
+  const [B, Nq, HD] = q.shape;
+  const Nk = k.shape[1];
+  if (k.shape.join() !== v.shape.join() || k.shape[0] !== B || k.shape[2] !== HD) {
+    throw new Error(`${what}: shapes do not agree: q ${q}, k ${k}, v ${v}`);
+  }
+  if (!Number.isInteger(heads) || heads < 1 || HD % heads !== 0) {
+    throw new Error(`${what}: ${HD} columns do not split into ${heads} heads`);
+  }
+  if (Nq === 0 || Nk === 0 || B === 0) throw new Error(`${what}: empty sequence in q ${q}, k ${k}`);
+  const D = HD / heads;
+  if (D > ATTENTION_MAX_HEAD_DIM) throw new Error(`${what}: head dim ${D} > ${ATTENTION_MAX_HEAD_DIM}`);
+  const dtype = q.dtype;
+  if (k.dtype !== dtype || v.dtype !== dtype) throw new Error(`${what}: mixed dtypes: q ${q}, k ${k}, v ${v}`);
+  if (dtype === 'f16' && !engine.f16) {
+    throw new Error(`${what}: f16 tensors need the 'shader-f16' feature, which this adapter lacks`);
+  }
+  return { B, Nq, Nk, H: heads, D, dtype };
+}
+
+const params = (s: Dims, options: AttentionOptions) => [
+  u32(s.B),
+  u32(s.Nq),
+  u32(s.Nk),
+  u32(s.H),
+  f32(options.scale ?? 1 / Math.sqrt(s.D)),
+  u32(options.causal ? 1 : 0),
+];
+
+// q: (B, Nq, H·D), k, v: (B, Nk, H·D) → o: (B, Nq, H·D) (q's dtype), lse: (B, H, Nq) f32
+export function attentionForward(
+  engine: Engine,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  heads: number,
+  options: AttentionOptions = {},
+): { o: Tensor; lse: Tensor } {
+  const s = checkInputs(engine, 'attention', q, k, v, heads);
+  const x = variant(s.dtype, s.D);
+  const o = engine.empty(q.shape, s.dtype);
+  const lse = engine.empty([s.B, s.H, s.Nq]);
+  const workgroups = grid(s.B * s.H * Math.ceil(s.Nq / WG));
+  engine.dispatch(forwardKernel(x), [q, k, v, o, lse], workgroups, params(s, options));
+  return { o, lse };
+}
+
+export interface AttentionGrads {
+  dQ: Tensor | null;
+  dK: Tensor | null;
+  dV: Tensor | null;
+}
+
+// q, o, dO: (B, Nq, H·D), k, v: (B, Nk, H·D), lse: (B, H, Nq) from attentionForward
+// → dQ like q, dK like k, dV like v; null where `wanted` says no.
+export function attentionBackward(
+  engine: Engine,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  o: Tensor,
+  lse: Tensor,
+  dO: Tensor,
+  heads: number,
+  options: AttentionOptions = {},
+  wanted: { q: boolean; k: boolean; v: boolean } = { q: true, k: true, v: true },
+): AttentionGrads {
+  const s = checkInputs(engine, 'attention backward', q, k, v, heads);
+  if (dO.shape.join() !== q.shape.join() || o.shape.join() !== q.shape.join()) {
+    throw new Error(`attention backward: dO ${dO} and o ${o} must be shaped like q ${q}`);
+  }
+  if (o.dtype !== s.dtype) throw new Error(`attention backward: o ${o} has another dtype than q ${q}`);
+  if (lse.size !== s.B * s.H * s.Nq) throw new Error(`attention backward: lse ${lse} is not (B, H, Nq)`);
+  const x = variant(s.dtype, s.D);
+  const p = params(s, options);
+  const grads: AttentionGrads = { dQ: null, dK: null, dV: null };
+  if (!wanted.q && !wanted.k && !wanted.v) return grads;
+  const g = dO.dtype === s.dtype ? dO : engine.cast(dO, s.dtype);
+  const delta = engine.empty([s.B, s.H, s.Nq]);
+  engine.dispatch(deltaKernel(x), [o, g, delta], grid1d(s.B * s.Nq * s.H, WG), p);
+  if (wanted.q) {
+    grads.dQ = engine.empty(q.shape, s.dtype);
+    const workgroups = grid(s.B * s.H * Math.ceil(s.Nq / WG));
+    engine.dispatch(dqKernel(x), [q, k, v, g, lse, delta, grads.dQ], workgroups, p);
+  }
+  if (wanted.k || wanted.v) {
+    // One pass yields both; the one nobody asked for goes straight back to the pool.
+    const dK = engine.empty(k.shape, s.dtype);
+    const dV = engine.empty(v.shape, s.dtype);
+    const workgroups = grid(s.B * s.H * Math.ceil(s.Nk / WG));
+    engine.dispatch(dkvKernel(x), [q, k, v, g, lse, delta, dK, dV], workgroups, p);
+    if (wanted.k) grads.dK = dK;
+    else dK.dispose();
+    if (wanted.v) grads.dV = dV;
+    else dV.dispose();
+  }
+  delta.dispose();
+  if (g !== dO) g.dispose();
+  return grads;
+}
+
+// ------------------------------------------------------------------ naive reference kernels
+
+const NAIVE_WG = 64;
+
+// a: (B, Na, H·D), b: (B, Nb, H·D) → s: (B, H, Na, Nb), s = scale · a_i·b_j (NEG where masked)
+const naiveScoresKernel = defineKernel({
+  name: 'attention_naive_scores',
+  storage: ['read', 'read', 'write'],
+  uniforms: true,
+  code: /* wgsl */ `
+struct Params { B: u32, Na: u32, Nb: u32, H: u32, D: u32, scale: f32, causal: u32 }
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> bm: array<f32>;
+@group(0) @binding(2) var<storage, read_write> s: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+${WGSL_FLAT_INDEX}
+@compute @workgroup_size(${NAIVE_WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let idx = flatIndex(wid, nwg, lid, ${NAIVE_WG}u);
+  if (idx >= p.B * p.H * p.Na * p.Nb) { return; }
+  let j = idx % p.Nb;
+  let t = idx / p.Nb;
+  let i = t % p.Na;
+  let bh = t / p.Na;
+  let h = bh % p.H;
+  let b = bh / p.H;
+  if (p.causal != 0u && j > i) {
+    s[idx] = ${NEG};
+    return;
+  }
+  let hd = p.H * p.D;
+  let ao = (b * p.Na + i) * hd + h * p.D;
+  let bo = (b * p.Nb + j) * hd + h * p.D;
+  var acc = 0.0;
+  for (var c = 0u; c < p.D; c++) { acc += a[ao + c] * bm[bo + c]; }
+  s[idx] = p.scale * acc;
+}`,
+});
+
+// w: (B, H, Na, Nb) and
+//   transpose = 0: x (B, Nb, H·D) → y (B, Na, H·D), y_i = scale Σ_j w_ij x_j
+//   transpose = 1: x (B, Na, H·D) → y (B, Nb, H·D), y_j = scale Σ_i w_ij x_i
+const naiveApplyKernel = defineKernel({
+  name: 'attention_naive_apply',
+  storage: ['read', 'read', 'write'],
+  uniforms: true,
+  code: /* wgsl */ `
+struct Params { B: u32, Na: u32, Nb: u32, H: u32, D: u32, scale: f32, transpose: u32 }
+@group(0) @binding(0) var<storage, read> w: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+${WGSL_FLAT_INDEX}
+@compute @workgroup_size(${NAIVE_WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let nOut = select(p.Na, p.Nb, p.transpose != 0u);
+  let nSum = select(p.Nb, p.Na, p.transpose != 0u);
+  let idx = flatIndex(wid, nwg, lid, ${NAIVE_WG}u);
+  if (idx >= p.B * nOut * p.H * p.D) { return; }
+  let c = idx % p.D;
+  let t = idx / p.D;
+  let h = t % p.H;
+  let row = (t / p.H) % nOut;
+  let b = t / (p.H * nOut);
+  let hd = p.H * p.D;
+  let wBase = (b * p.H + h) * p.Na * p.Nb;
+  var acc = 0.0;
+  for (var r = 0u; r < nSum; r++) {
+    var wv: f32;
+    if (p.transpose != 0u) { wv = w[wBase + r * p.Nb + row]; } else { wv = w[wBase + row * p.Nb + r]; }
+    acc += wv * x[(b * nSum + r) * hd + h * p.D + c];
+  }
+  y[idx] = p.scale * acc;
+}`,
+});
+
+function naiveScores(
+  engine: Engine,
+  a: Tensor,
+  b: Tensor,
+  s: Dims,
+  nb: number,
+  scale: number,
+  causal: boolean,
+): Tensor {
+  const na = a.shape[1];
+  const out = engine.empty([s.B, s.H, na, nb]);
+  const prm = [u32(s.B), u32(na), u32(nb), u32(s.H), u32(s.D), f32(scale), u32(causal ? 1 : 0)];
+  engine.dispatch(naiveScoresKernel, [a, b, out], grid1d(out.size, NAIVE_WG), prm);
+  return out;
+}
+
+function naiveApply(engine: Engine, w: Tensor, x: Tensor, s: Dims, scale: number, transpose: boolean): Tensor {
+  const [, , na, nb] = w.shape;
+  const out = engine.empty([s.B, transpose ? nb : na, s.H * s.D]);
+  const prm = [u32(s.B), u32(na), u32(nb), u32(s.H), u32(s.D), f32(scale), u32(transpose ? 1 : 0)];
+  engine.dispatch(naiveApplyKernel, [w, x, out], grid1d(out.size, NAIVE_WG), prm);
+  return out;
+}
+
+function checkNaive(engine: Engine, q: Tensor, k: Tensor, v: Tensor, heads: number): Dims {
+  const s = checkInputs(engine, 'naive attention', q, k, v, heads);
+  if (s.dtype !== 'f32') throw new Error(`naive attention: f32 only, got ${q}`);
+  return s;
+}
+
+// Test reference: materialises (B, H, Nq, Nk) scores. q: (B, Nq, H·D), k, v: (B, Nk, H·D) → (B, Nq, H·D)
+export function attentionNaiveForward(
+  engine: Engine,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  heads: number,
+  options: AttentionOptions = {},
+): Tensor {
+  const s = checkNaive(engine, q, k, v, heads);
+  const scale = options.scale ?? 1 / Math.sqrt(s.D);
+  const scores = naiveScores(engine, q, k, s, s.Nk, scale, !!options.causal);
+  const probs = softmaxForward(engine, scores);
+  const o = naiveApply(engine, probs, v, s, 1, false);
+  scores.dispose();
+  probs.dispose();
+  return o;
+}
+
+// Test reference: q, dO: (B, Nq, H·D), k, v: (B, Nk, H·D) → all three gradients
+export function attentionNaiveBackward(
+  engine: Engine,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  dO: Tensor,
+  heads: number,
+  options: AttentionOptions = {},
+): { dQ: Tensor; dK: Tensor; dV: Tensor } {
+  const s = checkNaive(engine, q, k, v, heads);
+  const scale = options.scale ?? 1 / Math.sqrt(s.D);
+  const scores = naiveScores(engine, q, k, s, s.Nk, scale, !!options.causal);
+  const probs = softmaxForward(engine, scores);
+  const dP = naiveScores(engine, dO, v, s, s.Nk, 1, false);
+  const dS = softmaxBackward(engine, probs, dP);
+  const grads = {
+    dQ: naiveApply(engine, dS, k, s, scale, false),
+    dK: naiveApply(engine, dS, q, s, scale, true),
+    dV: naiveApply(engine, probs, dO, s, 1, true),
+  };
+  for (const t of [scores, probs, dP, dS]) t.dispose();
+  return grads;
+}
+
+/** Head dimensions of the SD 1.5 / 2.1 UNets and CLIP text encoders, plus a small one for tests. */
+export const ATTENTION_HEAD_DIMS = [8, 40, 64, 80, 160] as const;
+
+/** f32 kernels for the common head dims plus the naive ones (compile tests, benchmarks). */
+export const attentionKernels: KernelDef[] = [
+  ...ATTENTION_HEAD_DIMS.flatMap((d) => attentionKernelsFor('f32', d)),
+  naiveScoresKernel,
+  naiveApplyKernel,
+];
+
+/** The same for fp16 storage; they compile only where the adapter has 'shader-f16'. */
+export const attentionF16Kernels: KernelDef[] = ATTENTION_HEAD_DIMS.flatMap((d) => attentionKernelsFor('f16', d));

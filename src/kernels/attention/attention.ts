@@ -1,0 +1,20 @@
+// Multi-head attention as a differentiable op, memory-efficient in both directions: the
+// tape keeps q, k, v, the output and the per-row log-sum-exp (B·H·Nq floats), never scores.
+import type { Tensor } from '../../engine/tensor.ts';
+import { attentionBackward, attentionForward, type AttentionOptions } from './attention-kernels.ts';
+
+export type { AttentionOptions } from './attention-kernels.ts';
+
+// q: (B, Nq, H·D), k, v: (B, Nk, H·D) → (B, Nq, H·D); f32, or f16 where the adapter has it.
+export function attention(q: Tensor, k: Tensor, v: Tensor, heads: number, options: AttentionOptions = {}): Tensor {
+  const e = q.engine;
+  const { o, lse } = attentionForward(e, q, k, v, heads, options);
+  e.record('attention', [q, k, v], o, [q, k, v, o, lse], (dO) => {
+    const wanted = { q: q.requiresGrad, k: k.requiresGrad, v: v.requiresGrad };
+    const g = attentionBackward(e, q, k, v, o, lse, dO, heads, options, wanted);
+    return [g.dQ, g.dK, g.dV];
+  });
+  // The tape (if it recorded) retains lse's storage; otherwise this frees it now.
+  lse.dispose();
+  return o;
+}
