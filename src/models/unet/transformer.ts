@@ -11,8 +11,11 @@ export interface Conditioning<T> {
   context: T;
   /** LoRA offsets ΔW (null: vanilla weights). */
   lora: LoraSet<T> | null;
-  /** Dual path: C_h (the prompt with the hard token v_h) and the blend α. */
-  dual?: { hardContext: T; alpha: number } | null;
+  /**
+   * Dual path: C_h (the prompt with the hard token v_h) and the blend α — a number, or a
+   * tensor of shape (1) when α is an input of an exported graph.
+   */
+  dual?: { hardContext: T; alpha: number | T } | null;
 }
 
 export interface TransformerOptions {
@@ -76,12 +79,17 @@ export function transformer2d<T>(ops: TensorOps<T>, p: Params<T>, o: Transformer
   else h = toSeq(ops.conv2d(h, p.get('proj_in.weight', [C, C, 1, 1]), p.get('proj_in.bias', [C])));
   // 2. the transformer block, on one path or blended from two (Eq. 3)
   const block = p.sub('transformer_blocks.0');
-  if (cond.dual) {
+  if (cond.dual && typeof cond.dual.alpha !== 'number') {
+    // α as a tensor: prior + α·(adapted − prior)
+    const adapted = basicTransformerBlock(ops, block, o, h, cond.context, cond.lora);
+    const prior = basicTransformerBlock(ops, block, o, h, cond.dual.hardContext, null);
+    h = ops.add(prior, ops.mul(ops.sub(adapted, prior), cond.dual.alpha));
+  } else if (cond.dual) {
     // α = 1 and α = 0 need only one path; skipping the other saves half the work.
     const { alpha, hardContext } = cond.dual;
     const adapted = alpha !== 0 ? basicTransformerBlock(ops, block, o, h, cond.context, cond.lora) : null;
     const prior = alpha !== 1 ? basicTransformerBlock(ops, block, o, h, hardContext, null) : null;
-    if (adapted && prior) h = ops.add(ops.scale(adapted, alpha), ops.scale(prior, 1 - alpha));
+    if (adapted && prior) h = ops.add(ops.scale(adapted, alpha as number), ops.scale(prior, 1 - (alpha as number)));
     else h = (adapted ?? prior)!;
   } else {
     h = basicTransformerBlock(ops, block, o, h, cond.context, cond.lora);
