@@ -1,0 +1,17 @@
+// Browser-safe image API (decode-node.ts is separate because it imports node:zlib).
+export * from './types.ts';
+export { inspectImage, sniffImageFormat, type ImageHeader } from './sniff.ts';
+export { decodePng, readPngInfo, crc32, type Inflate, type PngInfo } from './png.ts';
+export { applyOrientation, jpegOrientation, tiffOrientation } from './exif.ts';
+export {
+  centerSquare,
+  cropRect,
+  flattenAlpha,
+  resize,
+  resizeAndCenterCrop,
+  shortestEdgeSize,
+  type CropRect,
+  type ResampleFilter,
+} from './transform.ts';
+export { CLIP_MEAN, CLIP_STD, toClipPixels, toVaePixels } from './pixels.ts';
+export { decodeImageBrowser } from './decode-browser.ts';
