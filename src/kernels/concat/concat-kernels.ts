@@ -1,0 +1,189 @@
+// WGSL for concat and slice, and their dispatch (no autograd here: see concat.ts, slice.ts).
+// Both are the same data movement: viewed as (outer, axis·inner), every input of a concat and
+// every slice is a run of `len` consecutive floats per outer row, at some offset in rows of
+// another length. One strided row-copy kernel does it all: a concat (or the backward of a
+// slice) is one copy per piece into the big array, its backward (or a slice) one copy out.
+import { ELEMENTWISE_WG } from '../../engine/builtin-kernels.ts';
+import type { Engine } from '../../engine/engine.ts';
+import { defineKernel, grid1d, u32, WGSL_FLAT_INDEX } from '../../engine/kernel.ts';
+import type { Tensor } from '../../engine/tensor.ts';
+
+// dst[o·dstRow + dstOffset + j] = src[o·srcRow + srcOffset + j]   for o < n / len, j < len
+const rowCopyKernel = defineKernel({
+  name: 'row_copy',
+  storage: ['read', 'write'],
+  uniforms: true,
+  code: /* wgsl */ `
+struct Params { n: u32, len: u32, srcRow: u32, srcOffset: u32, dstRow: u32, dstOffset: u32 }
+@group(0) @binding(0) var<storage, read> src: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+${WGSL_FLAT_INDEX}
+@compute @workgroup_size(${ELEMENTWISE_WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
+  if (i >= p.n) { return; }
+  let o = i / p.len;
+  let j = i % p.len;
+  dst[o * p.dstRow + p.dstOffset + j] = src[o * p.srcRow + p.srcOffset + j];
+}`,
+});
+
+interface RowCopy {
+  outer: number;
+  len: number;
+  srcRow: number;
+  srcOffset: number;
+  dstRow: number;
+  dstOffset: number;
+}
+
+function rowCopy(engine: Engine, src: Tensor, dst: Tensor, c: RowCopy): void {
+  const n = c.outer * c.len;
+  engine.dispatch(rowCopyKernel, [src, dst], grid1d(n, ELEMENTWISE_WG), [
+    u32(n), u32(c.len), u32(c.srcRow), u32(c.srcOffset), u32(c.dstRow), u32(c.dstOffset),
+  ]); // prettier-ignore
+}
+
+/** Axis in [0, rank), accepting negative axes counted from the end. */
+export function normalizeAxis(axis: number, rank: number, what: string): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (!Number.isInteger(a) || a < 0 || a >= rank)
+    throw new Error(`${what}: axis ${axis} out of range for rank ${rank}`);
+  return a;
+}
+
+const prod = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
+
+function checkF32(what: string, t: Tensor): void {
+  if (t.dtype !== 'f32') throw new Error(`${what}: f32 only, got ${t}`);
+}
+
+/** Output shape of a concat; throws unless the shapes agree off the axis. */
+export function concatShape(shapes: readonly (readonly number[])[], axis: number): number[] {
+  if (shapes.length === 0) throw new Error('concat: no tensors');
+  const first = shapes[0];
+  for (const s of shapes) {
+    if (s.length !== first.length || s.some((d, k) => k !== axis && d !== first[k])) {
+      throw new Error(`concat: [${s.join(',')}] does not match [${first.join(',')}] off axis ${axis}`);
+    }
+    if (prod(s) === 0) throw new Error(`concat: empty tensor [${s.join(',')}]`);
+  }
+  return first.map((d, k) => (k === axis ? shapes.reduce((a, s) => a + s[axis], 0) : d));
+}
+
+// xs[i]: (…, n_i, …) along axis → y: (…, Σ n_i, …)
+export function concatForward(engine: Engine, xs: readonly Tensor[], axis: number): Tensor {
+  xs.forEach((x) => checkF32('concat', x));
+  const a = normalizeAxis(axis, xs[0]?.rank ?? 0, 'concat');
+  const shape = concatShape(
+    xs.map((x) => x.shape),
+    a,
+  );
+  const outer = prod(shape.slice(0, a));
+  const inner = prod(shape.slice(a + 1));
+  const y = engine.empty(shape);
+  let offset = 0;
+  for (const x of xs) {
+    const len = x.shape[a] * inner;
+    rowCopy(engine, x, y, {
+      outer,
+      len,
+      srcRow: len,
+      srcOffset: 0,
+      dstRow: shape[a] * inner,
+      dstOffset: offset * inner,
+    });
+    offset += x.shape[a];
+  }
+  return y;
+}
+
+// dY: (…, Σ n_i, …) → dX[i]: shapes[i] (null where `needed[i]` is false)
+export function concatBackward(
+  engine: Engine,
+  dY: Tensor,
+  shapes: readonly (readonly number[])[],
+  axis: number,
+  needed: readonly boolean[] = shapes.map(() => true),
+): (Tensor | null)[] {
+  checkF32('concat backward', dY);
+  const a = normalizeAxis(axis, dY.rank, 'concat backward');
+  const shape = concatShape(shapes, a);
+  if (shape.join() !== dY.shape.join()) throw new Error(`concat backward: dY ${dY}, expected [${shape.join(',')}]`);
+  const outer = prod(shape.slice(0, a));
+  const inner = prod(shape.slice(a + 1));
+  let offset = 0;
+  return shapes.map((s, i) => {
+    const start = offset;
+    offset += s[a];
+    if (!needed[i]) return null;
+    const dX = engine.empty(s);
+    const len = s[a] * inner;
+    rowCopy(engine, dY, dX, {
+      outer,
+      len,
+      srcRow: shape[a] * inner,
+      srcOffset: start * inner,
+      dstRow: len,
+      dstOffset: 0,
+    });
+    return dX;
+  });
+}
+
+function checkSlice(shape: readonly number[], axis: number, start: number, length: number): number {
+  const a = normalizeAxis(axis, shape.length, 'slice');
+  if (!Number.isInteger(start) || !Number.isInteger(length) || start < 0 || length < 1 || start + length > shape[a]) {
+    throw new Error(`slice: [${start}, ${start + length}) out of range for [${shape.join(',')}] axis ${axis}`);
+  }
+  return a;
+}
+
+// x: (…, n, …) → y: (…, length, …), entries start … start + length − 1 along axis
+export function sliceForward(engine: Engine, x: Tensor, axis: number, start: number, length: number): Tensor {
+  checkF32('slice', x);
+  const a = checkSlice(x.shape, axis, start, length);
+  const inner = prod(x.shape.slice(a + 1));
+  const y = engine.empty(x.shape.map((d, k) => (k === a ? length : d)));
+  const len = length * inner;
+  const outer = prod(x.shape.slice(0, a));
+  rowCopy(engine, x, y, {
+    outer,
+    len,
+    srcRow: x.shape[a] * inner,
+    srcOffset: start * inner,
+    dstRow: len,
+    dstOffset: 0,
+  });
+  return y;
+}
+
+// dY: (…, length, …) → dX: xShape, zero outside the slice
+export function sliceBackward(
+  engine: Engine,
+  dY: Tensor,
+  xShape: readonly number[],
+  axis: number,
+  start: number,
+  length: number,
+): Tensor {
+  checkF32('slice backward', dY);
+  const a = checkSlice(xShape, axis, start, length);
+  const inner = prod(xShape.slice(a + 1));
+  const dX = engine.zeros(xShape);
+  const len = length * inner;
+  const outer = prod(xShape.slice(0, a));
+  rowCopy(engine, dY, dX, {
+    outer,
+    len,
+    srcRow: len,
+    srcOffset: 0,
+    dstRow: xShape[a] * inner,
+    dstOffset: start * inner,
+  });
+  return dX;
+}
+
+export const concatKernels = [rowCopyKernel];

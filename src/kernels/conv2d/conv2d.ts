@@ -1,0 +1,27 @@
+// 2-D convolution (PyTorch semantics, groups = 1) as a differentiable op: forward on the GPU,
+// backward (dX, dW, dBias) recorded on the tape.
+import type { Tensor } from '../../engine/tensor.ts';
+import {
+  conv2dBackwardBias,
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
+  conv2dForward,
+  type Conv2dKernelOptions,
+} from './conv2d-kernels.ts';
+
+// x: (B, Cin, H, W), weight: (Cout, Cin, kh, kw), bias: (Cout) → (B, Cout, Ho, Wo)
+export function conv2d(x: Tensor, weight: Tensor, bias?: Tensor | null, opts: Conv2dKernelOptions = {}): Tensor {
+  const e = x.engine;
+  const b = bias ?? null;
+  const y = conv2dForward(e, x, weight, b, opts);
+  const inputs = b ? [x, weight, b] : [x, weight];
+  e.record('conv2d', inputs, y, [x, weight], (dY) => {
+    const grads = [
+      x.requiresGrad ? conv2dBackwardInput(e, x.shape, weight, dY, opts) : null,
+      weight.requiresGrad ? conv2dBackwardWeight(e, x, weight.shape, dY, opts) : null,
+    ];
+    if (b) grads.push(b.requiresGrad ? conv2dBackwardBias(e, dY) : null);
+    return grads;
+  });
+  return y;
+}

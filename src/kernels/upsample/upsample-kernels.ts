@@ -1,0 +1,82 @@
+// WGSL forward and backward of nearest-neighbour 2× upsampling, and their dispatch (no
+// autograd here: see upsample.ts). Both are pure data movement; each invocation handles one
+// input pixel and its 2×2 output block, so the forward writes two vec2 rows and the backward
+// reads them: a quarter of the invocations and index arithmetic of a per-output kernel.
+import { ELEMENTWISE_WG } from '../../engine/builtin-kernels.ts';
+import type { Engine } from '../../engine/engine.ts';
+import { defineKernel, grid1d, u32, WGSL_FLAT_INDEX } from '../../engine/kernel.ts';
+import type { Tensor } from '../../engine/tensor.ts';
+
+// Output rows are 2W floats, so an output row pair starts at an even float index and vec2
+// views of y line up with the 2×2 blocks.
+const forwardKernel = defineKernel({
+  name: 'upsample_nearest2x_forward',
+  storage: ['read', 'write'],
+  uniforms: true,
+  code: /* wgsl */ `
+struct Params { n: u32, W: u32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<vec2f>;
+@group(0) @binding(2) var<uniform> p: Params;
+${WGSL_FLAT_INDEX}
+@compute @workgroup_size(${ELEMENTWISE_WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
+  if (i >= p.n) { return; }
+  // i = row·W + col over all (B·C·H) input rows; output rows 2·row and 2·row + 1 hold W vec2s.
+  let row = i / p.W;
+  let col = i % p.W;
+  let v = vec2f(x[i]);
+  y[(2u * row) * p.W + col] = v;
+  y[(2u * row + 1u) * p.W + col] = v;
+}`,
+});
+
+const backwardKernel = defineKernel({
+  name: 'upsample_nearest2x_backward',
+  storage: ['read', 'write'],
+  uniforms: true,
+  code: /* wgsl */ `
+struct Params { n: u32, W: u32 }
+@group(0) @binding(0) var<storage, read> dY: array<vec2f>;
+@group(0) @binding(1) var<storage, read_write> dX: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+${WGSL_FLAT_INDEX}
+@compute @workgroup_size(${ELEMENTWISE_WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
+  if (i >= p.n) { return; }
+  let row = i / p.W;
+  let col = i % p.W;
+  let s = dY[(2u * row) * p.W + col] + dY[(2u * row + 1u) * p.W + col];
+  dX[i] = s.x + s.y;
+}`,
+});
+
+function check(what: string, t: Tensor): void {
+  if (t.dtype !== 'f32') throw new Error(`${what}: f32 only, got ${t}`);
+  if (t.rank !== 4) throw new Error(`${what}: expected (B, C, H, W), got ${t}`);
+}
+
+// x: (B, C, H, W) → y: (B, C, 2H, 2W)
+export function upsampleNearest2xForward(engine: Engine, x: Tensor): Tensor {
+  check('upsampleNearest2x', x);
+  const [B, C, H, W] = x.shape;
+  const y = engine.empty([B, C, 2 * H, 2 * W]);
+  engine.dispatch(forwardKernel, [x, y], grid1d(x.size, ELEMENTWISE_WG), [u32(x.size), u32(W)]);
+  return y;
+}
+
+// dY: (B, C, 2H, 2W) → dX: (B, C, H, W)
+export function upsampleNearest2xBackward(engine: Engine, dY: Tensor): Tensor {
+  check('upsampleNearest2x backward', dY);
+  const [B, C, H2, W2] = dY.shape;
+  if (H2 % 2 || W2 % 2) throw new Error(`upsampleNearest2x backward: odd spatial size in ${dY}`);
+  const dX = engine.empty([B, C, H2 / 2, W2 / 2]);
+  engine.dispatch(backwardKernel, [dY, dX], grid1d(dX.size, ELEMENTWISE_WG), [u32(dX.size), u32(W2 / 2)]);
+  return dX;
+}
+
+export const upsampleKernels = [forwardKernel, backwardKernel];
