@@ -37,24 +37,33 @@ export function runBackward(engine: Engine, nodes: readonly TapeNode[], seeds: M
         if (dXs.length !== node.inputs.length) {
           throw new Error(`${node.name}: backward returned ${dXs.length} grads for ${node.inputs.length} inputs`);
         }
-        const handedOut = new Set<Tensor>();
+        // 1. Make every gradient a tensor of its own before any is consumed: gradients are
+        //    accumulated in place, and a backward may return dY itself or one tensor twice.
+        const owned: (Tensor | null)[] = [];
+        const used = new Set<Tensor>();
         let dYKept = false;
         dXs.forEach((dX, i) => {
           const x = node.inputs[i];
-          if (!dX) return;
-          if (!x.requiresGrad) {
-            if (dX !== dY) dX.dispose();
+          if (!dX || !x.requiresGrad) {
+            owned.push(null);
             return;
           }
           if (dX.size !== x.size) {
             throw new Error(`${node.name}: grad ${i} has shape [${dX.shape}] for input [${x.shape}]`);
           }
-          // Gradients are accumulated in place, so each must be a tensor of its own.
-          if (dX === dY || handedOut.has(dX)) {
-            if (dX === dY && !dYKept) dYKept = true;
-            else dX = engine.copy(dX);
-          }
-          handedOut.add(dX);
+          if (dX === dY) {
+            if (dYKept) dX = engine.copy(dX);
+            dYKept = true;
+          } else if (used.has(dX)) dX = engine.copy(dX);
+          used.add(dX);
+          owned.push(dX);
+        });
+        // Returned gradients nobody takes (inputs without requiresGrad) are freed.
+        for (const dX of dXs) if (dX && dX !== dY && !used.has(dX)) dX.dispose();
+        // 2. Hand them to their inputs: leaves accumulate into .grad, others into the map.
+        owned.forEach((dX, i) => {
+          if (!dX) return;
+          const x = node.inputs[i];
           if (dX.shape.join() !== x.shape.join()) dX = engine.reshapeOwned(dX, x.shape);
           if (x.node === null) engine.accumulateLeafGrad(x, dX);
           else {

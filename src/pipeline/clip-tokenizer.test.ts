@@ -18,6 +18,12 @@ describe('CLIP tokenizer', () => {
     expect([START_OF_TEXT, ...tokenizer.encode(text), END_OF_TEXT]).toEqual(ids);
   });
 
+  it('decodes token ids back to words', () => {
+    expect(tokenizer.decodeToken(2368)).toBe('cat');
+    expect(tokenizer.decodeToken(1125)).toBe('photo');
+    expect(tokenizer.decodeToken(START_OF_TEXT)).toBe('<start_of_text>');
+  });
+
   it('truncates to 77 keeping end-of-text last, and pads with end-of-text', () => {
     const long = tokenizer.tokenize('a '.repeat(200));
     expect(long.length).toBe(77);

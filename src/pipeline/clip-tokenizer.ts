@@ -57,7 +57,9 @@ const SPLIT = /<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\
 
 export class ClipTokenizer {
   private readonly byteEncoder: string[];
+  private readonly byteDecoder: Map<string, number>;
   private readonly encoder = new Map<string, number>();
+  private readonly decoder: string[] = [];
   private readonly ranks = new Map<string, number>();
   private readonly cache = new Map<string, number[]>();
   private readonly textEncoder = new TextEncoder();
@@ -66,6 +68,7 @@ export class ClipTokenizer {
   constructor(mergesText: string) {
     const { table, order } = bytesToUnicode();
     this.byteEncoder = table;
+    this.byteDecoder = new Map(table.map((ch, b) => [ch, b]));
     const lines = mergesText.split('\n');
     // First line is a header; CLIP uses the first 48894 merges (49152 − 256 − 2).
     const merges = lines.slice(1, 49152 - 256 - 2 + 1).map((l) => l.split(' '));
@@ -74,7 +77,10 @@ export class ClipTokenizer {
     }
     const vocab = [...order, ...order.map((c) => c + '</w>'), ...merges.map((m) => m.join(''))];
     vocab.push('<start_of_text>', '<end_of_text>');
-    vocab.forEach((tok, i) => this.encoder.set(tok, i));
+    vocab.forEach((tok, i) => {
+      this.encoder.set(tok, i);
+      this.decoder[i] = tok;
+    });
     merges.forEach((m, i) => this.ranks.set(`${m[0]} ${m[1]}`, i));
     this.cache.set('<start_of_text>', [START_OF_TEXT]);
     this.cache.set('<end_of_text>', [END_OF_TEXT]);
@@ -84,10 +90,13 @@ export class ClipTokenizer {
     return this.encoder.size;
   }
 
-  /** The token string for an id (for showing nearest words). */
+  /** The token as text (bytes decoded, end-of-word marker dropped), for showing nearest words. */
   decodeToken(id: number): string {
-    for (const [tok, i] of this.encoder) if (i === id) return tok.replace('</w>', '');
-    throw new RangeError(`token id ${id} outside the vocabulary`);
+    const tok = this.decoder[id];
+    if (tok === undefined) throw new RangeError(`token id ${id} outside the vocabulary`);
+    if (id >= START_OF_TEXT) return tok;
+    const bytes = [...tok.replace('</w>', '')].map((ch) => this.byteDecoder.get(ch) ?? 0x3f);
+    return new TextDecoder().decode(Uint8Array.from(bytes));
   }
 
   private bpe(word: string): number[] {

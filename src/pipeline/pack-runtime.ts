@@ -1,0 +1,110 @@
+// A loaded pack, ready to run on the engine: configs, lazily uploaded parameters per
+// component, and the tokenizer. One per (engine, pack).
+import type { Engine } from '../engine/engine.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import type { ClipTextConfig, ClipVisionConfig } from '../models/clip/clip-config.ts';
+import { EngineOps } from '../models/engine-ops.ts';
+import { SafetensorsParams } from '../models/engine-params.ts';
+import { Params } from '../models/params.ts';
+import { loraTargets, type LoraTarget, type TuningEncoderConfig } from '../models/tuning-encoder/tuning-encoder-config.ts';
+import { resolveUNetConfig, type ResolvedUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
+import { checkVaeConfig, type VaeConfig } from '../models/vae/vae-config.ts';
+import type { Manifest } from '../packs/manifest.ts';
+import type { LoadedPack } from '../packs/pack-loader.ts';
+import { parseSafetensors } from '../packs/safetensors.ts';
+import { sha256Hex } from '../packs/sha256.ts';
+import { ClipTokenizer } from './clip-tokenizer.ts';
+
+export interface EncoderRuntime {
+  config: TuningEncoderConfig & { trained?: boolean };
+  params: Params<Tensor>;
+  targets: LoraTarget[];
+}
+
+export class PackRuntime {
+  readonly ops: EngineOps;
+  private readonly owned: SafetensorsParams[] = [];
+
+  private constructor(
+    readonly engine: Engine,
+    readonly manifest: Manifest,
+    /** sha256 of manifest.json: concepts record it and are refused by other packs. */
+    readonly hash: string,
+    readonly tokenizer: ClipTokenizer,
+    readonly text: { config: ClipTextConfig; params: Params<Tensor> },
+    readonly unet: { config: ResolvedUNetConfig; params: Params<Tensor> },
+    readonly vae: { config: VaeConfig; params: Params<Tensor> },
+    readonly vision: { config: ClipVisionConfig; params: Params<Tensor> },
+    readonly encoder: EncoderRuntime | null,
+    /** The token-embedding table on the CPU (V × C) for splicing and word look-ups. */
+    readonly tokenTable: Float32Array,
+  ) {
+    this.ops = new EngineOps(engine);
+  }
+
+  static async open(engine: Engine, pack: LoadedPack): Promise<PackRuntime> {
+    const m = pack.manifest;
+    const weights = async (component: string) => {
+      const file = m.files.find((f) => f.role === 'weights' && f.component === component);
+      if (!file) throw new Error(`pack "${m.name}": no weights for ${component}`);
+      const st = parseSafetensors(await pack.read(file.path));
+      return new SafetensorsParams(engine, [st]);
+    };
+    const merges = new TextDecoder().decode(await pack.read(m.tokenizer.merges));
+    const tokenizer = new ClipTokenizer(merges);
+    const [textP, unetP, vaeP, visionP] = await Promise.all(['text_encoder', 'unet', 'vae', 'image_encoder'].map(weights));
+    const arch = m.architecture;
+    const textConfig = arch.textEncoder as unknown as ClipTextConfig;
+    const unetConfig = resolveUNetConfig(arch.unet as unknown as UNetConfig);
+    let encoder: EncoderRuntime | null = null;
+    let encoderP: SafetensorsParams | null = null;
+    if (arch.tuningEncoder) {
+      encoderP = await weights('tuning_encoder');
+      encoder = {
+        config: arch.tuningEncoder as unknown as TuningEncoderConfig & { trained?: boolean },
+        params: new Params(encoderP),
+        targets: loraTargets(unetConfig),
+      };
+    }
+    const textFile = m.files.find((f) => f.role === 'weights' && f.component === 'text_encoder')!;
+    const tokenTable = parseSafetensors(await pack.read(textFile.path)).float32('text_model.embeddings.token_embedding.weight');
+    const manifestBytes = new TextEncoder().encode(JSON.stringify(m));
+    const rt = new PackRuntime(
+      engine,
+      m,
+      sha256Hex(manifestBytes),
+      tokenizer,
+      { config: textConfig, params: new Params(textP) },
+      { config: unetConfig, params: new Params(unetP) },
+      { config: checkVaeConfig(arch.vae as unknown as VaeConfig), params: new Params(vaeP) },
+      { config: arch.imageEncoder as unknown as ClipVisionConfig, params: new Params(visionP) },
+      encoder,
+      tokenTable,
+    );
+    rt.owned.push(textP, unetP, vaeP, visionP, ...(encoderP ? [encoderP] : []));
+    return rt;
+  }
+
+  get tokenDim(): number {
+    return this.text.config.hidden_size;
+  }
+
+  /** Row `id` of the token-embedding table. */
+  tokenEmbedding(id: number): Float32Array {
+    const C = this.tokenDim;
+    return this.tokenTable.slice(id * C, (id + 1) * C);
+  }
+
+  /** The token-embedding table on the GPU (uploaded once, shared with the text encoder). */
+  tokenTableTensor(): Tensor {
+    return this.text.params.get('text_model.embeddings.token_embedding.weight', [this.text.config.vocab_size, this.tokenDim]);
+  }
+
+  get residentBytes(): number {
+    return this.owned.reduce((n, p) => n + p.residentBytes, 0);
+  }
+
+  dispose(): void {
+    for (const p of this.owned) p.dispose();
+  }
+}

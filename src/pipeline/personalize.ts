@@ -1,0 +1,338 @@
+// personalize(): one photo → a concept {v*, A_i, B_i} (paper §3.4, App. B).
+//   1. the tuning encoder predicts v* and LoRA weights from CLIP-vision and UNet-encoder
+//      features (or, for packs without an encoder: v* = a class word, B = 0);
+//   2. N(v*) and the hard token v_h by cosine similarity over the vocabulary;
+//   3. ≤ 12 Adam steps on the diffusion loss (Eq. 1) of the photo through the dual-path
+//      UNet (Eq. 3, α = 0.25), plus λ_w·Σ‖θ − θ₀‖² + λ_e·‖v* − v*₀‖².
+import { Adam } from '../engine/adam.ts';
+import type { Tensor } from '../engine/tensor.ts';
+import { add, mul, scale, sub } from '../kernels/binary/binary.ts';
+import { mseLoss } from '../kernels/mse-loss/mse-loss.ts';
+import { sum } from '../kernels/reduce/reduce.ts';
+import { clipVision } from '../models/clip/clip-vision.ts';
+import type { LoraPair, LoraSet } from '../models/lora.ts';
+import { tuningEncoder } from '../models/tuning-encoder/tuning-encoder.ts';
+import { loraTargets } from '../models/tuning-encoder/tuning-encoder-config.ts';
+import { unet, unetEncoderFeatures } from '../models/unet/unet.ts';
+import { vaeEncode } from '../models/vae/vae.ts';
+import type { ConceptData } from '../worker/api.ts';
+import { flipHorizontal, squareViews } from './augment.ts';
+import { cropRect } from './image/transform.ts';
+import type { RgbaImage } from './image/types.ts';
+import { toClipPixels, toVaePixels } from './image/pixels.ts';
+import { nearestTokens } from './nearest-tokens.ts';
+import type { PackRuntime } from './pack-runtime.ts';
+import { encodePrompt, tokenizeWithPlaceholder, type PromptTokens } from './prompt.ts';
+import { PhiloxRandom } from './random.ts';
+import { createScheduler } from './schedulers/index.ts';
+
+/** Textual Inversion's prompt templates: the concept seen in a few phrasings. */
+export const TUNING_TEMPLATES = [
+  'a photo of a {}',
+  'a rendering of a {}',
+  'a cropped photo of the {}',
+  'a close-up photo of a {}',
+  'a bright photo of the {}',
+  'a good photo of a {}',
+];
+
+export interface PersonalizeOptions {
+  placeholder: string;
+  /** Tuning steps (paper: ≤ 12 with an encoder). */
+  steps: number;
+  learningRate: number;
+  /** α of Eq. 3 during tuning (paper: 0.25). */
+  blend: number;
+  /** λ_w of Σ‖θ − θ₀‖² over the LoRA weights, λ_e of ‖v* − v*₀‖². */
+  lambdaWeights: number;
+  lambdaEmbedding: number;
+  seed: number;
+  /** How many nearest words to report. */
+  nearestK: number;
+  /** Start word for packs without a tuning encoder (required then). */
+  classWord?: string;
+}
+
+export const DEFAULT_PERSONALIZE: Omit<PersonalizeOptions, 'seed'> = {
+  placeholder: 'S*',
+  steps: 12,
+  learningRate: 2e-3,
+  blend: 0.25,
+  lambdaWeights: 1e-2,
+  lambdaEmbedding: 1e-2,
+  nearestK: 5,
+};
+
+/** Steps used when the pack has no tuning encoder (everything starts from scratch). */
+export const STEPS_WITHOUT_ENCODER = 60;
+
+export type PersonalizeEvent =
+  | { stage: 'encoding' }
+  | { stage: 'nearest'; words: string[]; similarities: number[]; fromEncoder: boolean }
+  | { stage: 'tuning'; step: number; steps: number; loss: number; diffusionLoss: number }
+  | { stage: 'done' };
+
+export class NumericalError extends Error {
+  constructor(
+    message: string,
+    /** The encoder's prediction, usable as a concept on its own. */
+    readonly fallback: ConceptData,
+  ) {
+    super(message);
+    this.name = 'NumericalError';
+  }
+}
+
+/** The trainable state θ = {v*, A_i, B_i} as engine parameters. */
+export interface ConceptParams {
+  /** v*: (C) */
+  vStar: Tensor;
+  /** A_i: (r, in), B_i: (out, r), by UNet module path. */
+  lora: Map<string, LoraPair<Tensor>>;
+  scale: number;
+}
+
+export interface PreparedImage {
+  /** z₀ of each augmented view, × the VAE scaling factor: (views, latent, h, w). Kept; dispose it. */
+  latents: Tensor;
+  /** CLIP pixels of the photo: (1, 3, S, S). Kept; dispose it. */
+  clipPixels: Tensor;
+}
+
+/** Square crop → CLIP pixels, and the VAE latents of 4 views (2 zooms × mirror). */
+export function prepareImage(rt: PackRuntime, image: RgbaImage): PreparedImage {
+  const { engine, ops } = rt;
+  const size = rt.manifest.imageSize;
+  const square = image.width === image.height ? image : cropRect(image);
+  const views = squareViews(square, size).flatMap((v) => [v, flipHorizontal(v)]);
+  const vaePixels = new Float32Array(views.length * 3 * size * size);
+  views.forEach((v, i) => vaePixels.set(toVaePixels(v.data, v.width, v.height), i * 3 * size * size));
+  const S = rt.vision.config.image_size;
+  const clip = toClipPixels(square.data, square.width, square.height, S);
+  return engine.noGrad(() =>
+    engine.scope(() => {
+      const { mean } = vaeEncode(ops, rt.vae.params, rt.vae.config, engine.tensor(vaePixels, [views.length, 3, size, size]));
+      return {
+        latents: engine.keep(scale(mean, rt.manifest.vaeScalingFactor)),
+        clipPixels: engine.keep(engine.tensor(clip, [1, 3, S, S])),
+      };
+    }),
+  );
+}
+
+/**
+ * ‖ε − ε_θ(z_t, t, C)‖² (mean) of one noised view through the dual-path UNet; on the tape
+ * when θ requires grad.
+ */
+export function diffusionLoss(
+  rt: PackRuntime,
+  theta: ConceptParams,
+  zt: Tensor,
+  t: number,
+  eps: Tensor,
+  tokens: PromptTokens,
+  hardContext: Tensor,
+  blend: number,
+): Tensor {
+  const context = encodePrompt(rt, tokens, theta.vStar);
+  const lora: LoraSet<Tensor> = { layers: theta.lora, scale: theta.scale };
+  const epsHat = unet(rt.ops, rt.unet.params, rt.unet.config, {
+    sample: zt,
+    timesteps: [t],
+    cond: { context, lora, dual: { hardContext, alpha: blend } },
+  });
+  return mseLoss(epsHat, eps);
+}
+
+/** The encoder's initial guess θ₀ as CPU data. */
+interface InitialGuess {
+  vStar: Float32Array;
+  lora: { module: string; A: Float32Array; aShape: [number, number]; B: Float32Array; bShape: [number, number] }[];
+  fromEncoder: boolean;
+}
+
+async function predictInitialGuess(rt: PackRuntime, img: PreparedImage, o: PersonalizeOptions): Promise<InitialGuess> {
+  const { engine, ops } = rt;
+  const u = rt.unet.config;
+  const r = rt.manifest.architecture.lora.rank;
+  if (!rt.encoder) {
+    // No encoder: v* = the class word's first token, A small random, B = 0 (LoRA's usual start).
+    if (!o.classWord) throw new Error('this pack has no tuning encoder: give a class word (e.g. "dog") to start from');
+    const ids = rt.tokenizer.encode(o.classWord);
+    if (ids.length === 0) throw new Error(`the class word "${o.classWord}" has no tokens`);
+    const rng = new PhiloxRandom(o.seed, { stream: 7 });
+    const targets = loraTargets(u);
+    return {
+      vStar: rt.tokenEmbedding(ids[0]),
+      lora: targets.map((t) => {
+        const bound = 1 / Math.sqrt(t.in);
+        const A = rng.uniforms(r * t.in).map((x) => (2 * x - 1) * bound);
+        return { module: t.module, A, aShape: [r, t.in], B: new Float32Array(t.out * r), bShape: [t.out, r] };
+      }),
+      fromEncoder: false,
+    };
+  }
+  const enc = rt.encoder;
+  const T = enc.config.unet_timestep;
+  return engine.noGrad(() =>
+    engine.scopeAsync(async () => {
+      // 1. backbones: CLIP-vision spatial tokens; UNet encoder on the clean latent, empty prompt
+      const clipTokens = clipVision(ops, rt.vision.params, rt.vision.config, img.clipPixels).lastHiddenState;
+      const z0 = ops.slice(img.latents, 0, 0, 1);
+      const empty = encodePrompt(rt, tokenizeWithPlaceholder(rt, '', null, 0), null);
+      const feats = unetEncoderFeatures(ops, rt.unet.params, u, { sample: z0, timesteps: [T], cond: { context: empty, lora: null, dual: null } });
+      // 2. the two heads
+      const out = tuningEncoder(ops, enc.params, enc.config, enc.targets, clipTokens, feats);
+      const lora = [];
+      for (const t of enc.targets) {
+        const pair = out.lora.layers.get(t.module)!;
+        lora.push({
+          module: t.module,
+          A: await pair.A.read(),
+          aShape: [r, t.in] as [number, number],
+          B: await pair.B.read(),
+          bShape: [t.out, r] as [number, number],
+        });
+      }
+      return { vStar: await out.embedding.read(), lora, fromEncoder: true };
+    }),
+  );
+}
+
+function guessToConcept(rt: PackRuntime, g: InitialGuess, hardTokenId: number, words: string[], o: PersonalizeOptions, lossCurve: number[]): ConceptData {
+  const { rank, alpha } = rt.manifest.architecture.lora;
+  return {
+    placeholder: o.placeholder,
+    embedding: g.vStar,
+    nearestWords: words,
+    hardTokenId,
+    rank,
+    alpha,
+    blend: o.blend,
+    lora: g.lora,
+    lossCurve,
+    packId: rt.manifest.name,
+    packHash: rt.hash,
+  };
+}
+
+function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new DOMException('personalization cancelled', 'AbortError');
+}
+
+/**
+ * One photo → a concept. Cancels between steps when `signal` aborts; a NaN/Inf loss stops
+ * tuning with a NumericalError that carries the encoder's prediction.
+ */
+export async function personalize(
+  rt: PackRuntime,
+  image: RgbaImage,
+  options: PersonalizeOptions,
+  onEvent: (e: PersonalizeEvent) => void = () => {},
+  signal?: AbortSignal,
+): Promise<ConceptData> {
+  const o = options;
+  const { engine } = rt;
+  if (!o.placeholder.trim()) throw new Error('the placeholder token must not be empty');
+  onEvent({ stage: 'encoding' });
+  const img = prepareImage(rt, image);
+  const owned: Tensor[] = [img.latents, img.clipPixels];
+  try {
+    throwIfAborted(signal);
+    // 1. θ₀ from the encoder (or the class word)
+    const guess = await predictInitialGuess(rt, img, o);
+    throwIfAborted(signal);
+
+    // 2. N(v*) and v_h
+    const v0 = engine.keep(engine.tensor(guess.vStar, [rt.tokenDim]));
+    owned.push(v0);
+    const near = await nearestTokens(rt, v0, Math.max(1, o.nearestK));
+    const hardTokenId = near.ids[0];
+    onEvent({ stage: 'nearest', words: near.words, similarities: near.similarities, fromEncoder: guess.fromEncoder });
+    const initial = guessToConcept(rt, guess, hardTokenId, near.words, o, []);
+
+    // 3. θ as parameters, θ₀ as constants
+    const vStar = engine.parameter(guess.vStar, [rt.tokenDim], 'v*');
+    const lora = new Map<string, LoraPair<Tensor>>();
+    const lora0 = new Map<string, LoraPair<Tensor>>();
+    for (const l of guess.lora) {
+      lora.set(l.module, { A: engine.parameter(l.A, l.aShape, `${l.module}.A`), B: engine.parameter(l.B, l.bShape, `${l.module}.B`) });
+      lora0.set(l.module, { A: engine.keep(engine.tensor(l.A, l.aShape)), B: engine.keep(engine.tensor(l.B, l.bShape)) });
+    }
+    const params = [vStar, ...[...lora.values()].flatMap((p) => [p.A, p.B])];
+    owned.push(...params, ...[...lora0.values()].flatMap((p) => [p.A, p.B]));
+    const theta: ConceptParams = { vStar, lora, scale: rt.manifest.architecture.lora.alpha / rt.manifest.architecture.lora.rank };
+    const opt = new Adam(engine, params, { lr: o.learningRate });
+
+    // 4. the prompts: C_h (hard token in the slot) is fixed, C is re-encoded from v* each step
+    const prompts = TUNING_TEMPLATES.map((tpl) => {
+      const tokens = tokenizeWithPlaceholder(rt, tpl.replace('{}', o.placeholder), o.placeholder, hardTokenId);
+      const hard = engine.keep(engine.noGrad(() => engine.scope(() => encodePrompt(rt, tokens, null))));
+      owned.push(hard);
+      return { tokens, hard };
+    });
+
+    // 5. the tuning loop
+    const rng = new PhiloxRandom(o.seed, { stream: 1 });
+    const alphas = createScheduler('ddim', rt.manifest.scheduler).alphasCumprod;
+    const [views, L, h, w] = img.latents.shape;
+    const latentSize = L * h * w;
+    const lossCurve: number[] = [];
+    try {
+      for (let step = 0; step < o.steps; step++) {
+        throwIfAborted(signal);
+        // 5a. random t, ε, view and template (seeded: the same seed gives the same run)
+        const [ut, uv, up] = rng.uniforms(3);
+        const t = Math.min(alphas.length - 1, Math.floor(ut * alphas.length));
+        const view = Math.min(views - 1, Math.floor(uv * views));
+        const prompt = prompts[Math.min(prompts.length - 1, Math.floor(up * prompts.length))];
+        const noise = rng.normals(latentSize);
+        const { total, diffusion } = await engine.scopeAsync(async () => {
+          // 5b. z_t = √ᾱ_t·z₀ + √(1−ᾱ_t)·ε
+          const eps = engine.tensor(noise, [1, L, h, w]);
+          const z0 = rt.ops.slice(img.latents, 0, view, 1);
+          const zt = add(scale(z0, Math.sqrt(alphas[t])), scale(eps, Math.sqrt(1 - alphas[t])));
+          // 5c. Eq. 1 through the dual path, plus the two L2 anchors
+          const lDiff = diffusionLoss(rt, theta, zt, t, eps, prompt.tokens, prompt.hard, o.blend);
+          let reg = scale(sumSquares(sub(vStar, v0)), o.lambdaEmbedding);
+          for (const [m, p] of lora) {
+            const p0 = lora0.get(m)!;
+            reg = add(reg, scale(add(sumSquares(sub(p.A, p0.A)), sumSquares(sub(p.B, p0.B))), o.lambdaWeights));
+          }
+          const loss = add(lDiff, reg);
+          // 5d. gradients of everything in θ
+          engine.backward(loss);
+          return { total: (await loss.read())[0], diffusion: (await lDiff.read())[0] };
+        });
+        if (!Number.isFinite(total)) {
+          throw new NumericalError(
+            `tuning diverged at step ${step + 1} (loss ${total}); the encoder's prediction is kept — try a lower learning rate`,
+            initial,
+          );
+        }
+        // 5e. Adam step on θ
+        opt.step();
+        opt.zeroGrad();
+        lossCurve.push(total);
+        onEvent({ stage: 'tuning', step: step + 1, steps: o.steps, loss: total, diffusionLoss: diffusion });
+      }
+      // 6. read θ back
+      const tuned: InitialGuess = {
+        vStar: await vStar.read(),
+        lora: await Promise.all(
+          guess.lora.map(async (l) => ({ ...l, A: await lora.get(l.module)!.A.read(), B: await lora.get(l.module)!.B.read() })),
+        ),
+        fromEncoder: guess.fromEncoder,
+      };
+      onEvent({ stage: 'done' });
+      return guessToConcept(rt, tuned, hardTokenId, near.words, o, lossCurve);
+    } finally {
+      engine.clearTape();
+      opt.dispose();
+    }
+  } finally {
+    for (const t of owned) t.dispose();
+  }
+}
+
+const sumSquares = (x: Tensor): Tensor => sum(mul(x, x));
