@@ -1,8 +1,9 @@
 // The small tensor interface every network in src/models is written against (DESIGN §3).
-// Three implementations:
-//   engine-ops.ts — eager WebGPU tensors with autograd (tuning, training, inference);
-//   onnx tracer   — records the same calls as ONNX nodes (src/onnx);
-//   shape-ops.ts  — shapes only: lists a model's parameters and checks configs, no GPU.
+// Four implementations:
+//   engine-ops.ts    — eager WebGPU tensors with autograd (tuning, training, inference);
+//   onnx tracer      — records the same calls as ONNX nodes (src/onnx);
+//   shape-ops.ts     — shapes only: lists a model's parameters and checks configs, no GPU;
+//   reference-ops.ts — float64 CPU loops (the kernels' references): ground truth for tests.
 // Shapes follow PyTorch: images (B, C, H, W), sequences (B, N, C), weights (out, in).
 
 export interface ConvOptions {
@@ -29,7 +30,7 @@ export interface TimestepEmbeddingOptions {
  * input. Every method returns a new T and never mutates its arguments.
  */
 export interface TensorOps<T, Ids = unknown, Times = unknown> {
-  readonly backend: 'engine' | 'onnx' | 'shape';
+  readonly backend: 'engine' | 'onnx' | 'shape' | 'reference';
   shape(x: T): readonly number[];
 
   // linear algebra
