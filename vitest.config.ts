@@ -6,6 +6,9 @@ export default defineConfig({
     // Software WebGPU is slow and each worker holds its own device: two cores, two workers.
     pool: 'forks',
     maxWorkers: 2,
+    // onnxruntime-web's wasm otherwise tiers up in V8's background threads, which stalls
+    // the first WebGPU run and worker exit by ~35 s (DESIGN §7).
+    execArgv: ['--liftoff-only'],
     testTimeout: 120_000,
     hookTimeout: 120_000,
   },

@@ -1,4 +1,57 @@
-// Placeholder entry replaced by the kernel benchmark (see bench/kernels.ts).
-export async function runBench(_argv: string[]): Promise<number> {
-  throw new Error('bench: not built yet');
+// `likeness bench [kernels] [--quick] [--out file] [--only op,op] [--runs n]`: runs the
+// benchmark suites, prints a table and writes JSON (default bench/results.json).
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { formatKernelTable, KERNEL_BENCH_OPS, runKernelBench } from './kernels.ts';
+
+const SUITES = ['kernels'] as const;
+
+interface BenchArgs {
+  suites: string[];
+  quick: boolean;
+  out: string;
+  only: string[];
+  runs?: number;
+}
+
+function parseArgs(argv: string[]): BenchArgs {
+  const args: BenchArgs = { suites: [], quick: false, out: 'bench/results.json', only: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = (): string => {
+      const v = a.includes('=') ? a.slice(a.indexOf('=') + 1) : argv[++i];
+      if (v === undefined || v === '') throw new Error(`bench: ${a} needs a value`);
+      return v;
+    };
+    if (a === '--quick') args.quick = true;
+    else if (a === '--out' || a.startsWith('--out=')) args.out = value();
+    else if (a === '--only' || a.startsWith('--only=')) args.only.push(...value().split(',').filter(Boolean));
+    else if (a === '--runs' || a.startsWith('--runs=')) {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < 1) throw new Error(`bench: --runs wants a positive integer`);
+      args.runs = n;
+    } else if ((SUITES as readonly string[]).includes(a)) args.suites.push(a);
+    else throw new Error(`bench: unknown argument '${a}' (suites: ${SUITES.join(', ')}; ops: ${KERNEL_BENCH_OPS.join(', ')})`);
+  }
+  if (!args.suites.length) args.suites = [...SUITES];
+  return args;
+}
+
+export async function runBench(argv: string[]): Promise<number> {
+  let args: BenchArgs;
+  try {
+    args = parseArgs(argv);
+  } catch (e) {
+    process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+    return 2;
+  }
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  const report = await runKernelBench({ quick: args.quick, only: args.only, runs: args.runs, log });
+  process.stdout.write(`${formatKernelTable(report)}\n`);
+  const out = resolve(args.out);
+  await mkdir(dirname(out), { recursive: true });
+  await writeFile(out, `${JSON.stringify({ kernels: report }, null, 2)}\n`);
+  process.stdout.write(`wrote ${out}\n`);
+  const failed = report.rows.filter((r) => r.status === 'error').length;
+  return failed ? 1 : 0;
 }

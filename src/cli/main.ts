@@ -15,7 +15,9 @@ Commands:
 Options for bench:
   --quick                 Smaller shapes (smoke run, e.g. on a software adapter).
   --out <file>            Where to write the JSON (default bench/results.json).
-  --only <op,op>          Run only these benchmarks.
+  --only <op,op>          Run only these benchmarks: matmul, conv2d, attention-self,
+                          attention-cross, group-norm, layer-norm, silu.
+  --runs <n>              Timed samples per measurement (default 5; --quick 3).
 
 Environment:
   LIKENESS_VULKAN=lavapipe|swiftshader   Choose the software Vulkan driver in Node

@@ -32,11 +32,8 @@ export class WebGpuUnavailableError extends Error {
   }
 }
 
-// Node ≥ 21 has a `navigator` without `gpu`; a browser or worker has `navigator.gpu`.
-const isNode = (): boolean =>
-  typeof process !== 'undefined' &&
-  !!process.versions?.node &&
-  !(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu;
+// Node (even after onnxruntime-web installed a navigator.gpu there) vs a page or worker.
+const isNode = (): boolean => typeof process !== 'undefined' && !!process.versions?.node;
 
 async function getGpuObject(): Promise<{ gpu: GPU; runtime: 'browser' | 'node' }> {
   if (isNode()) {
