@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assertClose } from '../../test/close.ts';
+import { testEngine } from '../../test/engine.ts';
+import { loadTinyPack, TINY_SD } from '../../test/tiny-pack.ts';
+import type { ConceptData } from '../worker/api.ts';
+import { generate, type GenerateEvent } from './generate.ts';
+import { PackRuntime } from './pack-runtime.ts';
+
+const goldens = JSON.parse(readFileSync(`${TINY_SD}/goldens.json`, 'utf8'));
+let rt: PackRuntime;
+
+beforeAll(async () => {
+  rt = await PackRuntime.open(await testEngine(), await loadTinyPack());
+});
+afterAll(() => rt?.dispose());
+
+const base = { steps: 10, guidance: 7.5, sampler: 'ddim' as const, blend: 0.25, batch: 1, negativePrompt: '', concept: null };
+
+describe('generate on the tiny pack (engine)', () => {
+  it('reproduces diffusers’ 10-step DDIM loop with CFG 7.5 (goldens ddim_loop)', async () => {
+    const g = goldens.ddim_loop;
+    const sums: number[] = [];
+    const [img] = await generate(rt, { ...base, prompt: 'a photo of a cat', seed: 0, initialLatent: Float32Array.from(g.initial_latent.data) }, (e: GenerateEvent) => {
+      if (e.preview) sums.push(e.step);
+    });
+    expect(sums.length).toBe(10);
+    // x0 predictions stay large for a random UNet (std ≈ 9), so the bound is relative to scale.
+    assertClose(img.latent, g.final_latent.data, { rtol: 1e-4, atol: 1e-4 }, 'final latent');
+  });
+
+  it('gives bit-identical latents for the same seed, different ones for another seed', async () => {
+    const o = { ...base, steps: 3, sampler: 'dpmpp-2m' as const, prompt: 'a watercolor of a house', seed: 42 };
+    const [a] = await generate(rt, o);
+    const [b] = await generate(rt, o);
+    const [c] = await generate(rt, { ...o, seed: 43 });
+    expect(b.latent).toEqual(a.latent);
+    expect(b.rgba).toEqual(a.rgba);
+    expect(c.latent).not.toEqual(a.latent);
+  });
+
+  it('refuses a concept made with another pack', async () => {
+    const concept = { packId: 'other', packHash: 'f'.repeat(64), embedding: new Float32Array(32) } as ConceptData;
+    await expect(generate(rt, { ...base, prompt: 'S*', seed: 1, concept })).rejects.toThrow(/made with pack "other"/);
+  });
+});
