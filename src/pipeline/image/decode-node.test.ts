@@ -75,8 +75,21 @@ describe('decodeImage (Node)', () => {
     expect(inspectImage(photo('chelsea.png'))).toEqual({ format: 'png', width: 451, height: 300 });
   });
 
-  it('says that JPEG needs a decoder package in Node, and uses one when given', async () => {
-    await expect(decodeImage(photo('rocket.jpg'))).rejects.toThrow(/JPEG decoding is not available in Node/);
+  it('decodes the real JPEG photos (jpeg-js), refuses a truncated one, and checks plugged-in decoders', async () => {
+    const rocket = await decodeImage(photo('rocket.jpg'));
+    expect([rocket.width, rocket.height]).toEqual([640, 427]);
+    const hopper = await decodeImage(photo('grace_hopper.jpg'));
+    expect([hopper.width, hopper.height]).toEqual([512, 600]);
+    // A portrait in uniform: not a flat image.
+    let lo = 255;
+    let hi = 0;
+    for (let i = 0; i < hopper.data.length; i += 4) {
+      lo = Math.min(lo, hopper.data[i]);
+      hi = Math.max(hi, hopper.data[i]);
+    }
+    expect(hi - lo).toBeGreaterThan(200);
+    const cut = photo('rocket.jpg').subarray(0, 5000);
+    await expect(decodeImage(cut)).rejects.toThrow(/damaged or truncated|could not be decoded/);
     const fake = createNodeImageDecoder({
       jpeg: () => ({ width: 640, height: 427, data: new Uint8ClampedArray(640 * 427 * 4) }),
     });

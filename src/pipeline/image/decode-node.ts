@@ -1,7 +1,8 @@
-// Image decoding in Node (CLI, tests, training): PNG in pure TypeScript over node:zlib.
-// JPEG and WebP need a decoder package (none is a dependency yet); it plugs in through
-// `createNodeImageDecoder({ jpeg, webp })`.
+// Image decoding in Node (CLI, tests, training): PNG in pure TypeScript over node:zlib,
+// JPEG through the jpeg-js package. WebP has no decoder in Node (the browser decodes it);
+// another plugs in through `createNodeImageDecoder({ webp })`.
 import { inflateSync } from 'node:zlib';
+import jpeg from 'jpeg-js';
 import { applyOrientation, jpegOrientation, tiffOrientation } from './exif.ts';
 import { decodePng } from './png.ts';
 import { inspectImage } from './sniff.ts';
@@ -30,8 +31,8 @@ export function createNodeImageDecoder(
       if (!decoder) {
         throw new ImageError(
           'unsupported-format',
-          `${format === 'jpeg' ? 'JPEG' : 'WebP'} decoding is not available in Node yet (a decoder package must be added); ` +
-            'convert the image to PNG or use the browser app.',
+          `${format === 'jpeg' ? 'JPEG' : 'WebP'} decoding is not available in Node; ` +
+            'convert the image to PNG or JPEG, or use the browser app.',
         );
       }
       let img: RgbaImage;
@@ -55,9 +56,16 @@ export function createNodeImageDecoder(
   };
 }
 
-export const nodeImageDecoder: ImageDecoder = createNodeImageDecoder();
+// jpeg-js's memory cap (MiB) bounds what a hostile file can make it allocate; 40 MP RGBA
+// is 160 MB, so 512 MiB leaves room for its working buffers.
+const decodeJpeg: FormatDecoder = (bytes) => {
+  const r = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 512, maxResolutionInMP: 40 });
+  return { width: r.width, height: r.height, data: new Uint8ClampedArray(r.data.buffer, r.data.byteOffset, r.data.byteLength) };
+};
 
-/** Decodes a PNG (and, once a decoder is registered, JPEG/WebP) file in Node. */
+export const nodeImageDecoder: ImageDecoder = createNodeImageDecoder({ jpeg: decodeJpeg });
+
+/** Decodes a PNG or JPEG file in Node (WebP: browser only). */
 export function decodeImage(bytes: Uint8Array, mime?: string): Promise<RgbaImage> {
   return nodeImageDecoder.decode(bytes, mime);
 }
