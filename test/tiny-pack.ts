@@ -1,9 +1,10 @@
 // The tiny pack for tests: built once per process from ../shared/data/reference/tiny-sd
-// into a temp folder (weights, tokenizer, untrained tuning encoder, manifest).
+// into a temp folder (weights, tokenizer, untrained tuning encoder, ONNX graphs, manifest).
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { exportPackGraphs } from '../src/onnx/export-graphs.ts';
 import { buildPack } from '../src/packs/build-pack.ts';
 import { loadPackFromFolder } from '../src/packs/pack-node.ts';
 import type { LoadedPack } from '../src/packs/pack-loader.ts';
@@ -16,7 +17,7 @@ let dir: string | null = null;
 export function tinyPackDir(): string {
   if (!dir) {
     dir = mkdtempSync(join(tmpdir(), 'likeness-tiny-'));
-    buildPack({ from: TINY_SD, out: dir, name: 'tiny', graphs: false });
+    buildPack({ from: TINY_SD, out: dir, name: 'tiny', exportGraphs: exportPackGraphs });
   }
   return dir;
 }

@@ -39,6 +39,25 @@ describe('generate on the tiny pack (engine)', () => {
     expect(c.latent).not.toEqual(a.latent);
   });
 
+  it('onnxruntime-web and the engine give the same images, with a concept (dual path + LoRA)', async () => {
+    const r = rt.encoder!.targets;
+    // A concept with non-trivial LoRA: deterministic pseudo-random A and B.
+    let k = 1;
+    const rnd = (n: number, s: number) => Float32Array.from({ length: n }, () => (((k = (k * 16807) % 2147483647) / 2147483647) * 2 - 1) * s);
+    const concept: ConceptData = {
+      placeholder: 'S*', embedding: rnd(32, 0.02), nearestWords: ['cat'], hardTokenId: 2368, rank: 4, alpha: 4, blend: 0.25,
+      lora: r.map((t) => ({ module: t.module, A: rnd(4 * t.in, 0.3), aShape: [4, t.in], B: rnd(t.out * 4, 0.1), bShape: [t.out, 4] })),
+      lossCurve: [], packId: rt.manifest.name, packHash: rt.hash,
+    };
+    const o = { ...base, steps: 3, sampler: 'euler' as const, prompt: 'a photo of S* on the beach', seed: 5, concept, blend: 0.4 };
+    const [e] = await generate(rt, { ...o, runtime: 'engine' });
+    const [x] = await generate(rt, { ...o, runtime: 'onnx' });
+    assertClose(x.latent, e.latent, { rtol: 1e-4, atol: 1e-5 }, 'ORT vs engine latent');
+    // and the concept changes the image relative to the plain prompt
+    const [plain] = await generate(rt, { ...o, concept: null });
+    expect(plain.latent).not.toEqual(e.latent);
+  });
+
   it('refuses a concept made with another pack', async () => {
     const concept = { packId: 'other', packHash: 'f'.repeat(64), embedding: new Float32Array(32) } as ConceptData;
     await expect(generate(rt, { ...base, prompt: 'S*', seed: 1, concept })).rejects.toThrow(/made with pack "other"/);

@@ -7,7 +7,9 @@ import type { LoraPair, LoraSet } from '../models/lora.ts';
 import { unet } from '../models/unet/unet.ts';
 import { vaeDecode } from '../models/vae/vae.ts';
 import type { ConceptData, GenerateSettings, ImageResult } from '../worker/api.ts';
+import type { Denoiser } from './denoiser.ts';
 import { latentPreview, pixelsToRgba } from './latent-preview.ts';
+import { onnxDenoiser } from './onnx-denoiser.ts';
 import type { PackRuntime } from './pack-runtime.ts';
 import { encodePrompt, tokenizeWithPlaceholder } from './prompt.ts';
 import { randomNormals } from './random.ts';
@@ -20,6 +22,8 @@ export interface GenerateOptions extends GenerateSettings {
   concept: ConceptData | null;
   /** Previews every this many steps (0: none). */
   previewEvery?: number;
+  /** Which runtime runs the UNet (default: the engine). */
+  runtime?: 'engine' | 'onnx';
   /** Start from this x_T (× initNoiseSigma is NOT applied) instead of seeded noise (tests, img2img). */
   initialLatent?: Float32Array;
 }
@@ -43,37 +47,54 @@ function checkConcept(rt: PackRuntime, c: ConceptData): void {
   if (c.embedding.length !== rt.tokenDim) throw new Error(`concept embedding has ${c.embedding.length} values, the pack needs ${rt.tokenDim}`);
 }
 
-/** The UNet with the concept applied, on the engine, for a [uncond, cond] batch. */
-function engineDenoiser(rt: PackRuntime, o: GenerateOptions) {
-  const { engine, ops } = rt;
+interface Conditioning {
+  context: Tensor; // (2, 77, C): [uncond, cond]
+  hardContext: Tensor; // (2, 77, C): [uncond, C_h]
+  layers: Map<string, LoraPair<Tensor>>;
+}
+
+/** Encode the prompts once: C with v* spliced, C_h with the hard token, and the negative prompt. */
+function encodeConditioning(rt: PackRuntime, o: GenerateOptions): Conditioning {
+  const { engine } = rt;
   const c = o.concept;
-  const placeholder = c?.placeholder ?? null;
-  const slotId = c?.hardTokenId ?? 0;
-  const keep = <T extends Tensor>(t: T) => engine.keep(t);
-  const state = engine.noGrad(() =>
+  return engine.noGrad(() =>
     engine.scope(() => {
-      const tokens = tokenizeWithPlaceholder(rt, o.prompt, placeholder, slotId);
+      const tokens = tokenizeWithPlaceholder(rt, o.prompt, c?.placeholder ?? null, c?.hardTokenId ?? 0);
       const neg = tokenizeWithPlaceholder(rt, o.negativePrompt, null, 0);
       const vStar = c ? engine.tensor(c.embedding, [rt.tokenDim]) : null;
       const uncond = encodePrompt(rt, neg, null);
       const cond = encodePrompt(rt, tokens, vStar);
-      // C_h: the same prompt with the hard token v_h in the slot.
       const hard = c ? encodePrompt(rt, tokens, null) : cond;
       const layers = new Map<string, LoraPair<Tensor>>();
       for (const l of c?.lora ?? []) {
-        layers.set(l.module, { A: keep(engine.tensor(l.A, l.aShape)), B: keep(engine.tensor(l.B, l.bShape)) });
+        layers.set(l.module, { A: engine.keep(engine.tensor(l.A, l.aShape)), B: engine.keep(engine.tensor(l.B, l.bShape)) });
       }
       return {
-        context: keep(concat([uncond, cond], 0)),
-        hardContext: keep(concat([uncond, hard], 0)),
+        context: engine.keep(concat([uncond, cond], 0)),
+        hardContext: engine.keep(concat([uncond, hard], 0)),
         layers,
       };
     }),
   );
+}
+
+function disposeConditioning(s: Conditioning): void {
+  s.context.dispose();
+  s.hardContext.dispose();
+  for (const p of s.layers.values()) {
+    p.A.dispose();
+    p.B.dispose();
+  }
+}
+
+/** The UNet with the concept applied, on the engine, for a [uncond, cond] batch. */
+function engineDenoiser(rt: PackRuntime, o: GenerateOptions, state: Conditioning): Denoiser {
+  const { engine, ops } = rt;
+  const c = o.concept;
   const lora: LoraSet<Tensor> | null = c ? { layers: state.layers, scale: c.alpha / c.rank } : null;
   return {
-    /** x: (1, L, h, w) → [ε_uncond, ε_cond] */
-    async predict(x: Float32Array, shape: number[], t: number): Promise<[Float32Array, Float32Array]> {
+    backend: `engine (${engine.info.name})`,
+    async predict(x, shape, t) {
       const out = await engine.noGrad(() =>
         engine.scopeAsync(async () => {
           const xt = engine.tensor(x, shape);
@@ -88,15 +109,16 @@ function engineDenoiser(rt: PackRuntime, o: GenerateOptions) {
       const n = x.length;
       return [out.subarray(0, n), out.subarray(n, 2 * n)];
     },
-    dispose() {
-      state.context.dispose();
-      state.hardContext.dispose();
-      for (const p of state.layers.values()) {
-        p.A.dispose();
-        p.B.dispose();
-      }
-    },
+    dispose() {},
   };
+}
+
+async function makeDenoiser(rt: PackRuntime, o: GenerateOptions, state: Conditioning): Promise<Denoiser> {
+  if ((o.runtime ?? 'engine') === 'engine') return engineDenoiser(rt, o, state);
+  const n = 77 * rt.tokenDim;
+  const ctx = await state.context.read();
+  const hard = await state.hardContext.read();
+  return onnxDenoiser(rt, { uncond: ctx.slice(0, n), cond: ctx.slice(n), hard: hard.slice(n) }, o.concept, o.blend);
 }
 
 function throwIfAborted(signal?: AbortSignal): void {
@@ -118,9 +140,11 @@ export async function generate(
   const w = h;
   const shape = [1, L, h, w];
   const sf = rt.manifest.vaeScalingFactor;
-  const denoiser = engineDenoiser(rt, o);
+  const state = encodeConditioning(rt, o);
+  let denoiser: Denoiser | null = null;
   const images: GeneratedImage[] = [];
   try {
+    denoiser = await makeDenoiser(rt, o, state);
     for (let i = 0; i < Math.max(1, o.batch); i++) {
       const seed = o.seed + i;
       const scheduler = createScheduler(o.sampler, rt.manifest.scheduler);
@@ -135,7 +159,7 @@ export async function generate(
         throwIfAborted(signal);
         const t = timesteps[s];
         // 2. ε for the unconditional and the conditional prompt, then guidance
-        const [eu, ec] = await denoiser.predict(scheduler.scaleModelInput(x, t), shape, t);
+        const [eu, ec] = await denoiser!.predict(scheduler.scaleModelInput(x, t), shape, t);
         const guided = new Float32Array(eu.length);
         for (let k = 0; k < eu.length; k++) guided[k] = eu[k] + o.guidance * (ec[k] - eu[k]);
         // 3. the sampler's update x_t → x_{t−1}
@@ -160,6 +184,7 @@ export async function generate(
     }
     return images;
   } finally {
-    denoiser.dispose();
+    denoiser?.dispose();
+    disposeConditioning(state);
   }
 }

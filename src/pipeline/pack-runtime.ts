@@ -38,6 +38,8 @@ export class PackRuntime {
     readonly encoder: EncoderRuntime | null,
     /** The token-embedding table on the CPU (V × C) for splicing and word look-ups. */
     readonly tokenTable: Float32Array,
+    /** The pack's files (ONNX graphs are read from here when the ORT runtime is used). */
+    readonly pack: LoadedPack,
   ) {
     this.ops = new EngineOps(engine);
   }
@@ -80,6 +82,7 @@ export class PackRuntime {
       { config: arch.imageEncoder as unknown as ClipVisionConfig, params: new Params(visionP) },
       encoder,
       tokenTable,
+      pack,
     );
     rt.owned.push(textP, unetP, vaeP, visionP, ...(encoderP ? [encoderP] : []));
     return rt;

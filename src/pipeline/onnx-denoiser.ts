@@ -1,0 +1,64 @@
+// The denoiser on onnxruntime-web: the pack's `unet` graph, or `unet_personalized` (dual
+// path + LoRA inputs) when a concept is applied. Prompts are still encoded by the engine's
+// text encoder (cheap, and it is where v* is spliced); ORT runs the UNet, which is where
+// the sampling time goes. ORT shares the engine's GPUDevice where it can.
+import { OrtSession, type OrtArray } from '../onnx/ort.ts';
+import type { ConceptData } from '../worker/api.ts';
+import type { Denoiser } from './denoiser.ts';
+import type { PackRuntime } from './pack-runtime.ts';
+
+const sessions = new WeakMap<PackRuntime, Map<string, Promise<OrtSession>>>();
+
+async function session(rt: PackRuntime, graph: string): Promise<OrtSession> {
+  let byGraph = sessions.get(rt);
+  if (!byGraph) sessions.set(rt, (byGraph = new Map()));
+  let s = byGraph.get(graph);
+  if (!s) {
+    const file = rt.manifest.files.find((f) => f.role === 'onnx' && f.graph === graph);
+    if (!file) throw new Error(`pack "${rt.manifest.name}" has no ONNX graph "${graph}" (rebuild it without --no-graphs)`);
+    s = (async () => {
+      const model = await rt.pack.read(file.path);
+      const externalData = await Promise.all((file.externalData ?? []).map(async (path) => ({ path, data: await rt.pack.read(path) })));
+      return OrtSession.create(model, { backend: 'auto', device: rt.engine.device, externalData });
+    })();
+    byGraph.set(graph, s);
+  }
+  return s;
+}
+
+/** contexts: [uncond, cond, hard] as (1, 77, C) arrays (hard = cond without a concept). */
+export async function onnxDenoiser(
+  rt: PackRuntime,
+  contexts: { uncond: Float32Array; cond: Float32Array; hard: Float32Array },
+  concept: ConceptData | null,
+  blend: number,
+): Promise<Denoiser> {
+  const s = await session(rt, concept ? 'unet_personalized' : 'unet');
+  const C = rt.tokenDim;
+  const ctx = (data: Float32Array): OrtArray => ({ data, dims: [1, data.length / C, C] });
+  const lora: Record<string, OrtArray> = {};
+  for (const l of concept?.lora ?? []) {
+    lora[`lora.${l.module}.A`] = { data: l.A, dims: l.aShape };
+    lora[`lora.${l.module}.B`] = { data: l.B, dims: l.bShape };
+  }
+  const run = async (x: Float32Array, shape: number[], t: number, context: Float32Array, hard: Float32Array) => {
+    const feeds: Record<string, OrtArray> = {
+      sample: { data: x, dims: shape },
+      timestep: { data: Float32Array.of(t), dims: [1] },
+      encoder_hidden_states: ctx(context),
+    };
+    if (concept) Object.assign(feeds, { hard_encoder_hidden_states: ctx(hard), blend: { data: Float32Array.of(blend), dims: [1] } }, lora);
+    const out = await s.run(feeds);
+    return out.noise_pred.data as Float32Array;
+  };
+  return {
+    backend: `onnxruntime-web (${s.backend})`,
+    async predict(x, shape, t) {
+      // The uncond branch sees the negative prompt on both paths.
+      const eu = await run(x, shape, t, contexts.uncond, contexts.uncond);
+      const ec = await run(x, shape, t, contexts.cond, contexts.hard);
+      return [eu, ec];
+    },
+    dispose() {},
+  };
+}
