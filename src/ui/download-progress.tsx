@@ -1,0 +1,35 @@
+import { formatBytes, formatEta, formatRate } from './format.ts';
+import { useAppStore } from './store.ts';
+
+/** Bytes, rate and time left of the pack download, with cancel. */
+export function DownloadProgressBar() {
+  const status = useAppStore((s) => s.pack.status);
+  const progress = useAppStore((s) => s.pack.progress);
+  const cancel = useAppStore((s) => s.cancelPack);
+  if (status === 'cancelled') {
+    return (
+      <p className="muted" role="status" data-testid="download-cancelled">
+        Download cancelled. Files already verified stay cached; loading again resumes the rest.
+      </p>
+    );
+  }
+  if (status !== 'running') return null;
+  const total = progress?.totalBytes ?? 0;
+  const loaded = progress?.loadedBytes ?? 0;
+  return (
+    <div className="download" data-testid="download-progress">
+      <label htmlFor="download-bar">{progress ? `Downloading ${progress.file}` : 'Reading the pack manifest…'}</label>
+      <progress id="download-bar" max={total || undefined} value={total ? loaded : undefined} />
+      <p className="download-stats" aria-live="polite">
+        <span>
+          {formatBytes(loaded)} of {total ? formatBytes(total) : '—'}
+        </span>
+        <span>{formatRate(progress?.bytesPerSecond ?? 0)}</span>
+        <span>{progress?.etaSeconds != null ? `${formatEta(progress.etaSeconds)} left` : 'time left: —'}</span>
+      </p>
+      <button type="button" onClick={cancel}>
+        Cancel download
+      </button>
+    </div>
+  );
+}

@@ -1,0 +1,66 @@
+// The settings a generated image carries in its PNG text chunks: an A1111-style
+// "parameters" entry (what other tools and image sites read) and the exact settings as JSON
+// under "likeness" (what this app reads back).
+import type { GenerateSettings } from '../worker/api.ts';
+import type { PngTextEntry } from './png-text.ts';
+
+export interface GenerationRecord extends GenerateSettings {
+  prompt: string;
+  negativePrompt: string;
+  /** This image's seed (batch images use consecutive seeds). */
+  seed: number;
+  runtime: 'onnx' | 'engine';
+  width: number;
+  height: number;
+  packId: string | null;
+  concept: { name: string; placeholder: string; id: string | null } | null;
+  createdAt: number;
+}
+
+const SAMPLER_LABEL: Record<GenerateSettings['sampler'], string> = {
+  ddim: 'DDIM',
+  euler: 'Euler',
+  'dpmpp-2m': 'DPM++ 2M',
+};
+
+export function a1111Parameters(g: GenerationRecord): string {
+  const fields = [
+    ['Steps', g.steps],
+    ['Sampler', SAMPLER_LABEL[g.sampler]],
+    ['CFG scale', g.guidance],
+    ['Seed', g.seed],
+    ['Size', `${g.width}x${g.height}`],
+    ['Model', g.packId ?? 'unknown'],
+    ...(g.concept
+      ? [
+          ['Concept', `${g.concept.name} (${g.concept.placeholder})`],
+          ['Blend', g.blend],
+        ]
+      : []),
+    ['Runtime', g.runtime],
+  ].map(([k, v]) => `${k}: ${String(v).replace(/[,\n]/g, ' ')}`);
+  const lines = [g.prompt];
+  if (g.negativePrompt) lines.push(`Negative prompt: ${g.negativePrompt}`);
+  lines.push(fields.join(', '));
+  return lines.join('\n');
+}
+
+export function generationTextEntries(g: GenerationRecord): PngTextEntry[] {
+  return [
+    { keyword: 'parameters', text: a1111Parameters(g) },
+    { keyword: 'Software', text: 'Likeness' },
+    { keyword: 'likeness', text: JSON.stringify(g) },
+  ];
+}
+
+/** A file name for a download: the prompt's first words and the seed. */
+export function imageFileName(g: Pick<GenerationRecord, 'prompt' | 'seed'>): string {
+  const words =
+    g.prompt
+      .replace(/[^\p{L}\p{N}]+/gu, ' ')
+      .trim()
+      .split(' ')
+      .slice(0, 6)
+      .join('-') || 'likeness';
+  return `${words.slice(0, 60)}-${g.seed}.png`;
+}

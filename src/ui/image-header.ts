@@ -1,0 +1,267 @@
+// What kind of image a file is and how big it claims to be, read from its first bytes
+// without decoding it — so a 20000 × 20000 PNG is refused before the browser allocates
+// 1.6 GB for its pixels. Pure functions over bytes: the same code runs in Node tests.
+//
+// Formats: PNG (signature + IHDR, spec §5.2, §11.2.2), JPEG (marker segments up to the first
+// SOFn, ITU T.81 §B.2), WebP (RIFF container; VP8X canvas size, VP8 key-frame header per
+// RFC 6386 §9.1, VP8L header per the WebP lossless spec §3).
+import { crc32 } from './crc32.ts';
+
+export type ImageFormat = 'png' | 'jpeg' | 'webp';
+
+export const IMAGE_MIME: Readonly<Record<ImageFormat, string>> = {
+  png: 'image/png',
+  jpeg: 'image/jpeg',
+  webp: 'image/webp',
+};
+
+export interface ImageHeader {
+  format: ImageFormat;
+  mime: string;
+  width: number;
+  height: number;
+}
+
+export type HeaderProblem =
+  | { kind: 'empty' }
+  /** `detected` names what the bytes look like instead ("a GIF image", "text"), when recognisable. */
+  | { kind: 'not-image'; detected: string | null }
+  | { kind: 'truncated'; format: ImageFormat }
+  | { kind: 'corrupt'; format: ImageFormat; detail: string }
+  /** Only from a prefix: the header continues past `have` bytes; read up to `need` and ask again. */
+  | { kind: 'need-more'; need: number };
+
+export type HeaderResult = { ok: true; header: ImageHeader } | { ok: false; problem: HeaderProblem };
+
+const fail = (problem: HeaderProblem): HeaderResult => ({ ok: false, problem });
+const startsWith = (b: Uint8Array, sig: readonly number[], at = 0) =>
+  b.length >= at + sig.length && sig.every((x, i) => b[at + i] === x);
+const fourCC = (b: Uint8Array, at: number) => String.fromCharCode(b[at], b[at + 1], b[at + 2], b[at + 3]);
+
+const PNG_SIG = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** The supported format the magic bytes announce, or null. */
+export function sniffFormat(b: Uint8Array): ImageFormat | null {
+  if (startsWith(b, PNG_SIG)) return 'png';
+  if (startsWith(b, [0xff, 0xd8, 0xff])) return 'jpeg';
+  if (b.length >= 12 && fourCC(b, 0) === 'RIFF' && fourCC(b, 8) === 'WEBP') return 'webp';
+  return null;
+}
+
+/** A friendly name for common files that are not PNG/JPEG/WebP, or null. */
+export function describeOther(b: Uint8Array): string | null {
+  if (b.length >= 6 && fourCC(b, 0) === 'GIF8') return 'a GIF image';
+  if (b.length >= 12 && fourCC(b, 4) === 'ftyp') {
+    const brand = fourCC(b, 8);
+    if (brand.startsWith('avi')) return 'an AVIF image';
+    if (/^(hei|hev|mif1|msf1)/.test(brand)) return 'a HEIC/HEIF photo';
+    return 'a video or ISO-media file';
+  }
+  if (startsWith(b, [0x42, 0x4d]) && b.length >= 26) return 'a BMP image';
+  if (startsWith(b, [0x49, 0x49, 0x2a, 0x00]) || startsWith(b, [0x4d, 0x4d, 0x00, 0x2a])) return 'a TIFF image';
+  if (startsWith(b, [0xff, 0x0a]) || startsWith(b, [0, 0, 0, 0x0c, 0x4a, 0x58, 0x4c, 0x20])) return 'a JPEG XL image';
+  if (startsWith(b, [0x25, 0x50, 0x44, 0x46])) return 'a PDF document';
+  if (startsWith(b, [0x50, 0x4b, 0x03, 0x04])) return 'a ZIP archive';
+  if (startsWith(b, [0, 0, 1, 0])) return 'an icon (ICO) file';
+  if (b.length >= 12 && fourCC(b, 0) === 'RIFF') return 'a RIFF file that is not WebP';
+  if (looksLikeText(b)) {
+    const head = new TextDecoder().decode(b.subarray(0, 256)).trimStart().toLowerCase();
+    if (head.startsWith('<svg') || (head.startsWith('<?xml') && head.includes('<svg'))) return 'an SVG drawing';
+    if (head.startsWith('<!doctype html') || head.startsWith('<html')) return 'a web page (HTML)';
+    return 'text';
+  }
+  return null;
+}
+
+function looksLikeText(b: Uint8Array): boolean {
+  const n = Math.min(b.length, 512);
+  if (n === 0) return false;
+  let printable = 0;
+  for (let i = 0; i < n; i++) {
+    const c = b[i];
+    if (c === 0) return false;
+    if (c === 9 || c === 10 || c === 13 || (c >= 32 && c !== 127)) printable++;
+  }
+  return printable / n > 0.95;
+}
+
+/**
+ * Format and claimed size. `bytes` may be a prefix of a file of `fileSize` bytes: when the
+ * header lies past the prefix the answer is `need-more`; when it lies past the end of the
+ * file it is `truncated`.
+ */
+export function readImageHeader(bytes: Uint8Array, fileSize = bytes.length): HeaderResult {
+  if (fileSize === 0) return fail({ kind: 'empty' });
+  const format = sniffFormat(bytes);
+  if (!format) {
+    // A file shorter than a signature that starts like one is an image cut off very early.
+    if (bytes.length === fileSize && bytes.length < 12) {
+      const partial = (sig: readonly number[]) => bytes.every((x, i) => i >= sig.length || x === sig[i]);
+      if (partial(PNG_SIG)) return fail({ kind: 'truncated', format: 'png' });
+      if (partial([0xff, 0xd8, 0xff])) return fail({ kind: 'truncated', format: 'jpeg' });
+      if (partial([0x52, 0x49, 0x46, 0x46])) return fail({ kind: 'truncated', format: 'webp' });
+    }
+    return fail({ kind: 'not-image', detected: describeOther(bytes) });
+  }
+  const short = (need: number): HeaderResult =>
+    need > fileSize ? fail({ kind: 'truncated', format }) : fail({ kind: 'need-more', need });
+  switch (format) {
+    case 'png':
+      return pngHeader(bytes, short);
+    case 'jpeg':
+      return jpegHeader(bytes, short);
+    case 'webp':
+      return webpHeader(bytes, short);
+  }
+}
+
+type Short = (need: number) => HeaderResult;
+const ok = (format: ImageFormat, width: number, height: number): HeaderResult => ({
+  ok: true,
+  header: { format, mime: IMAGE_MIME[format], width, height },
+});
+
+function pngHeader(b: Uint8Array, short: Short): HeaderResult {
+  // signature(8) · length(4)=13 · "IHDR" · width(4) height(4) depth colour compression filter interlace · CRC(4)
+  if (b.length < 33) return short(33);
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const corrupt = (detail: string) => fail({ kind: 'corrupt', format: 'png', detail });
+  if (dv.getUint32(8) !== 13 || fourCC(b, 12) !== 'IHDR') return corrupt('the first chunk is not a valid IHDR');
+  if (crc32(b, 12, 29) !== dv.getUint32(29)) return corrupt('the IHDR checksum does not match');
+  const width = dv.getUint32(16);
+  const height = dv.getUint32(20);
+  if (width === 0 || height === 0 || width > 0x7fffffff || height > 0x7fffffff) {
+    return corrupt(`the header gives an impossible size ${width} × ${height}`);
+  }
+  const depth = b[24];
+  const colour = b[25];
+  const allowed: Record<number, number[]> = {
+    0: [1, 2, 4, 8, 16],
+    2: [8, 16],
+    3: [1, 2, 4, 8],
+    4: [8, 16],
+    6: [8, 16],
+  };
+  if (!allowed[colour]?.includes(depth))
+    return corrupt(`colour type ${colour} with bit depth ${depth} is not valid PNG`);
+  if (b[26] !== 0 || b[27] !== 0 || b[28] > 1) return corrupt('unknown compression, filter or interlace method');
+  return ok('png', width, height);
+}
+
+// SOF0–SOF15 except DHT (C4), JPG (C8) and DAC (CC).
+const isSof = (m: number) => m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
+
+function jpegHeader(b: Uint8Array, short: Short): HeaderResult {
+  const corrupt = (detail: string) => fail({ kind: 'corrupt', format: 'jpeg', detail });
+  let at = 2;
+  for (;;) {
+    if (at + 2 > b.length) return short(at + 2);
+    if (b[at] !== 0xff) return corrupt(`expected a marker at byte ${at}`);
+    const m = b[at + 1];
+    if (m === 0xff) {
+      at++; // fill byte before a marker
+      continue;
+    }
+    if (m === 0x01 || (m >= 0xd0 && m <= 0xd7)) {
+      at += 2; // standalone markers carry no length
+      continue;
+    }
+    if (m === 0xd9 || m === 0xda) return corrupt('the image data starts before any frame header (no SOF)');
+    if (at + 4 > b.length) return short(at + 4);
+    const len = (b[at + 2] << 8) | b[at + 3];
+    if (len < 2) return corrupt(`segment at byte ${at} has an impossible length`);
+    if (isSof(m)) {
+      if (at + 9 > b.length) return short(at + 9);
+      const height = (b[at + 5] << 8) | b[at + 6];
+      const width = (b[at + 7] << 8) | b[at + 8];
+      // Height 0 defers to a DNL marker, which browsers do not support either.
+      if (width === 0 || height === 0) return corrupt(`the frame header gives an impossible size ${width} × ${height}`);
+      return ok('jpeg', width, height);
+    }
+    at += 2 + len;
+  }
+}
+
+function webpHeader(b: Uint8Array, short: Short): HeaderResult {
+  const corrupt = (detail: string) => fail({ kind: 'corrupt', format: 'webp', detail });
+  if (b.length < 30) return short(30);
+  const chunk = fourCC(b, 12);
+  if (chunk === 'VP8X') {
+    // flags(1) reserved(3) canvas width−1 (24-bit LE) canvas height−1 (24-bit LE)
+    const width = 1 + (b[24] | (b[25] << 8) | (b[26] << 16));
+    const height = 1 + (b[27] | (b[28] << 8) | (b[29] << 16));
+    return ok('webp', width, height);
+  }
+  if (chunk === 'VP8 ') {
+    // frame tag (3) · start code 9d 01 2a · width (14 bits + 2 scale) · height (14 + 2), little-endian
+    if (!startsWith(b, [0x9d, 0x01, 0x2a], 23)) return corrupt('the VP8 key-frame start code is missing');
+    const width = (b[26] | (b[27] << 8)) & 0x3fff;
+    const height = (b[28] | (b[29] << 8)) & 0x3fff;
+    if (width === 0 || height === 0) return corrupt(`the frame header gives an impossible size ${width} × ${height}`);
+    return ok('webp', width, height);
+  }
+  if (chunk === 'VP8L') {
+    // signature 0x2f · 14 bits width−1 · 14 bits height−1 · alpha · 3-bit version
+    if (b[20] !== 0x2f) return corrupt('the VP8L signature byte is missing');
+    const bits = b[21] | (b[22] << 8) | (b[23] << 16) | (b[24] << 24);
+    const width = 1 + (bits & 0x3fff);
+    const height = 1 + ((bits >>> 14) & 0x3fff);
+    if (bits >>> 29 !== 0) return corrupt('unknown VP8L version');
+    return ok('webp', width, height);
+  }
+  return corrupt(`unknown first chunk ${JSON.stringify(chunk)}`);
+}
+
+export type StructureProblem = { kind: 'truncated' } | { kind: 'corrupt'; detail: string };
+
+/**
+ * Whether the whole file holds together (needs all its bytes): the PNG chunk list reaches
+ * IEND with image data before it, a JPEG's scan data ends in EOI, a WebP's RIFF size fits
+ * the file. Browsers decode a cut-off image without complaint, greying out what is
+ * missing; this is what tells the user their copy is incomplete.
+ */
+export function checkStructure(b: Uint8Array, format: ImageFormat): StructureProblem | null {
+  switch (format) {
+    case 'png': {
+      const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+      let at = 8;
+      let sawData = false;
+      for (;;) {
+        if (at + 12 > b.length) return { kind: 'truncated' };
+        const length = dv.getUint32(at);
+        const type = fourCC(b, at + 4);
+        if (at + 12 + length > b.length) return { kind: 'truncated' };
+        if (type === 'IDAT') sawData = true;
+        if (type === 'IEND') return sawData ? null : { kind: 'corrupt', detail: 'the file has no image data (IDAT)' };
+        at += 12 + length;
+      }
+    }
+    case 'jpeg': {
+      // Walk the segments to the first scan, then look for EOI: inside entropy-coded data
+      // 0xFF is always followed by 0x00 or a restart marker, so FF D9 is only ever EOI.
+      let at = 2;
+      while (at + 4 <= b.length) {
+        const m = b[at + 1];
+        if (b[at] !== 0xff) return { kind: 'corrupt', detail: `expected a marker at byte ${at}` };
+        if (m === 0xff) {
+          at++;
+          continue;
+        }
+        if (m === 0x01 || (m >= 0xd0 && m <= 0xd7)) {
+          at += 2;
+          continue;
+        }
+        if (m === 0xda) {
+          for (let i = at + 2; i + 1 < b.length; i++) if (b[i] === 0xff && b[i + 1] === 0xd9) return null;
+          return { kind: 'truncated' };
+        }
+        at += 2 + ((b[at + 2] << 8) | b[at + 3]);
+      }
+      return { kind: 'truncated' };
+    }
+    case 'webp': {
+      const riff = b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24);
+      return (riff >>> 0) + 8 > b.length ? { kind: 'truncated' } : null;
+    }
+  }
+}

@@ -1,0 +1,56 @@
+import { useShallow } from 'zustand/react/shallow';
+import { ConceptCard } from './concept-card.tsx';
+import { DropZone } from './drop-zone.tsx';
+import { StorageMeter } from './storage-meter.tsx';
+import { useAppStore } from './store.ts';
+
+export function LibraryPanel() {
+  const status = useAppStore((s) => s.library.status);
+  const busy = useAppStore((s) => s.library.busy);
+  const ids = useAppStore(useShallow((s) => s.library.concepts.map((c) => c.id)));
+  const importConcepts = useAppStore((s) => s.importConcepts);
+
+  return (
+    <section className="panel" aria-labelledby="library-heading" data-testid="screen-library">
+      <h2 id="library-heading">Your concepts</h2>
+      <p className="lede">
+        Concepts are kept in this browser. Export one to keep a copy or share it; import files exported before.
+      </p>
+      <StorageMeter />
+      <DropZone
+        inputId="concept-import-input"
+        testId="concept-drop"
+        accept=".safetensors"
+        multiple
+        onFiles={(files) => void importConcepts(files)}
+        label={
+          <>
+            <strong>Import concept files</strong> — choose or drop <code>.safetensors</code> files exported from
+            Likeness.
+          </>
+        }
+      />
+      {busy && (
+        <p role="status" data-testid="library-busy">
+          {busy}
+        </p>
+      )}
+      {status === 'loading' && <p role="status">Opening the library…</p>}
+      {status === 'unavailable' && (
+        <p className="muted" data-testid="library-unavailable">
+          The library cannot be used in this browser window (see the message above).
+        </p>
+      )}
+      {status === 'ready' && ids.length === 0 && (
+        <p className="muted" data-testid="library-empty">
+          No concepts yet. Personalize a photo and it will be saved here.
+        </p>
+      )}
+      <ul className="concept-list" data-testid="concept-list" aria-label="Concepts">
+        {ids.map((id) => (
+          <ConceptCard key={id} id={id} />
+        ))}
+      </ul>
+    </section>
+  );
+}

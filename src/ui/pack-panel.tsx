@@ -1,0 +1,122 @@
+import { DownloadProgressBar } from './download-progress.tsx';
+import { formatBytes } from './format.ts';
+import { useAppStore } from './store.ts';
+
+export function PackPanel() {
+  const pack = useAppStore((s) => s.pack);
+  const setSource = useAppStore((s) => s.setPackSource);
+  const setUrl = useAppStore((s) => s.setPackUrl);
+  const setFolder = useAppStore((s) => s.setPackFolder);
+  const loadPack = useAppStore((s) => s.loadPack);
+  const goTo = useAppStore((s) => s.goTo);
+  const running = pack.status === 'running';
+
+  return (
+    <section className="panel" aria-labelledby="pack-heading" data-testid="screen-pack">
+      <h2 id="pack-heading">1. Choose a model</h2>
+      <p className="lede">
+        A model pack holds the diffusion model and the encoder that reads your photo. It is downloaded once, checked,
+        and kept in this browser for offline use.
+      </p>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void loadPack();
+        }}
+      >
+        <fieldset disabled={running}>
+          <legend>Where the pack comes from</legend>
+          <div className="choice">
+            <input
+              type="radio"
+              id="pack-bundled"
+              name="pack-source"
+              checked={pack.sourceKind === 'bundled'}
+              onChange={() => setSource('bundled')}
+            />
+            <label htmlFor="pack-bundled">
+              Tiny pack, bundled with the app <span className="muted">(fast, toy quality — for trying things out)</span>
+            </label>
+          </div>
+          <div className="choice">
+            <input
+              type="radio"
+              id="pack-url"
+              name="pack-source"
+              checked={pack.sourceKind === 'url'}
+              onChange={() => setSource('url')}
+            />
+            <label htmlFor="pack-url">From an address</label>
+          </div>
+          {pack.sourceKind === 'url' && (
+            <div className="field indent">
+              <label htmlFor="pack-url-input">Manifest address</label>
+              <input
+                id="pack-url-input"
+                type="url"
+                inputMode="url"
+                placeholder="https://example.com/packs/sd15/manifest.json"
+                value={pack.url}
+                onChange={(e) => setUrl(e.target.value)}
+              />
+            </div>
+          )}
+          <div className="choice">
+            <input
+              type="radio"
+              id="pack-files"
+              name="pack-source"
+              checked={pack.sourceKind === 'files'}
+              onChange={() => setSource('files')}
+            />
+            <label htmlFor="pack-files">From a folder on this device</label>
+          </div>
+          {pack.sourceKind === 'files' && (
+            <div className="field indent">
+              <label htmlFor="pack-folder-input">Pack folder (the one with manifest.json)</label>
+              <input
+                id="pack-folder-input"
+                type="file"
+                // React does not know the attribute; the DOM does.
+                {...({ webkitdirectory: '', directory: '' } as Record<string, string>)}
+                multiple
+                onChange={(e) => setFolder([...(e.target.files ?? [])])}
+              />
+              {pack.folder && (
+                <p className="muted" data-testid="pack-folder">
+                  {pack.folder.name}: {pack.folder.files.length} files, {formatBytes(pack.folder.bytes)}
+                </p>
+              )}
+            </div>
+          )}
+        </fieldset>
+        <div className="actions">
+          <button type="submit" className="primary" disabled={running}>
+            {pack.status === 'done' ? 'Load again' : 'Load model'}
+          </button>
+        </div>
+      </form>
+      <DownloadProgressBar />
+      {pack.summary && (
+        <div className="pack-summary" data-testid="pack-summary">
+          <h3>{pack.summary.name}</h3>
+          <dl>
+            <dt>Size</dt>
+            <dd>{formatBytes(pack.summary.totalBytes)}</dd>
+            <dt>Image size</dt>
+            <dd>
+              {pack.summary.imageSize} × {pack.summary.imageSize}
+            </dd>
+            <dt>Licence</dt>
+            <dd>{pack.summary.licence}</dd>
+            <dt>Encoder</dt>
+            <dd>{pack.summary.hasTuningEncoder ? 'tuning encoder included' : 'none (starts from a class word)'}</dd>
+          </dl>
+          <button type="button" onClick={() => goTo('photo')}>
+            Next: choose a photo
+          </button>
+        </div>
+      )}
+    </section>
+  );
+}
