@@ -38,6 +38,7 @@ export class EngineOps implements TensorOps<Tensor, EngineIds, EngineTimes> {
   constructor(readonly engine: Engine) {}
 
   shape = (x: Tensor) => x.shape;
+  constant = (values: ArrayLike<number>, shape: readonly number[]) => this.engine.tensor(values, shape);
   linear = (x: Tensor, w: Tensor, b?: Tensor | null) => linear(x, w, b ?? null);
   matmul = (a: Tensor, b: Tensor) => matmul(a, b);
 

@@ -79,6 +79,10 @@ export class ReferenceOps implements TensorOps<RefTensor, RefIds, RefTimes> {
     return x.shape;
   }
 
+  constant(values: ArrayLike<number>, shape: readonly number[]): RefTensor {
+    return refTensor(values, shape);
+  }
+
   // x: (…, in), w: (out, in), b: (out) → (…, out)
   linear(x: RefTensor, w: RefTensor, b?: RefTensor | null): RefTensor {
     const inF = x.shape[x.shape.length - 1];

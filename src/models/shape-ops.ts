@@ -45,6 +45,11 @@ export class ShapeOps implements TensorOps<ShapeTensor, { shape: readonly number
     return x.shape;
   }
 
+  constant(values: ArrayLike<number>, shape: readonly number[]) {
+    if (values.length !== size(shape)) fail('constant', `${values.length} values for shape [${shape}]`);
+    return st(shape);
+  }
+
   linear(x: ShapeTensor, w: ShapeTensor, b?: ShapeTensor | null) {
     const inF = x.shape[x.shape.length - 1];
     if (w.shape.length !== 2 || w.shape[1] !== inF) fail('linear', `x [${x.shape}] with weight [${w.shape}]`);

@@ -32,6 +32,8 @@ export interface TimestepEmbeddingOptions {
 export interface TensorOps<T, Ids = unknown, Times = unknown> {
   readonly backend: 'engine' | 'onnx' | 'shape' | 'reference';
   shape(x: T): readonly number[];
+  /** A constant tensor (masks, fixed inputs): never requires grad. */
+  constant(values: ArrayLike<number>, shape: readonly number[]): T;
 
   // linear algebra
   /** x: (…, in), weight: (out, in), bias: (out) → (…, out) */

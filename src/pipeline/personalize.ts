@@ -6,11 +6,13 @@
 //      UNet (Eq. 3, α = 0.25), plus λ_w·Σ‖θ − θ₀‖² + λ_e·‖v* − v*₀‖².
 import { Adam } from '../engine/adam.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import { add, mul, scale, sub } from '../kernels/binary/binary.ts';
-import { mseLoss } from '../kernels/mse-loss/mse-loss.ts';
-import { sum } from '../kernels/reduce/reduce.ts';
+import { add, scale } from '../kernels/binary/binary.ts';
 import { clipVision } from '../models/clip/clip-vision.ts';
-import type { LoraPair, LoraSet } from '../models/lora.ts';
+import type { ClipTextConfig } from '../models/clip/clip-config.ts';
+import type { LoraPair } from '../models/lora.ts';
+import type { Params } from '../models/params.ts';
+import type { TensorOps } from '../models/tensor-ops.ts';
+import type { ResolvedUNetConfig } from '../models/unet/unet-config.ts';
 import { tuningEncoder } from '../models/tuning-encoder/tuning-encoder.ts';
 import { loraTargets } from '../models/tuning-encoder/tuning-encoder-config.ts';
 import { unet, unetEncoderFeatures } from '../models/unet/unet.ts';
@@ -22,7 +24,7 @@ import type { RgbaImage } from './image/types.ts';
 import { toClipPixels, toVaePixels } from './image/pixels.ts';
 import { nearestTokens } from './nearest-tokens.ts';
 import type { PackRuntime } from './pack-runtime.ts';
-import { encodePrompt, tokenizeWithPlaceholder, type PromptTokens } from './prompt.ts';
+import { encodePrompt, encodePromptWith, tokenizeWithPlaceholder, type PromptTokens } from './prompt.ts';
 import { PhiloxRandom } from './random.ts';
 import { createScheduler } from './schedulers/index.ts';
 
@@ -120,28 +122,55 @@ export function prepareImage(rt: PackRuntime, image: RgbaImage): PreparedImage {
   );
 }
 
+export interface TuningLossInputs<T> {
+  theta: { vStar: T; lora: ReadonlyMap<string, LoraPair<T>>; scale: number };
+  theta0: { vStar: T; lora: ReadonlyMap<string, LoraPair<T>> };
+  /** z_t: (1, L, h, w), ε: (1, L, h, w) */
+  zt: T;
+  t: number;
+  eps: T;
+  tokens: PromptTokens;
+  /** C_h for the dual path: (1, 77, C) */
+  hardContext: T;
+  blend: number;
+  lambdaWeights: number;
+  lambdaEmbedding: number;
+}
+
 /**
- * ‖ε − ε_θ(z_t, t, C)‖² (mean) of one noised view through the dual-path UNet; on the tape
- * when θ requires grad.
+ * The tuning objective on any backend (the engine trains with it; the float64 reference
+ * backend checks its gradients by finite differences):
+ *   L = ‖ε − ε_θ(z_t, t, C(v*))‖²/n  (Eq. 1, mean, through the dual-path UNet of Eq. 3)
+ *     + λ_w·Σ_i(‖A_i − A_i⁰‖² + ‖B_i − B_i⁰‖²) + λ_e·‖v* − v*⁰‖²
  */
-export function diffusionLoss(
-  rt: PackRuntime,
-  theta: ConceptParams,
-  zt: Tensor,
-  t: number,
-  eps: Tensor,
-  tokens: PromptTokens,
-  hardContext: Tensor,
-  blend: number,
-): Tensor {
-  const context = encodePrompt(rt, tokens, theta.vStar);
-  const lora: LoraSet<Tensor> = { layers: theta.lora, scale: theta.scale };
-  const epsHat = unet(rt.ops, rt.unet.params, rt.unet.config, {
-    sample: zt,
-    timesteps: [t],
-    cond: { context, lora, dual: { hardContext, alpha: blend } },
+export function tuningLoss<T>(
+  ops: TensorOps<T, { data: Int32Array; shape: readonly number[] }, readonly number[]>,
+  text: { params: Params<T>; config: ClipTextConfig },
+  unetModel: { params: Params<T>; config: ResolvedUNetConfig },
+  x: TuningLossInputs<T>,
+): { total: T; diffusion: T } {
+  const all = (v: T) => ops.shape(v).map((_, i) => i);
+  const sumSquares = (v: T) => {
+    const n = ops.shape(v).reduce((a, b) => a * b, 1);
+    return ops.scale(ops.mean(ops.mul(v, v), all(v)), n);
+  };
+  // 1. C from v*, then ε_θ through the dual path with the LoRA offsets
+  const context = encodePromptWith(ops, text.params, text.config, x.tokens, x.theta.vStar);
+  const epsHat = unet(ops, unetModel.params, unetModel.config, {
+    sample: x.zt,
+    timesteps: [x.t],
+    cond: { context, lora: { layers: x.theta.lora, scale: x.theta.scale }, dual: { hardContext: x.hardContext, alpha: x.blend } },
   });
-  return mseLoss(epsHat, eps);
+  // 2. Eq. 1
+  const d = ops.sub(epsHat, x.eps);
+  const diffusion = ops.mean(ops.mul(d, d), all(d));
+  // 3. the anchors to the encoder's prediction
+  let reg = ops.scale(sumSquares(ops.sub(x.theta.vStar, x.theta0.vStar)), x.lambdaEmbedding);
+  for (const [m, p] of x.theta.lora) {
+    const p0 = x.theta0.lora.get(m)!;
+    reg = ops.add(reg, ops.scale(ops.add(sumSquares(ops.sub(p.A, p0.A)), sumSquares(ops.sub(p.B, p0.B))), x.lambdaWeights));
+  }
+  return { total: ops.add(diffusion, reg), diffusion };
 }
 
 /** The encoder's initial guess θ₀ as CPU data. */
@@ -293,16 +322,21 @@ export async function personalize(
           const z0 = rt.ops.slice(img.latents, 0, view, 1);
           const zt = add(scale(z0, Math.sqrt(alphas[t])), scale(eps, Math.sqrt(1 - alphas[t])));
           // 5c. Eq. 1 through the dual path, plus the two L2 anchors
-          const lDiff = diffusionLoss(rt, theta, zt, t, eps, prompt.tokens, prompt.hard, o.blend);
-          let reg = scale(sumSquares(sub(vStar, v0)), o.lambdaEmbedding);
-          for (const [m, p] of lora) {
-            const p0 = lora0.get(m)!;
-            reg = add(reg, scale(add(sumSquares(sub(p.A, p0.A)), sumSquares(sub(p.B, p0.B))), o.lambdaWeights));
-          }
-          const loss = add(lDiff, reg);
+          const loss = tuningLoss(rt.ops, rt.text, rt.unet, {
+            theta,
+            theta0: { vStar: v0, lora: lora0 },
+            zt,
+            t,
+            eps,
+            tokens: prompt.tokens,
+            hardContext: prompt.hard,
+            blend: o.blend,
+            lambdaWeights: o.lambdaWeights,
+            lambdaEmbedding: o.lambdaEmbedding,
+          });
           // 5d. gradients of everything in θ
-          engine.backward(loss);
-          return { total: (await loss.read())[0], diffusion: (await lDiff.read())[0] };
+          engine.backward(loss.total);
+          return { total: (await loss.total.read())[0], diffusion: (await loss.diffusion.read())[0] };
         });
         if (!Number.isFinite(total)) {
           throw new NumericalError(
@@ -335,4 +369,3 @@ export async function personalize(
   }
 }
 
-const sumSquares = (x: Tensor): Tensor => sum(mul(x, x));

@@ -1,7 +1,10 @@
 // Prompts with a placeholder (default "S*"): the placeholder becomes one token slot whose
 // embedding is v* (prompt C) or the hard token v_h (prompt C_h), as in the paper's Eq. 3.
 import type { Tensor } from '../engine/tensor.ts';
+import type { ClipTextConfig } from '../models/clip/clip-config.ts';
 import { clipText, clipTokenEmbeddings } from '../models/clip/clip-text.ts';
+import type { Params } from '../models/params.ts';
+import type { TensorOps } from '../models/tensor-ops.ts';
 import { CONTEXT_LENGTH, END_OF_TEXT, START_OF_TEXT } from './clip-tokenizer.ts';
 import type { PackRuntime } from './pack-runtime.ts';
 
@@ -36,16 +39,21 @@ export function tokenizeWithPlaceholder(rt: PackRuntime, prompt: string, placeho
   return { ids: out, slots: slots.filter((s) => s < CONTEXT_LENGTH - 1) };
 }
 
-const positions = { data: Int32Array.from({ length: CONTEXT_LENGTH }, (_, i) => i), shape: [1, CONTEXT_LENGTH] };
+const positionIds = () => ({ data: Int32Array.from({ length: CONTEXT_LENGTH }, (_, i) => i), shape: [1, CONTEXT_LENGTH] });
 
 /**
- * C: the text encoder's output for `tokens` with v* written into every slot. Differentiable
- * in v* (shape (C) or (1, C)): the splice is emb·keep + onehot·v*, all on the tape.
+ * C: the text encoder's output for `tokens` with v* (shape (C) or (1, C)) written into every
+ * slot, on any backend. Differentiable in v*: the splice is emb·keep + onehot·v*.
  */
-export function encodePrompt(rt: PackRuntime, tokens: PromptTokens, vStar: Tensor | null): Tensor {
-  const { ops, engine } = rt;
-  const C = rt.tokenDim;
-  let emb = clipTokenEmbeddings(ops, rt.text.params, rt.text.config, { data: tokens.ids, shape: [1, CONTEXT_LENGTH] });
+export function encodePromptWith<T>(
+  ops: TensorOps<T, { data: Int32Array; shape: readonly number[] }>,
+  params: Params<T>,
+  config: ClipTextConfig,
+  tokens: PromptTokens,
+  vStar: T | null,
+): T {
+  const C = config.hidden_size;
+  let emb = clipTokenEmbeddings(ops, params, config, { data: tokens.ids, shape: [1, CONTEXT_LENGTH] });
   if (vStar && tokens.slots.length > 0) {
     const keep = new Float32Array(CONTEXT_LENGTH).fill(1);
     const place = new Float32Array(CONTEXT_LENGTH);
@@ -54,9 +62,14 @@ export function encodePrompt(rt: PackRuntime, tokens: PromptTokens, vStar: Tenso
       place[s] = 1;
     }
     emb = ops.add(
-      ops.mul(emb, engine.tensor(keep, [1, CONTEXT_LENGTH, 1])),
-      ops.mul(engine.tensor(place, [1, CONTEXT_LENGTH, 1]), ops.reshape(vStar, [1, 1, C])),
+      ops.mul(emb, ops.constant(keep, [1, CONTEXT_LENGTH, 1])),
+      ops.mul(ops.constant(place, [1, CONTEXT_LENGTH, 1]), ops.reshape(vStar, [1, 1, C])),
     );
   }
-  return clipText(ops, rt.text.params, rt.text.config, emb, positions);
+  return clipText(ops, params, config, emb, positionIds());
+}
+
+/** encodePromptWith on the pack's engine runtime. */
+export function encodePrompt(rt: PackRuntime, tokens: PromptTokens, vStar: Tensor | null): Tensor {
+  return encodePromptWith(rt.ops, rt.text.params, rt.text.config, tokens, vStar);
 }
