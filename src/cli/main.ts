@@ -1,5 +1,6 @@
 // `likeness <command>`: the Node CLI over the same engine the browser worker uses.
 import { Engine } from '../engine/engine.ts';
+import { UsageError } from './args.ts';
 
 export const HELP = `likeness — personalize a text-to-image model from one photo, on WebGPU
 
@@ -7,10 +8,43 @@ Usage:
   likeness <command> [options]
 
 Commands:
+  personalize             One photo → a concept file (.safetensors).
+  generate                Images from a prompt, with or without a concept.
+  pack                    Build a model pack from a diffusers folder.
   gpu                     Acquire the WebGPU adapter and print what it offers.
   bench [kernels]         Run the kernel benchmark: engine vs onnxruntime-web (WebGPU EP)
                           on the same adapter; prints a table, writes bench/results.json.
   help                    Show this text.
+
+personalize --image <photo.png|jpg> --out <concept.safetensors> [options]
+  --pack <dir>            Model pack (default: the bundled tiny pack, built on first use).
+  --token <word>          Placeholder written in prompts (default S*).
+  --steps <n>             Tuning steps (default 12; 60 for packs without a tuning encoder).
+  --class-word <word>     Start word for packs without a tuning encoder (e.g. dog).
+  --crop <x,y,size>       Square crop in photo pixels (default: the centre square).
+  --seed <n>              Seed of the tuning noise (default 0).
+  --lr <x>                Adam learning rate (default 0.002).
+  --kohya                 Write LoRA names for kohya/A1111 tools instead of diffusers/PEFT.
+
+generate --prompt "<text>" --out <folder> [options]
+  --concept <file>        A concept from \`personalize\`; write its placeholder in the prompt.
+  --negative "<text>"     Negative prompt.
+  --steps <n>             Sampling steps (pack default).
+  --guidance <x>          Classifier-free guidance scale (pack default, 7.5).
+  --sampler <name>        ddim | euler | dpmpp-2m (pack default).
+  --blend <α>             Dual-path blend in [0, 1] (default: the concept's, 0.25).
+  --seed <n>              Seed; image i of a batch uses seed + i (default 0).
+  --batch <n>             Images to make.
+  --pack <dir>            Model pack (default: the bundled tiny pack).
+  PNG files carry the settings as tEXt chunks.
+
+pack --from <diffusers folder> --out <dir> [options]
+  --image-encoder <dir>   CLIPVisionModelWithProjection folder when --from has none.
+  --encoder <dir>         Trained tuning encoder (config.json + model.safetensors);
+                          without it the pack gets an untrained, deterministic one.
+  --fp16                  Store weights as fp16.
+  --name <text>           Pack name.
+  --no-graphs             Skip the ONNX graphs.
 
 Options for bench:
   --quick                 Smaller shapes (smoke run, e.g. on a software adapter).
@@ -42,6 +76,10 @@ export async function main(argv: string[]): Promise<number> {
       engine.destroy();
       return 0;
     }
+    case 'personalize':
+    case 'generate':
+    case 'pack':
+      return runCommand(command, rest);
     case 'bench': {
       const { runBench } = await import('../../bench/run.ts');
       return runBench(rest);
@@ -49,5 +87,22 @@ export async function main(argv: string[]): Promise<number> {
     default:
       process.stderr.write(`likeness: unknown command '${command}'\n\n${HELP}`);
       return 2;
+  }
+}
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+async function runCommand(command: 'personalize' | 'generate' | 'pack', argv: string[]): Promise<number> {
+  try {
+    if (command === 'personalize') return await (await import('./commands/personalize.ts')).personalizeCommand(argv, log);
+    if (command === 'generate') return await (await import('./commands/generate.ts')).generateCommand(argv, log);
+    return await (await import('./commands/pack.ts')).packCommand(argv, log);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`likeness ${command}: ${e.message}\n(see likeness --help)\n`);
+      return 2;
+    }
+    process.stderr.write(`likeness ${command}: ${e instanceof Error ? e.message : String(e)}\n`);
+    return 1;
   }
 }

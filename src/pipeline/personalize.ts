@@ -245,6 +245,49 @@ function guessToConcept(rt: PackRuntime, g: InitialGuess, hardTokenId: number, w
   };
 }
 
+/**
+ * Mean diffusion loss (Eq. 1, dual path) of a concept on fixed (t, ε, view, template)
+ * samples — the same samples before and after tuning make the two comparable.
+ */
+export async function conceptDiffusionLoss(
+  rt: PackRuntime,
+  concept: ConceptData,
+  img: PreparedImage,
+  samples: readonly { t: number; seed: number; view: number; template: number }[],
+): Promise<number> {
+  const { engine } = rt;
+  const alphas = createScheduler('ddim', rt.manifest.scheduler).alphasCumprod;
+  const [, L, h, w] = img.latents.shape;
+  return engine.noGrad(() =>
+    engine.scopeAsync(async () => {
+      const vStar = engine.tensor(concept.embedding, [rt.tokenDim]);
+      const lora = new Map(concept.lora.map((l) => [l.module, { A: engine.tensor(l.A, l.aShape), B: engine.tensor(l.B, l.bShape) }]));
+      let total = 0;
+      for (const smp of samples) {
+        const tpl = TUNING_TEMPLATES[smp.template % TUNING_TEMPLATES.length].replace('{}', concept.placeholder);
+        const tokens = tokenizeWithPlaceholder(rt, tpl, concept.placeholder, concept.hardTokenId);
+        const eps = engine.tensor(new PhiloxRandom(smp.seed).normals(L * h * w), [1, L, h, w]);
+        const a = alphas[smp.t];
+        const zt = add(scale(rt.ops.slice(img.latents, 0, smp.view, 1), Math.sqrt(a)), scale(eps, Math.sqrt(1 - a)));
+        const { diffusion } = tuningLoss(rt.ops, rt.text, rt.unet, {
+          theta: { vStar, lora, scale: concept.alpha / concept.rank },
+          theta0: { vStar, lora },
+          zt,
+          t: smp.t,
+          eps,
+          tokens,
+          hardContext: encodePrompt(rt, tokens, null),
+          blend: concept.blend,
+          lambdaWeights: 0,
+          lambdaEmbedding: 0,
+        });
+        total += (await diffusion.read())[0];
+      }
+      return total / samples.length;
+    }),
+  );
+}
+
 function throwIfAborted(signal?: AbortSignal): void {
   if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new DOMException('personalization cancelled', 'AbortError');
 }

@@ -1,0 +1,20 @@
+// Where the CLI finds the bundled tiny pack, and how it builds it when missing.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { buildPack } from '../packs/build-pack.ts';
+import { exportPackGraphs as exportGraphsForPack } from '../onnx/export-graphs.ts';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const TINY_PACK_DIR = fileURLToPath(new URL('../../public/packs/tiny', import.meta.url));
+export const TINY_SD_SOURCE = fileURLToPath(new URL('../../../shared/data/reference/tiny-sd', import.meta.url));
+
+/** The tiny pack's folder, building it from ../shared/data/reference/tiny-sd if needed. */
+export function ensureTinyPack(log: (s: string) => void): string {
+  if (existsSync(`${TINY_PACK_DIR}/manifest.json`)) return TINY_PACK_DIR;
+  if (!existsSync(TINY_SD_SOURCE)) {
+    throw new Error(`the tiny pack is not built and its source ${TINY_SD_SOURCE} is missing; run \`npm run pack:tiny\` where ../shared exists, or pass --pack`);
+  }
+  log(`building the tiny pack into ${TINY_PACK_DIR} …`);
+  buildPack({ from: TINY_SD_SOURCE, out: TINY_PACK_DIR, name: 'tiny', log, exportGraphs: exportGraphsForPack });
+  return TINY_PACK_DIR;
+}
