@@ -11,9 +11,10 @@ import { resolveUNetConfig, type ResolvedUNetConfig, type UNetConfig } from '../
 import { checkVaeConfig, type VaeConfig } from '../models/vae/vae-config.ts';
 import type { Manifest } from '../packs/manifest.ts';
 import type { LoadedPack } from '../packs/pack-loader.ts';
-import { parseSafetensors } from '../packs/safetensors.ts';
+import { parseSafetensors, type SafetensorsFile } from '../packs/safetensors.ts';
 import { sha256Hex } from '../packs/sha256.ts';
 import { ClipTokenizer } from './clip-tokenizer.ts';
+import { checkPackWeights } from './pack-weights-check.ts';
 
 export interface EncoderRuntime {
   config: TuningEncoderConfig & { trained?: boolean };
@@ -46,12 +47,15 @@ export class PackRuntime {
 
   static async open(engine: Engine, pack: LoadedPack): Promise<PackRuntime> {
     const m = pack.manifest;
-    const weights = async (component: string) => {
+    // 1. parse every weights file and check it against what the configs imply
+    const files = new Map<string, SafetensorsFile>();
+    for (const component of ['text_encoder', 'unet', 'vae', 'image_encoder', ...(m.architecture.tuningEncoder ? ['tuning_encoder'] : [])]) {
       const file = m.files.find((f) => f.role === 'weights' && f.component === component);
       if (!file) throw new Error(`pack "${m.name}": no weights for ${component}`);
-      const st = parseSafetensors(await pack.read(file.path));
-      return new SafetensorsParams(engine, [st]);
-    };
+      files.set(component, parseSafetensors(await pack.read(file.path)));
+    }
+    checkPackWeights(m, Object.fromEntries(files));
+    const weights = async (component: string) => new SafetensorsParams(engine, [files.get(component)!]);
     const merges = new TextDecoder().decode(await pack.read(m.tokenizer.merges));
     const tokenizer = new ClipTokenizer(merges);
     const [textP, unetP, vaeP, visionP] = await Promise.all(['text_encoder', 'unet', 'vae', 'image_encoder'].map(weights));
@@ -68,8 +72,7 @@ export class PackRuntime {
         targets: loraTargets(unetConfig),
       };
     }
-    const textFile = m.files.find((f) => f.role === 'weights' && f.component === 'text_encoder')!;
-    const tokenTable = parseSafetensors(await pack.read(textFile.path)).float32('text_model.embeddings.token_embedding.weight');
+    const tokenTable = files.get('text_encoder')!.float32('text_model.embeddings.token_embedding.weight');
     const manifestBytes = new TextEncoder().encode(JSON.stringify(m));
     const rt = new PackRuntime(
       engine,

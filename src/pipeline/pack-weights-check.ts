@@ -1,0 +1,71 @@
+// Every parameter the models will ask for, checked against the pack's safetensors headers
+// before anything runs: a pack with a missing tensor or a wrong shape is refused at load,
+// naming the tensor, instead of failing deep inside a kernel later.
+import { clipText, clipTokenEmbeddings } from '../models/clip/clip-text.ts';
+import type { ClipTextConfig, ClipVisionConfig } from '../models/clip/clip-config.ts';
+import { clipVision } from '../models/clip/clip-vision.ts';
+import { Params } from '../models/params.ts';
+import { ParamRecorder, ShapeOps } from '../models/shape-ops.ts';
+import { tuningEncoderParamShapes } from '../models/tuning-encoder/tuning-encoder-init.ts';
+import { loraTargets, type TuningEncoderConfig } from '../models/tuning-encoder/tuning-encoder-config.ts';
+import { unet } from '../models/unet/unet.ts';
+import { resolveUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
+import { vaeDecode, vaeEncode } from '../models/vae/vae.ts';
+import { checkVaeConfig, type VaeConfig } from '../models/vae/vae-config.ts';
+import type { Manifest } from '../packs/manifest.ts';
+import type { SafetensorsHeader } from '../packs/safetensors.ts';
+
+export class PackWeightsError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`the pack's weights do not match its configs (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.slice(0, 20).join('\n  ')}${problems.length > 20 ? `\n  … and ${problems.length - 20} more` : ''}`);
+    this.name = 'PackWeightsError';
+  }
+}
+
+/** name → shape of every parameter each component's model code asks for. */
+export function expectedPackParams(m: Manifest): Record<string, Map<string, number[]>> {
+  const ops = new ShapeOps();
+  const a = m.architecture;
+  const t = (shape: number[]) => ({ shape });
+  const text = new ParamRecorder();
+  const tc = a.textEncoder as unknown as ClipTextConfig;
+  clipText(ops, new Params(text), tc, clipTokenEmbeddings(ops, new Params(text), tc, t([1, 77])), t([1, 77]));
+  const u = resolveUNetConfig(a.unet as unknown as UNetConfig);
+  const un = new ParamRecorder();
+  unet(ops, new Params(un), u, { sample: t([1, u.in_channels, m.latentSize, m.latentSize]), timesteps: t([1]), cond: { context: t([1, 77, u.cross_attention_dim]), lora: null } });
+  const vc = checkVaeConfig(a.vae as unknown as VaeConfig);
+  const vae = new ParamRecorder();
+  vaeEncode(ops, new Params(vae), vc, t([1, vc.in_channels, m.imageSize, m.imageSize]));
+  vaeDecode(ops, new Params(vae), vc, t([1, vc.latent_channels, m.latentSize, m.latentSize]));
+  const ic = a.imageEncoder as unknown as ClipVisionConfig;
+  const vision = new ParamRecorder();
+  clipVision(ops, new Params(vision), ic, t([1, 3, ic.image_size, ic.image_size]));
+  const out: Record<string, Map<string, number[]>> = {
+    text_encoder: text.requested,
+    unet: un.requested,
+    vae: vae.requested,
+    image_encoder: vision.requested,
+  };
+  if (a.tuningEncoder) out.tuning_encoder = tuningEncoderParamShapes(a.tuningEncoder as unknown as TuningEncoderConfig, loraTargets(u));
+  return out;
+}
+
+/** Throws PackWeightsError listing every missing tensor and wrong shape. */
+export function checkPackWeights(m: Manifest, headers: Record<string, SafetensorsHeader>): void {
+  const problems: string[] = [];
+  for (const [component, expected] of Object.entries(expectedPackParams(m))) {
+    const h = headers[component];
+    if (!h) {
+      problems.push(`${component}: no weights file`);
+      continue;
+    }
+    for (const [name, shape] of expected) {
+      const info = h.byName.get(name);
+      if (!info) problems.push(`${component}: missing tensor '${name}' [${shape.join(', ')}]`);
+      else if (info.shape.join() !== shape.join()) {
+        problems.push(`${component}: '${name}' has shape [${info.shape.join(', ')}], the config implies [${shape.join(', ')}]`);
+      } else if (!['F32', 'F16', 'BF16'].includes(info.dtype)) problems.push(`${component}: '${name}' has dtype ${info.dtype}; F32/F16/BF16 expected`);
+    }
+  }
+  if (problems.length) throw new PackWeightsError(problems);
+}
