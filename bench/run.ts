@@ -3,8 +3,9 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { formatKernelTable, KERNEL_BENCH_OPS, runKernelBench } from './kernels.ts';
+import { formatPipelineTable, runPipelineBench } from './pipeline.ts';
 
-const SUITES = ['kernels'] as const;
+const SUITES = ['kernels', 'pipeline'] as const;
 
 interface BenchArgs {
   suites: string[];
@@ -46,12 +47,22 @@ export async function runBench(argv: string[]): Promise<number> {
     return 2;
   }
   const log = (line: string) => process.stderr.write(`${line}\n`);
-  const report = await runKernelBench({ quick: args.quick, only: args.only, runs: args.runs, log });
-  process.stdout.write(`${formatKernelTable(report)}\n`);
+  const results: Record<string, unknown> = {};
+  let failed = 0;
+  if (args.suites.includes('kernels')) {
+    const report = await runKernelBench({ quick: args.quick, only: args.only, runs: args.runs, log });
+    process.stdout.write(`${formatKernelTable(report)}\n`);
+    results.kernels = report;
+    failed += report.rows.filter((r) => r.status === 'error').length;
+  }
+  if (args.suites.includes('pipeline')) {
+    const report = await runPipelineBench({ runs: args.runs, log });
+    process.stdout.write(`\n${formatPipelineTable(report)}\n`);
+    results.pipeline = report;
+  }
   const out = resolve(args.out);
   await mkdir(dirname(out), { recursive: true });
-  await writeFile(out, `${JSON.stringify({ kernels: report }, null, 2)}\n`);
+  await writeFile(out, `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write(`wrote ${out}\n`);
-  const failed = report.rows.filter((r) => r.status === 'error').length;
   return failed ? 1 : 0;
 }

@@ -12,8 +12,11 @@ Commands:
   generate                Images from a prompt, with or without a concept.
   pack                    Build a model pack from a diffusers folder.
   gpu                     Acquire the WebGPU adapter and print what it offers.
-  bench [kernels]         Run the kernel benchmark: engine vs onnxruntime-web (WebGPU EP)
-                          on the same adapter; prints a table, writes bench/results.json.
+  bench [kernels|pipeline]
+                          kernels: engine vs onnxruntime-web (WebGPU EP) per op on the same
+                          adapter; pipeline: UNet forward/backward, tuning step, personalize
+                          and generate times on the tiny pack. Prints tables, writes
+                          bench/results.json (both suites when none is named).
   help                    Show this text.
 
 personalize --image <photo.png|jpg> --out <concept.safetensors> [options]
