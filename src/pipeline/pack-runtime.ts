@@ -13,7 +13,7 @@ import type { Manifest } from '../packs/manifest.ts';
 import type { LoadedPack } from '../packs/pack-loader.ts';
 import { parseSafetensors, type SafetensorsFile } from '../packs/safetensors.ts';
 import { sha256Hex } from '../packs/sha256.ts';
-import { ClipTokenizer } from './clip-tokenizer.ts';
+import { ClipTokenizer, END_OF_TEXT } from './clip-tokenizer.ts';
 import { checkPackWeights } from './pack-weights-check.ts';
 
 export interface EncoderRuntime {
@@ -89,6 +89,15 @@ export class PackRuntime {
     );
     rt.owned.push(textP, unetP, vaeP, visionP, ...(encoderP ? [encoderP] : []));
     return rt;
+  }
+
+  /** The id prompts are padded with (tokenizer.padToken). */
+  get padId(): number {
+    const pad = this.manifest.tokenizer.padToken;
+    if (pad === '<|endoftext|>') return END_OF_TEXT;
+    const ids = this.tokenizer.encode(pad);
+    if (ids.length !== 1) throw new Error(`pack tokenizer.padToken ${JSON.stringify(pad)} is not a single token`);
+    return ids[0];
   }
 
   get tokenDim(): number {

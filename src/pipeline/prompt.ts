@@ -34,7 +34,8 @@ export function tokenizeWithPlaceholder(rt: PackRuntime, prompt: string, placeho
     ids.length = CONTEXT_LENGTH;
     ids[CONTEXT_LENGTH - 1] = END_OF_TEXT;
   }
-  const out = new Int32Array(CONTEXT_LENGTH).fill(END_OF_TEXT);
+  // SD 1.x pads with end-of-text, SD 2.x with "!" (the pack's tokenizer.padToken).
+  const out = new Int32Array(CONTEXT_LENGTH).fill(rt.padId);
   out.set(ids);
   return { ids: out, slots: slots.filter((s) => s < CONTEXT_LENGTH - 1) };
 }
