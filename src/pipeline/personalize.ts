@@ -6,7 +6,7 @@
 //      UNet (Eq. 3, α = 0.25), plus λ_w·Σ‖θ − θ₀‖² + λ_e·‖v* − v*₀‖².
 import { Adam } from '../engine/adam.ts';
 import type { Tensor } from '../engine/tensor.ts';
-import { add, scale } from '../kernels/binary/binary.ts';
+import { add, mul, scale } from '../kernels/binary/binary.ts';
 import { clipVision } from '../models/clip/clip-vision.ts';
 import type { ClipTextConfig } from '../models/clip/clip-config.ts';
 import type { LoraPair } from '../models/lora.ts';
@@ -53,6 +53,10 @@ export interface PersonalizeOptions {
   nearestK: number;
   /** Start word for packs without a tuning encoder (required then). */
   classWord?: string;
+  /** Noised views per step (each with its own t and ε; default 1). */
+  batch?: number;
+  /** Recompute each UNet block in backward instead of keeping its activations. */
+  checkpointing?: boolean;
 }
 
 export const DEFAULT_PERSONALIZE: Omit<PersonalizeOptions, 'seed'> = {
@@ -125,9 +129,9 @@ export function prepareImage(rt: PackRuntime, image: RgbaImage): PreparedImage {
 export interface TuningLossInputs<T> {
   theta: { vStar: T; lora: ReadonlyMap<string, LoraPair<T>>; scale: number };
   theta0: { vStar: T; lora: ReadonlyMap<string, LoraPair<T>> };
-  /** z_t: (1, L, h, w), ε: (1, L, h, w) */
+  /** z_t: (B, L, h, w), ε: (B, L, h, w); one timestep per sample (or one for all). */
   zt: T;
-  t: number;
+  t: number | readonly number[];
   eps: T;
   tokens: PromptTokens;
   /** C_h for the dual path: (1, 77, C) */
@@ -135,6 +139,8 @@ export interface TuningLossInputs<T> {
   blend: number;
   lambdaWeights: number;
   lambdaEmbedding: number;
+  /** Recompute each UNet block in backward (less memory, one more forward). */
+  checkpointing?: boolean;
 }
 
 /**
@@ -154,12 +160,17 @@ export function tuningLoss<T>(
     const n = ops.shape(v).reduce((a, b) => a * b, 1);
     return ops.scale(ops.mean(ops.mul(v, v), all(v)), n);
   };
-  // 1. C from v*, then ε_θ through the dual path with the LoRA offsets
-  const context = encodePromptWith(ops, text.params, text.config, x.tokens, x.theta.vStar);
+  // 1. C from v*, then ε_θ through the dual path with the LoRA offsets; one prompt for the
+  //    whole batch of noised views
+  const B = ops.shape(x.zt)[0];
+  const batched = (v: T) => (B === 1 ? v : ops.concat(Array.from({ length: B }, () => v), 0));
+  const context = batched(encodePromptWith(ops, text.params, text.config, x.tokens, x.theta.vStar));
+  const timesteps = typeof x.t === 'number' ? Array.from({ length: B }, () => x.t as number) : [...x.t];
   const epsHat = unet(ops, unetModel.params, unetModel.config, {
     sample: x.zt,
-    timesteps: [x.t],
-    cond: { context, lora: { layers: x.theta.lora, scale: x.theta.scale }, dual: { hardContext: x.hardContext, alpha: x.blend } },
+    timesteps,
+    cond: { context, lora: { layers: x.theta.lora, scale: x.theta.scale }, dual: { hardContext: batched(x.hardContext), alpha: x.blend } },
+    checkpointing: x.checkpointing,
   });
   // 2. Eq. 1
   const d = ops.sub(epsHat, x.eps);
@@ -353,29 +364,42 @@ export async function personalize(
     try {
       for (let step = 0; step < o.steps; step++) {
         throwIfAborted(signal);
-        // 5a. random t, ε, view and template (seeded: the same seed gives the same run)
-        const [ut, uv, up] = rng.uniforms(3);
-        const t = Math.min(alphas.length - 1, Math.floor(ut * alphas.length));
-        const view = Math.min(views - 1, Math.floor(uv * views));
-        const prompt = prompts[Math.min(prompts.length - 1, Math.floor(up * prompts.length))];
-        const noise = rng.normals(latentSize);
+        // 5a. random t, ε and view per sample, one template per step (seeded: the same
+        //     seed gives the same run)
+        const B = Math.max(1, Math.floor(o.batch ?? 1));
+        const ts: number[] = [];
+        const picks: number[] = [];
+        for (let b = 0; b < B; b++) {
+          const [ut, uv] = rng.uniforms(2);
+          ts.push(Math.min(alphas.length - 1, Math.floor(ut * alphas.length)));
+          picks.push(Math.min(views - 1, Math.floor(uv * views)));
+        }
+        const prompt = prompts[Math.min(prompts.length - 1, Math.floor(rng.uniforms(1)[0] * prompts.length))];
+        const noise = rng.normals(B * latentSize);
         const { total, diffusion } = await engine.scopeAsync(async () => {
-          // 5b. z_t = √ᾱ_t·z₀ + √(1−ᾱ_t)·ε
-          const eps = engine.tensor(noise, [1, L, h, w]);
-          const z0 = rt.ops.slice(img.latents, 0, view, 1);
-          const zt = add(scale(z0, Math.sqrt(alphas[t])), scale(eps, Math.sqrt(1 - alphas[t])));
+          // 5b. z_t = √ᾱ_t·z₀ + √(1−ᾱ_t)·ε, per sample
+          const eps = engine.tensor(noise, [B, L, h, w]);
+          const sqrtA = new Float32Array(B * latentSize);
+          const sqrt1mA = new Float32Array(B * latentSize);
+          ts.forEach((t, b) => {
+            sqrtA.fill(Math.sqrt(alphas[t]), b * latentSize, (b + 1) * latentSize);
+            sqrt1mA.fill(Math.sqrt(1 - alphas[t]), b * latentSize, (b + 1) * latentSize);
+          });
+          const z0 = B === 1 ? rt.ops.slice(img.latents, 0, picks[0], 1) : rt.ops.concat(picks.map((v) => rt.ops.slice(img.latents, 0, v, 1)), 0);
+          const zt = add(mul(z0, engine.tensor(sqrtA, [B, L, h, w])), mul(eps, engine.tensor(sqrt1mA, [B, L, h, w])));
           // 5c. Eq. 1 through the dual path, plus the two L2 anchors
           const loss = tuningLoss(rt.ops, rt.text, rt.unet, {
             theta,
             theta0: { vStar: v0, lora: lora0 },
             zt,
-            t,
+            t: ts,
             eps,
             tokens: prompt.tokens,
             hardContext: prompt.hard,
             blend: o.blend,
             lambdaWeights: o.lambdaWeights,
             lambdaEmbedding: o.lambdaEmbedding,
+            checkpointing: o.checkpointing,
           });
           // 5d. gradients of everything in θ
           engine.backward(loss.total);

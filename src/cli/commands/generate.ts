@@ -46,7 +46,7 @@ export async function generateCommand(argv: string[], log: (s: string) => void):
             id: rt.manifest.name,
             tokenDim: rt.tokenDim,
             rank: rt.manifest.architecture.lora.rank,
-            targets: rt.encoder?.targets ?? [],
+            targets: rt.loraTargets,
           })
         : null;
     if (concept && !o.prompt.includes(concept.placeholder)) {

@@ -13,6 +13,8 @@ export interface UNetInputs<T, Times> {
   /** t: (B) */
   timesteps: Times;
   cond: Conditioning<T>;
+  /** Recompute each resnet / transformer block in backward (backends with ops.checkpoint). */
+  checkpointing?: boolean;
 }
 
 interface Ctx<T> {
@@ -20,27 +22,40 @@ interface Ctx<T> {
   cfg: ResolvedUNetConfig;
   temb: T;
   cond: Conditioning<T>;
+  checkpointing: boolean;
 }
 
 function resnet<T>(c: Ctx<T>, p: Params<T>, x: T, ci: number, co: number, outputScaleFactor = 1): T {
-  return resnetBlock(c.ops, p, {
+  const o = {
     inChannels: ci,
     outChannels: co,
     groups: c.cfg.norm_num_groups,
     eps: c.cfg.norm_eps,
     tembChannels: c.cfg.timeEmbedDim,
     outputScaleFactor,
-  }, x, c.temb);
+  };
+  const run = (h: T, temb: T) => resnetBlock(c.ops, p, o, h, temb);
+  return c.checkpointing && c.ops.checkpoint ? c.ops.checkpoint(run, [x, c.temb]) : run(x, c.temb);
 }
 
 function transformer<T>(c: Ctx<T>, p: Params<T>, x: T, channels: number, heads: number): T {
-  return transformer2d(c.ops, p, {
+  const o = {
     channels,
     heads,
     crossAttentionDim: c.cfg.cross_attention_dim,
     groups: c.cfg.norm_num_groups,
     useLinearProjection: c.cfg.use_linear_projection,
-  }, x, c.cond);
+  };
+  const { cond } = c;
+  if (!c.checkpointing || !c.ops.checkpoint || (cond.dual && typeof cond.dual.alpha !== 'number')) {
+    return transformer2d(c.ops, p, o, x, cond);
+  }
+  // Tensors that carry gradient (the prompt encodings depend on v*) enter the segment as
+  // inputs, so the recomputation hands their gradients back; LoRA parameters are leaves.
+  const dual = cond.dual;
+  const run = (h: T, context: T, hard?: T) =>
+    transformer2d(c.ops, p, o, h, { ...cond, context, dual: dual && hard ? { ...dual, hardContext: hard } : null });
+  return c.ops.checkpoint(run as (...xs: T[]) => T, dual ? [x, cond.context, dual.hardContext] : [x, cond.context]);
 }
 
 // 1.–3. time embedding, conv_in, down blocks, mid block. Returns the mid-block output and
@@ -57,7 +72,7 @@ function encode<T, Times>(ops: TensorOps<T, unknown, Times>, p: Params<T>, cfg: 
   const td = cfg.timeEmbedDim;
   let temb = ops.linear(tproj, te.get('linear_1.weight', [td, c0]), te.get('linear_1.bias', [td]));
   temb = ops.linear(ops.silu(temb), te.get('linear_2.weight', [td, td]), te.get('linear_2.bias', [td]));
-  const c: Ctx<T> = { ops, cfg, temb, cond: inputs.cond };
+  const c: Ctx<T> = { ops, cfg, temb, cond: inputs.cond, checkpointing: !!inputs.checkpointing };
 
   // 2. conv_in and the down blocks; every layer's output is kept as a skip connection
   let h = ops.conv2d(inputs.sample, p.get('conv_in.weight', [c0, cfg.in_channels, 3, 3]), p.get('conv_in.bias', [c0]), { padding: 1 });
