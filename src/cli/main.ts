@@ -27,6 +27,8 @@ personalize --image <photo.png|jpg> --out <concept.safetensors> [options]
   --crop <x,y,size>       Square crop in photo pixels (default: the centre square).
   --seed <n>              Seed of the tuning noise (default 0).
   --lr <x>                Adam learning rate (default 0.002).
+  --batch <n>             Noised views per tuning step (default 1).
+  --checkpointing         Recompute UNet blocks in backward (less GPU memory).
   --kohya                 Write LoRA names for kohya/A1111 tools instead of diffusers/PEFT.
 
 generate --prompt "<text>" --out <folder> [options]

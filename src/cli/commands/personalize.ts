@@ -1,5 +1,5 @@
 // likeness personalize --image photo.jpg [--pack dir] [--token S*] [--steps 12] [--class-word dog]
-//                      [--crop x,y,size] [--seed 0] [--kohya] --out concept.safetensors
+//                      [--crop x,y,size] [--seed 0] [--batch 1] [--checkpointing] [--kohya] --out concept.safetensors
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Engine } from '../../engine/engine.ts';
 import { loadPackFromFolder } from '../../packs/pack-node.ts';
@@ -21,6 +21,8 @@ export async function personalizeCommand(argv: string[], log: (s: string) => voi
     crop: { type: 'string' },
     seed: { type: 'number' },
     lr: { type: 'number' },
+    batch: { type: 'number' },
+    checkpointing: { type: 'flag' },
     kohya: { type: 'flag' },
     out: { type: 'string' },
   });
@@ -53,6 +55,8 @@ export async function personalizeCommand(argv: string[], log: (s: string) => voi
         learningRate: typeof o.lr === 'number' ? o.lr : DEFAULT_PERSONALIZE.learningRate,
         classWord: typeof o['class-word'] === 'string' ? o['class-word'] : undefined,
         seed: typeof o.seed === 'number' ? o.seed : 0,
+        batch: typeof o.batch === 'number' ? o.batch : 1,
+        checkpointing: o.checkpointing === true,
       },
       (e) => {
         if (e.stage === 'encoding') log('encoding the photo …');
