@@ -11,6 +11,8 @@ Commands:
   personalize             One photo → a concept file (.safetensors).
   generate                Images from a prompt, with or without a concept.
   pack                    Build a model pack from a diffusers folder.
+  train-encoder           Pre-train the tuning encoder on a folder of photos (paper §3, App. B–C).
+  eval                    CLIP image–image / text–image scores of personalization variants (App. B, D).
   gpu                     Acquire the WebGPU adapter and print what it offers.
   bench [kernels|pipeline]
                           kernels: engine vs onnxruntime-web (WebGPU EP) per op on the same
@@ -51,6 +53,36 @@ pack --from <diffusers folder> --out <dir> [options]
   --name <text>           Pack name.
   --no-graphs             Skip the ONNX graphs.
 
+train-encoder --images <folder|list> --out <dir> [options]
+  --pack <dir>            Model pack whose CLIP vision, text encoder, UNet and VAE stay frozen.
+  --boxes <json>          Square crops per file: {"name.jpg": [x, y, size]} (default: centre square).
+  --steps <n>             Optimizer steps (default 1000).
+  --batch <n>             Images per micro-batch; the contrastive negatives (default 4).
+  --accum <n>             Micro-batches per step (gradient accumulation, default 1).
+  --lr <x>                Peak Adam learning rate (default 1e-4), after --warmup <n> linear
+                          warm-up steps (default min(100, steps/10)), then cosine decay.
+  --reg <name>            Embedding regulariser: none | l2 | nn-cosine | contrastive (default).
+  --tau <x>               Temperature of the contrastive loss (default 0.07).
+  --positives <k>         Nearest tokens used as positives (default 5).
+  --lambda-emb <x>        Weight of ‖v*‖² (default 1e-3; not with --reg none).
+  --lambda-reg <x>        Weight of the nn-cosine / contrastive term (default 1e-2).
+  --lambda-hyper <x>      Weight of Σ‖ΔW‖² (default 1e-2).
+  --blend <α>             Dual-path blend during training (default 0.25).
+  --seed <n>              Data order, augmentation and noise (default 0); --init-seed <n> the
+                          encoder's initialisation; --init <dir> start from a trained encoder.
+  --save-every <n>        Checkpoint interval (default: min(500, steps)); --eval-every <n>
+                          logs the loss on fixed samples too.
+  --resume <ckpt>         Continue a run bit for bit from <out>/checkpoints/step-N.safetensors.
+  Writes <out>/config.json + model.safetensors (for pack --encoder), log.jsonl, checkpoints/.
+
+eval --concepts <folder of photos> --prompts <file> [options]
+  --pack <dir>            Model pack with a tuning encoder.
+  --steps <n>             Sampling steps (pack default); --tuning-steps <n> (default 12).
+  --variants <list>       full,no-tuning,no-dual-path,no-hypernetwork (default: all).
+  --token <word>          Placeholder in the prompts (default S*; "{}" works too).
+  --guidance <x>, --sampler <name>, --seed <n>   As for generate.
+  --out <file.md>         Markdown table; --json <file> the full report.
+
 Options for bench:
   --quick                 Smaller shapes (smoke run, e.g. on a software adapter).
   --out <file>            Where to write the JSON (default bench/results.json).
@@ -84,6 +116,8 @@ export async function main(argv: string[]): Promise<number> {
     case 'personalize':
     case 'generate':
     case 'pack':
+    case 'train-encoder':
+    case 'eval':
       return runCommand(command, rest);
     case 'bench': {
       const { runBench } = await import('../../bench/run.ts');
@@ -97,8 +131,10 @@ export async function main(argv: string[]): Promise<number> {
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
-async function runCommand(command: 'personalize' | 'generate' | 'pack', argv: string[]): Promise<number> {
+async function runCommand(command: 'personalize' | 'generate' | 'pack' | 'train-encoder' | 'eval', argv: string[]): Promise<number> {
   try {
+    if (command === 'train-encoder') return await (await import('./commands/train-encoder.ts')).trainEncoderCommand(argv, log);
+    if (command === 'eval') return await (await import('./commands/eval.ts')).evalCommand(argv, log);
     if (command === 'personalize') return await (await import('./commands/personalize.ts')).personalizeCommand(argv, log);
     if (command === 'generate') return await (await import('./commands/generate.ts')).generateCommand(argv, log);
     return await (await import('./commands/pack.ts')).packCommand(argv, log);

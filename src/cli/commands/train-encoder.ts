@@ -63,13 +63,13 @@ export async function trainEncoderCommand(argv: string[], log: (s: string) => vo
   if (typeof o.placeholder === 'string') options.placeholder = o.placeholder;
   if (typeof o.resume !== 'string' && typeof o.warmup !== 'number') options.warmup = Math.min(options.warmup, Math.floor(options.steps / 10));
 
+  const files = listImageFiles(o.images);
+  const boxes = typeof o.boxes === 'string' ? parseBoxes(readFileSync(o.boxes, 'utf8')) : undefined;
   const packDir = typeof o.pack === 'string' ? o.pack : ensureTinyPack(log);
   const engine = await Engine.create();
   log(`adapter: ${engine.info.name}`);
   const rt = await PackRuntime.open(engine, await loadPackFromFolder(packDir));
   try {
-    const files = listImageFiles(o.images);
-    const boxes = typeof o.boxes === 'string' ? parseBoxes(readFileSync(o.boxes, 'utf8')) : undefined;
     // Keep each square at up to twice the largest model input: crops and resizes stay cheap.
     const maxSide = 2 * Math.max(rt.manifest.imageSize, rt.vision.config.image_size);
     const images = await loadTrainingImages(files, maxSide, boxes);
