@@ -50,12 +50,20 @@ function transformer<T>(c: Ctx<T>, p: Params<T>, x: T, channels: number, heads: 
   if (!c.checkpointing || !c.ops.checkpoint || (cond.dual && typeof cond.dual.alpha !== 'number')) {
     return transformer2d(c.ops, p, o, x, cond);
   }
-  // Tensors that carry gradient (the prompt encodings depend on v*) enter the segment as
-  // inputs, so the recomputation hands their gradients back; LoRA parameters are leaves.
+  // Tensors that carry gradient enter the segment as inputs, so the recomputation hands
+  // their gradients back: the prompt encodings (they depend on v*) and this block's LoRA
+  // tensors (encoder outputs while pre-training, parameters while tuning).
   const dual = cond.dual;
-  const run = (h: T, context: T, hard?: T) =>
-    transformer2d(c.ops, p, o, h, { ...cond, context, dual: dual && hard ? { ...dual, hardContext: hard } : null });
-  return c.ops.checkpoint(run as (...xs: T[]) => T, dual ? [x, cond.context, dual.hardContext] : [x, cond.context]);
+  const own = [...(cond.lora?.layers ?? [])].filter(([m]) => m.startsWith(`${p.prefix}.`));
+  const head = dual ? 3 : 2;
+  const run = (...xs: T[]) => {
+    const layers = new Map(cond.lora?.layers);
+    own.forEach(([m], i) => layers.set(m, { A: xs[head + 2 * i], B: xs[head + 2 * i + 1] }));
+    const lora = cond.lora ? { layers, scale: cond.lora.scale } : null;
+    return transformer2d(c.ops, p, o, xs[0], { context: xs[1], lora, dual: dual ? { ...dual, hardContext: xs[2] } : null });
+  };
+  const inputs = [x, cond.context, ...(dual ? [dual.hardContext] : []), ...own.flatMap(([, pair]) => [pair.A, pair.B])];
+  return c.ops.checkpoint(run, inputs);
 }
 
 // 1.–3. time embedding, conv_in, down blocks, mid block. Returns the mid-block output and
