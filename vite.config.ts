@@ -1,5 +1,6 @@
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
+import { precacheServiceWorker } from './src/sw/precache-plugin.ts';
 
 // Cross-origin isolation lets onnxruntime-web use threads (SharedArrayBuffer).
 const isolation = {
@@ -8,7 +9,7 @@ const isolation = {
 };
 
 export default defineConfig({
-  plugins: [react()],
+  plugins: [react(), precacheServiceWorker()],
   worker: { format: 'es' },
   server: { headers: isolation },
   preview: { headers: isolation },

@@ -1,52 +1,302 @@
-// Concept files: a concept as one .safetensors file other tools can load (DESIGN §5).
+// The library's concept files: the one concept format (concept-safetensors.ts, DESIGN §5)
+// with what the library keeps beside a concept carried as extra `__metadata__` entries:
+//   name           the concept's name
+//   settings       JSON: how it was made (steps, seed, crop, source photo) and the last generate settings
+//   thumbnail_png  base64 of a small PNG
+//   updated_at     ISO 8601 (created_at is the format's own key)
+// Other tools ignore these keys; the tensors and the format's metadata are exactly what
+// exportConcept writes.
 //
-// PEFT / diffusers naming (the default):
-//   unet.<module>.lora_A.weight   (r, in)      unet.<module>.lora_B.weight   (out, r)
-//   emb_params                    (1, dim)     — the textual-inversion vector v*
-// kohya / A1111 naming (for other tools):
-//   lora_unet_<module with _>.lora_down.weight (r, in), .lora_up.weight (out, r), .alpha ()
-//   bundle_emb.<placeholder>.string_to_param.*  (1, dim)
-// `__metadata__` carries format, base pack id + hash, placeholder, nearest words and token,
-// rank, alpha, blend, name, dates, loss curve, settings and a small PNG thumbnail (base64).
-//
-// Import treats the file as hostile: a bounded header, only the tensor names above, float
-// dtypes, 2-D shapes agreeing with the rank, finite values, bounded metadata.
-import {
-  parseSafetensors,
-  SafetensorsError,
-  writeSafetensors,
-  type SafetensorsTensorInput,
-} from '../packs/safetensors.ts';
+// Import is as strict as importConcept, against the loaded pack: a file made for another
+// pack, or one that does not hold together, is refused with ConceptFileError's message.
+// The library's own keys are optional: each one that is missing, oversized or malformed
+// falls back to a default (and is reported as a warning), so a file from an older export or
+// another tool that kept the tensors still imports.
 import { readImageHeader } from '../ui/image-header.ts';
+import { listPngChunks, PngFormatError } from '../ui/png-text.ts';
+import type { ConceptData, CropRect, GenerateSettings, SamplerName } from '../worker/api.ts';
+import { JsonSyntaxError, parseStrictJson, type JsonObjectMap, type JsonValue } from '../packs/strict-json.ts';
+import { cleanName, MAX_NAME_LENGTH, type ConceptRecord, type ConceptSettings } from './concept-record.ts';
 import {
-  cleanName,
-  MAX_PLACEHOLDER_LENGTH,
-  recordProblems,
-  type ConceptRecord,
-  type ConceptSettings,
-} from './concept-record.ts';
-import { storageError } from './storage-error.ts';
+  ConceptFileError,
+  exportConcept,
+  readConceptFile,
+  type ConceptNaming,
+  type ConceptPackInfo,
+} from './concept-safetensors.ts';
+import { StorageError, storageError } from './storage-error.ts';
 
-export const CONCEPT_FORMAT = 'likeness-concept/1';
-export const MAX_CONCEPT_FILE_BYTES = 256 * 1024 * 1024;
-const MAX_HEADER_BYTES = 4 * 1024 * 1024;
-const MAX_THUMBNAIL_BYTES = 512 * 1024;
-const MAX_THUMBNAIL_SIDE = 512;
+export type { ConceptNaming } from './concept-safetensors.ts';
 
-export type ConceptNaming = 'peft' | 'kohya';
+/** The `__metadata__` keys of the library layer (none is one of the format's own keys). */
+export const RECORD_METADATA_KEYS = {
+  name: 'name',
+  settings: 'settings',
+  thumbnail: 'thumbnail_png',
+  updatedAt: 'updated_at',
+} as const;
 
-const kohyaModule = (module: string) => `lora_unet_${module.replaceAll('.', '_')}`;
+/** Thumbnails are 128 px PNGs (a few tens of KiB); anything beyond these bounds is not one. */
+export const MAX_THUMBNAIL_BYTES = 256 * 1024;
+export const MAX_THUMBNAIL_SIDE = 512;
+/** Longest `settings` JSON read back; the real one is a few hundred characters. */
+export const MAX_SETTINGS_CHARS = 4096;
+const MAX_NAME_CHARS = 4 * MAX_NAME_LENGTH;
+const MAX_SOURCE_NAME_CHARS = 255;
+/** Largest image side accepted in the settings (uploads are refused above 40 MP). */
+const MAX_IMAGE_SIDE = 100_000;
+const SAMPLERS: readonly SamplerName[] = ['ddim', 'euler', 'dpmpp-2m'];
 
-// The modules LoRA targets here: to_q/k/v/out.0 of attn1/attn2 in every transformer block.
-const KOHYA_TARGET =
-  /^lora_unet_(?:(down_blocks|up_blocks)_(\d+)|(mid_block))_attentions_(\d+)_transformer_blocks_(\d+)_(attn[12])_(to_q|to_k|to_v|to_out_0)$/;
+/** A file name for the export: the concept's name made safe, plus the naming. */
+export function conceptFileName(record: Pick<ConceptRecord, 'name'>, naming: ConceptNaming = 'peft'): string {
+  const stem =
+    record.name
+      .replace(/[^\p{L}\p{N}_-]+/gu, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 60) || 'concept';
+  return `${stem}${naming === 'kohya' ? '.kohya' : ''}.safetensors`;
+}
 
-function moduleFromKohya(stem: string): string | null {
-  const m = KOHYA_TARGET.exec(stem);
-  if (!m) return null;
-  const [, blocks, blockIndex, mid, attention, transformer, attn, proj] = m;
-  const head = mid ? 'mid_block' : `${blocks}.${blockIndex}`;
-  return `${head}.attentions.${attention}.transformer_blocks.${transformer}.${attn}.${proj === 'to_out_0' ? 'to_out.0' : proj}`;
+/**
+ * The record as a concept file. The concept itself must be one import would accept (else
+ * ConceptFileError 'invalid-concept'); a thumbnail that is not a small PNG is left out.
+ */
+export function exportConceptFile(record: ConceptRecord, naming: ConceptNaming = 'peft'): Uint8Array {
+  const extra: Record<string, string> = {
+    [RECORD_METADATA_KEYS.name]: record.name,
+    [RECORD_METADATA_KEYS.settings]: JSON.stringify(record.settings),
+  };
+  if (Number.isFinite(record.updatedAt))
+    extra[RECORD_METADATA_KEYS.updatedAt] = new Date(record.updatedAt).toISOString();
+  if (thumbnailProblem(record.thumbnail) === null) extra[RECORD_METADATA_KEYS.thumbnail] = toBase64(record.thumbnail);
+  return exportConcept(conceptData(record), { naming, createdAt: record.createdAt, extraMetadata: extra });
+}
+
+export interface ImportedConcept {
+  record: ConceptRecord;
+  /** Library fields the file lacked or had damaged, each replaced by a default (the concept itself is whole). */
+  warnings: string[];
+}
+
+/**
+ * Reads a concept file into a new library record (fresh id) for the loaded pack, or throws a
+ * StorageError 'bad-file' whose message is the refusal's (a ConceptFileError, kept as the
+ * cause): not a concept, damaged, or made for another pack. `pack` null (no pack loaded) is
+ * refused too, since there is nothing to check the file against.
+ */
+export function importConceptFile(
+  bytes: Uint8Array,
+  pack: ConceptPackInfo | null,
+  options: { fileName: string; newId: () => string },
+): ImportedConcept {
+  const { fileName } = options;
+  if (!pack) {
+    throw new StorageError(
+      'bad-file',
+      `“${fileName}” cannot be imported yet: a concept is checked against the model pack it was made for, and no pack is loaded.`,
+      'Load the model pack in the Model step, then import the file again.',
+    );
+  }
+  let read: ReturnType<typeof readConceptFile>;
+  try {
+    read = readConceptFile(bytes, pack);
+  } catch (e) {
+    if (e instanceof ConceptFileError) throw storageError('bad-file', `“${fileName}” was refused. ${e.message}`, e);
+    throw e;
+  }
+  const { concept, metadata } = read;
+  const warnings: string[] = [];
+  const ignored = (what: string) =>
+    warnings.push(`“${fileName}”: ${what}, so that part was left out (the concept itself was imported whole).`);
+
+  const createdAt = Date.parse(read.createdAt);
+  const name = readName(metadata[RECORD_METADATA_KEYS.name]);
+  if (name === undefined) ignored('its name is not usable');
+  const fallbackName =
+    cleanName(fileName.replace(/\.safetensors$/i, '')) ?? cleanName(concept.placeholder) ?? 'Imported concept';
+
+  const settings = readSettings(metadata[RECORD_METADATA_KEYS.settings], concept);
+  if (settings.problem) ignored(`its settings ${settings.problem}`);
+
+  let thumbnail: Uint8Array = new Uint8Array(0);
+  const thumbText = metadata[RECORD_METADATA_KEYS.thumbnail];
+  if (thumbText !== undefined) {
+    const t = readThumbnail(thumbText);
+    if (typeof t === 'string') ignored(`its thumbnail ${t}`);
+    else thumbnail = t;
+  }
+
+  let updatedAt = createdAt;
+  const updatedText = metadata[RECORD_METADATA_KEYS.updatedAt];
+  if (updatedText !== undefined) {
+    const u = readDate(updatedText);
+    // Silently: a date is not something the user misses.
+    if (u !== null && u >= createdAt) updatedAt = u;
+  }
+
+  return {
+    record: {
+      ...concept,
+      id: options.newId(),
+      name: name ?? fallbackName,
+      thumbnail,
+      createdAt,
+      updatedAt,
+      settings: settings.value,
+    },
+    warnings,
+  };
+}
+
+// ------------------------------------------------------------------------------------------
+
+/** Only the ConceptData fields: a stored record may carry more, which the file must not. */
+function conceptData(r: ConceptRecord): ConceptData {
+  return {
+    placeholder: r.placeholder,
+    embedding: r.embedding,
+    nearestWords: r.nearestWords,
+    hardTokenId: r.hardTokenId,
+    rank: r.rank,
+    alpha: r.alpha,
+    blend: r.blend,
+    lora: r.lora,
+    lossCurve: r.lossCurve,
+    packId: r.packId,
+    packHash: r.packHash,
+  };
+}
+
+/** The cleaned name; null when absent (nothing to report), undefined when present but unusable. */
+function readName(v: string | undefined): string | null | undefined {
+  if (v === undefined) return null;
+  if (v.length > MAX_NAME_CHARS) return undefined;
+  return cleanName(v) ?? undefined;
+}
+
+function readDate(v: string): number | null {
+  if (v.length > 40 || !/^\d{4}-\d{2}-\d{2}T[\d:.]+(?:Z|[+-]\d{2}:\d{2})$/.test(v)) return null;
+  const t = Date.parse(v);
+  return Number.isFinite(t) ? t : null;
+}
+
+/** What the library shows for a concept whose settings are unknown (as the v0 migration does). */
+export function defaultSettings(concept: Pick<ConceptData, 'lossCurve'>): ConceptSettings {
+  return { steps: concept.lossCurve.length, seed: 0, crop: null, source: null, generate: null };
+}
+
+/**
+ * Settings from their JSON, field by field: a bad field takes its default and is named in
+ * `problem`, the others are kept.
+ */
+function readSettings(
+  text: string | undefined,
+  concept: Pick<ConceptData, 'lossCurve'>,
+): { value: ConceptSettings; problem: string | null } {
+  const value = defaultSettings(concept);
+  if (text === undefined) return { value, problem: null };
+  if (text.length > MAX_SETTINGS_CHARS) return { value, problem: `are over ${MAX_SETTINGS_CHARS} characters` };
+  let parsed: JsonValue;
+  try {
+    parsed = parseStrictJson(text, { maxDepth: 3 });
+  } catch (e) {
+    if (e instanceof JsonSyntaxError) return { value, problem: 'are not valid JSON' };
+    throw e;
+  }
+  if (!(parsed instanceof Map)) return { value, problem: 'are not a JSON object' };
+  const obj = parsed;
+  const bad: string[] = [];
+  // A field that is absent keeps its default quietly; one that is present but unusable is reported.
+  const field = <T>(key: keyof ConceptSettings, read: (v: JsonValue) => T | undefined): T | undefined => {
+    if (!obj.has(key)) return undefined;
+    const v = read(obj.get(key)!);
+    if (v === undefined) bad.push(key);
+    return v;
+  };
+  value.steps = field('steps', (v) => int(v, 0, 10_000)) ?? value.steps;
+  value.seed = field('seed', (v) => int(v, 0, 0xffffffff)) ?? value.seed;
+  value.crop = field('crop', nullable(readCrop)) ?? null;
+  value.source = field('source', nullable(readSource)) ?? null;
+  value.generate = field('generate', nullable(readGenerate)) ?? null;
+  return { value, problem: bad.length ? `had unusable ${bad.join(', ')}` : null };
+}
+
+const int = (v: JsonValue | undefined, min: number, max: number): number | undefined =>
+  typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : undefined;
+const num = (v: JsonValue | undefined, min: number, max: number): number | undefined =>
+  typeof v === 'number' && Number.isFinite(v) && v >= min && v <= max ? v : undefined;
+const nullable =
+  <T>(read: (m: JsonObjectMap) => T | undefined) =>
+  (v: JsonValue): T | null | undefined =>
+    v === null ? null : v instanceof Map ? read(v) : undefined;
+
+// Each reader builds a fresh object from the fields it knows (keys it does not know are
+// dropped, so a later version's additions do not make the whole field unusable) and answers
+// undefined when one of them is missing or out of range.
+
+function readCrop(m: JsonObjectMap): CropRect | undefined {
+  const x = num(m.get('x'), 0, MAX_IMAGE_SIDE);
+  const y = num(m.get('y'), 0, MAX_IMAGE_SIDE);
+  const size = num(m.get('size'), 1, MAX_IMAGE_SIDE);
+  return x !== undefined && y !== undefined && size !== undefined ? { x, y, size } : undefined;
+}
+
+function readSource(m: JsonObjectMap): ConceptSettings['source'] | undefined {
+  const name = m.get('name');
+  const width = int(m.get('width'), 1, MAX_IMAGE_SIDE);
+  const height = int(m.get('height'), 1, MAX_IMAGE_SIDE);
+  // eslint-disable-next-line no-control-regex -- a file name with control characters is not one
+  if (typeof name !== 'string' || name.length > MAX_SOURCE_NAME_CHARS || /[\u0000-\u001f\u007f]/.test(name))
+    return undefined;
+  return width !== undefined && height !== undefined ? { name, width, height } : undefined;
+}
+
+function readGenerate(m: JsonObjectMap): GenerateSettings | undefined {
+  const sampler = m.get('sampler');
+  const steps = int(m.get('steps'), 1, 1000);
+  const guidance = num(m.get('guidance'), 0, 100);
+  const blend = num(m.get('blend'), 0, 1);
+  const batch = int(m.get('batch'), 1, 64);
+  if (typeof sampler !== 'string' || !(SAMPLERS as readonly string[]).includes(sampler)) return undefined;
+  return steps !== undefined && guidance !== undefined && blend !== undefined && batch !== undefined
+    ? { steps, guidance, sampler: sampler as SamplerName, blend, batch }
+    : undefined;
+}
+
+/** The PNG bytes, or why they are not usable. */
+function readThumbnail(text: string): Uint8Array | string {
+  if (text.length > Math.ceil(MAX_THUMBNAIL_BYTES / 3) * 4) return `is over ${MAX_THUMBNAIL_BYTES} bytes`;
+  if (text.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return 'is not valid base64';
+  const bytes = fromBase64(text);
+  const problem = thumbnailProblem(bytes);
+  return problem ? `is ${problem}` : bytes;
+}
+
+/** Why `png` is not a usable thumbnail (a whole, small PNG), or null. */
+function thumbnailProblem(png: Uint8Array): string | null {
+  if (!(png instanceof Uint8Array) || png.length === 0) return 'empty';
+  if (png.length > MAX_THUMBNAIL_BYTES) return `over ${MAX_THUMBNAIL_BYTES} bytes`;
+  const h = readImageHeader(png);
+  if (!h.ok || h.header.format !== 'png') return 'not a PNG image';
+  if (h.header.width > MAX_THUMBNAIL_SIDE || h.header.height > MAX_THUMBNAIL_SIDE)
+    return `${h.header.width} × ${h.header.height} pixels, over ${MAX_THUMBNAIL_SIDE}`;
+  // The header is sound; the chunks after it must be too, ending at IEND with the file.
+  try {
+    const chunks = listPngChunks(png);
+    const last = chunks.at(-1)!;
+    if (
+      !chunks.every((c) => c.crcOk) ||
+      !chunks.some((c) => c.type === 'IDAT') ||
+      last.type !== 'IEND' ||
+      last.offset + 12 + last.length !== png.length
+    ) {
+      return 'a damaged PNG image';
+    }
+  } catch (e) {
+    if (e instanceof PngFormatError) return 'a damaged PNG image';
+    throw e;
+  }
+  return null;
 }
 
 function toBase64(bytes: Uint8Array): string {
@@ -60,216 +310,4 @@ function fromBase64(s: string): Uint8Array {
   const out = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
   return out;
-}
-
-/** A file name for the export: the concept's name made safe, plus the naming. */
-export function conceptFileName(record: Pick<ConceptRecord, 'name'>, naming: ConceptNaming = 'peft'): string {
-  const stem =
-    record.name
-      .replace(/[^\p{L}\p{N}_-]+/gu, '-')
-      .replace(/^-+|-+$/g, '')
-      .slice(0, 60) || 'concept';
-  return `${stem}${naming === 'kohya' ? '.kohya' : ''}.safetensors`;
-}
-
-export function exportConceptFile(record: ConceptRecord, naming: ConceptNaming = 'peft'): Uint8Array {
-  const tensors: SafetensorsTensorInput[] = [];
-  const embName = naming === 'peft' ? 'emb_params' : `bundle_emb.${record.placeholder}.string_to_param.*`;
-  tensors.push({ name: embName, dtype: 'F32', shape: [1, record.embedding.length], data: record.embedding });
-  for (const l of record.lora) {
-    if (naming === 'peft') {
-      tensors.push({ name: `unet.${l.module}.lora_A.weight`, dtype: 'F32', shape: l.aShape, data: l.A });
-      tensors.push({ name: `unet.${l.module}.lora_B.weight`, dtype: 'F32', shape: l.bShape, data: l.B });
-    } else {
-      const k = kohyaModule(l.module);
-      tensors.push({ name: `${k}.lora_down.weight`, dtype: 'F32', shape: l.aShape, data: l.A });
-      tensors.push({ name: `${k}.lora_up.weight`, dtype: 'F32', shape: l.bShape, data: l.B });
-      tensors.push({ name: `${k}.alpha`, dtype: 'F32', shape: [], data: Float32Array.of(record.alpha) });
-    }
-  }
-  const metadata: Record<string, string> = {
-    format: CONCEPT_FORMAT,
-    naming,
-    name: record.name,
-    placeholder: record.placeholder,
-    nearest_words: JSON.stringify(record.nearestWords),
-    hard_token_id: String(record.hardTokenId),
-    rank: String(record.rank),
-    alpha: String(record.alpha),
-    blend: String(record.blend),
-    base_pack_id: record.packId,
-    base_pack_hash: record.packHash,
-    created_at: new Date(record.createdAt).toISOString(),
-    loss_curve: JSON.stringify(record.lossCurve),
-    settings: JSON.stringify(record.settings),
-    // Other tools' metadata conventions (kohya's ss_* keys, A1111's modelspec) are not
-    // needed to load the tensors; these are what a Likeness import needs.
-  };
-  if (record.thumbnail.length > 0 && record.thumbnail.length <= MAX_THUMBNAIL_BYTES) {
-    metadata.thumbnail_png = toBase64(record.thumbnail);
-  }
-  return writeSafetensors(tensors, metadata);
-}
-
-export interface ImportedConcept {
-  record: ConceptRecord;
-  /** Things the user should know that do not stop the import (e.g. made for another pack). */
-  warnings: string[];
-}
-
-/**
- * Reads a concept file into a new record (fresh id). `currentPack`, when a pack is loaded,
- * adds a warning when the file was made for another one.
- */
-export function importConceptFile(
-  bytes: Uint8Array,
-  fileName: string,
-  options: { newId: () => string; now?: number; currentPack?: { id: string; hash: string } | null },
-): ImportedConcept {
-  const bad = (why: string): never => {
-    throw storageError('bad-file', `“${fileName}” is not a usable concept file: ${why}.`);
-  };
-  if (bytes.length > MAX_CONCEPT_FILE_BYTES)
-    bad(`it is ${bytes.length} bytes, over the ${MAX_CONCEPT_FILE_BYTES}-byte limit`);
-  let file: ReturnType<typeof parseSafetensors>;
-  try {
-    file = parseSafetensors(bytes, { maxHeaderBytes: MAX_HEADER_BYTES });
-  } catch (err) {
-    if (err instanceof SafetensorsError) return bad(err.message.replace(/^safetensors: /, ''));
-    throw err;
-  }
-  const meta = file.metadata;
-  if (meta.format !== CONCEPT_FORMAT) {
-    bad(
-      meta.format
-        ? `its format is ${JSON.stringify(meta.format)}, not ${CONCEPT_FORMAT}`
-        : 'it has no Likeness concept metadata',
-    );
-  }
-  const text = (key: string, max: number): string => {
-    const v = meta[key];
-    if (typeof v !== 'string') return bad(`metadata “${key}” is missing`);
-    if (v.length > max) return bad(`metadata “${key}” is longer than ${max} characters`);
-    return v;
-  };
-  const number = (key: string): number => {
-    const v = Number(text(key, 40));
-    if (!Number.isFinite(v)) bad(`metadata “${key}” is not a number`);
-    return v;
-  };
-  const json = <T>(key: string, max: number, check: (v: unknown) => v is T): T => {
-    let v: unknown;
-    try {
-      v = JSON.parse(text(key, max));
-    } catch {
-      return bad(`metadata “${key}” is not valid JSON`);
-    }
-    return check(v) ? v : bad(`metadata “${key}” has the wrong shape`);
-  };
-  const isStringList = (v: unknown): v is string[] =>
-    Array.isArray(v) && v.length <= 64 && v.every((s) => typeof s === 'string' && s.length <= 100);
-  const isNumberList = (v: unknown): v is number[] =>
-    Array.isArray(v) && v.length <= 100_000 && v.every((x) => typeof x === 'number' && Number.isFinite(x));
-  const isSettings = (v: unknown): v is ConceptSettings =>
-    typeof v === 'object' &&
-    v !== null &&
-    typeof (v as ConceptSettings).steps === 'number' &&
-    typeof (v as ConceptSettings).seed === 'number';
-
-  const placeholder = text('placeholder', MAX_PLACEHOLDER_LENGTH);
-  const rank = number('rank');
-  const alpha = number('alpha');
-  const naming = meta.naming === 'kohya' ? 'kohya' : 'peft';
-
-  // Tensors, strictly by name.
-  let embedding: Float32Array | null = null;
-  const pairs = new Map<
-    string,
-    { A?: { data: Float32Array; shape: number[] }; B?: { data: Float32Array; shape: number[] } }
-  >();
-  const float = (name: string): { data: Float32Array; shape: number[] } => {
-    const info = file.info(name);
-    if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16')
-      bad(`tensor “${name}” has dtype ${info.dtype}, not a float`);
-    const data = file.float32(name);
-    if (!data.every(Number.isFinite)) bad(`tensor “${name}” holds non-finite numbers`);
-    return { data, shape: [...info.shape] };
-  };
-  const slot = (module: string) => {
-    let s = pairs.get(module);
-    if (!s) pairs.set(module, (s = {}));
-    return s;
-  };
-  for (const name of file.names()) {
-    let m: RegExpExecArray | null;
-    if (naming === 'peft' && name === 'emb_params') embedding = float(name).data;
-    else if (naming === 'kohya' && name === `bundle_emb.${placeholder}.string_to_param.*`) embedding = float(name).data;
-    else if (naming === 'peft' && (m = /^unet\.(.+)\.lora_([AB])\.weight$/.exec(name)))
-      slot(m[1])[m[2] as 'A' | 'B'] = float(name);
-    else if (naming === 'kohya' && (m = /^(lora_unet_\w+)\.(lora_down|lora_up|alpha)(?:\.weight)?$/.exec(name))) {
-      const module = moduleFromKohya(m[1]) ?? bad(`tensor “${name}” is not a LoRA target this app knows`);
-      if (m[2] === 'alpha') {
-        const a = float(name).data;
-        if (a.length !== 1 || Math.abs(a[0] - alpha) > 1e-6 * Math.max(1, Math.abs(alpha)))
-          bad(`tensor “${name}” disagrees with the alpha in the metadata`);
-      } else slot(module)[m[2] === 'lora_down' ? 'A' : 'B'] = float(name);
-    } else bad(`it holds an unexpected tensor “${name}”`);
-  }
-  if (!embedding) return bad('it has no word embedding');
-  const lora: ConceptRecord['lora'] = [];
-  for (const [module, { A, B }] of pairs) {
-    if (!A || !B) return bad(`LoRA module “${module}” lacks its ${A ? 'B (up)' : 'A (down)'} matrix`);
-    if (A.shape.length !== 2 || B.shape.length !== 2) return bad(`LoRA module “${module}” is not made of matrices`);
-    lora.push({ module, A: A.data, aShape: [A.shape[0], A.shape[1]], B: B.data, bShape: [B.shape[0], B.shape[1]] });
-  }
-  lora.sort((a, b) => (a.module < b.module ? -1 : a.module > b.module ? 1 : 0));
-
-  let thumbnail: Uint8Array = new Uint8Array(0);
-  if (meta.thumbnail_png !== undefined) {
-    try {
-      thumbnail = fromBase64(text('thumbnail_png', Math.ceil((MAX_THUMBNAIL_BYTES * 4) / 3) + 4));
-    } catch {
-      bad('its thumbnail is not valid base64');
-    }
-    const h = readImageHeader(thumbnail);
-    if (
-      !h.ok ||
-      h.header.format !== 'png' ||
-      h.header.width > MAX_THUMBNAIL_SIDE ||
-      h.header.height > MAX_THUMBNAIL_SIDE
-    ) {
-      bad('its thumbnail is not a small PNG');
-    }
-  }
-
-  const created = Date.parse(meta.created_at ?? '');
-  const now = options.now ?? Date.now();
-  const record: ConceptRecord = {
-    id: options.newId(),
-    name: cleanName(meta.name ?? '') ?? cleanName(fileName.replace(/\.safetensors$/i, '')) ?? 'Imported concept',
-    placeholder,
-    embedding,
-    nearestWords: json('nearest_words', 10_000, isStringList),
-    hardTokenId: number('hard_token_id'),
-    rank,
-    alpha,
-    blend: number('blend'),
-    lora,
-    lossCurve: json('loss_curve', 2_000_000, isNumberList),
-    packId: text('base_pack_id', 200),
-    packHash: text('base_pack_hash', 200),
-    thumbnail,
-    createdAt: Number.isFinite(created) ? created : now,
-    updatedAt: now,
-    settings: json('settings', 10_000, isSettings),
-  };
-  const problems = recordProblems(record);
-  if (problems.length) bad(problems.join('; '));
-  const warnings: string[] = [];
-  if (options.currentPack && options.currentPack.hash !== record.packHash) {
-    warnings.push(
-      `“${record.name}” was made for the model pack “${record.packId}”, not the loaded “${options.currentPack.id}”; it can only be used with its own pack.`,
-    );
-  }
-  return { record, warnings };
 }

@@ -1,5 +1,14 @@
+import type { DownloadProgress } from '../worker/api.ts';
 import { formatBytes, formatEta, formatRate } from './format.ts';
 import { useAppStore } from './store.ts';
+
+function progressLabel(p: DownloadProgress | null): string {
+  if (!p || p.phase === 'manifest') return 'Reading the pack manifest…';
+  // All bytes are in and verified; the weights are being checked and put on the GPU.
+  if (p.phase === 'done') return 'Preparing the model…';
+  if (p.phase === 'verify') return `Checking ${p.file}`;
+  return `Downloading ${p.file}`;
+}
 
 /** Bytes, rate and time left of the pack download, with cancel. */
 export function DownloadProgressBar() {
@@ -18,7 +27,7 @@ export function DownloadProgressBar() {
   const loaded = progress?.loadedBytes ?? 0;
   return (
     <div className="download" data-testid="download-progress">
-      <label htmlFor="download-bar">{progress ? `Downloading ${progress.file}` : 'Reading the pack manifest…'}</label>
+      <label htmlFor="download-bar">{progressLabel(progress)}</label>
       <progress id="download-bar" max={total || undefined} value={total ? loaded : undefined} />
       <p className="download-stats" aria-live="polite">
         <span>

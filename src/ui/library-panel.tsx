@@ -9,6 +9,7 @@ export function LibraryPanel() {
   const busy = useAppStore((s) => s.library.busy);
   const ids = useAppStore(useShallow((s) => s.library.concepts.map((c) => c.id)));
   const importConcepts = useAppStore((s) => s.importConcepts);
+  const pack = useAppStore((s) => s.pack.summary);
 
   return (
     <section className="panel" aria-labelledby="library-heading" data-testid="screen-library">
@@ -30,6 +31,16 @@ export function LibraryPanel() {
           </>
         }
       />
+      <p className="muted" data-testid="library-import-pack">
+        {pack ? (
+          <>
+            Files are checked against the loaded pack, <strong>{pack.name}</strong>: a concept made with another pack is
+            refused.
+          </>
+        ) : (
+          <>Load a model pack first to import: a concept file is checked against the pack it was made for.</>
+        )}
+      </p>
       {busy && (
         <p role="status" data-testid="library-busy">
           {busy}

@@ -3,6 +3,7 @@
 // data (no tensors on the GPU, no class instances) so it can be inspected and tested.
 import { create } from 'zustand';
 import { exportConceptFile, conceptFileName, importConceptFile, type ConceptNaming } from '../storage/concept-file.ts';
+import type { ConceptPackInfo } from '../storage/concept-safetensors.ts';
 import { cleanName, type ConceptRecord, type ConceptSettings, type ConceptSummary } from '../storage/concept-record.ts';
 import { ConceptLibrary, type StorageEstimate, type WriteHooks } from '../storage/library-db.ts';
 import { StorageError, toStorageError, type StorageErrorKind } from '../storage/storage-error.ts';
@@ -222,9 +223,10 @@ export const useAppStore = create<AppState>((set, get) => {
     return e;
   };
 
-  const currentPackRef = () => {
+  /** What an imported concept file is checked against: the loaded pack, or null before one is loaded. */
+  const conceptPackInfo = (): ConceptPackInfo | null => {
     const s = get().pack.summary;
-    return s ? { id: s.id, hash: s.hash } : null;
+    return s ? { id: s.id, hash: s.hash, tokenDim: s.tokenDim, rank: s.rank, targets: s.loraTargets } : null;
   };
 
   return {
@@ -375,7 +377,27 @@ export const useAppStore = create<AppState>((set, get) => {
           ...summary.defaults,
           prompt: g.prompt.replaceAll(get().personalize.placeholder, summary.placeholderDefault),
         });
-        patch('personalize', { placeholder: summary.placeholderDefault });
+        patch('personalize', { placeholder: summary.placeholderDefault, steps: summary.tuningSteps });
+        if (summary.storageNote) {
+          get().notify({
+            area: 'pack',
+            tone: 'warning',
+            kind: 'pack-in-memory',
+            title: 'The model is not kept for next time',
+            message: summary.storageNote,
+            hint: 'Allow this site to store data (or leave private browsing) to keep the model and work offline.',
+          });
+        }
+        if (summary.offline) {
+          get().notify({
+            area: 'pack',
+            tone: 'info',
+            kind: 'pack-offline',
+            title: 'Working offline',
+            message: `The network is unreachable, so “${summary.name}” was loaded from this browser’s storage.`,
+            hint: null,
+          });
+        }
       } catch (err) {
         if (get().pack.jobId !== jobId) return;
         const e = toWorkerError(err);
@@ -509,6 +531,32 @@ export const useAppStore = create<AppState>((set, get) => {
         const e = toWorkerError(err);
         patch('personalize', { status: e.kind === 'cancelled' ? 'cancelled' : 'failed', jobId: null });
         if (e.kind !== 'cancelled') get().notify(workerNotice('personalize', 'personalizing', e));
+        if (!e.fallback) return;
+        // Tuning diverged, but the encoder's own prediction is a usable concept: keep it.
+        const fallback = e.fallback;
+        patch('personalize', { nearest: fallback.nearestWords });
+        try {
+          const id = await get().saveConcept(fallback, {
+            settings: {
+              steps: 0,
+              seed,
+              crop: s.photo.crop,
+              source: { name: s.photo.fileName ?? '', width: img.width, height: img.height },
+            },
+          });
+          patch('personalize', { savedId: id });
+          patch('generate', { conceptId: id });
+          get().notify({
+            area: 'personalize',
+            tone: 'warning',
+            kind: 'numerical-fallback',
+            title: 'Saved the encoder’s guess instead',
+            message: 'Tuning stopped, so the concept saved to your library is the encoder’s prediction before tuning.',
+            hint: 'It usually works; for a closer likeness, personalize again with fewer steps or another seed.',
+          });
+        } catch {
+          // saveConcept has put the reason in the message area.
+        }
         return;
       }
       if (get().personalize.jobId !== jobId) return;
@@ -841,9 +889,9 @@ export const useAppStore = create<AppState>((set, get) => {
               'Drop a concept file exported from Likeness. To use a photo, go to the Photo step.',
             );
           }
-          const { record, warnings } = importConceptFile(new Uint8Array(await file.arrayBuffer()), file.name, {
+          const { record, warnings } = importConceptFile(new Uint8Array(await file.arrayBuffer()), conceptPackInfo(), {
+            fileName: file.name,
             newId: () => crypto.randomUUID(),
-            currentPack: currentPackRef(),
           });
           patch('library', { busy: `Importing “${record.name}”…` });
           const concepts = await (await needLibrary()).save(record);
@@ -852,8 +900,8 @@ export const useAppStore = create<AppState>((set, get) => {
             get().notify({
               area: 'library',
               tone: 'warning',
-              kind: 'import-other-pack',
-              title: 'Imported for another model',
+              kind: 'import-partial',
+              title: 'Imported, with something left out',
               message: w,
               hint: null,
             });

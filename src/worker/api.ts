@@ -21,6 +21,11 @@ export type ErrorKind =
 export interface WorkerError {
   kind: ErrorKind;
   message: string;
+  /**
+   * kind 'numerical' from personalize: the encoder's prediction before tuning diverged,
+   * usable as a concept on its own (the UI may keep it).
+   */
+  fallback?: ConceptData;
 }
 
 // ---------------------------------------------------------------- packs
@@ -28,6 +33,8 @@ export interface WorkerError {
 export type PackSource = { kind: 'bundled' } | { kind: 'url'; url: string } | { kind: 'files'; files: File[] };
 
 export interface DownloadProgress {
+  /** manifest: reading it; download: bytes arriving; verify: checking cached bytes; done. */
+  phase?: 'manifest' | 'download' | 'verify' | 'done';
   file: string;
   loadedBytes: number;
   totalBytes: number;
@@ -46,6 +53,19 @@ export interface PackSummary {
   hasTuningEncoder: boolean;
   totalBytes: number;
   defaults: GenerateSettings;
+  /** Tuning steps to offer: the pack's default, or more when it has no tuning encoder. */
+  tuningSteps: number;
+  /** Text-encoder width: the length of v* (strict concept-file import checks it). */
+  tokenDim: number;
+  /** LoRA rank and the modules that carry LoRA, as concept files must match them. */
+  rank: number;
+  loraTargets: { module: string; in: number; out: number }[];
+  /** Where the pack's files are kept: OPFS survives reloads and works offline; memory does not. */
+  storage: 'opfs' | 'memory';
+  /** Why the pack is only in memory (OPFS unavailable), to tell the user; null with OPFS. */
+  storageNote: string | null;
+  /** True when the network was unreachable and the cached copy was used. */
+  offline: boolean;
 }
 
 // ---------------------------------------------------------------- personalize

@@ -1,6 +1,6 @@
 // The UI's handle on the worker, and how errors that cross the boundary are read back.
 import * as Comlink from 'comlink';
-import type { ErrorKind, WorkerApi, WorkerError } from './api.ts';
+import type { WorkerApi } from './api.ts';
 
 let remote: Comlink.Remote<WorkerApi> | null = null;
 
@@ -25,49 +25,5 @@ export function newJobId(kind: string): string {
   return `${kind}-${jobCounter}-${rand}`;
 }
 
-export const ERROR_KINDS: readonly ErrorKind[] = [
-  'cancelled',
-  'bad-input',
-  'pack',
-  'device-lost',
-  'out-of-memory',
-  'numerical',
-  'internal',
-];
-const isKind = (k: unknown): k is ErrorKind => typeof k === 'string' && (ERROR_KINDS as readonly string[]).includes(k);
-
-// Error class names thrown inside the worker (engine, packs) and the kind each one means.
-const KIND_BY_NAME: Record<string, ErrorKind> = {
-  AbortError: 'cancelled',
-  DeviceLostError: 'device-lost',
-  WebGpuUnavailableError: 'device-lost',
-  PackLoadError: 'pack',
-  ManifestError: 'pack',
-  PackCacheMissError: 'pack',
-  SafetensorsError: 'pack',
-  JsonSyntaxError: 'pack',
-  GpuValidationError: 'internal',
-};
-
-/**
- * Any rejection from the worker as a WorkerError. Comlink passes a thrown plain object
- * through as it is, and a thrown Error as {name, message}; both keep a kind here when the
- * worker sets one — as `kind` on a plain object, or as the name `WorkerError:<kind>`.
- */
-export function toWorkerError(err: unknown): WorkerError {
-  if (typeof err === 'object' && err !== null) {
-    const o = err as { kind?: unknown; name?: unknown; message?: unknown };
-    const message = typeof o.message === 'string' && o.message ? o.message : String(err);
-    if (isKind(o.kind)) return { kind: o.kind, message };
-    if (typeof o.name === 'string') {
-      const m = /^WorkerError[:.]([\w-]+)$/.exec(o.name);
-      if (m && isKind(m[1])) return { kind: m[1], message };
-      const byName = KIND_BY_NAME[o.name];
-      if (byName) return { kind: byName, message };
-    }
-    if (/out of memory|allocation failed|OutOfMemory/i.test(message)) return { kind: 'out-of-memory', message };
-    if (/device (was )?lost/i.test(message)) return { kind: 'device-lost', message };
-    return { kind: 'internal', message };
-  }
-  return { kind: 'internal', message: String(err) };
-}
+// The worker throws plain WorkerError objects; worker-error.ts reads any rejection back.
+export { ERROR_KINDS, toWorkerError } from './worker-error.ts';

@@ -1,43 +1,14 @@
-// The one worker that owns the GPUDevice and the engine.
+// The one worker that owns the GPUDevice, the engine and onnxruntime-web (DESIGN §2).
 import * as Comlink from 'comlink';
 import { Engine } from '../engine/engine.ts';
-import type { GpuReport, WorkerApi } from './api.ts';
+import { createWorkerApi } from './worker-api.ts';
 
-let engine: Promise<Engine> | null = null;
-const jobs = new Map<string, AbortController>();
-
-function notBuilt(what: string): never {
-  throw new Error(`${what} is not available in this build yet (the pipeline has not landed)`);
-}
-
-const api: WorkerApi = {
-  async probeGpu(): Promise<GpuReport> {
-    try {
-      engine ??= Engine.create();
-      const e = await engine;
-      const l = e.device.limits;
-      return {
-        ok: true,
-        info: e.info,
-        limits: { maxBufferSize: l.maxBufferSize, maxStorageBufferBindingSize: l.maxStorageBufferBindingSize },
-      };
-    } catch (err) {
-      engine = null;
-      return { ok: false, error: err instanceof Error ? err.message : String(err) };
-    }
-  },
-  async loadPack() {
-    return notBuilt('Loading a model pack');
-  },
-  async personalize() {
-    return notBuilt('Personalization');
-  },
-  async generate() {
-    return notBuilt('Generation');
-  },
-  cancel(jobId: string) {
-    jobs.get(jobId)?.abort();
-  },
-};
-
-Comlink.expose(api);
+const api = createWorkerApi({ createEngine: () => Engine.create() });
+// The UI sees only the WorkerApi methods (`host` is for tests of createWorkerApi).
+Comlink.expose({
+  probeGpu: api.probeGpu,
+  loadPack: api.loadPack,
+  personalize: api.personalize,
+  generate: api.generate,
+  cancel: api.cancel,
+});
