@@ -1,8 +1,8 @@
 // The concept library in a real browser's IndexedDB: it survives reloads, renames and
 // deletes through the UI, exports and imports files, lifts an old layout, and never keeps
 // half a concept when the tab dies mid-write. (A full disk: quota.e2e.ts.)
-import { readFileSync } from 'node:fs';
-import { parseSafetensors } from '../src/packs/safetensors.ts';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseSafetensors, writeSafetensors } from '../src/packs/safetensors.ts';
 import { ARTIFACTS, conceptSource, expect, test } from './fixtures.ts';
 
 test('a saved concept is listed after a reload, and renames and deletes through the UI', async ({ app }) => {
@@ -55,11 +55,26 @@ test('a saved concept is listed after a reload, and renames and deletes through 
   expect(app.errors).toEqual([]);
 });
 
-test('export writes a safetensors file that imports back as a new concept', async ({ app }) => {
+test('export writes a safetensors file that imports back as a new concept; other packs are refused', async ({ app }) => {
   const { page } = app;
   await app.resetStorage();
   await app.open();
-  await app.saveConcept({ name: 'Mug' });
+  // Import is strict: it checks the file against the loaded pack.
+  await app.goToStep('pack');
+  await page.getByLabel(/Tiny pack, bundled/).check();
+  await page.getByRole('button', { name: /^Load (model|again)$/ }).click();
+  await page.waitForFunction(() => window.__likeness!.state().pack.status === 'done');
+  // A concept with the loaded pack's shapes, and one made for another pack.
+  await page.evaluate(`(() => {
+    const s = window.__likeness.state().pack.summary, r = s.rank;
+    const fill = (n, k) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * k + 1) / 8);
+    return window.__likeness.saveConcept({
+      placeholder: 'S*', embedding: fill(s.tokenDim, 0.3), nearestWords: ['tabby'], hardTokenId: 42,
+      rank: r, alpha: r, blend: 0.25,
+      lora: s.loraTargets.map((t, m) => ({ module: t.module, A: fill(r * t.in, 0.1 + m), aShape: [r, t.in], B: fill(t.out * r, 0.2 + m), bShape: [t.out, r] })),
+      lossCurve: [0.4, 0.3], packId: s.id, packHash: s.hash,
+    }, { name: 'Mug' });
+  })()`);
   await app.goToStep('library');
   const [download] = await Promise.all([
     page.waitForEvent('download'),
@@ -73,20 +88,25 @@ test('export writes a safetensors file that imports back as a new concept', asyn
   expect(file.names()).toContain('unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora_A.weight');
 
   await page.locator('#concept-import-input').setInputFiles(path);
-  await expect.poll(() => app.libraryNames()).toEqual(['Mug', 'Mug']);
-  const raw = await app.rawLibrary();
-  expect(raw.records).toHaveLength(2);
-  expect(raw.records.every((r) => r.complete)).toBe(true);
-  expect(raw.records[0].floats).toBe(raw.records[1].floats);
+  await expect.poll(async () => (await app.libraryNames()).filter((n) => n === 'Mug')).toHaveLength(2);
+  // The same file claiming another base pack is refused, naming the packs; nothing is added.
+  const tensors = file.names().map((name) => ({ name, dtype: file.info(name).dtype as 'F32', shape: file.info(name).shape, data: file.rawBytes(name) }));
+  const otherPath = `${ARTIFACTS}/Other.safetensors`;
+  writeFileSync(otherPath, writeSafetensors(tensors, { ...file.metadata, base_pack_hash: 'f'.repeat(64), base_pack_id: 'another pack' }));
+  await page.locator('#concept-import-input').setInputFiles(otherPath);
+  await expect.poll(async () => (await app.notices()).map((n) => n.message).join(' ')).toMatch(/another pack/);
+  expect(await app.libraryNames()).toHaveLength(2);
 
   // A file that is not a concept is refused with a message; nothing is added.
-  await app.open();
-  await app.goToStep('library');
   await page
     .locator('#concept-import-input')
     .setInputFiles({ name: 'photo.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from('nope') });
-  await expect.poll(async () => (await app.notices()).map((n) => n.kind)).toEqual(['bad-file']);
+  await expect.poll(async () => (await app.notices()).map((n) => n.kind)).toContain('bad-file');
   expect(await app.libraryNames()).toHaveLength(2);
+  // In the database: two complete records (rawLibrary reads it from a page without the app).
+  const raw = await app.rawLibrary();
+  expect(raw.records).toHaveLength(2);
+  expect(raw.records.every((r) => r.complete)).toBe(true);
 });
 
 test('a library in the old v0 layout is migrated on open', async ({ app }) => {

@@ -257,7 +257,9 @@ export const useAppStore = create<AppState>((set, get) => {
       sampler: 'dpmpp-2m',
       blend: 0.25,
       batch: 1,
-      runtime: 'onnx',
+      // Measured faster than onnxruntime-web's WebGPU EP on the adapters here (bench pipeline);
+      // ONNX Runtime stays one click away.
+      runtime: 'engine',
       conceptId: null,
       status: 'idle',
       jobId: null,
