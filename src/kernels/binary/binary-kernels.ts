@@ -1,14 +1,109 @@
 // WGSL add/sub/mul/div with NumPy broadcasting, y = s·x + t for the scalar ops, and their
 // dispatch (no autograd here: see binary.ts). A backward first forms the per-element
 // gradient in the output's shape, then sums it over the broadcast axes (reduce/).
+// Two implementations of each kernel:
+//  - scalar: one element per invocation — the GPU-side second reference;
+//  - vec4 (default where it applies): VEC_PER vec4s per invocation. Applies when the
+//    innermost merged dimension is a multiple of 4: then four neighbouring outputs read
+//    four neighbouring values of an operand that runs along it (one vec4 load, at an offset
+//    that is a multiple of 4 because its outer strides are multiples of that dimension) or
+//    one value of an operand broadcast along it (a splat) — and the broadcast index math is
+//    done once per four elements. Measured on llvmpipe: ≈ 3–4× faster than scalar (a CPU
+//    adapter pays per invocation and per load instruction).
 import { ELEMENTWISE_WG } from '../../engine/builtin-kernels.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, f32, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { reduceToShape } from '../reduce/reduce-kernels.ts';
-import { broadcastLayout, broadcastParams, broadcastShapes, WGSL_BROADCAST } from './broadcast.ts';
+import {
+  broadcastLayout,
+  broadcastParams,
+  broadcastShapes,
+  WGSL_BROADCAST,
+  type BroadcastLayout,
+} from './broadcast.ts';
 
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div';
+
+/** 'vec4' (default) falls back to scalar where the shapes do not allow it. */
+export type ElementwiseImpl = 'vec4' | 'scalar';
+
+const VEC_WG = 256;
+const VEC_PER = 4;
+
+const ENTRY = /* wgsl */ `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32)`;
+
+// Loop over this invocation's vec4s `i` (n4 of them), VEC_WG apart so that neighbouring
+// invocations touch neighbouring memory.
+const VEC_LOOP = (n4: string, body: string) => /* wgsl */ `
+@compute @workgroup_size(${VEC_WG})
+${ENTRY} {
+  let first = flatWorkgroup(wid, nwg) * ${VEC_WG * VEC_PER}u + lid;
+  for (var k = 0u; k < ${VEC_PER}u; k++) {
+    let i = first + k * ${VEC_WG}u;
+    if (i >= ${n4}) { return; }
+${body}
+  }
+}`;
+
+/** How each operand is read by a vec4 kernel: v = a vec4 along the row, s = one value splatted. */
+export type VecMode = 'vv' | 'vs' | 'sv';
+const VEC_MODES: VecMode[] = ['vv', 'vs', 'sv'];
+
+/** Which vec4 kernel a broadcast layout runs with (null: scalar only). Exported for tests. */
+export function vecMode(layout: BroadcastLayout): VecMode | null {
+  const last = layout.dims.length - 1;
+  if (layout.dims[last] % 4 !== 0) return null;
+  // The innermost stride of an operand is 1 (runs along) or 0 (broadcast).
+  const [sa, sb] = layout.strides.map((s) => s[last]);
+  if (sa === 1 && sb === 1) return 'vv';
+  if (sa === 1 && sb === 0) return 'vs';
+  if (sa === 0 && sb === 1) return 'sv';
+  return null;
+}
+
+// Bindings and loads of operands a, b for a vec4 kernel; `o` holds their element offsets.
+function vecOperands(mode: VecMode, first: number): { decl: string; load: string } {
+  const decl = (i: number, n: string, v: boolean) =>
+    `@group(0) @binding(${i}) var<storage, read> ${n}: array<${v ? 'vec4f' : 'f32'}>;`;
+  const load = (n: string, c: string, v: boolean) => (v ? `${n}[o.${c} / 4u]` : `vec4f(${n}[o.${c}])`);
+  const [va, vb] = [mode[0] === 'v', mode[1] === 'v'];
+  return {
+    decl: [decl(first, 'a', va), decl(first + 1, 'b', vb)].join('\n'),
+    load: `    let u = ${load('a', 'x', va)};\n    let v = ${load('b', 'y', vb)};`,
+  };
+}
+
+const cache = new Map<string, KernelDef>();
+const memo = (key: string, make: () => KernelDef): KernelDef => {
+  let k = cache.get(key);
+  if (!k) cache.set(key, (k = make()));
+  return k;
+};
+
+// a, b: broadcast to y's shape (see vecMode) → y = a ∘ b, n a multiple of 4
+const forwardVec4Kernel = (op: BinaryOp, mode: VecMode) =>
+  memo(`fwd_${op}_${mode}`, () => {
+    const o = vecOperands(mode, 0);
+    return defineKernel({
+      name: `binary_${op}_vec4_${mode}`,
+      storage: ['read', 'read', 'write'],
+      uniforms: true,
+      code: /* wgsl */ `
+${o.decl}
+@group(0) @binding(2) var<storage, read_write> y: array<vec4f>;
+@group(0) @binding(3) var<uniform> p: Params;
+${WGSL_BROADCAST}
+${WGSL_FLAT_INDEX}
+${VEC_LOOP(
+  'p.n / 4u',
+  `    let o = broadcastOffsets(i * 4u);
+${o.load}
+    y[i] = ${EXPRESSION[op]};`,
+)}`,
+    });
+  });
 
 const EXPRESSION: Record<BinaryOp, string> = { add: 'u + v', sub: 'u - v', mul: 'u * v', div: 'u / v' };
 
@@ -81,6 +176,31 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 }`,
   });
 
+// dY: y's shape, a, b: broadcast to it (see vecMode) → g: y's shape, n a multiple of 4
+const gradientVec4Kernel = (name: GradientName, mode: VecMode) =>
+  memo(`grad_${name}_${mode}`, () => {
+    const o = vecOperands(mode, 1);
+    return defineKernel({
+      name: `binary_grad_${name}_vec4_${mode}`,
+      storage: ['read', 'read', 'read', 'write'],
+      uniforms: true,
+      code: /* wgsl */ `
+@group(0) @binding(0) var<storage, read> dY: array<vec4f>;
+${o.decl}
+@group(0) @binding(3) var<storage, read_write> dX: array<vec4f>;
+@group(0) @binding(4) var<uniform> p: Params;
+${WGSL_BROADCAST}
+${WGSL_FLAT_INDEX}
+${VEC_LOOP(
+  'p.n / 4u',
+  `    let o = broadcastOffsets(i * 4u);
+    let g = dY[i];
+${o.load}
+    dX[i] = ${GRADIENT[name]};`,
+)}`,
+    });
+  });
+
 const gradientKernels = Object.fromEntries(
   (Object.keys(GRADIENT) as GradientName[]).map((k) => [k, gradientKernel(k)]),
 ) as Record<GradientName, KernelDef>;
@@ -104,6 +224,28 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 }`,
 });
 
+// x: (⌈n/4⌉ vec4) → y = s·x + t. The last vec4 may run past n: its lanes ≥ n are stored as
+// 0 (pool buffers are whole multiples of 256 bytes; dispatch checks that they fit).
+const affineVec4Kernel = defineKernel({
+  name: 'binary_affine_vec4',
+  storage: ['read', 'write'],
+  uniforms: true,
+  code: /* wgsl */ `
+struct Params { n: u32, s: f32, t: f32 }
+@group(0) @binding(0) var<storage, read> x: array<vec4f>;
+@group(0) @binding(1) var<storage, read_write> y: array<vec4f>;
+@group(0) @binding(2) var<uniform> p: Params;
+${WGSL_FLAT_INDEX}
+${VEC_LOOP(
+  '(p.n + 3u) / 4u',
+  `    let keep = vec4u(i * 4u) + vec4u(0u, 1u, 2u, 3u) < vec4u(p.n);
+    y[i] = select(vec4f(), p.s * x[i] + p.t, keep);`,
+)}`,
+});
+
+// Workgroups for n/4 vec4s (rounded up).
+const vecGrid = (n: number) => grid1d(Math.ceil(n / 4), VEC_WG * VEC_PER);
+
 function checkF32(op: string, ...ts: Tensor[]): void {
   for (const t of ts) if (t.dtype !== 'f32') throw new Error(`${op}: f32 only, got ${t}`);
 }
@@ -111,11 +253,20 @@ function checkF32(op: string, ...ts: Tensor[]): void {
 const sameShape = (a: readonly number[], b: readonly number[]) => a.join() === b.join();
 
 // a: A, b: B (broadcastable) → y: broadcastShapes(A, B)
-export function binaryForward(engine: Engine, op: BinaryOp, a: Tensor, b: Tensor): Tensor {
+export function binaryForward(
+  engine: Engine,
+  op: BinaryOp,
+  a: Tensor,
+  b: Tensor,
+  impl: ElementwiseImpl = 'vec4',
+): Tensor {
   checkF32(op, a, b);
   const y = engine.empty(broadcastShapes(a.shape, b.shape));
   const layout = broadcastLayout(y.shape, [a.shape, b.shape]);
-  engine.dispatch(forwardKernels[op], [a, b, y], grid1d(y.size, ELEMENTWISE_WG), broadcastParams(y.size, layout));
+  const params = broadcastParams(y.size, layout);
+  const mode = impl === 'vec4' ? vecMode(layout) : null;
+  if (mode) engine.dispatch(forwardVec4Kernel(op, mode), [a, b, y], vecGrid(y.size), params);
+  else engine.dispatch(forwardKernels[op], [a, b, y], grid1d(y.size, ELEMENTWISE_WG), params);
   return y;
 }
 
@@ -131,9 +282,11 @@ export function binaryBackward(
   b: Tensor,
   dY: Tensor,
   needs: readonly [boolean, boolean] = [true, true],
+  impl: ElementwiseImpl = 'vec4',
 ): [Tensor | null, Tensor | null] {
   checkF32(op, a, b, dY);
   const layout = broadcastLayout(dY.shape, [a.shape, b.shape]);
+  const mode = impl === 'vec4' ? vecMode(layout) : null;
   const grad = (x: Tensor, which: 'a' | 'b'): Tensor => {
     if (op === 'add' || op === 'sub') {
       const sign = op === 'sub' && which === 'b' ? -1 : 1;
@@ -143,7 +296,9 @@ export function binaryBackward(
     const direct = x.size === dY.size;
     const g = engine.empty(direct ? x.shape : dY.shape);
     const params = broadcastParams(dY.size, layout);
-    engine.dispatch(gradientKernels[`${op}_${which}`], [dY, a, b, g], grid1d(dY.size, ELEMENTWISE_WG), params);
+    const name: GradientName = `${op}_${which}`;
+    if (mode) engine.dispatch(gradientVec4Kernel(name, mode), [dY, a, b, g], vecGrid(dY.size), params);
+    else engine.dispatch(gradientKernels[name], [dY, a, b, g], grid1d(dY.size, ELEMENTWISE_WG), params);
     if (direct) return g;
     const reduced = reduceToShape(engine, g, x.shape);
     g.dispose();
@@ -153,10 +308,14 @@ export function binaryBackward(
 }
 
 // x: (any) → y = s·x + t: same shape
-export function affineForward(engine: Engine, x: Tensor, s: number, t: number): Tensor {
+export function affineForward(engine: Engine, x: Tensor, s: number, t: number, impl: ElementwiseImpl = 'vec4'): Tensor {
   checkF32('affine', x);
   const y = engine.empty(x.shape);
-  engine.dispatch(affineKernel, [x, y], grid1d(x.size, ELEMENTWISE_WG), [u32(x.size), f32(s), f32(t)]);
+  const params = [u32(x.size), f32(s), f32(t)];
+  // Both buffers must hold ⌈n/4⌉ whole vec4s (pool buffers always do).
+  const fits = [x, y].every((t) => t.buffer.size >= Math.ceil(x.size / 4) * 16);
+  if (impl === 'vec4' && fits) engine.dispatch(affineVec4Kernel, [x, y], vecGrid(x.size), params);
+  else engine.dispatch(affineKernel, [x, y], grid1d(x.size, ELEMENTWISE_WG), params);
   return y;
 }
 
@@ -164,4 +323,7 @@ export const binaryKernels: KernelDef[] = [
   ...Object.values(forwardKernels),
   ...Object.values(gradientKernels),
   affineKernel,
+  ...(Object.keys(EXPRESSION) as BinaryOp[]).flatMap((op) => VEC_MODES.map((m) => forwardVec4Kernel(op, m))),
+  ...(Object.keys(GRADIENT) as GradientName[]).flatMap((g) => VEC_MODES.map((m) => gradientVec4Kernel(g, m))),
+  affineVec4Kernel,
 ];

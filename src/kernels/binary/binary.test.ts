@@ -4,7 +4,14 @@ import { assertClose } from '../../../test/close.ts';
 import { f64, gradcheck } from '../../../test/gradcheck.ts';
 import { rng } from '../../../test/random.ts';
 import { affineForwardRef, binaryBackwardRef, binaryForwardRef } from './binary-reference.ts';
-import { affineForward, binaryBackward, binaryForward, binaryKernels, type BinaryOp } from './binary-kernels.ts';
+import {
+  affineForward,
+  binaryBackward,
+  binaryForward,
+  binaryKernels,
+  vecMode,
+  type BinaryOp,
+} from './binary-kernels.ts';
 import { broadcastLayout, broadcastShapes } from './broadcast.ts';
 import { add, addScalar, div, mul, scale, sub } from './binary.ts';
 
@@ -14,7 +21,8 @@ const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
 const operand = (seed: number, shape: number[], positive: boolean) =>
   positive ? rng(seed).uniforms(size(shape), 0.5, 2) : rng(seed).normals(size(shape));
 
-// The UNet's broadcasts, both operands broadcasting, odd sizes, and n > one workgroup.
+// The UNet's broadcasts, both operands broadcasting, odd sizes, and n > one workgroup; the
+// last five take the vec4 kernels (vv, vs, sv, vv with n > one vec4 workgroup of 4096, sv).
 const shapes: [number[], number[]][] = [
   [
     [2, 3, 5, 7],
@@ -36,7 +44,21 @@ const shapes: [number[], number[]][] = [
     [257, 1],
   ],
   [[1, 3], [3]],
+  [[2, 9, 8], [8]],
+  [
+    [2, 3, 4, 5],
+    [1, 3, 1, 1],
+  ],
+  [
+    [1, 3, 1, 1],
+    [2, 3, 4, 4],
+  ],
+  [
+    [5, 1001, 4],
+    [5, 1001, 4],
+  ],
 ];
+const vecModes = [null, null, null, null, null, 'sv', null, null, 'vv', 'vs', 'sv', 'vv'];
 
 describe('binary', () => {
   it('compiles', async () => {
@@ -95,31 +117,42 @@ describe('binary', () => {
     );
   });
 
-  it.each(shapes)('GPU forward and backward of all ops match the reference: %j ⊕ %j', async (aShape, bShape) => {
-    const e = await testEngine();
-    const outShape = broadcastShapes(aShape, bShape);
-    const dYs = rng(3).normals(size(outShape));
-    for (const op of OPS) {
-      const as = operand(1, aShape, false);
-      const bs = operand(2, bShape, op === 'div');
-      const ref = binaryForwardRef(op, as, aShape, bs, bShape);
-      const [dARef, dBRef] = binaryBackwardRef(op, as, aShape, bs, bShape, dYs);
-      await e.scopeAsync(async () => {
-        const a = e.tensor(as, aShape);
-        const b = e.tensor(bs, bShape);
-        const y = binaryForward(e, op, a, b);
-        expect(y.shape).toEqual(outShape);
-        // Elementwise fp32: one rounding per element.
-        assertClose(await y.read(), ref.y, { rtol: 1e-6, atol: 1e-6 }, `${op} y`);
-        const [dA, dB] = binaryBackward(e, op, a, b, e.tensor(dYs, outShape));
-        expect(dA!.shape).toEqual(aShape);
-        expect(dB!.shape).toEqual(bShape);
-        // Gradients summed over up to 600 broadcast elements in fp32.
-        assertClose(await dA!.read(), dARef, { rtol: 1e-5, atol: 1e-5 }, `${op} dA`);
-        assertClose(await dB!.read(), dBRef, { rtol: 1e-5, atol: 1e-5 }, `${op} dB`);
-      });
-    }
-  });
+  it.each(shapes.map((s, i) => [...s, vecModes[i]]))(
+    'GPU forward and backward of all ops match the reference: %j ⊕ %j (vec4: %s)',
+    async (aShape, bShape, mode) => {
+      const e = await testEngine();
+      const outShape = broadcastShapes(aShape, bShape);
+      expect(vecMode(broadcastLayout(outShape, [aShape, bShape]))).toBe(mode);
+      const dYs = rng(3).normals(size(outShape));
+      for (const op of OPS) {
+        const as = operand(1, aShape, false);
+        const bs = operand(2, bShape, op === 'div');
+        const ref = binaryForwardRef(op, as, aShape, bs, bShape);
+        const [dARef, dBRef] = binaryBackwardRef(op, as, aShape, bs, bShape, dYs);
+        await e.scopeAsync(async () => {
+          const a = e.tensor(as, aShape);
+          const b = e.tensor(bs, bShape);
+          const out: Record<string, Float32Array[]> = {};
+          for (const impl of ['scalar', 'vec4'] as const) {
+            const y = binaryForward(e, op, a, b, impl);
+            expect(y.shape).toEqual(outShape);
+            // Elementwise fp32: one rounding per element.
+            assertClose(await y.read(), ref.y, { rtol: 1e-6, atol: 1e-6 }, `${impl} ${op} y`);
+            const [dA, dB] = binaryBackward(e, op, a, b, e.tensor(dYs, outShape), [true, true], impl);
+            expect(dA!.shape).toEqual(aShape);
+            expect(dB!.shape).toEqual(bShape);
+            out[impl] = [await y.read(), await dA!.read(), await dB!.read()];
+            // Gradients summed over up to 600 broadcast elements in fp32.
+            assertClose(out[impl][1], dARef, { rtol: 1e-5, atol: 1e-5 }, `${impl} ${op} dA`);
+            assertClose(out[impl][2], dBRef, { rtol: 1e-5, atol: 1e-5 }, `${impl} ${op} dB`);
+          }
+          out.vec4.forEach((v, i) =>
+            assertClose(v, out.scalar[i], { rtol: 1e-6, atol: 1e-6 }, `vec4 vs scalar ${op} ${i}`),
+          );
+        });
+      }
+    },
+  );
 
   it('skips gradients that are not needed', async () => {
     const e = await testEngine();
@@ -132,18 +165,18 @@ describe('binary', () => {
     });
   });
 
-  it.each([[1], [7], [1000]])('GPU scale and addScalar match the reference (n=%i)', async (n) => {
+  // Odd sizes (a partial last vec4), and more than one vec4 workgroup (4096 elements).
+  it.each([[1], [7], [1000], [9001]])('GPU scale and addScalar match the reference (n=%i)', async (n) => {
     const e = await testEngine();
     const xs = rng(n).normals(n);
     await e.scopeAsync(async () => {
       const x = e.tensor(xs, [n]);
-      assertClose(await affineForward(e, x, -2.5, 0).read(), affineForwardRef(xs, -2.5, 0), { rtol: 1e-6 }, 'scale');
-      assertClose(
-        await affineForward(e, x, 1, 0.75).read(),
-        affineForwardRef(xs, 1, 0.75),
-        { rtol: 1e-6 },
-        'addScalar',
-      );
+      for (const impl of ['scalar', 'vec4'] as const) {
+        const scaled = await affineForward(e, x, -2.5, 0, impl).read();
+        assertClose(scaled, affineForwardRef(xs, -2.5, 0), { rtol: 1e-6 }, `${impl} scale`);
+        const shifted = await affineForward(e, x, 1, 0.75, impl).read();
+        assertClose(shifted, affineForwardRef(xs, 1, 0.75), { rtol: 1e-6 }, `${impl} addScalar`);
+      }
     });
   });
 

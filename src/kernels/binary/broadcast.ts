@@ -99,6 +99,9 @@ struct Params {
   dims: array<vec4u, 2>, sa: array<vec4u, 2>, sb: array<vec4u, 2>,
 }
 fn broadcastOffsets(i: u32) -> vec2u {
+  // One merged dimension (same shapes, a scalar operand): no index math. A uniform branch,
+  // and integer division is slow on CPU adapters (not vectorised).
+  if (p.rank == 1u) { return i * vec2u(p.sa[0][0], p.sb[0][0]); }
   var rem = i;
   var o = vec2u(0u, 0u);
   for (var d = p.rank; d > 0u; d--) {

@@ -1,7 +1,9 @@
 // WGSL forward and backward of 2-D convolution (NCHW, groups = 1), and their dispatch (no
-// autograd here: see conv2d.ts). Two implementations of each pass:
+// autograd here: see conv2d.ts). Three implementations of each pass:
 // - naive: one invocation per output element, a direct loop — the GPU-side second reference;
-// - tuned: implicit GEMM with workgroup-memory tiles. The im2col matrix is never stored:
+// - direct (CPU adapters, conv2d-direct-kernels.ts): register-blocked loops straight from
+//   global memory, no workgroup memory; dX split by stride phase;
+// - tuned (GPUs): implicit GEMM with workgroup-memory tiles. The im2col matrix is never stored:
 //   the tile loaders gather it from the NCHW tensor on the fly.
 //     forward  Y[co, n]  = Σ_k W[co, k] · Xcol[k, n]       M = Cout, N = B·Ho·Wo, K = Cin·kh·kw
 //     dX       dX[ci, n] = Σ_k Wt[ci, k] · dYcol[k, n]     M = Cin,  N = B·H·W,   K = Cout·kh·kw
@@ -9,8 +11,10 @@
 //   dX is the transposed convolution written as a gather: an input pixel receives from the
 //   outputs whose window covers it, i.e. oy = (iy + pad − ky) / stride where that divides.
 import type { Engine } from '../../engine/engine.ts';
-import { defineKernel, grid, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
+import { defineKernel, grid, grid1d, i32, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
 import type { Tensor } from '../../engine/tensor.ts';
+import { isSoftwareAdapter } from '../matmul/matmul-kernels.ts';
+import { DIRECT_CO, DIRECT_DX_CI, DIRECT_PX, DIRECT_WG, directKernel, directKernels } from './conv2d-direct-kernels.ts';
 import { convOutputSize, type ConvGeometry } from './conv2d-reference.ts';
 
 export interface Conv2dPadding {
@@ -26,12 +30,15 @@ export interface Conv2dOptions {
   padding?: number | Conv2dPadding;
 }
 
-/** 'auto' (default) picks per shape; 'naive' and 'tuned' force one (tests, benchmarks). */
-export type Conv2dImpl = 'auto' | 'naive' | 'tuned';
+/**
+ * 'auto' (default) picks per adapter and shape (direct on CPU adapters; tuned, or naive for a
+ * handful of channels, on GPUs); the others force one (tests, benchmarks).
+ */
+export type Conv2dImpl = 'auto' | 'naive' | 'tuned' | 'direct';
 
 export interface Conv2dKernelOptions extends Conv2dOptions {
   impl?: Conv2dImpl;
-  /** dW only: split the B·Ho·Wo reduction into this many partial sums (default: heuristic). */
+  /** dW only: split the B·Ho·Wo reduction into (about) this many partial sums (default: heuristic). */
   splitK?: number;
 }
 
@@ -466,9 +473,35 @@ function planGemm(M: number, N: number, K: number, splits = 1) {
   return { gemm: { M, N, K, tilesN, kChunk }, splits: used, workgroups: grid(Math.ceil(M / BM) * tilesN * used) };
 }
 
-// A GEMM tile of 64 rows over a handful of channels (image or latent in/out) computes mostly
-// padding; the direct loop is faster there (measured on llvmpipe: Cout = 4 forward, Cin = 4 dX).
-const useGemm = (impl: Conv2dImpl | undefined, M: number) => impl === 'tuned' || (impl !== 'naive' && M > 16);
+// CPU adapters: the direct kernels, for every shape (measured on llvmpipe: forward, dX and dW
+// ≈ 3–4× the tuned GEMM at 64 and 320 channels, ≥ 10× the naive loop at 4 channels in or
+// out). GPUs: a GEMM tile of 64 rows over a handful of channels (image or latent in/out)
+// computes mostly padding, so the naive loop serves those.
+function pickImpl(engine: Engine, impl: Conv2dImpl | undefined, M: number): 'naive' | 'tuned' | 'direct' {
+  if (impl && impl !== 'auto') return impl;
+  if (isSoftwareAdapter(engine)) return 'direct';
+  return M > 16 ? 'tuned' : 'naive';
+}
+
+// Struct order of DIRECT_PARAMS.
+function directParams(g: ConvGeometry, blocksX: number, total: number, hasBias = false, rowsPerSplit = 0) {
+  const { Ho, Wo } = convOutputSize(g);
+  return [
+    u32(g.B), u32(g.Cin), u32(g.H), u32(g.W),
+    u32(g.Cout), u32(Ho), u32(Wo), u32(g.kh),
+    u32(g.kw), u32(g.stride), i32(g.padTop), i32(g.padLeft),
+    u32(blocksX), u32(total), u32(hasBias ? 1 : 0), u32(rowsPerSplit),
+  ]; // prettier-ignore
+}
+
+const k3s1 = (g: ConvGeometry) => g.kw === 3 && g.stride === 1;
+const blocks = (n: number, per: number) => Math.ceil(n / per);
+
+// Direct dW: rows (b, oy) split so that at least ~2048 invocations run (two CPU cores, 8-wide
+// SIMD each, want many); partial sums cost a (splits × |dW|) buffer and a summing pass.
+function defaultDirectSplit(invocations: number, rows: number): number {
+  return Math.max(1, Math.min(32, rows, Math.floor(2048 / invocations)));
+}
 
 // Few output tiles but a long reduction (dW of early layers: Cin·kh·kw small, B·Ho·Wo large)
 // would leave most of the device idle; partial sums over K ranges fill it, at the cost of one
@@ -500,7 +533,17 @@ export function conv2dForward(
   const { Ho, Wo } = convOutputSize(g);
   const y = engine.empty([g.B, g.Cout, Ho, Wo]);
   const buffers = [x, weight, bias ?? weight, y];
-  if (useGemm(opts.impl, g.Cout)) {
+  const impl = pickImpl(engine, opts.impl, g.Cout);
+  if (impl === 'direct') {
+    const blocksX = blocks(Wo, DIRECT_PX);
+    const total = blocksX * Ho * g.B * blocks(g.Cout, DIRECT_CO);
+    engine.dispatch(
+      directKernel('forward', k3s1(g)),
+      buffers,
+      grid1d(total, DIRECT_WG),
+      directParams(g, blocksX, total, !!bias),
+    );
+  } else if (impl === 'tuned') {
     const plan = planGemm(g.Cout, g.B * Ho * Wo, g.Cin * g.kh * g.kw);
     engine.dispatch(tunedKernel('forward'), buffers, plan.workgroups, params(g, plan.gemm, !!bias));
   } else {
@@ -521,7 +564,17 @@ export function conv2dBackwardInput(
   const g = conv2dGeometry(xShape, weight.shape, opts);
   checkDy(g, dY);
   const dX = engine.empty(xShape);
-  if (useGemm(opts.impl, g.Cin)) {
+  const impl = pickImpl(engine, opts.impl, g.Cin);
+  if (impl === 'direct') {
+    const blocksX = blocks(blocks(g.W, g.stride), DIRECT_PX);
+    const total = blocksX * g.stride * g.H * g.B * blocks(g.Cin, DIRECT_DX_CI);
+    engine.dispatch(
+      directKernel('dx', k3s1(g)),
+      [dY, weight, dX],
+      grid1d(total, DIRECT_WG),
+      directParams(g, blocksX, total),
+    );
+  } else if (impl === 'tuned') {
     const plan = planGemm(g.Cin, g.B * g.H * g.W, g.Cout * g.kh * g.kw);
     engine.dispatch(tunedKernel('dx'), [dY, weight, dX], plan.workgroups, params(g, plan.gemm));
   } else {
@@ -542,11 +595,30 @@ export function conv2dBackwardWeight(
   const g = conv2dGeometry(x.shape, wShape, opts);
   checkDy(g, dY);
   const dW = engine.empty(wShape);
-  if (!useGemm(opts.impl, g.Cout)) {
+  const impl = pickImpl(engine, opts.impl, g.Cout);
+  if (impl === 'naive') {
     engine.dispatch(naiveDwKernel(), [x, dY, dW], grid1d(dW.size, NAIVE_WG), params(g));
     return dW;
   }
   const { Ho, Wo } = convOutputSize(g);
+  if (impl === 'direct') {
+    const k33s1 = g.kh === 3 && g.kw === 3 && g.stride === 1;
+    // Invocations per split: (co block, n block of 4) or, for 3×3 stride 1, (co block, ci).
+    const blocksX = k33s1 ? g.Cin : blocks(g.Cin * g.kh * g.kw, 4);
+    const perSplit = blocksX * blocks(g.Cout, DIRECT_CO);
+    const rows = g.B * Ho;
+    const rowsPerSplit = Math.ceil(rows / (opts.splitK ?? defaultDirectSplit(perSplit, rows)));
+    const splits = Math.ceil(rows / rowsPerSplit);
+    const total = perSplit * splits;
+    const out = splits === 1 ? dW : engine.empty([splits, dW.size]);
+    const p = directParams(g, blocksX, total, false, rowsPerSplit);
+    engine.dispatch(directKernel('dw', k33s1), [x, dY, out], grid1d(total, DIRECT_WG), p);
+    if (splits > 1) {
+      engine.dispatch(splitSumKernel, [out, dW], grid1d(dW.size, NAIVE_WG), [u32(dW.size), u32(splits)]);
+      out.dispose();
+    }
+    return dW;
+  }
   const [M, N, K] = [g.Cout, g.Cin * g.kh * g.kw, g.B * Ho * Wo];
   const plan = planGemm(M, N, K, opts.splitK ?? defaultSplitK(M, N, K));
   if (plan.splits === 1) {
@@ -599,4 +671,5 @@ export const conv2dKernels: KernelDef[] = [
   tunedKernel('forward'),
   tunedKernel('dx'),
   tunedKernel('dw'),
+  ...directKernels(),
 ];

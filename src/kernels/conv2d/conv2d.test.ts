@@ -29,7 +29,10 @@ interface Case {
 }
 
 // Odd sizes everywhere: channel counts below one 64-row GEMM tile and past it, N = B·Ho·Wo
-// and K = Cin·kh·kw never multiples of the 64-column tile or the 16-deep reduction step.
+// and K = Cin·kh·kw never multiples of the 64-column tile or the 16-deep reduction step;
+// for the direct kernels, channel counts not multiples of their 4-channel blocks, rows not
+// multiples of their 8-pixel blocks, every stride phase, and the kw = 3 stride-1 bodies
+// (3×3 and 2×3) next to the generic ones.
 const cases: Case[] = [
   { name: '3x3 pad 1', x: [2, 3, 7, 9], w: [5, 3, 3, 3], opts: { padding: 1 }, bias: true },
   { name: '3x3 pad 1 stride 2', x: [2, 3, 7, 9], w: [5, 3, 3, 3], opts: { padding: 1, stride: 2 }, bias: true },
@@ -44,6 +47,14 @@ const cases: Case[] = [
   { name: '1x1', x: [2, 6, 5, 3], w: [17, 6, 1, 1], opts: {}, bias: false },
   { name: 'wide tile, Cout 67', x: [1, 20, 6, 7], w: [67, 20, 3, 3], opts: { padding: 1 }, bias: true },
   { name: 'non-square 2x3 kernel', x: [1, 3, 6, 5], w: [4, 3, 2, 3], opts: { padding: 1 }, bias: false },
+  {
+    name: '3x3 stride 1, uneven padding, 2 column blocks',
+    x: [2, 5, 6, 11],
+    w: [6, 5, 3, 3],
+    opts: { padding: { top: 2, bottom: 0, left: 0, right: 1 } },
+    bias: true,
+  },
+  { name: '1x1 stride 2: pixels no output reads', x: [1, 3, 5, 6], w: [2, 3, 1, 1], opts: { stride: 2 }, bias: false },
   {
     name: 'dW split into 3 partial sums',
     x: [2, 3, 7, 9],
@@ -80,43 +91,49 @@ describe('conv2d', () => {
     );
   });
 
-  it.each(cases.map((c) => [c.name, c] as const))('GPU naive and tuned match the reference (%s)', async (_name, c) => {
-    const e = await testEngine();
-    const g: ConvGeometry = conv2dGeometry(c.x, c.w, c.opts);
-    const { Ho, Wo } = convOutputSize(g);
-    const r = rng(c.x.join('').length * 31 + c.w[0]);
-    const xs = r.normals(c.x.reduce((a, b) => a * b));
-    const ws = r.normals(
-      c.w.reduce((a, b) => a * b),
-      0.5,
-    );
-    const bs = c.bias ? r.normals(c.w[0]) : null;
-    const dYs = r.normals(g.B * g.Cout * Ho * Wo);
-    const yRef = conv2dForwardRef(g, xs, ws, bs);
-    const ref = conv2dBackwardRef(g, xs, ws, dYs);
-    await e.scopeAsync(async () => {
-      const x = e.tensor(xs, c.x);
-      const w = e.tensor(ws, c.w);
-      const b = bs ? e.tensor(bs, [c.w[0]]) : null;
-      const dY = e.tensor(dYs, [g.B, g.Cout, Ho, Wo]);
-      const out: Record<string, Record<string, Float32Array>> = {};
-      for (const impl of ['naive', 'tuned'] as const) {
-        const o = { ...c.opts, impl, splitK: c.splitK };
-        const y = conv2dForward(e, x, w, b, o);
-        expect(y.shape).toEqual([g.B, g.Cout, Ho, Wo]);
-        out[impl] = {
-          y: await y.read(),
-          dX: await conv2dBackwardInput(e, c.x, w, dY, o).read(),
-          dW: await conv2dBackwardWeight(e, x, c.w, dY, o).read(),
-        };
-        assertClose(out[impl].y, yRef, TOL, `${impl} y`);
-        assertClose(out[impl].dX, ref.dX, TOL, `${impl} dX`);
-        assertClose(out[impl].dW, ref.dW, TOL, `${impl} dW`);
-      }
-      for (const k of ['y', 'dX', 'dW']) assertClose(out.tuned[k], out.naive[k], TOL, `tuned vs naive ${k}`);
-      assertClose(await conv2dBackwardBias(e, dY).read(), ref.dBias, TOL, 'dBias');
-    });
-  });
+  it.each(cases.map((c) => [c.name, c] as const))(
+    'GPU naive, tuned and direct match the reference (%s)',
+    async (_name, c) => {
+      const e = await testEngine();
+      const g: ConvGeometry = conv2dGeometry(c.x, c.w, c.opts);
+      const { Ho, Wo } = convOutputSize(g);
+      const r = rng(c.x.join('').length * 31 + c.w[0]);
+      const xs = r.normals(c.x.reduce((a, b) => a * b));
+      const ws = r.normals(
+        c.w.reduce((a, b) => a * b),
+        0.5,
+      );
+      const bs = c.bias ? r.normals(c.w[0]) : null;
+      const dYs = r.normals(g.B * g.Cout * Ho * Wo);
+      const yRef = conv2dForwardRef(g, xs, ws, bs);
+      const ref = conv2dBackwardRef(g, xs, ws, dYs);
+      await e.scopeAsync(async () => {
+        const x = e.tensor(xs, c.x);
+        const w = e.tensor(ws, c.w);
+        const b = bs ? e.tensor(bs, [c.w[0]]) : null;
+        const dY = e.tensor(dYs, [g.B, g.Cout, Ho, Wo]);
+        const out: Record<string, Record<string, Float32Array>> = {};
+        for (const impl of ['naive', 'tuned', 'direct'] as const) {
+          const o = { ...c.opts, impl, splitK: c.splitK };
+          const y = conv2dForward(e, x, w, b, o);
+          expect(y.shape).toEqual([g.B, g.Cout, Ho, Wo]);
+          out[impl] = {
+            y: await y.read(),
+            dX: await conv2dBackwardInput(e, c.x, w, dY, o).read(),
+            dW: await conv2dBackwardWeight(e, x, c.w, dY, o).read(),
+          };
+          assertClose(out[impl].y, yRef, TOL, `${impl} y`);
+          assertClose(out[impl].dX, ref.dX, TOL, `${impl} dX`);
+          assertClose(out[impl].dW, ref.dW, TOL, `${impl} dW`);
+        }
+        for (const k of ['y', 'dX', 'dW']) {
+          assertClose(out.tuned[k], out.naive[k], TOL, `tuned vs naive ${k}`);
+          assertClose(out.direct[k], out.naive[k], TOL, `direct vs naive ${k}`);
+        }
+        assertClose(await conv2dBackwardBias(e, dY).read(), ref.dBias, TOL, 'dBias');
+      });
+    },
+  );
 
   it('dBias reduces more than one workgroup-width per channel', async () => {
     const e = await testEngine();

@@ -34,8 +34,9 @@ describe('geglu', () => {
     );
   });
 
-  // [rows…, 2F]: odd F, F = 1, and outputs spanning several workgroups plus a partial one.
-  it.each([[[1, 2]], [[3, 14]], [[2, 5, 18]], [[7, 150]], [[2, 3, 1, 130]]])(
+  // [rows…, 2F]: odd F, F = 1, outputs spanning several workgroups plus a partial one, and
+  // F a multiple of 4 (the vec4 kernels: F = 4, 8, and 2048 vec4s > one workgroup's 1024).
+  it.each([[[1, 2]], [[3, 14]], [[2, 5, 18]], [[7, 150]], [[2, 3, 1, 130]], [[3, 8]], [[2, 5, 16]], [[2, 4096, 8]]])(
     'GPU forward and backward match the reference (x %j)',
     async (shape) => {
       const e = await testEngine();
@@ -47,12 +48,19 @@ describe('geglu', () => {
       for (const mode of MODES) {
         await e.scopeAsync(async () => {
           const x = e.tensor(xs, shape);
-          const y = gegluForward(e, x, mode);
-          expect(y.shape).toEqual(yShape);
-          assertClose(await y.read(), gegluForwardRef(xs, f, mode), TOL, `y (${mode})`);
-          const dX = gegluBackward(e, x, e.tensor(dYs, yShape), mode);
-          expect(dX.shape).toEqual(shape);
-          assertClose(await dX.read(), gegluBackwardRef(xs, dYs, f, mode), TOL, `dX (${mode})`);
+          const dY = e.tensor(dYs, yShape);
+          const out: Record<string, Float32Array[]> = {};
+          for (const impl of ['scalar', 'vec4'] as const) {
+            const y = gegluForward(e, x, mode, impl);
+            expect(y.shape).toEqual(yShape);
+            const dX = gegluBackward(e, x, dY, mode, impl);
+            expect(dX.shape).toEqual(shape);
+            out[impl] = [await y.read(), await dX.read()];
+            assertClose(out[impl][0], gegluForwardRef(xs, f, mode), TOL, `${impl} y (${mode})`);
+            assertClose(out[impl][1], gegluBackwardRef(xs, dYs, f, mode), TOL, `${impl} dX (${mode})`);
+          }
+          assertClose(out.vec4[0], out.scalar[0], TOL, `vec4 vs scalar y (${mode})`);
+          assertClose(out.vec4[1], out.scalar[1], TOL, `vec4 vs scalar dX (${mode})`);
         });
       }
     },

@@ -61,8 +61,9 @@ describe('gelu', () => {
     );
   });
 
-  // Odd sizes, one spanning several workgroups plus a partial one, and saturated inputs.
-  it.each([[1], [7], [255], [1000]])('GPU forward and backward match the reference (n=%i)', async (n) => {
+  // Odd sizes (a partial last vec4), sizes spanning several workgroups plus a partial one
+  // of both implementations (scalar: 256 elements, vec4: 4096), and saturated inputs.
+  it.each([[1], [7], [255], [1000], [9001]])('GPU forward and backward match the reference (n=%i)', async (n) => {
     const e = await testEngine();
     const r = rng(n);
     const xs = r.normals(n, 4);
@@ -72,8 +73,14 @@ describe('gelu', () => {
       await e.scopeAsync(async () => {
         const x = e.tensor(xs, [n]);
         const dY = e.tensor(dYs, [n]);
-        assertClose(await geluForward(e, x, mode).read(), geluForwardRef(xs, mode), TOL, `y (${mode})`);
-        assertClose(await geluBackward(e, x, dY, mode).read(), geluBackwardRef(xs, dYs, mode), TOL, `dX (${mode})`);
+        const out: Record<string, Float32Array[]> = {};
+        for (const impl of ['scalar', 'vec4'] as const) {
+          out[impl] = [await geluForward(e, x, mode, impl).read(), await geluBackward(e, x, dY, mode, impl).read()];
+          assertClose(out[impl][0], geluForwardRef(xs, mode), TOL, `${impl} y (${mode})`);
+          assertClose(out[impl][1], geluBackwardRef(xs, dYs, mode), TOL, `${impl} dX (${mode})`);
+        }
+        assertClose(out.vec4[0], out.scalar[0], TOL, `vec4 vs scalar y (${mode})`);
+        assertClose(out.vec4[1], out.scalar[1], TOL, `vec4 vs scalar dX (${mode})`);
       });
     }
   });
@@ -82,12 +89,14 @@ describe('gelu', () => {
     const e = await testEngine();
     // gelu(−9) ≈ −1e-18: an absolute-error erf (or 1 + tanh) would get no digit right.
     const xs = Float32Array.from({ length: 61 }, (_, i) => -9 + 0.1 * i);
-    const y = await e.scopeAsync(() => geluForward(e, e.tensor(xs, [61]), mode).read());
-    xs.forEach((x, i) => {
-      const want = geluRef(x, mode);
-      // exp(−x²/2) in fp32 loses ~|x²/2|·ε relative: ≈ 3e-6 at x = −9 (measured ≤ 9e-6).
-      expect(Math.abs(y[i] - want) / Math.abs(want), `x=${x}`).toBeLessThan(2e-5);
-    });
+    for (const impl of ['scalar', 'vec4'] as const) {
+      const y = await e.scopeAsync(() => geluForward(e, e.tensor(xs, [61]), mode, impl).read());
+      xs.forEach((x, i) => {
+        const want = geluRef(x, mode);
+        // exp(−x²/2) in fp32 loses ~|x²/2|·ε relative: ≈ 3e-6 at x = −9 (measured ≤ 9e-6).
+        expect(Math.abs(y[i] - want) / Math.abs(want), `${impl} x=${x}`).toBeLessThan(2e-5);
+      });
+    }
   });
 
   it('records on the tape: backward of gelu(x) reaches x.grad and frees everything', async () => {

@@ -30,8 +30,9 @@ describe('quickGelu', () => {
     );
   });
 
-  // Odd sizes, one spanning several workgroups plus a partial one, and saturated inputs.
-  it.each([[1], [7], [255], [1000]])('GPU forward and backward match the reference (n=%i)', async (n) => {
+  // Odd sizes (a partial last vec4), sizes spanning several workgroups plus a partial one
+  // of both implementations (scalar: 256 elements, vec4: 4096), and saturated inputs.
+  it.each([[1], [7], [255], [1000], [9001]])('GPU forward and backward match the reference (n=%i)', async (n) => {
     const e = await testEngine();
     const r = rng(n);
     const xs = r.normals(n, 4);
@@ -40,8 +41,14 @@ describe('quickGelu', () => {
     await e.scopeAsync(async () => {
       const x = e.tensor(xs, [n]);
       const dY = e.tensor(dYs, [n]);
-      assertClose(await quickGeluForward(e, x).read(), quickGeluForwardRef(xs), TOL, 'y');
-      assertClose(await quickGeluBackward(e, x, dY).read(), quickGeluBackwardRef(xs, dYs), TOL, 'dX');
+      const out: Record<string, Float32Array[]> = {};
+      for (const impl of ['scalar', 'vec4'] as const) {
+        out[impl] = [await quickGeluForward(e, x, impl).read(), await quickGeluBackward(e, x, dY, impl).read()];
+        assertClose(out[impl][0], quickGeluForwardRef(xs), TOL, `${impl} y`);
+        assertClose(out[impl][1], quickGeluBackwardRef(xs, dYs), TOL, `${impl} dX`);
+      }
+      assertClose(out.vec4[0], out.scalar[0], TOL, 'vec4 vs scalar y');
+      assertClose(out.vec4[1], out.scalar[1], TOL, 'vec4 vs scalar dX');
     });
   });
 

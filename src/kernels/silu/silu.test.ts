@@ -15,21 +15,34 @@ describe('silu', () => {
 
   it('reference gradient matches central finite differences', () => {
     const x = f64(rng(1).normals(37, 3));
-    gradcheck(([x]) => siluForwardRef(x), ([x], dY) => [siluBackwardRef(x, dY)], [x]);
+    gradcheck(
+      ([x]) => siluForwardRef(x),
+      ([x], dY) => [siluBackwardRef(x, dY)],
+      [x],
+    );
   });
 
-  // Odd sizes, and one spanning several workgroups plus a partial one.
-  it.each([[1], [7], [255], [1000]])('GPU forward and backward match the reference (n=%i)', async (n) => {
+  // Odd sizes (a partial last vec4), and sizes spanning several workgroups plus a partial
+  // one of both implementations (scalar: 256 elements, vec4: 4096).
+  it.each([[1], [7], [255], [1000], [9001]])('GPU forward and backward match the reference (n=%i)', async (n) => {
     const e = await testEngine();
     const r = rng(n);
     const xs = r.normals(n, 4);
     xs[0] = -100; // exp overflow side
     const dYs = r.normals(n);
+    const yRef = siluForwardRef(xs);
+    const dXRef = siluBackwardRef(xs, dYs);
     await e.scopeAsync(async () => {
       const x = e.tensor(xs, [n]);
       const dY = e.tensor(dYs, [n]);
-      assertClose(await siluForward(e, x).read(), siluForwardRef(xs), { rtol: 1e-6, atol: 1e-6 }, 'y');
-      assertClose(await siluBackward(e, x, dY).read(), siluBackwardRef(xs, dYs), { rtol: 1e-6, atol: 1e-6 }, 'dX');
+      const out: Record<string, Float32Array[]> = {};
+      for (const impl of ['scalar', 'vec4'] as const) {
+        out[impl] = [await siluForward(e, x, impl).read(), await siluBackward(e, x, dY, impl).read()];
+        assertClose(out[impl][0], yRef, { rtol: 1e-6, atol: 1e-6 }, `${impl} y`);
+        assertClose(out[impl][1], dXRef, { rtol: 1e-6, atol: 1e-6 }, `${impl} dX`);
+      }
+      assertClose(out.vec4[0], out.scalar[0], { rtol: 1e-6, atol: 1e-6 }, 'vec4 vs scalar y');
+      assertClose(out.vec4[1], out.scalar[1], { rtol: 1e-6, atol: 1e-6 }, 'vec4 vs scalar dX');
     });
   });
 
