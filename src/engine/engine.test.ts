@@ -79,6 +79,19 @@ describe('tensors and scopes', () => {
     expect(e.pool.getStats().liveBytes).toBe(base);
   });
 
+  it('copy is new memory with the same contents, ordered with the kernels around it', async () => {
+    const e = await testEngine();
+    await e.scopeAsync(async () => {
+      const t = e.tensor([1, 2, 3, 4, 5], [5]);
+      e.fill(t, 7); // a dispatch before the copy…
+      const c = e.copy(t);
+      e.fill(t, 9); // …and one after: the copy must see 7s and keep them
+      expect(c.buffer).not.toBe(t.buffer);
+      assertClose(await c.read(), [7, 7, 7, 7, 7], { atol: 0 }, 'copy');
+      assertClose(await t.read(), [9, 9, 9, 9, 9], { atol: 0 }, 'source');
+    });
+  });
+
   it('reshape is a view; reading a disposed tensor fails clearly', async () => {
     const e = await testEngine();
     const t = e.tensor([1, 2, 3, 4, 5, 6], [2, 3]);

@@ -184,8 +184,19 @@ export class Engine {
     return view;
   }
 
+  /** A copy in new memory: a buffer-to-buffer copy in the command stream, not a kernel. */
   copy(t: Tensor): Tensor {
-    return this.cast(t, t.dtype);
+    this.checkAlive();
+    const y = this.empty(t.shape, t.dtype);
+    const bytes = Math.ceil(t.byteLength / 4) * 4;
+    if (bytes === 0) return y;
+    this.encoder ??= this.device.createCommandEncoder();
+    // Copies cannot be recorded inside a compute pass: close it; the next dispatch opens another.
+    this.pass?.end();
+    this.pass = null;
+    this.encoder.copyBufferToBuffer(t.buffer, 0, y.buffer, 0, bytes);
+    if (++this.pendingDispatches >= MAX_DISPATCHES_PER_SUBMIT) this.flush();
+    return y;
   }
 
   /** Copy into a new tensor of `dtype` (no tape: casts are for storage, not for training). */
@@ -440,6 +451,7 @@ export class Engine {
   flush(): void {
     if (!this.encoder) return;
     this.pass?.end();
+    this.pass = null;
     if (this.uniformOffset > 0) {
       this.device.queue.writeBuffer(this.uniformBuffer, 0, this.uniformArena, 0, this.uniformOffset);
     }
