@@ -69,7 +69,7 @@ test('the pack form, the URL check and the worker’s answer reach the message a
   await app.screenshot('pack-after-load');
 });
 
-test('the GPU report names the adapter or explains the fallback', async ({ app }) => {
+test('the GPU report names the adapter or explains what is missing', async ({ app }) => {
   await app.open();
   const report = await app.state((s) => (s.gpu.status === 'done' ? s.gpu.report : null));
   const panel = app.page.getByTestId('gpu-status');
@@ -77,7 +77,7 @@ test('the GPU report names the adapter or explains the fallback', async ({ app }
     expect(await panel.getByTestId('gpu-name').textContent()).toBe(report.info.name);
     expect(await panel.getByTestId('cap-f16').textContent()).toMatch(report.info.f16 ? /fp16 shaders/ : /fp32/);
   } else {
-    expect(await panel.getByTestId('gpu-fallback').textContent()).toMatch(/WebAssembly/);
+    expect(await panel.getByTestId('gpu-fallback').textContent()).toMatch(/need WebGPU/);
   }
 });
 

@@ -169,7 +169,7 @@ export function GeneratePanel() {
               </option>
             </select>
             <small id="runtime-help" className="muted">
-              {webgpu ? 'Both run on WebGPU.' : 'No WebGPU: ONNX Runtime on the CPU (WebAssembly).'}
+              {webgpu ? 'Both run on WebGPU.' : 'Generating needs WebGPU.'}
             </small>
           </div>
         </fieldset>

@@ -90,10 +90,10 @@ describe('worker-fed panels', () => {
     );
   });
 
-  it('a missing WebGPU is explained with the fallback', () => {
+  it('a missing WebGPU is explained, with what to do', () => {
     show({ gpu: { status: 'done', report: { ok: false, error: 'No WebGPU adapter was found.' } } });
     expect(text(html(GpuStatus))).toBe(
-      'WebGPU unavailable: No WebGPU adapter was found. Fallback: images can still be generated on the CPU with onnxruntime’s WebAssembly backend (fp32, much slower). Personalizing a concept needs WebGPU.',
+      'WebGPU unavailable: No WebGPU adapter was found. Likeness runs on your GPU: personalizing and generating both need WebGPU (the prompt and image models run on it even when ONNX Runtime runs the UNet). Use a recent Chrome, Edge or Safari with hardware acceleration on; your concept library stays available for export meanwhile.',
     );
   });
 });
