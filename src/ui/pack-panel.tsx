@@ -110,7 +110,13 @@ export function PackPanel() {
             <dt>Licence</dt>
             <dd>{pack.summary.licence}</dd>
             <dt>Encoder</dt>
-            <dd>{pack.summary.hasTuningEncoder ? 'tuning encoder included' : 'none (starts from a class word)'}</dd>
+            <dd>
+              {!pack.summary.hasTuningEncoder
+                ? 'none (starts from a class word)'
+                : pack.summary.tuningEncoderTrained
+                  ? 'tuning encoder included'
+                  : 'untrained test encoder: shows the pipeline, not personalization quality'}
+            </dd>
           </dl>
           <button type="button" onClick={() => goTo('photo')}>
             Next: choose a photo

@@ -51,6 +51,8 @@ export interface PackSummary {
   imageSize: number;
   placeholderDefault: string;
   hasTuningEncoder: boolean;
+  /** False for an untrained (initialised-only) encoder, e.g. the tiny test pack's. */
+  tuningEncoderTrained: boolean;
   totalBytes: number;
   defaults: GenerateSettings;
   /** Tuning steps to offer: the pack's default, or more when it has no tuning encoder. */

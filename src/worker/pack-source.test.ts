@@ -125,6 +125,7 @@ describe('pack sources', () => {
       imageSize: 16,
       placeholderDefault: 'S*',
       hasTuningEncoder: true,
+      tuningEncoderTrained: false,
       tuningSteps: 12,
       tokenDim: 32,
       rank: 4,

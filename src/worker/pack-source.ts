@@ -147,6 +147,7 @@ export function packSummary(m: Manifest, hash: string, storage: OpenedCache, off
     imageSize: m.imageSize,
     placeholderDefault: d.placeholder,
     hasTuningEncoder: !!m.architecture.tuningEncoder,
+    tuningEncoderTrained: (m.architecture.tuningEncoder as { trained?: boolean } | undefined)?.trained !== false,
     totalBytes: m.files.reduce((n, f) => n + f.bytes, 0),
     defaults: { steps: d.steps, guidance: d.guidanceScale, sampler: d.sampler, blend: d.blend, batch: d.batchSize },
     tuningSteps: m.architecture.tuningEncoder ? d.tuningSteps : STEPS_WITHOUT_ENCODER,
