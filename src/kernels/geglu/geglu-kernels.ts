@@ -9,14 +9,9 @@ import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { geluWgsl, type GeluApproximate } from '../gelu/gelu-kernels.ts';
+import { VEC_PER, VEC_WG, WGSL_ELEMENTWISE_ENTRY as ENTRY, type UnaryImpl } from '../unary/unary-kernels.ts';
 
-export type GegluImpl = 'vec4' | 'scalar';
-
-const VEC_WG = 256;
-const VEC_PER = 4;
-
-const ENTRY = /* wgsl */ `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32)`;
+export type GegluImpl = UnaryImpl;
 
 // Loop over this invocation's output vec4s `i` (n/4 of them), VEC_WG apart so that
 // neighbouring invocations touch neighbouring memory; `h` is the vec4 index of its hidden
@@ -84,8 +79,7 @@ struct Params { n: u32, f: u32 }
 ${WGSL_FLAT_INDEX}
 ${geluWgsl(approximate)}
 @compute @workgroup_size(${ELEMENTWISE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
+${ENTRY} {
   let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
   if (i >= p.n) { return; }
   let hidden = (i / p.f) * 2u * p.f + i % p.f;
@@ -108,8 +102,7 @@ struct Params { n: u32, f: u32 }
 ${WGSL_FLAT_INDEX}
 ${geluWgsl(approximate)}
 @compute @workgroup_size(${ELEMENTWISE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
+${ENTRY} {
   let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
   if (i >= p.n) { return; }
   let hidden = (i / p.f) * 2u * p.f + i % p.f;

@@ -1,13 +1,13 @@
 // WGSL forward and backward of GELU, and their dispatch (no autograd here: see gelu.ts).
-// Each pass has a scalar kernel (one element per invocation: the GPU-side second reference)
-// and a vec4 kernel (the default).
+// The scalar and vec4 kernels of each pass and their dispatch come from the shared
+// element-wise generator (../unary/unary-kernels.ts), once per approximation.
 // WGSL has no erf, so Φ comes from a float32 erfc with small *relative* error: on the
 // negative side GELU is x·(a tiny Φ), and an erf accurate only in absolute terms
 // (1.5e-7) would be wrong by tens of percent there.
-import { ELEMENTWISE_WG } from '../../engine/builtin-kernels.ts';
 import type { Engine } from '../../engine/engine.ts';
-import { defineKernel, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
+import type { KernelDef } from '../../engine/kernel.ts';
 import type { Tensor } from '../../engine/tensor.ts';
+import { defineUnaryActivation, type UnaryImpl } from '../unary/unary-kernels.ts';
 
 /** PyTorch's `approximate` argument: 'none' is the exact erf form. */
 export type GeluApproximate = 'none' | 'tanh';
@@ -54,122 +54,18 @@ fn geluGrad${s}(x: ${T}) -> ${T} {
 export const geluWgsl = (approximate: GeluApproximate, vec4 = false): string =>
   (approximate === 'tanh' ? TANH : EXACT)(vec4 ? 'vec4f' : 'f32', vec4 ? '4' : '');
 
-export type GeluImpl = 'vec4' | 'scalar';
+export type GeluImpl = UnaryImpl;
 
-const VEC_WG = 256;
-const VEC_PER = 4;
-
-const ENTRY = /* wgsl */ `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32)`;
-
-// Each invocation handles VEC_PER vec4s `i`, VEC_WG apart so that neighbouring invocations
-// touch neighbouring memory (measured on llvmpipe: ≈ 3–4× faster than one element per
-// invocation). The last vec4 may run past n: computed from whatever follows the tensor in
-// its buffer, its lanes ≥ n are stored as 0 (pool buffers are whole multiples of 256 bytes;
-// dispatch checks that every buffer fits).
-const VEC_LOOP = (body: string) => /* wgsl */ `
-fn keep(i: u32, v: vec4f) -> vec4f {
-  return select(vec4f(), v, vec4u(i * 4u) + vec4u(0u, 1u, 2u, 3u) < vec4u(p.n));
-}
-@compute @workgroup_size(${VEC_WG})
-${ENTRY} {
-  let first = flatWorkgroup(wid, nwg) * ${VEC_WG * VEC_PER}u + lid;
-  for (var k = 0u; k < ${VEC_PER}u; k++) {
-    let i = first + k * ${VEC_WG}u;
-    if (i >= (p.n + 3u) / 4u) { return; }
-${body}
-  }
-}`;
-
-// x: (⌈n/4⌉ vec4) → y: (⌈n/4⌉ vec4)
-const forwardVec4Kernel = (approximate: GeluApproximate) =>
-  defineKernel({
-    name: `gelu_forward_${approximate}_vec4`,
-    storage: ['read', 'write'],
-    uniforms: true,
-    code: /* wgsl */ `
-struct Params { n: u32 }
-@group(0) @binding(0) var<storage, read> x: array<vec4f>;
-@group(0) @binding(1) var<storage, read_write> y: array<vec4f>;
-@group(0) @binding(2) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-${geluWgsl(approximate, true)}
-${VEC_LOOP('    y[i] = keep(i, gelu4(x[i]));')}`,
+const activation = (approximate: GeluApproximate) =>
+  defineUnaryActivation({
+    name: 'gelu',
+    variant: approximate,
+    wgslHelpers: (vec4) => geluWgsl(approximate, vec4),
+    forward: (x, s) => `gelu${s}(${x})`,
+    backward: (x, dY, s) => `${dY} * geluGrad${s}(${x})`,
   });
 
-// x, dY: (⌈n/4⌉ vec4) → dX: (⌈n/4⌉ vec4)
-const backwardVec4Kernel = (approximate: GeluApproximate) =>
-  defineKernel({
-    name: `gelu_backward_${approximate}_vec4`,
-    storage: ['read', 'read', 'write'],
-    uniforms: true,
-    code: /* wgsl */ `
-struct Params { n: u32 }
-@group(0) @binding(0) var<storage, read> x: array<vec4f>;
-@group(0) @binding(1) var<storage, read> dY: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> dX: array<vec4f>;
-@group(0) @binding(3) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-${geluWgsl(approximate, true)}
-${VEC_LOOP('    dX[i] = keep(i, dY[i] * geluGrad4(x[i]));')}`,
-  });
-
-const forwardKernel = (approximate: GeluApproximate) =>
-  defineKernel({
-    name: `gelu_forward_${approximate}`,
-    storage: ['read', 'write'],
-    uniforms: true,
-    code: /* wgsl */ `
-struct Params { n: u32 }
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-${geluWgsl(approximate)}
-@compute @workgroup_size(${ELEMENTWISE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
-  if (i < p.n) { y[i] = gelu(x[i]); }
-}`,
-  });
-
-const backwardKernel = (approximate: GeluApproximate) =>
-  defineKernel({
-    name: `gelu_backward_${approximate}`,
-    storage: ['read', 'read', 'write'],
-    uniforms: true,
-    code: /* wgsl */ `
-struct Params { n: u32 }
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> dY: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dX: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-${geluWgsl(approximate)}
-@compute @workgroup_size(${ELEMENTWISE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
-  if (i < p.n) { dX[i] = dY[i] * geluGrad(x[i]); }
-}`,
-  });
-
-const forwardKernels = { none: forwardKernel('none'), tanh: forwardKernel('tanh') };
-const backwardKernels = { none: backwardKernel('none'), tanh: backwardKernel('tanh') };
-const forwardVec4Kernels = { none: forwardVec4Kernel('none'), tanh: forwardVec4Kernel('tanh') };
-const backwardVec4Kernels = { none: backwardVec4Kernel('none'), tanh: backwardVec4Kernel('tanh') };
-
-// Whether every buffer holds ⌈n/4⌉ whole vec4s (pool buffers always do).
-const vec4Fits = (n: number, ts: Tensor[]) => ts.every((t) => t.buffer.size >= Math.ceil(n / 4) * 16);
-
-function dispatch(engine: Engine, impl: GeluImpl, vec: KernelDef, scalar: KernelDef, buffers: Tensor[], n: number) {
-  if (impl === 'vec4' && vec4Fits(n, buffers)) {
-    engine.dispatch(vec, buffers, grid1d(Math.ceil(n / 4), VEC_WG * VEC_PER), [u32(n)]);
-  } else {
-    engine.dispatch(scalar, buffers, grid1d(n, ELEMENTWISE_WG), [u32(n)]);
-  }
-}
+const activations = { none: activation('none'), tanh: activation('tanh') };
 
 // x: (any) → y: same shape
 export function geluForward(
@@ -178,9 +74,7 @@ export function geluForward(
   approximate: GeluApproximate = 'none',
   impl: GeluImpl = 'vec4',
 ): Tensor {
-  const y = engine.empty(x.shape);
-  dispatch(engine, impl, forwardVec4Kernels[approximate], forwardKernels[approximate], [x, y], x.size);
-  return y;
+  return activations[approximate].forward(engine, x, impl);
 }
 
 // x, dY: (any) → dX: same shape
@@ -191,14 +85,17 @@ export function geluBackward(
   approximate: GeluApproximate = 'none',
   impl: GeluImpl = 'vec4',
 ): Tensor {
-  const dX = engine.empty(x.shape);
-  dispatch(engine, impl, backwardVec4Kernels[approximate], backwardKernels[approximate], [x, dY, dX], x.size);
-  return dX;
+  return activations[approximate].backward(engine, x, dY, impl);
 }
 
+const { none, tanh } = activations;
 export const geluKernels: KernelDef[] = [
-  ...Object.values(forwardKernels),
-  ...Object.values(backwardKernels),
-  ...Object.values(forwardVec4Kernels),
-  ...Object.values(backwardVec4Kernels),
+  none.forwardKernel,
+  tanh.forwardKernel,
+  none.backwardKernel,
+  tanh.backwardKernel,
+  none.forwardVec4Kernel,
+  tanh.forwardVec4Kernel,
+  none.backwardVec4Kernel,
+  tanh.backwardVec4Kernel,
 ];
