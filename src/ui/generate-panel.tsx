@@ -35,7 +35,7 @@ export function GeneratePanel() {
               <option value="">None — the plain model</option>
               {concepts.map((c) => (
                 <option key={c.id} value={c.id}>
-                  {c.name} ({c.placeholder})
+                  {c.name.includes(c.placeholder) ? c.name : `${c.name} (${c.placeholder})`}
                 </option>
               ))}
             </select>
