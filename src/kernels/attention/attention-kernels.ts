@@ -30,7 +30,8 @@ export interface AttentionOptions {
 /** Largest head dimension the tuned kernels accept (SD 1.5 uses up to 160). */
 export const ATTENTION_MAX_HEAD_DIM = 256;
 
-// Queries (forward, dQ) or keys (dK/dV) per workgroup, one per invocation.
+// Queries (forward, dQ) or keys (dK/dV; 32 when that pads less, see dkvKeys) per
+// workgroup, one per invocation.
 const WG = 64;
 // Two f32 tiles of (TILE × D) must fit WebGPU's default 16 KiB of workgroup memory, so
 // every adapter runs the same kernels: D = 40/64 → 32 rows, 80 → 25, 160 → 12.
@@ -70,10 +71,10 @@ function variant(dtype: DType, d: number): Variant {
 
 // Shared by the four tuned kernels. Rows are H·DV vectors long; (b, h) pairs and the
 // tiles along the sequence are flattened into the workgroup index.
-const prelude = (x: Variant) => /* wgsl */ `${x.dtype === 'f16' ? 'enable f16;' : ''}
+const prelude = (x: Variant, wg = WG) => /* wgsl */ `${x.dtype === 'f16' ? 'enable f16;' : ''}
 struct Params { B: u32, Nq: u32, Nk: u32, H: u32, scale: f32, causal: u32 }
 const DV = ${x.dv}u;
-const WG = ${WG}u;
+const WG = ${wg}u;
 const TILE = ${x.tile}u;
 const NEG = ${NEG};
 fn vdot(a: ${x.vec}, b: ${x.vec}) -> f32 { return ${x.w === 4 ? 'dot(a, b)' : 'a * b'}; }
@@ -297,13 +298,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   );
 
 // q, dO: (B, Nq, H·D), k, v: (B, Nk, H·D), lse, delta: (B, H, Nq) → dK, dV: (B, Nk, H·D)
-const dkvKernel = (x: Variant): KernelDef =>
-  memo(`dkv_${x.dtype}_${x.d}`, () =>
+const dkvKernel = (x: Variant, keys: number = WG): KernelDef =>
+  memo(`dkv_${x.dtype}_${x.d}_${keys}`, () =>
     defineKernel({
-      name: `attention_backward_dkv_${x.dtype}_d${x.d}`,
+      name: `attention_backward_dkv_${x.dtype}_d${x.d}${keys === WG ? '' : `_k${keys}`}`,
       storage: ['read', 'read', 'read', 'read', 'read', 'read', 'write', 'write'],
       uniforms: true,
-      code: /* wgsl */ `${prelude(x)}
+      code: /* wgsl */ `${prelude(x, keys)}
 @group(0) @binding(0) var<storage, read> q: array<${x.mem}>;
 @group(0) @binding(1) var<storage, read> k: array<${x.mem}>;
 @group(0) @binding(2) var<storage, read> v: array<${x.mem}>;
@@ -390,10 +391,16 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }),
   );
 
-/** The four tuned kernels for one storage type and head dimension. */
+// Keys per dK/dV workgroup. Every workgroup walks all the queries, so padding lanes past
+// Nk cost full price: CLIP's 77 keys fill 128 lanes in 64-key workgroups, 96 in 32-key ones.
+const DKV_KEYS = [WG, 32] as const;
+const dkvKeys = (nk: number): number =>
+  DKV_KEYS.reduce((best, n) => (Math.ceil(nk / n) * n < Math.ceil(nk / best) * best ? n : best));
+
+/** The tuned kernels (dK/dV in two key tilings) for one storage type and head dimension. */
 export function attentionKernelsFor(dtype: DType, headDim: number): KernelDef[] {
   const x = variant(dtype, headDim);
-  return [forwardKernel(x), deltaKernel(x), dqKernel(x), dkvKernel(x)];
+  return [forwardKernel(x), deltaKernel(x), dqKernel(x), ...DKV_KEYS.map((keys) => dkvKernel(x, keys))];
 }
 
 // ------------------------------------------------------------------ shapes and dispatch
@@ -503,8 +510,9 @@ export function attentionBackward(
     // One pass yields both; the one nobody asked for goes straight back to the pool.
     const dK = engine.empty(k.shape, s.dtype);
     const dV = engine.empty(v.shape, s.dtype);
-    const workgroups = grid(s.B * s.H * Math.ceil(s.Nk / WG));
-    engine.dispatch(dkvKernel(x), [q, k, v, g, lse, delta, dK, dV], workgroups, p);
+    const keys = dkvKeys(s.Nk);
+    const workgroups = grid(s.B * s.H * Math.ceil(s.Nk / keys));
+    engine.dispatch(dkvKernel(x, keys), [q, k, v, g, lse, delta, dK, dV], workgroups, p);
     if (wanted.k) grads.dK = dK;
     else dK.dispose();
     if (wanted.v) grads.dV = dV;

@@ -13,6 +13,8 @@
 //   2. group coefficients, one invocation per (b, group): Σ_c w·Σg / N and Σ_c w·Σg·x̂ / N.
 //   3. dX, one invocation per element (per vec4 when tuned): rstd·(g·w − c₁ − x̂·c₂).
 //   4. dW, dB, one invocation per channel: the channel stats summed over the batch.
+// The tuned variant fuses 2–4 into one dispatch (one workgroup per (b, c), see
+// fusedInputGradKernel); the naive variant keeps all four as its reference.
 //
 // Variants: 'naive' reads scalars and reduces with a tree in workgroup memory, 256
 // invocations per workgroup; 'tuned' reads vec4s when the spatial size is a multiple of
@@ -225,6 +227,72 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     });
   });
 
+// x, dY: (B, C, S); weight, bias: (C); mean, rstd: (B·G); stats: (B·C) of (Σg·x̂, Σg)
+//   → dX: (B, C, S), dW, dB: (C)
+// Tuned: steps 2–4 in one dispatch, one workgroup per (b, c). Each workgroup derives its
+// group's coefficients from the Cg channel stats itself (Cg uniform loads, cheaper than a
+// dispatch), walks its channel's contiguous span with no per-element index arithmetic, and
+// the batch-0 workgroup of each channel also sums the channel's stats over the batch.
+const fusedInputGradKernel = (f: ReduceFlavor): KernelDef =>
+  memo(`dxfused${suffix(f)}`, () => {
+    const WG = f.wg; // this kernel's own size, shadowing the module default
+    const lane = f.vec4 ? 'vec4f' : 'f32';
+    const width = f.vec4 ? 4 : 1;
+    return defineKernel({
+      name: `group_norm_backward_input_fused${suffix(f)}`,
+      storage: ['read', 'read', 'read', 'read', 'read', 'read', 'read', 'write', 'write', 'write'],
+      uniforms: true,
+      code: /* wgsl */ `
+struct Params { channels: u32, channelsPerGroup: u32, spatial: u32, count: u32, groups: u32, batch: u32 }
+@group(0) @binding(0) var<storage, read> x: array<${lane}>;
+@group(0) @binding(1) var<storage, read> dY: array<${lane}>;
+@group(0) @binding(2) var<storage, read> weight: array<f32>;
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+@group(0) @binding(4) var<storage, read> mean: array<f32>;
+@group(0) @binding(5) var<storage, read> rstd: array<f32>;
+@group(0) @binding(6) var<storage, read> stats: array<vec2f>;
+@group(0) @binding(7) var<storage, read_write> dX: array<${lane}>;
+@group(0) @binding(8) var<storage, read_write> dW: array<f32>;
+@group(0) @binding(9) var<storage, read_write> dB: array<f32>;
+@group(0) @binding(10) var<uniform> p: Params;
+${WGSL_FLAT_INDEX}
+${laneHelpers(lane)}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let bc = flatWorkgroup(wid, nwg);
+  if (bc >= p.count) { return; }
+  let c = bc % p.channels;
+  let b = bc / p.channels;
+  let gc = c / p.channelsPerGroup;
+  let bg = b * p.groups + gc;
+  // Same summation order as the coefficients kernel, so naive and tuned agree closely.
+  let first = bg * p.channelsPerGroup;
+  let c0 = gc * p.channelsPerGroup;
+  var sums = vec2f(0.0);
+  for (var k = 0u; k < p.channelsPerGroup; k++) { sums += weight[c0 + k] * stats[first + k]; }
+  let coef = sums.yx / f32(p.channelsPerGroup * p.spatial);
+  let mu = mean[bg];
+  let rs = rstd[bg];
+  let w = weight[c];
+  let bi = bias[c];
+  let n = p.spatial / ${width}u;
+  let base = bc * n;
+  for (var i = lid; i < n; i += ${WG}u) {
+    let xh = (x[base + i] - mu) * rs;
+    let g = dY[base + i]${f.silu ? ' * siluGrad(xh * w + bi)' : ''};
+    dX[base + i] = rs * (g * w - coef.x - xh * coef.y);
+  }
+  if (b == 0u && lid == 0u) {
+    var acc = vec2f(0.0);
+    for (var j = 0u; j < p.batch; j++) { acc += stats[j * p.channels + c]; }
+    dW[c] = acc.x;
+    dB[c] = acc.y;
+  }
+}`,
+    });
+  });
+
 // stats: (B, C) of (Σg·x̂, Σg) → dW, dB: (C)
 const paramGradKernel = defineKernel({
   name: 'group_norm_backward_params',
@@ -288,6 +356,16 @@ function flavor(engine: Engine, s: GroupNormShape, options: GroupNormKernelOptio
 function reducing(f: Flavor, options: GroupNormKernelOptions, count: number): ReduceFlavor {
   const tuned = (options.variant ?? 'tuned') === 'tuned';
   return { ...f, wg: tuned ? reduceWorkgroupSize(count / (f.vec4 ? 4 : 1)) : WG };
+}
+
+/**
+ * The backward's per-channel workgroups get about sixteen values per invocation (64–256
+ * invocations) rather than four: on lavapipe, 64 invocations over a 64×64 channel ran the
+ * backward about twice as fast as 256, and a channel span of a few thousand values still
+ * keeps each invocation's loop short on a GPU.
+ */
+function backwardReducing(f: Flavor, options: GroupNormKernelOptions, count: number): ReduceFlavor {
+  return reducing(f, options, count / 4);
 }
 
 export interface GroupNormForwardResult {
@@ -361,7 +439,7 @@ export function groupNormBackward(
   const f = flavor(engine, s, options);
   const bc = s.batch * s.channels;
   const stats = engine.empty([bc, 2]);
-  const statsKernel = channelStatsKernel(reducing(f, options, s.spatial));
+  const statsKernel = channelStatsKernel(backwardReducing(f, options, s.spatial));
   engine.dispatch(statsKernel, [x, dY, weight, bias, mean, rstd, stats], grid(bc), [
     u32(s.channels),
     u32(s.channelsPerGroup),
@@ -369,6 +447,28 @@ export function groupNormBackward(
     u32(bc),
     u32(groups),
   ]);
+  const tuned = (options.variant ?? 'tuned') === 'tuned';
+  if (needX && tuned) {
+    out.dX = engine.empty(x.shape);
+    const dW = engine.empty([s.channels]);
+    const dB = engine.empty([s.channels]);
+    // It reduces nothing across invocations, so one kernel serves with or without subgroups.
+    const rf = { ...backwardReducing(f, options, s.spatial), subgroups: false };
+    engine.dispatch(fusedInputGradKernel(rf), [x, dY, weight, bias, mean, rstd, stats, out.dX, dW, dB], grid(bc), [
+      u32(s.channels),
+      u32(s.channelsPerGroup),
+      u32(s.spatial),
+      u32(bc),
+      u32(groups),
+      u32(s.batch),
+    ]);
+    if (needParams && (options.need?.weight ?? true)) out.dW = dW;
+    else dW.dispose();
+    if (needParams && (options.need?.bias ?? true)) out.dB = dB;
+    else dB.dispose();
+    stats.dispose();
+    return out;
+  }
   if (needX) {
     const bg = s.batch * groups;
     const coef = engine.empty([bg, 2]);
@@ -410,7 +510,7 @@ const sized = (f: Flavor): ReduceFlavor[] => REDUCE_WORKGROUP_SIZES.map((wg) => 
 /** Every kernel that runs without subgroups (compile tests, benchmarks). */
 export const groupNormKernels: KernelDef[] = [
   ...flavors(false).flatMap((f) => [
-    ...sized(f).flatMap((r) => [forwardKernel(r), channelStatsKernel(r)]),
+    ...sized(f).flatMap((r) => [forwardKernel(r), channelStatsKernel(r), fusedInputGradKernel(r)]),
     inputGradKernel(f),
   ]),
   coefficientsKernel,

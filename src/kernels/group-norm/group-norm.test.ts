@@ -115,6 +115,36 @@ describe('groupNorm', () => {
     });
   });
 
+  // The tuned backward takes a fused path when dX is needed and the stats-only one when it
+  // is not: every subset must give the reference gradients (TOL_GRAD).
+  it.each<[{ x?: boolean; weight?: boolean; bias?: boolean }, string]>([
+    [{ x: false }, 'weight and bias only'],
+    [{ weight: false, bias: false }, 'x only'],
+    [{ bias: false }, 'x and weight'],
+  ])('backward with need=%j (%s) matches the reference', async (need, _what) => {
+    const e = await testEngine();
+    const shape = [3, 8, 4, 5];
+    const dims = dimsOf(shape, 4);
+    const r = rng(17);
+    const xs = r.normals(3 * 8 * 20, 2);
+    const ws = r.normals(8);
+    const bs = r.normals(8);
+    const dYs = r.normals(xs.length);
+    const refG = groupNormBackwardRef(xs, dims, ws, bs, dYs, 1e-5, false);
+    await e.scopeAsync(async () => {
+      const x = e.tensor(xs, shape);
+      const w = e.tensor(ws, [8]);
+      const b = e.tensor(bs, [8]);
+      const f = groupNormForward(e, x, 4, w, b, 1e-5);
+      const g = groupNormBackward(e, x, 4, w, b, f.mean, f.rstd, e.tensor(dYs, shape), { need });
+      const want = { x: need.x ?? true, weight: need.weight ?? true, bias: need.bias ?? true };
+      expect([g.dX !== null, g.dW !== null, g.dB !== null]).toEqual([want.x, want.weight, want.bias]);
+      if (g.dX) assertClose(await g.dX.read(), refG.dX, TOL_GRAD, 'dX');
+      if (g.dW) assertClose(await g.dW.read(), refG.dW, TOL_GRAD, 'dW');
+      if (g.dB) assertClose(await g.dB.read(), refG.dB, TOL_GRAD, 'dB');
+    });
+  });
+
   it('is numerically stable for inputs with a large mean (1000 ± 1)', async () => {
     const e = await testEngine();
     const shape = [2, 8, 10, 10];
