@@ -24,7 +24,14 @@
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, f32, grid, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
 import type { Tensor } from '../../engine/tensor.ts';
-import { laneHelpers, reduceWorkgroupSize, REDUCE_WORKGROUP_SIZES, workgroupReduce } from './norm-reduce.ts';
+import {
+  laneHelpers,
+  PARAM_SUM_WG,
+  paramSumKernel,
+  reduceWorkgroupSize,
+  REDUCE_WORKGROUP_SIZES,
+  workgroupReduce,
+} from './norm-reduce.ts';
 
 /** Invocations per workgroup of the element-wise kernels, and of every naive kernel. */
 export const GROUP_NORM_WG = 256;
@@ -293,29 +300,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     });
   });
 
-// stats: (B, C) of (Σg·x̂, Σg) → dW, dB: (C)
-const paramGradKernel = defineKernel({
-  name: 'group_norm_backward_params',
-  storage: ['read', 'write', 'write'],
-  uniforms: true,
-  code: /* wgsl */ `
-struct Params { channels: u32, batch: u32 }
-@group(0) @binding(0) var<storage, read> stats: array<vec2f>;
-@group(0) @binding(1) var<storage, read_write> dW: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dB: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let c = flatIndex(wid, nwg, lid, ${WG}u);
-  if (c >= p.channels) { return; }
-  var acc = vec2f(0.0);
-  for (var b = 0u; b < p.batch; b++) { acc += stats[b * p.channels + c]; }
-  dW[c] = acc.x;
-  dB[c] = acc.y;
-}`,
-});
 
 export interface GroupNormShape {
   batch: number;
@@ -493,7 +477,7 @@ export function groupNormBackward(
   if (needParams) {
     const dW = engine.empty([s.channels]);
     const dB = engine.empty([s.channels]);
-    engine.dispatch(paramGradKernel, [stats, dW, dB], grid1d(s.channels, WG), [u32(s.channels), u32(s.batch)]);
+    engine.dispatch(paramSumKernel, [stats, dW, dB], grid1d(s.channels, PARAM_SUM_WG), [u32(s.channels), u32(s.batch)]);
     if (options.need?.weight ?? true) out.dW = dW;
     else dW.dispose();
     if (options.need?.bias ?? true) out.dB = dB;
@@ -514,7 +498,7 @@ export const groupNormKernels: KernelDef[] = [
     inputGradKernel(f),
   ]),
   coefficientsKernel,
-  paramGradKernel,
+  paramSumKernel,
 ];
 
 /** The subgroup variants: only for devices with `engine.info.subgroups`. */

@@ -7,6 +7,7 @@
 // memory, and every invocation sums the partials in the same order (so all invocations
 // agree bit for bit). Subgroup k is taken to hold invocations [k·size, (k+1)·size) of a
 // 1-D workgroup, which is how every current Vulkan, D3D12 and Metal driver packs them.
+import { defineKernel, WGSL_FLAT_INDEX } from '../../engine/kernel.ts';
 
 export interface WorkgroupReduce {
   /** `enable subgroups;` when needed: put it at the top of the module. */
@@ -89,3 +90,29 @@ fn siluGrad(v: ${lane}) -> ${lane} {
   return s * (1.0 + v * (1.0 - s));
 }`;
 }
+
+// partial: (R, C) of (Σg·x̂, Σg) → dW, dB: (C). The last step of both norms' parameter
+// gradients: one invocation per channel sums its R partial pairs in order.
+export const PARAM_SUM_WG = 256;
+export const paramSumKernel = defineKernel({
+  name: 'norm_backward_param_sum',
+  storage: ['read', 'write', 'write'],
+  uniforms: true,
+  code: /* wgsl */ `
+struct Params { cols: u32, rows: u32 }
+@group(0) @binding(0) var<storage, read> partial: array<vec2f>;
+@group(0) @binding(1) var<storage, read_write> dW: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dB: array<f32>;
+@group(0) @binding(3) var<uniform> p: Params;
+${WGSL_FLAT_INDEX}
+@compute @workgroup_size(${PARAM_SUM_WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let c = flatIndex(wid, nwg, lid, ${PARAM_SUM_WG}u);
+  if (c >= p.cols) { return; }
+  var acc = vec2f(0.0);
+  for (var r = 0u; r < p.rows; r++) { acc += partial[r * p.cols + c]; }
+  dW[c] = acc.x;
+  dB[c] = acc.y;
+}`,
+});

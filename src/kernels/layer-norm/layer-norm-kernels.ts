@@ -23,6 +23,8 @@ import {
   reduceWorkgroupSize,
   REDUCE_WORKGROUP_SIZES,
   workgroupReduce,
+  PARAM_SUM_WG,
+  paramSumKernel,
 } from '../group-norm/norm-reduce.ts';
 
 /** Invocations per workgroup of the naive row kernels and of the column sums. */
@@ -193,29 +195,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) local: 
 }`,
 });
 
-// partial: (chunks, C) → dW, dB: (C)
-const paramFinalKernel = defineKernel({
-  name: 'layer_norm_backward_params_final',
-  storage: ['read', 'write', 'write'],
-  uniforms: true,
-  code: /* wgsl */ `
-struct Params { cols: u32, chunks: u32 }
-@group(0) @binding(0) var<storage, read> partial: array<vec2f>;
-@group(0) @binding(1) var<storage, read_write> dW: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dB: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let c = flatIndex(wid, nwg, lid, ${WG}u);
-  if (c >= p.cols) { return; }
-  var acc = vec2f(0.0);
-  for (var k = 0u; k < p.chunks; k++) { acc += partial[k * p.cols + c]; }
-  dW[c] = acc.x;
-  dB[c] = acc.y;
-}`,
-});
 
 export interface LayerNormShape {
   rows: number;
@@ -324,7 +303,7 @@ export function layerNormBackward(
     );
     const dW = engine.empty([s.cols]);
     const dB = engine.empty([s.cols]);
-    engine.dispatch(paramFinalKernel, [partial, dW, dB], grid1d(s.cols, WG), [u32(s.cols), u32(chunks)]);
+    engine.dispatch(paramSumKernel, [partial, dW, dB], grid1d(s.cols, PARAM_SUM_WG), [u32(s.cols), u32(chunks)]);
     partial.dispose();
     if (needW) out.dW = dW;
     else dW.dispose();
@@ -341,7 +320,7 @@ const flavors = (subgroups: boolean): Flavor[] =>
 export const layerNormKernels: KernelDef[] = [
   ...flavors(false).flatMap((f) => [forwardKernel(f), inputGradKernel(f)]),
   paramPartialKernel,
-  paramFinalKernel,
+  paramSumKernel,
 ];
 
 /** The subgroup variants: only for devices with `engine.info.subgroups`. */
