@@ -203,7 +203,7 @@ async function predictInitialGuess(rt: PackRuntime, img: PreparedImage, o: Perso
     const rng = new PhiloxRandom(o.seed, { stream: 7 });
     const targets = loraTargets(u);
     return {
-      vStar: rt.tokenEmbedding(ids[0]),
+      vStar: await rt.tokenEmbedding(ids[0]),
       lora: targets.map((t) => {
         const bound = 1 / Math.sqrt(t.in);
         const A = rng.uniforms(r * t.in).map((x) => (2 * x - 1) * bound);
