@@ -16,6 +16,10 @@ import {
 import { cosineSimilarity, topK } from '../kernels/cosine-top-k/cosine-top-k.ts';
 import { embeddingBackwardRef, embeddingForwardRef } from '../kernels/embedding/embedding-reference.ts';
 import { embedding } from '../kernels/embedding/embedding.ts';
+import { groupNormBackwardRef, groupNormForwardRef } from '../kernels/group-norm/group-norm-reference.ts';
+import { groupNorm } from '../kernels/group-norm/group-norm.ts';
+import { layerNormBackwardRef, layerNormForwardRef } from '../kernels/layer-norm/layer-norm-reference.ts';
+import { layerNorm } from '../kernels/layer-norm/layer-norm.ts';
 import type { Engine } from './engine.ts';
 import type { Tensor } from './tensor.ts';
 
@@ -39,6 +43,8 @@ const above = (t: Tensor) =>
 const EXACT = { rtol: 1e-6, atol: 1e-7 };
 // Dot products over C in fp32 against float64.
 const DOT = { rtol: 1e-5, atol: 1e-6 };
+// Norms: fp32 mean/variance over a few hundred values and (backward) sums over images.
+const NORM = { rtol: 1e-4, atol: 1e-5 };
 
 describe('ops under a low binding limit match the references', () => {
   it('embedding gather and scatter gradient (table split by rows)', async () => {
@@ -86,6 +92,56 @@ describe('ops under a low binding limit match the references', () => {
       const want = topKRef(scoresData, R, K, 5, [7, 9]);
       expect([...got.indices]).toEqual([...want.indices]);
       assertClose(got.values, want.values, { atol: 0 }, 'top-k values');
+    });
+  });
+});
+
+describe('norms under a low binding limit match the references', () => {
+  it.each([
+    { B: 4, C: 8, G: 4, H: 8, silu: false, what: 'whole images per range' },
+    { B: 2, C: 32, G: 8, H: 8, silu: true, what: 'group ranges of one image' },
+  ])('group norm forward and backward ($what)', async ({ B, C, G, H, silu }) => {
+    await withLimit(async (e) => {
+      const S = H * H;
+      const r = rng(13 + C);
+      const xData = r.normals(B * C * S);
+      const wData = r.normals(C);
+      const bData = r.normals(C);
+      const dYData = r.normals(B * C * S);
+      const x = e.tensor(xData, [B, C, H, H], { requiresGrad: true });
+      const w = e.tensor(wData, [C], { requiresGrad: true });
+      const b = e.tensor(bData, [C], { requiresGrad: true });
+      above(x);
+      const y = groupNorm(x, G, w, b, 1e-5, { silu });
+      const dims = { batch: B, channels: C, spatial: S, groups: G };
+      assertClose(await y.read(), groupNormForwardRef(xData, dims, wData, bData, 1e-5, silu).y, NORM, 'y');
+      e.backward(y, e.tensor(dYData, [B, C, H, H]));
+      const want = groupNormBackwardRef(xData, dims, wData, bData, dYData, 1e-5, silu);
+      assertClose(await x.grad!.read(), want.dX, NORM, 'dX');
+      assertClose(await w.grad!.read(), want.dW, NORM, 'dW');
+      assertClose(await b.grad!.read(), want.dB, NORM, 'dB');
+    });
+  });
+
+  it('layer norm forward and backward (row ranges)', async () => {
+    await withLimit(async (e) => {
+      const [R, C] = [100, 24];
+      const r = rng(14);
+      const xData = r.normals(R * C);
+      const wData = r.normals(C);
+      const bData = r.normals(C);
+      const dYData = r.normals(R * C);
+      const x = e.tensor(xData, [4, 25, C], { requiresGrad: true });
+      const w = e.tensor(wData, [C], { requiresGrad: true });
+      const b = e.tensor(bData, [C], { requiresGrad: true });
+      above(x);
+      const y = layerNorm(x, w, b);
+      assertClose(await y.read(), layerNormForwardRef(xData, C, wData, bData).y, NORM, 'y');
+      e.backward(y, e.tensor(dYData, [4, 25, C]));
+      const want = layerNormBackwardRef(xData, C, wData, dYData);
+      assertClose(await x.grad!.read(), want.dX, NORM, 'dX');
+      assertClose(await w.grad!.read(), want.dW, NORM, 'dW');
+      assertClose(await b.grad!.read(), want.dB, NORM, 'dB');
     });
   });
 });
