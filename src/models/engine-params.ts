@@ -114,7 +114,9 @@ export class SafetensorsParams implements ParamSource<Tensor> {
     const { src, info, stored } = hit;
     checkShape(stored, info.shape, shape);
     if (!src.bytes) {
-      throw new Error(`parameter '${stored}' is not on the GPU: call preload() first (this file is streamed, not held in memory)`);
+      throw new Error(
+        `parameter '${stored}' is not on the GPU yet: its file is streamed, so upload it first (SafetensorsParams.preload(); for a pack's vision tower PackRuntime.ensureImageEncoder())`,
+      );
     }
     const t = this.allocate(info);
     this.engine.writeBytes(t, this.convert(info, src.bytes.subarray(info.fileOffset, info.fileOffset + info.byteLength), t.dtype));

@@ -94,6 +94,27 @@ describe('PackRuntime streams weights', () => {
     }
   });
 
+  it('deferImageEncoder: the vision tower is uploaded only when asked for', async () => {
+    const engine = await testEngine();
+    const pack = await loadPackFromFolder(tinyPackDir());
+    const full = await PackRuntime.open(engine, pack);
+    const rt = await PackRuntime.open(engine, pack, { deferImageEncoder: true });
+    try {
+      const vision = pack.manifest.files.find((f) => f.component === 'image_encoder' && f.role === 'weights')!;
+      const header = parseSafetensors(await pack.read(vision.path));
+      const visionBytes = header.tensors.reduce((n, t) => n + t.numel * 4, 0);
+      expect(rt.residentBytes).toBe(full.residentBytes - visionBytes);
+      const name = header.tensors[0].name;
+      expect(() => rt.vision.params.get(name, header.tensors[0].shape)).toThrow(/ensureImageEncoder/);
+      await Promise.all([rt.ensureImageEncoder(), rt.ensureImageEncoder()]);
+      expect(rt.residentBytes).toBe(full.residentBytes);
+      expect(await rt.vision.params.get(name, header.tensors[0].shape).read()).toEqual(header.float32(name));
+    } finally {
+      rt.dispose();
+      full.dispose();
+    }
+  });
+
   it('an fp16 pack keeps linear and conv weights fp16 on the GPU; biases, norms and tables fp32', async () => {
     const engine = await testEngine();
     const pack = await loadPackFromFolder(fp16PackDir());

@@ -39,6 +39,11 @@ export interface PackRuntimeOptions {
    * reference mode). Everything else (biases, norms, embedding tables, the tuning encoder) is fp32.
    */
   weights?: 'stored' | 'f16' | 'f32';
+  /**
+   * Upload the CLIP vision tower (0.6 GB for CLIP-L) only when ensureImageEncoder() asks for
+   * it — personalize() does — so a session that only generates never holds it.
+   */
+  deferImageEncoder?: boolean;
 }
 
 export class PackRuntime {
@@ -87,7 +92,7 @@ export class PackRuntime {
       // The tuning encoder's weights are few and read by f32-only kernels (and trained in pre-training).
       const f16 = mode === 'f32' || component === 'tuning_encoder' ? undefined : frozenWeightsF16;
       const p = new SafetensorsParams(engine, [sources.get(component)!], { f16, f32ToF16: mode === 'f16' });
-      await p.preload();
+      if (!(component === 'image_encoder' && options.deferImageEncoder)) await p.preload();
       return p;
     };
     const arch = m.architecture;
@@ -134,6 +139,7 @@ export class PackRuntime {
       pack,
     );
     rt.owned.push(...uploaded);
+    rt.visionParams = visionP;
     return rt;
   }
 
@@ -176,6 +182,18 @@ export class PackRuntime {
       this.text.config.vocab_size,
       this.tokenDim,
     ]);
+  }
+
+  private visionParams: SafetensorsParams | null = null;
+  private visionUpload: Promise<void> | null = null;
+
+  /** Upload the vision tower if open() deferred it (idempotent; personalize() calls it). */
+  ensureImageEncoder(): Promise<void> {
+    this.visionUpload ??= this.visionParams!.preload().catch((e: unknown) => {
+      this.visionUpload = null;
+      throw e;
+    });
+    return this.visionUpload;
   }
 
   get residentBytes(): number {

@@ -213,6 +213,7 @@ async function predictInitialGuess(rt: PackRuntime, img: PreparedImage, o: Perso
     };
   }
   const enc = rt.encoder;
+  await rt.ensureImageEncoder(); // a runtime opened for generation may have deferred it
   const T = enc.config.unet_timestep;
   return engine.noGrad(() =>
     engine.scopeAsync(async () => {

@@ -35,7 +35,7 @@ export async function generateCommand(argv: string[], log: (s: string) => void):
   const packDir = typeof o.pack === 'string' ? o.pack : ensureTinyPack(log);
   const engine = await Engine.create();
   log(`adapter: ${engine.info.name}`);
-  const rt = await PackRuntime.open(engine, await loadPackFromFolder(packDir), { weights: weightsOption(o.weights) });
+  const rt = await PackRuntime.open(engine, await loadPackFromFolder(packDir), { weights: weightsOption(o.weights), deferImageEncoder: true });
   try {
     const d = rt.manifest.defaults;
     const sampler = typeof o.sampler === 'string' ? o.sampler : d.sampler;
