@@ -162,7 +162,8 @@ export class SafetensorsParams implements ParamSource<Tensor> {
   }
 
   private allocate(info: SafetensorsTensorInfo): Tensor {
-    const t = this.engine.keep(this.engine.empty(info.shape, this.dtypeOf(info)));
+    // Exact-size buffers: weights live for the session, so size-class rounding would only waste memory.
+    const t = this.engine.keep(this.engine.empty(info.shape, this.dtypeOf(info), true));
     t.name = info.name;
     this.uploaded.set(info.name, t);
     return t;
