@@ -42,6 +42,10 @@ generate --prompt "<text>" --out <folder> [options]
   --blend <α>             Dual-path blend in [0, 1] (default: the concept's, 0.25).
   --seed <n>              Seed; image i of a batch uses seed + i (default 0).
   --batch <n>             Images to make.
+  --rng <name>            How the seed becomes the starting noise x_T: philox (default,
+                          Likeness' own) or torch, the values torch.randn gives with
+                          torch.Generator('cpu').manual_seed(seed), so diffusers with that
+                          generator (batch 1, seed + i per image) starts from the same x_T.
   --pack <dir>            Model pack (default: the bundled tiny pack).
   PNG files carry the settings as tEXt chunks.
 

@@ -6,6 +6,7 @@ import { loadTinyPack, TINY_SD } from '../../test/tiny-pack.ts';
 import type { ConceptData } from '../worker/api.ts';
 import { generate, type GenerateEvent } from './generate.ts';
 import { PackRuntime } from './pack-runtime.ts';
+import { torchRandn } from './torch-random.ts';
 
 const goldens = JSON.parse(readFileSync(`${TINY_SD}/goldens.json`, 'utf8'));
 let rt: PackRuntime;
@@ -56,6 +57,15 @@ describe('generate on the tiny pack (engine)', () => {
     // and the concept changes the image relative to the plain prompt
     const [plain] = await generate(rt, { ...o, concept: null });
     expect(plain.latent).not.toEqual(e.latent);
+  });
+
+  it('--rng torch starts from torch.randn(manual_seed(seed)), as diffusers with a CPU generator', async () => {
+    const o = { ...base, steps: 2, prompt: 'a photo of a cat', seed: 7 };
+    const [t] = await generate(rt, { ...o, rng: 'torch' });
+    const [ref] = await generate(rt, { ...o, initialLatent: torchRandn(7, 4 * 8 * 8) });
+    const [p] = await generate(rt, o);
+    expect(t.latent).toEqual(ref.latent);
+    expect(p.latent).not.toEqual(t.latent);
   });
 
   it('refuses a concept made with another pack', async () => {

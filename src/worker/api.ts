@@ -132,7 +132,12 @@ export interface GenerateRequest extends GenerateSettings {
   concept: ConceptData | null;
   /** Which runtime runs the UNet. */
   runtime: 'onnx' | 'engine';
+  /** How x_T is drawn from the seed (default 'philox'; 'torch' matches diffusers with a CPU generator). */
+  rng?: RngName;
 }
+
+/** 'philox': Likeness' own counter-based stream; 'torch': torch.randn on a CPU torch.Generator. */
+export type RngName = 'philox' | 'torch';
 
 export interface ImageResult {
   width: number;

@@ -278,6 +278,9 @@ export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: 
             `The sampler must be one of ${SAMPLERS.join(', ')}, not ${JSON.stringify(request.sampler)}.`,
           );
         }
+        if (request.rng !== undefined && request.rng !== 'philox' && request.rng !== 'torch') {
+          throw new BadRequest(`The random generator must be "philox" or "torch", not ${JSON.stringify(request.rng)}.`);
+        }
         if (request.runtime !== 'onnx' && request.runtime !== 'engine') {
           throw new BadRequest(`The runtime must be "onnx" or "engine", not ${JSON.stringify(request.runtime)}.`);
         }
@@ -304,6 +307,7 @@ export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: 
               seed,
               concept: c,
               runtime: request.runtime,
+              rng: request.rng ?? 'philox',
               previewEvery: 1,
             },
             (e) => {

@@ -1,6 +1,6 @@
 // likeness generate [--concept c.safetensors] --prompt "a photo of S* on the beach" [--negative ""]
 //                   [--steps 25] [--guidance 7.5] [--sampler dpmpp-2m] [--blend 0.25] [--seed 1]
-//                   [--batch 1] [--pack dir] --out out/
+//                   [--batch 1] [--rng philox|torch] [--pack dir] --out out/
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
@@ -25,12 +25,15 @@ export async function generateCommand(argv: string[], log: (s: string) => void):
     blend: { type: 'number' },
     seed: { type: 'number' },
     batch: { type: 'number' },
+    rng: { type: 'string' },
     pack: { type: 'string' },
     out: { type: 'string' },
   });
   if (positional.length) throw new UsageError(`unexpected argument ${positional[0]}`);
   if (typeof o.prompt !== 'string') throw new UsageError('generate needs --prompt "…"');
   if (typeof o.out !== 'string') throw new UsageError('generate needs --out <folder>');
+  const rng = typeof o.rng === 'string' ? o.rng : 'philox';
+  if (rng !== 'philox' && rng !== 'torch') throw new UsageError(`--rng must be philox or torch, got ${rng}`);
   const packDir = typeof o.pack === 'string' ? o.pack : ensureTinyPack(log);
   const engine = await Engine.create();
   log(`adapter: ${engine.info.name}`);
@@ -62,6 +65,7 @@ export async function generateCommand(argv: string[], log: (s: string) => void):
       seed: typeof o.seed === 'number' ? o.seed : 0,
       batch: typeof o.batch === 'number' ? o.batch : d.batchSize,
       concept,
+      rng: rng as 'philox' | 'torch',
     };
     const t0 = performance.now();
     const images = await generate(rt, settings, (e) => log(`image ${e.image + 1}: step ${e.step}/${e.steps}`));
@@ -76,6 +80,7 @@ export async function generateCommand(argv: string[], log: (s: string) => void):
         sampler: settings.sampler,
         blend: String(settings.blend),
         seed: String(img.seed),
+        rng,
         pack: `${rt.manifest.name} ${rt.hash}`,
         ...(concept ? { concept: concept.placeholder } : {}),
       };
