@@ -217,7 +217,7 @@ export function exportConcept(concept: ConceptData, options: ExportConceptOption
 // these are the ones every PEFT version with diffusers' metadata support knows. Full module
 // paths (matched exactly by PEFT) rather than leaf names, so that no module outside the file
 // gets an adapter.
-function peftAdapterMetadata(concept: ConceptData): string {
+export function peftAdapterMetadata(concept: ConceptData): string {
   const config: Record<string, JsonLike> = {
     'unet.alpha_pattern': {},
     'unet.bias': 'none',
