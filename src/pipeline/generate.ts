@@ -52,7 +52,10 @@ function checkConcept(rt: PackRuntime, c: ConceptData): void {
   if (c.packHash !== rt.hash) {
     throw new Error(`this concept was made with pack "${c.packId}" (${c.packHash.slice(0, 12)}…), not the loaded pack "${rt.manifest.name}"`);
   }
-  if (c.embedding.length !== rt.tokenDim) throw new Error(`concept embedding has ${c.embedding.length} values, the pack needs ${rt.tokenDim}`);
+  const k = c.hardTokenIds?.length ?? 1;
+  if (c.embedding.length !== k * rt.tokenDim) {
+    throw new Error(`concept embedding has ${c.embedding.length} values, the pack needs ${k} × ${rt.tokenDim} for ${k} token vector${k > 1 ? 's' : ''}`);
+  }
 }
 
 interface Conditioning {
@@ -67,9 +70,10 @@ function encodeConditioning(rt: PackRuntime, o: GenerateOptions): Conditioning {
   const c = o.concept;
   return engine.noGrad(() =>
     engine.scope(() => {
-      const tokens = tokenizeWithPlaceholder(rt, o.prompt, c?.placeholder ?? null, c?.hardTokenId ?? 0);
+      const k = c?.hardTokenIds?.length ?? 1;
+      const tokens = tokenizeWithPlaceholder(rt, o.prompt, c?.placeholder ?? null, c?.hardTokenIds ?? c?.hardTokenId ?? 0);
       const neg = tokenizeWithPlaceholder(rt, o.negativePrompt, null, 0);
-      const vStar = c ? engine.tensor(c.embedding, [rt.tokenDim]) : null;
+      const vStar = c ? engine.tensor(c.embedding, k > 1 ? [k, rt.tokenDim] : [rt.tokenDim]) : null;
       const uncond = encodePrompt(rt, neg, null);
       const cond = encodePrompt(rt, tokens, vStar);
       const hard = c ? encodePrompt(rt, tokens, null) : cond;

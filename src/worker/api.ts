@@ -103,6 +103,12 @@ export interface ConceptData {
   embedding: Float32Array;
   nearestWords: string[];
   hardTokenId: number;
+  /**
+   * A k-vector placeholder (an imported multi-vector embedding, or a trigger phrase of k
+   * tokens): `embedding` holds k·token_dim floats and these are the k hard tokens of C_h.
+   * Absent for one vector (hardTokenId is the hard token).
+   */
+  hardTokenIds?: number[];
   rank: number;
   alpha: number;
   blend: number;
