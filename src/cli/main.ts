@@ -32,9 +32,20 @@ personalize --image <photo.png|jpg> --out <concept.safetensors> [options]
   --batch <n>             Noised views per tuning step (default 1).
   --checkpointing         Recompute UNet blocks in backward (less GPU memory).
   --kohya                 Write LoRA names for kohya/A1111 tools instead of diffusers/PEFT.
+  --format <name>         likeness (default: one concept file), diffusers (--out is a folder
+                          or .zip with pytorch_lora_weights.safetensors + learned_embeds.safetensors
+                          for load_lora_weights / load_textual_inversion), or a1111 (a kohya
+                          LoRA + an emb_params embedding for A1111 / ComfyUI). Other tools
+                          apply a concept at blend 1; see docs/concepts.md.
 
 generate --prompt "<text>" --out <folder> [options]
   --concept <file>        A concept from \`personalize\`; write its placeholder in the prompt.
+                          Other tools' files work too (see --lora, --embedding).
+  --lora <file>           A LoRA from diffusers, PEFT or kohya (.safetensors, UNet part).
+  --embedding <file>      A textual-inversion embedding (diffusers learned_embeds, A1111).
+  --trigger <word>        Placeholder for an imported LoRA/embedding (default: the embedding's
+                          token, the file's trigger word, else the file name). Blend default 1.
+  --drop-text-encoder     Import a LoRA's UNet part when it also trains the text encoder.
   --negative "<text>"     Negative prompt.
   --steps <n>             Sampling steps (pack default).
   --guidance <x>          Classifier-free guidance scale (pack default, 7.5).
