@@ -27,7 +27,8 @@ export function LibraryPanel() {
         label={
           <>
             <strong>Import concept files</strong> — choose or drop <code>.safetensors</code> files exported from
-            Likeness.
+            Likeness, or a LoRA and/or a textual-inversion embedding from diffusers, kohya, A1111 or ComfyUI (drop
+            the two together to make one concept; it starts at blend 1, the look it has there).
           </>
         }
       />

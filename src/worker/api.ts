@@ -142,6 +142,14 @@ export interface GenerateRequest extends GenerateSettings {
   rng?: RngName;
 }
 
+export interface ForeignImportRequest {
+  files: { name: string; bytes: Uint8Array }[];
+  /** The word to write in prompts (default: the embedding's token, the file's trigger, else the file name). */
+  placeholder?: string;
+  /** Import a LoRA's UNet part when it also trains the text encoder. */
+  dropTextEncoder?: boolean;
+}
+
 /** 'philox': Likeness' own counter-based stream; 'torch': torch.randn on a CPU torch.Generator. */
 export type RngName = 'philox' | 'torch';
 
@@ -161,5 +169,10 @@ export interface WorkerApi {
   loadPack(jobId: string, source: PackSource, onProgress: (p: DownloadProgress) => void): Promise<PackSummary>;
   personalize(jobId: string, request: PersonalizeRequest, onProgress: (p: PersonalizeProgress) => void): Promise<ConceptData>;
   generate(jobId: string, request: GenerateRequest, onProgress: (p: GenerateProgress) => void): Promise<ImageResult[]>;
+  /**
+   * Other tools' LoRA and/or embedding .safetensors files (at most one of each) as a concept
+   * for the loaded pack (docs/concepts.md, "Imports"); refusals say what was expected and found.
+   */
+  importForeign(jobId: string, request: ForeignImportRequest): Promise<ConceptData>;
   cancel(jobId: string): void;
 }
