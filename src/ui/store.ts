@@ -792,6 +792,7 @@ export const useAppStore = create<AppState>((set, get) => {
           batch: request.batch,
           seed: image.seed,
           runtime: request.runtime,
+          rng: request.rng ?? 'philox',
           width: image.width,
           height: image.height,
           packId: get().pack.summary?.id ?? null,
