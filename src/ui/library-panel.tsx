@@ -10,6 +10,8 @@ export function LibraryPanel() {
   const ids = useAppStore(useShallow((s) => s.library.concepts.map((c) => c.id)));
   const importConcepts = useAppStore((s) => s.importConcepts);
   const pack = useAppStore((s) => s.pack.summary);
+  const importWord = useAppStore((s) => s.library.importWord);
+  const setImportWord = useAppStore((s) => s.setImportWord);
 
   return (
     <section className="panel" aria-labelledby="library-heading" data-testid="screen-library">
@@ -32,6 +34,20 @@ export function LibraryPanel() {
           </>
         }
       />
+      <div className="field">
+        <label htmlFor="import-word">Word for an imported LoRA or embedding</label>
+        <input
+          id="import-word"
+          value={importWord}
+          maxLength={64}
+          placeholder="the file's trigger word, else its name"
+          onChange={(e) => setImportWord(e.target.value)}
+          aria-describedby="import-word-help"
+        />
+        <small id="import-word-help" className="muted">
+          What you will write in prompts for it. Likeness concept files keep their own word.
+        </small>
+      </div>
       <p className="muted" data-testid="library-import-pack">
         {pack ? (
           <>

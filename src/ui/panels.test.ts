@@ -6,6 +6,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { ConceptCard } from './concept-card.tsx';
 import { DownloadProgressBar } from './download-progress.tsx';
 import { GeneratePanel } from './generate-panel.tsx';
+import { LibraryPanel } from './library-panel.tsx';
 import { GpuStatus } from './gpu-status.tsx';
 import { MessageArea } from './message-area.tsx';
 import { workerNotice } from './messages.ts';
@@ -128,5 +129,12 @@ describe('worker-fed panels', () => {
     const out = html(GeneratePanel);
     expect(out).toMatch(/<option value="torch" selected="">PyTorch CPU generator<\/option>/);
     expect(text(out)).toContain('same noise as diffusers with torch.Generator(&quot;cpu&quot;).manual_seed(seed)');
+  });
+
+  it('the library lets the user pick the word for an imported LoRA', () => {
+    show({ library: { ...initial.library, status: 'ready', importWord: 'sks' } });
+    const out = html(LibraryPanel);
+    expect(out).toMatch(/<input id="import-word" maxLength="64"[^>]* value="sks"/);
+    expect(text(out)).toMatch(/a LoRA and\/or a textual-inversion embedding from diffusers, kohya, A1111 or ComfyUI/);
   });
 });

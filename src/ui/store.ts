@@ -117,6 +117,8 @@ export interface LibraryState {
   confirmingDelete: string | null;
   /** The format "Export for other tools" writes. */
   exportFormat: OtherToolFormat;
+  /** The word to write in prompts for an imported LoRA / embedding ('' = the file's own, else its name). */
+  importWord: string;
   /** The concept's look at blend 1 (how other tools apply it), generated on request. */
   blendOne: { id: string; status: 'running' | 'done' | 'failed'; image: ImageResult | null } | null;
 }
@@ -194,6 +196,7 @@ export interface AppState {
   deleteConcept(id: string): Promise<void>;
   exportConcept(id: string, naming: ConceptNaming): Promise<void>;
   setExportFormat(format: OtherToolFormat): void;
+  setImportWord(word: string): void;
   /** A zip for diffusers or A1111 / ComfyUI (storage/concept-export.ts). */
   exportForOtherTools(id: string): Promise<void>;
   /** Generates the concept at blend 1 (its look in other tools) for the library card. */
@@ -287,8 +290,10 @@ export const useAppStore = create<AppState>((set, get) => {
     }
     patch('library', { busy: `Importing ${names}…` });
     try {
+      const word = get().library.importWord.trim();
       const concept = await workerApi().importForeign(newJobId('import'), {
         files: await Promise.all(files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) }))),
+        ...(word ? { placeholder: word } : {}),
       });
       const now = Date.now();
       const record: ConceptRecord = {
@@ -364,6 +369,7 @@ export const useAppStore = create<AppState>((set, get) => {
       renaming: null,
       confirmingDelete: null,
       exportFormat: 'diffusers',
+      importWord: '',
       blendOne: null,
     },
     notices: [],
@@ -974,6 +980,9 @@ export const useAppStore = create<AppState>((set, get) => {
     },
     setExportFormat(format) {
       patch('library', { exportFormat: format });
+    },
+    setImportWord(word) {
+      patch('library', { importWord: word });
     },
     async exportForOtherTools(id) {
       try {
