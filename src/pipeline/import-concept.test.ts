@@ -179,6 +179,7 @@ describe('importing LoRA files', () => {
               ),
       ],
       ['kohya', (m, p) => `${kohya(m)}.${p === 'A' ? 'lora_down.weight' : p === 'B' ? 'lora_up.weight' : 'alpha'}`],
+      ['peft', (m, p) => (p === 'alpha' ? null : `base_model.model.${m}.lora_${p}.weight`)],
     ];
     for (const [layout, name] of layouts) {
       const r = read(relayout(name, { alpha: 4 }), `${layout}.safetensors`);

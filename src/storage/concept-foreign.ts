@@ -4,6 +4,7 @@
 // LoRA layouts (UNet part; one layout per file):
 //   'peft'      [unet.]<module>.lora_A.weight (r, in), .lora_B.weight (out, r) — diffusers'
 //               save_lora_weights; r / lora_alpha from `lora_adapter_metadata` when present
+//               (PEFT's own save_pretrained prefixes base_model.model. instead of unet.)
 //   'diffusers' [unet.]<module>.lora.down.weight (r, in), .lora.up.weight (out, r) — diffusers'
 //               training scripts before PEFT
 //   'attn-procs' [unet.]<attention>.processor.to_{q,k,v,out}_lora.down/up.weight — the older
@@ -95,7 +96,7 @@ type Role =
   | { kind: 'text-encoder' }
   | { kind: 'ignored' };
 
-const ATTN_PROC = /^(?:unet\.)?(.+)\.processor\.(to_q|to_k|to_v|to_out)_lora\.(down|up)\.weight$/;
+const ATTN_PROC = /^(?:unet\.|base_model\.model\.)?(.+)\.processor\.(to_q|to_k|to_v|to_out)_lora\.(down|up)\.weight$/;
 
 /** What one tensor name is, or null when it is nothing this reader knows. */
 function classify(name: string, single: boolean): Role | null {
@@ -112,11 +113,12 @@ function classify(name: string, single: boolean): Role | null {
       module: `${m[1]}.${m[2] === 'to_out' ? 'to_out.0' : m[2]}`,
     };
   }
-  if ((m = /^(?:unet\.)?(.+)\.lora_([AB])\.weight$/.exec(name)))
+  if ((m = /^(?:unet\.|base_model\.model\.)?(.+)\.lora_([AB])\.weight$/.exec(name)))
     return { kind: m[2] as 'A' | 'B', layout: 'peft', module: m[1] };
-  if ((m = /^(?:unet\.)?(.+)\.lora\.(down|up)\.weight$/.exec(name)))
+  if ((m = /^(?:unet\.|base_model\.model\.)?(.+)\.lora\.(down|up)\.weight$/.exec(name)))
     return { kind: m[2] === 'down' ? 'A' : 'B', layout: 'diffusers', module: m[1] };
-  if ((m = /^(?:unet\.)?(.+)\.alpha$/.exec(name))) return { kind: 'alpha', layout: 'peft', module: m[1] };
+  if ((m = /^(?:unet\.|base_model\.model\.)?(.+)\.alpha$/.exec(name)))
+    return { kind: 'alpha', layout: 'peft', module: m[1] };
   if (name === 'emb_params') return { kind: 'embedding', layout: 'a1111', token: null };
   if (name === 'lora_ti.emb_params') return { kind: 'embedding', layout: 'likeness', token: null };
   if (name === 'string_to_param.*') return { kind: 'embedding', layout: 'string_to_param', token: null };
