@@ -46,6 +46,8 @@ generate --prompt "<text>" --out <folder> [options]
   --trigger <word>        Placeholder for an imported LoRA/embedding (default: the embedding's
                           token, the file's trigger word, else the file name). Blend default 1.
   --drop-text-encoder     Import a LoRA's UNet part when it also trains the text encoder.
+  --attention-only        Import only a LoRA's attention projections when it also changes
+                          other UNet layers (feed-forward, proj_in/out). Both are approximations.
   --negative "<text>"     Negative prompt.
   --steps <n>             Sampling steps (pack default).
   --guidance <x>          Classifier-free guidance scale (pack default, 7.5).

@@ -200,6 +200,17 @@ describe('importing LoRA files', () => {
     );
     expect(() => read(bytes, 'te.safetensors')).toThrow(/also trains the text encoder .*UNet only/);
     expect(read(bytes, 'te.safetensors', { dropTextEncoder: true }).lora!.droppedTextEncoder).toBe(1);
+    // LoRA on other UNet layers: refused, or only the attention part on request.
+    const ffName = 'lora_unet_down_blocks_0_attentions_0_transformer_blocks_0_ff_net_2.lora_down.weight';
+    const withFf = relayout(
+      (m, p) => `${kohya(m)}.${p === 'A' ? 'lora_down.weight' : p === 'B' ? 'lora_up.weight' : 'alpha'}`,
+      {
+        extra: [f32(ffName, [4, 128], new Float32Array(512))],
+      },
+    );
+    expect(() => read(withFf, 'ff.safetensors')).toThrow(/outside the attention projections.*attention-only/);
+    const partial = read(withFf, 'ff.safetensors', { dropOtherLayers: true }).lora!;
+    expect(partial).toMatchObject({ matched: 32, droppedOtherLayers: 1 });
   });
 
   it('names expected vs found: a rank above the pack’s, another model, other layers, a pickle', () => {

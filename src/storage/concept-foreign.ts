@@ -65,6 +65,8 @@ export interface ForeignLora {
   lora: ConceptData['lora'];
   /** Tensors of a text-encoder part that were left out (only with dropTextEncoder). */
   droppedTextEncoder: number;
+  /** UNet tensors outside the attention projections that were left out (only with dropOtherLayers). */
+  droppedOtherLayers: number;
 }
 
 export interface ForeignEmbedding {
@@ -88,6 +90,8 @@ export interface ForeignReadOptions {
   fileName: string;
   /** Leave out a text-encoder LoRA part instead of refusing the file (the result then differs from other tools'). */
   dropTextEncoder?: boolean;
+  /** Leave out LoRA on UNet layers other than the attention projections (feed-forward, proj_in/out, convolutions) instead of refusing. */
+  dropOtherLayers?: boolean;
 }
 
 type Role =
@@ -163,7 +167,7 @@ export function readForeignFile(bytes: Uint8Array, pack: ConceptPackInfo, option
   if (te.length > 0 && !options.dropTextEncoder) {
     fail(
       'text-encoder',
-      `“${fileName}” also trains the text encoder (${te.length} tensors such as ${q(te[0].t.name)}). Likeness applies LoRA to the UNet only, so it cannot reproduce this LoRA as other tools do. Import it with the text-encoder part left out (CLI --drop-text-encoder) if an approximation is acceptable.`,
+      `“${fileName}” also trains the text encoder (${te.length} tensors such as ${q(te[0].t.name)}). Likeness applies LoRA to the UNet only, so it cannot reproduce this LoRA as other tools do. Import it with the text-encoder part left out (CLI --drop-text-encoder, or the library's “only the parts Likeness can apply”) if an approximation is acceptable.`,
       te[0].t.name,
     );
   }
@@ -191,7 +195,7 @@ export function readForeignFile(bytes: Uint8Array, pack: ConceptPackInfo, option
   }
 
   const lora =
-    loraRoles.length > 0 ? readLora(file, pack, [...layouts][0] ?? 'peft', loraRoles, fileName, te.length) : null;
+    loraRoles.length > 0 ? readLora(file, pack, [...layouts][0] ?? 'peft', loraRoles, options, te.length) : null;
   const embedding =
     embRoles.length === 1
       ? readEmbedding(file, pack, embRoles[0].t, embRoles[0].role as Extract<Role, { kind: 'embedding' }>, fileName)
@@ -290,9 +294,10 @@ function readLora(
   pack: ConceptPackInfo,
   layout: ForeignLoraLayout,
   roles: { t: SafetensorsTensorInfo; role: Extract<Role, { kind: 'A' | 'B' | 'alpha' }> }[],
-  fileName: string,
+  options: ForeignReadOptions,
   teCount: number,
 ): ForeignLora {
+  const { fileName } = options;
   const R = pack.rank;
   const label = LORA_LAYOUT_LABEL[layout];
   const index = new Map<string, number>();
@@ -349,10 +354,10 @@ function readLora(
     ranks[i] = r;
     (isA ? A : B)[i] = values(file, t, fileName);
   }
-  if (outside.length > 0) {
+  if (outside.length > 0 && !options.dropOtherLayers) {
     fail(
       'unknown-tensor',
-      `“${fileName}” (${label} naming) changes ${outside.length} tensor${outside.length > 1 ? 's' : ''} outside the attention projections (to_q, to_k, to_v, to_out.0) of ${pack.id}, where Likeness applies LoRA, e.g. ${JSON.stringify(outside[0])}. It targets other layers (feed-forward, convolutions) or a different model, so it cannot be applied here.`,
+      `“${fileName}” (${label} naming) changes ${outside.length} tensor${outside.length > 1 ? 's' : ''} outside the attention projections (to_q, to_k, to_v, to_out.0) of ${pack.id}, where Likeness applies LoRA, e.g. ${JSON.stringify(outside[0])}. It targets other layers (feed-forward, convolutions) or a different model, so it cannot be applied as other tools do. Import only its attention part (CLI --attention-only, or the library's “only the parts Likeness can apply”) if an approximation is acceptable.`,
       outside[0],
     );
   }
@@ -395,7 +400,7 @@ function readLora(
     };
   });
   if (matched === 0) fail('not-a-concept', `“${fileName}” has no LoRA weights for ${pack.id}.`);
-  return { layout, fileRank, matched, lora, droppedTextEncoder: teCount };
+  return { layout, fileRank, matched, lora, droppedTextEncoder: teCount, droppedOtherLayers: outside.length };
 }
 
 // ------------------------------------------------------------------------------- embedding

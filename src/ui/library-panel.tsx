@@ -12,6 +12,8 @@ export function LibraryPanel() {
   const pack = useAppStore((s) => s.pack.summary);
   const importWord = useAppStore((s) => s.library.importWord);
   const setImportWord = useAppStore((s) => s.setImportWord);
+  const importPartial = useAppStore((s) => s.library.importPartial);
+  const setImportPartial = useAppStore((s) => s.setImportPartial);
 
   return (
     <section className="panel" aria-labelledby="library-heading" data-testid="screen-library">
@@ -48,6 +50,11 @@ export function LibraryPanel() {
           What you will write in prompts for it. Likeness concept files keep their own word.
         </small>
       </div>
+      <label>
+        <input type="checkbox" checked={importPartial} onChange={(e) => setImportPartial(e.target.checked)} /> Import
+        only the parts Likeness can apply (a LoRA&apos;s attention projections, without a text-encoder part): an
+        approximation of how other tools use it.
+      </label>
       <p className="muted" data-testid="library-import-pack">
         {pack ? (
           <>

@@ -119,6 +119,8 @@ export interface LibraryState {
   exportFormat: OtherToolFormat;
   /** The word to write in prompts for an imported LoRA / embedding ('' = the file's own, else its name). */
   importWord: string;
+  /** Import only the parts of another tool's LoRA Likeness can apply (no text encoder, attention only). */
+  importPartial: boolean;
   /** The concept's look at blend 1 (how other tools apply it), generated on request. */
   blendOne: { id: string; status: 'running' | 'done' | 'failed'; image: ImageResult | null } | null;
 }
@@ -197,6 +199,7 @@ export interface AppState {
   exportConcept(id: string, naming: ConceptNaming): Promise<void>;
   setExportFormat(format: OtherToolFormat): void;
   setImportWord(word: string): void;
+  setImportPartial(partial: boolean): void;
   /** A zip for diffusers or A1111 / ComfyUI (storage/concept-export.ts). */
   exportForOtherTools(id: string): Promise<void>;
   /** Generates the concept at blend 1 (its look in other tools) for the library card. */
@@ -294,6 +297,7 @@ export const useAppStore = create<AppState>((set, get) => {
       const concept = await workerApi().importForeign(newJobId('import'), {
         files: await Promise.all(files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) }))),
         ...(word ? { placeholder: word } : {}),
+        ...(get().library.importPartial ? { dropTextEncoder: true, dropOtherLayers: true } : {}),
       });
       const now = Date.now();
       const record: ConceptRecord = {
@@ -370,6 +374,7 @@ export const useAppStore = create<AppState>((set, get) => {
       confirmingDelete: null,
       exportFormat: 'diffusers',
       importWord: '',
+      importPartial: false,
       blendOne: null,
     },
     notices: [],
@@ -983,6 +988,9 @@ export const useAppStore = create<AppState>((set, get) => {
     },
     setImportWord(word) {
       patch('library', { importWord: word });
+    },
+    setImportPartial(partial) {
+      patch('library', { importPartial: partial });
     },
     async exportForOtherTools(id) {
       try {

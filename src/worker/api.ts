@@ -148,6 +148,8 @@ export interface ForeignImportRequest {
   placeholder?: string;
   /** Import a LoRA's UNet part when it also trains the text encoder. */
   dropTextEncoder?: boolean;
+  /** Import only a LoRA's attention projections when it also changes other UNet layers. */
+  dropOtherLayers?: boolean;
 }
 
 /** 'philox': Likeness' own counter-based stream; 'torch': torch.randn on a CPU torch.Generator. */

@@ -276,7 +276,11 @@ export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: 
           try {
             const reads = files.map((f) => {
               if (typeof f?.name !== 'string' || !(f.bytes instanceof Uint8Array)) throw new BadRequest('Each file needs a name and its bytes.');
-              return readForeignFile(f.bytes, pack, { fileName: f.name, dropTextEncoder: request.dropTextEncoder === true });
+              return readForeignFile(f.bytes, pack, {
+                fileName: f.name,
+                dropTextEncoder: request.dropTextEncoder === true,
+                dropOtherLayers: request.dropOtherLayers === true,
+              });
             });
             return await conceptFromForeign(rt, reads, { placeholder: request.placeholder?.trim() || undefined });
           } catch (e) {

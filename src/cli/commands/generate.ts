@@ -1,5 +1,5 @@
 // likeness generate [--concept c.safetensors] [--lora l.safetensors] [--embedding e.safetensors]
-//                   [--trigger word] [--drop-text-encoder] --prompt "a photo of S* on the beach" [--negative ""]
+//                   [--trigger word] [--drop-text-encoder] [--attention-only] --prompt "a photo of S* on the beach" [--negative ""]
 //                   [--steps 25] [--guidance 7.5] [--sampler dpmpp-2m] [--blend 0.25] [--seed 1]
 //                   [--batch 1] [--rng philox|torch] [--pack dir] --out out/
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -25,6 +25,7 @@ export async function generateCommand(argv: string[], log: (s: string) => void):
     embedding: { type: 'string' },
     trigger: { type: 'string' },
     'drop-text-encoder': { type: 'flag' },
+    'attention-only': { type: 'flag' },
     prompt: { type: 'string' },
     negative: { type: 'string' },
     steps: { type: 'number' },
@@ -71,10 +72,14 @@ export async function generateCommand(argv: string[], log: (s: string) => void):
     if (concept && foreign.length > 0) throw new UsageError('--lora/--embedding cannot be combined with a Likeness concept file');
     if (foreign.length > 0) {
       const reads = foreign.map((f) =>
-        readForeignFile(new Uint8Array(readFileSync(f)), packInfo, { fileName: f, dropTextEncoder: o['drop-text-encoder'] === true }),
+        readForeignFile(new Uint8Array(readFileSync(f)), packInfo, {
+          fileName: f,
+          dropTextEncoder: o['drop-text-encoder'] === true,
+          dropOtherLayers: o['attention-only'] === true,
+        }),
       );
       for (const r of reads) {
-        if (r.lora) log(`${r.fileName}: LoRA, ${r.lora.layout} names, rank ${r.lora.fileRank}, ${r.lora.matched} modules${r.lora.droppedTextEncoder ? ` (text-encoder part left out: ${r.lora.droppedTextEncoder} tensors)` : ''}`);
+        if (r.lora) log(`${r.fileName}: LoRA, ${r.lora.layout} names, rank ${r.lora.fileRank}, ${r.lora.matched} modules${r.lora.droppedTextEncoder ? ` (text-encoder part left out: ${r.lora.droppedTextEncoder} tensors)` : ''}${r.lora.droppedOtherLayers ? ` (other layers left out: ${r.lora.droppedOtherLayers} tensors)` : ''}`);
         if (r.embedding) log(`${r.fileName}: embedding (${r.embedding.layout}), ${r.embedding.count} vector(s)`);
       }
       concept = await conceptFromForeign(rt, reads, { placeholder: typeof o.trigger === 'string' ? o.trigger : undefined });
