@@ -7,6 +7,7 @@ import type { ConceptData } from '../worker/api.ts';
 import { generate, type GenerateEvent } from './generate.ts';
 import { liveOnnxGraphs } from './onnx-denoiser.ts';
 import { PackRuntime } from './pack-runtime.ts';
+import { torchRandn } from './torch-random.ts';
 
 const goldens = JSON.parse(readFileSync(`${TINY_SD}/goldens.json`, 'utf8'));
 let rt: PackRuntime;
@@ -65,6 +66,15 @@ describe('generate on the tiny pack (engine)', () => {
     await generate(rt, { ...base, steps: 1, sampler: 'euler', prompt: 'a house', seed: 1, runtime: 'onnx' });
     expect(liveOnnxGraphs(rt).filter((g) => g.startsWith('unet'))).toEqual(['unet']);
   }, 300_000);
+
+  it('--rng torch starts from torch.randn(manual_seed(seed)), as diffusers with a CPU generator', async () => {
+    const o = { ...base, steps: 2, prompt: 'a photo of a cat', seed: 7 };
+    const [t] = await generate(rt, { ...o, rng: 'torch' });
+    const [ref] = await generate(rt, { ...o, initialLatent: torchRandn(7, 4 * 8 * 8) });
+    const [p] = await generate(rt, o);
+    expect(t.latent).toEqual(ref.latent);
+    expect(p.latent).not.toEqual(t.latent);
+  });
 
   it('refuses a concept made with another pack', async () => {
     const concept = { packId: 'other', packHash: 'f'.repeat(64), embedding: new Float32Array(32) } as ConceptData;
