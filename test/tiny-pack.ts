@@ -17,9 +17,20 @@ let dir: string | null = null;
 export function tinyPackDir(): string {
   if (!dir) {
     dir = mkdtempSync(join(tmpdir(), 'likeness-tiny-'));
-    buildPack({ from: TINY_SD, out: dir, name: 'tiny', exportGraphs: exportPackGraphs });
+    buildPack({ from: TINY_SD, out: dir, name: 'tiny', untrainedEncoder: true, exportGraphs: exportPackGraphs });
   }
   return dir;
+}
+
+let bareDir: string | null = null;
+
+/** The tiny pack as `likeness pack` builds it without an encoder flag: no tuning encoder, no graphs. */
+export function tinyPackWithoutEncoderDir(): string {
+  if (!bareDir) {
+    bareDir = mkdtempSync(join(tmpdir(), 'likeness-tiny-bare-'));
+    buildPack({ from: TINY_SD, out: bareDir, name: 'tiny-no-encoder', graphs: false });
+  }
+  return bareDir;
 }
 
 export function loadTinyPack(): Promise<LoadedPack> {

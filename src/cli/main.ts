@@ -24,11 +24,14 @@ Commands:
 personalize --image <photo.png|jpg> --out <concept.safetensors> [options]
   --pack <dir>            Model pack (default: the bundled tiny pack, built on first use).
   --token <word>          Placeholder written in prompts (default S*).
-  --steps <n>             Tuning steps (default 12; 60 for packs without a tuning encoder).
-  --class-word <word>     Start word for packs without a tuning encoder (e.g. dog).
+  --class-word <word>     Required for a pack without a tuning encoder: one word (one token)
+                          for what the photo shows (e.g. dog); v* starts from its embedding,
+                          the LoRA from B = 0. Ignored when the pack has an encoder.
+  --steps <n>             Tuning steps (default 12 from the encoder; 60 from a class word).
   --crop <x,y,size>       Square crop in photo pixels (default: the centre square).
   --seed <n>              Seed of the tuning noise (default 0).
-  --lr <x>                Adam learning rate (default 0.002).
+  --lr <x>                Adam learning rate (default 0.002, both starts; see docs/pipeline.md).
+  Prints which start was used (tuning encoder or class word); the concept file records it.
   --batch <n>             Noised views per tuning step (default 1).
   --checkpointing         Recompute UNet blocks in backward (less GPU memory).
   --kohya                 Write LoRA names for kohya/A1111 tools instead of diffusers/PEFT.
@@ -47,8 +50,11 @@ generate --prompt "<text>" --out <folder> [options]
 
 pack --from <diffusers folder> --out <dir> [options]
   --image-encoder <dir>   CLIPVisionModelWithProjection folder when --from has none.
-  --encoder <dir>         Trained tuning encoder (config.json + model.safetensors);
-                          without it the pack gets an untrained, deterministic one.
+  --encoder <dir>         Trained tuning encoder (config.json + model.safetensors).
+                          Without it the pack has NO tuning encoder: personalize then needs
+                          --class-word and tunes longer from it.
+  --untrained-encoder     Pack the untrained, deterministic initialisation instead (tests,
+                          the tiny pack, a starting point for train-encoder); --seed <n>.
   --fp16                  Store weights as fp16.
   --name <text>           Pack name.
   --no-graphs             Skip the ONNX graphs.

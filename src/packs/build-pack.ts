@@ -1,7 +1,9 @@
 // `likeness pack`: turn a Hugging Face diffusers folder (config.json + safetensors per
 // component, tokenizer files, scheduler config) into a Likeness pack: the same weights
-// (optionally fp16), the tokenizer merges, a tuning encoder, ONNX graphs whose initializers
-// point into the weights files, and a manifest with every file's size and sha256.
+// (optionally fp16), the tokenizer merges, a tuning encoder when one is given (a trained
+// one, or — asked for explicitly — the untrained initialisation), ONNX graphs whose
+// initializers point into the weights files, and a manifest with every file's size and sha256.
+// Without an encoder personalize starts from a class word (pipeline/personalize.ts).
 // Node only.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -19,9 +21,15 @@ export interface BuildPackOptions {
   imageEncoder?: string;
   /** Folder holding a trained tuning encoder (config.json + model.safetensors). */
   encoder?: string;
+  /**
+   * Pack the untrained, deterministic initialisation of the tuning encoder (tests, the
+   * tiny pack, the trainer's starting point). Without it and without `encoder`, the pack
+   * has no tuning encoder: never a silent untrained one.
+   */
+  untrainedEncoder?: boolean;
   /** Store weights as fp16 (halves the download; computation stays fp32 where needed). */
   fp16?: boolean;
-  /** Seed of the untrained tuning encoder's initialisation (when no --encoder). */
+  /** Seed of the untrained tuning encoder's initialisation (with untrainedEncoder). */
   seed?: number;
   /** Write the ONNX graphs (default true). */
   graphs?: boolean;
@@ -79,6 +87,9 @@ export function defaultTuningEncoderConfig(arch: Pick<Manifest['architecture'], 
 
 export function buildPack(o: BuildPackOptions): Manifest {
   const log = o.log ?? (() => {});
+  if (o.encoder && o.untrainedEncoder) {
+    throw new Error('pack: give either a trained encoder (--encoder) or --untrained-encoder, not both');
+  }
   const from = o.from;
   const imageEncoderDir = o.imageEncoder ?? join(from, 'image_encoder');
   const arch = {
@@ -111,12 +122,13 @@ export function buildPack(o: BuildPackOptions): Manifest {
   addWeights('vae', join(from, 'vae/diffusion_pytorch_model.safetensors'), 'vae/diffusion_pytorch_model.safetensors');
   addWeights('image_encoder', join(imageEncoderDir, 'model.safetensors'), 'image_encoder/model.safetensors');
 
-  // 2. the tuning encoder: a trained checkpoint, or a deterministic initialisation
-  let encoderConfig: TuningEncoderConfig & { trained: boolean };
+  // 2. the tuning encoder: a trained checkpoint, a deterministic initialisation when asked
+  //    for, or none (personalize then starts from a class word)
+  let encoderConfig: (TuningEncoderConfig & { trained: boolean }) | null = null;
   if (o.encoder) {
     encoderConfig = { ...readJson(requireFile(join(o.encoder, 'config.json'), 'tuning encoder config')), trained: true };
     addWeights('tuning_encoder', join(o.encoder, 'model.safetensors'), 'tuning_encoder/model.safetensors');
-  } else {
+  } else if (o.untrainedEncoder) {
     encoderConfig = { ...defaultTuningEncoderConfig(arch), trained: false };
     const targets = loraTargets(resolveUNetConfig(arch.unet as unknown as UNetConfig));
     const init = initTuningEncoder(encoderConfig, targets, o.seed ?? 0);
@@ -128,8 +140,10 @@ export function buildPack(o: BuildPackOptions): Manifest {
     put(path, bytes, describePackFile(path, 'weights', bytes, { component: 'tuning_encoder' }));
     weights.set('tuning_encoder', { path, bytes });
     log(`  ${path}  untrained initialisation, seed ${o.seed ?? 0}`);
+  } else {
+    log('  no tuning encoder: personalize will start from a class word');
   }
-  arch.tuningEncoder = { _class_name: 'LikenessTuningEncoder', ...encoderConfig };
+  if (encoderConfig) arch.tuningEncoder = { _class_name: 'LikenessTuningEncoder', ...encoderConfig };
 
   // 3. tokenizer: CLIP BPE merges
   const mergesSrc = requireFile(join(from, 'tokenizer/merges.txt'), 'tokenizer merges');

@@ -15,8 +15,8 @@ export function PackPanel() {
     <section className="panel" aria-labelledby="pack-heading" data-testid="screen-pack">
       <h2 id="pack-heading">1. Choose a model</h2>
       <p className="lede">
-        A model pack holds the diffusion model and the encoder that reads your photo. It is downloaded once, checked,
-        and kept in this browser for offline use.
+        A model pack holds the diffusion model and, usually, the encoder that reads your photo. It is downloaded once,
+        checked, and kept in this browser for offline use.
       </p>
       <form
         onSubmit={(e) => {
@@ -110,9 +110,9 @@ export function PackPanel() {
             <dt>Licence</dt>
             <dd>{pack.summary.licence}</dd>
             <dt>Encoder</dt>
-            <dd>
+            <dd data-testid="pack-encoder">
               {!pack.summary.hasTuningEncoder
-                ? 'none (starts from a class word)'
+                ? 'none — personalizing starts from a word you type for what the photo shows, with longer tuning'
                 : pack.summary.tuningEncoderTrained
                   ? 'tuning encoder included'
                   : 'untrained test encoder: shows the pipeline, not personalization quality'}

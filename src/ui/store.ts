@@ -9,6 +9,7 @@ import { ConceptLibrary, type StorageEstimate, type WriteHooks } from '../storag
 import { StorageError, toStorageError, type StorageErrorKind } from '../storage/storage-error.ts';
 import type {
   ConceptData,
+  ConceptStart,
   CropRect,
   DownloadProgress,
   GenerateRequest,
@@ -68,6 +69,8 @@ export interface PersonalizeState {
   step: number;
   totalSteps: number;
   nearest: string[];
+  /** Where this run's tuning started (the encoder or the class word), once known. */
+  start: ConceptStart | null;
   losses: number[];
   /** The library id of the concept this run produced. */
   savedId: string | null;
@@ -245,6 +248,7 @@ export const useAppStore = create<AppState>((set, get) => {
       step: 0,
       totalSteps: 12,
       nearest: [],
+      start: null,
       losses: [],
       savedId: null,
     },
@@ -491,6 +495,19 @@ export const useAppStore = create<AppState>((set, get) => {
         });
         return;
       }
+      const classWord = s.personalize.classWord.trim();
+      if (s.pack.summary && !s.pack.summary.hasTuningEncoder && (!classWord || /\s/.test(classWord))) {
+        get().notify({
+          area: 'personalize',
+          tone: 'error',
+          kind: 'class-word',
+          title: classWord ? 'The class word must be one word' : 'Say what the photo shows',
+          message:
+            'This model has no tuning encoder, so personalization starts from an ordinary word for the thing in the photo and tunes from there.',
+          hint: 'Type one word, such as dog, mug or statue.',
+        });
+        return;
+      }
       const jobId = newJobId('personalize');
       const steps = Math.max(1, Math.min(100, Math.round(s.personalize.steps)));
       const seed = s.personalize.seed;
@@ -502,6 +519,7 @@ export const useAppStore = create<AppState>((set, get) => {
         step: 0,
         totalSteps: steps,
         nearest: [],
+        start: null,
         losses: [],
         savedId: null,
       });
@@ -516,11 +534,11 @@ export const useAppStore = create<AppState>((set, get) => {
             placeholder,
             steps,
             seed,
-            ...(s.personalize.classWord.trim() ? { classWord: s.personalize.classWord.trim() } : {}),
+            ...(classWord ? { classWord } : {}),
           },
           progressCallback((p: PersonalizeProgress) => {
             if (get().personalize.jobId !== jobId) return;
-            if (p.stage === 'nearest') patch('personalize', { stage: p.stage, nearest: p.words });
+            if (p.stage === 'nearest') patch('personalize', { stage: p.stage, nearest: p.words, start: p.start });
             else if (p.stage === 'tuning') {
               const losses = get().personalize.losses.slice(0, p.step - 1);
               losses[p.step - 1] = p.loss;
@@ -534,8 +552,10 @@ export const useAppStore = create<AppState>((set, get) => {
         patch('personalize', { status: e.kind === 'cancelled' ? 'cancelled' : 'failed', jobId: null });
         if (e.kind !== 'cancelled') get().notify(workerNotice('personalize', 'personalizing', e));
         if (!e.fallback) return;
-        // Tuning diverged, but the encoder's own prediction is a usable concept: keep it.
+        // Tuning diverged, but the starting point (the encoder's prediction, or the class
+        // word) is a usable concept: keep it.
         const fallback = e.fallback;
+        const word = fallback.start?.kind === 'class-word' ? fallback.start.word : null;
         patch('personalize', { nearest: fallback.nearestWords });
         try {
           const id = await get().saveConcept(fallback, {
@@ -552,8 +572,10 @@ export const useAppStore = create<AppState>((set, get) => {
             area: 'personalize',
             tone: 'warning',
             kind: 'numerical-fallback',
-            title: 'Saved the encoder’s guess instead',
-            message: 'Tuning stopped, so the concept saved to your library is the encoder’s prediction before tuning.',
+            title: word ? 'Saved the starting word instead' : 'Saved the encoder’s guess instead',
+            message: word
+              ? `Tuning stopped, so the concept saved to your library is the untuned start from “${word}”.`
+              : 'Tuning stopped, so the concept saved to your library is the encoder’s prediction before tuning.',
             hint: 'It usually works; for a closer likeness, personalize again with fewer steps or another seed.',
           });
         } catch {
@@ -567,6 +589,7 @@ export const useAppStore = create<AppState>((set, get) => {
         stage: 'done',
         jobId: null,
         nearest: concept.nearestWords,
+        start: concept.start ?? null,
         losses: concept.lossCurve,
       });
       try {

@@ -85,16 +85,22 @@ export interface PersonalizeRequest {
   crop: CropRect | null;
   placeholder: string;
   steps: number;
-  /** Packs without a tuning encoder start v* from this word. */
+  /** Packs without a tuning encoder start v* from this word (required then; one token). */
   classWord?: string;
   seed: number;
 }
 
 export type PersonalizeProgress =
   | { stage: 'encoding' }
-  | { stage: 'nearest'; words: string[] }
+  | { stage: 'nearest'; words: string[]; start: ConceptStart }
   | { stage: 'tuning'; step: number; steps: number; loss: number }
   | { stage: 'done' };
+
+/**
+ * Where tuning started: the pack's tuning encoder (trained, or the untrained test
+ * initialisation), or — for a pack without one — the embedding of a class word.
+ */
+export type ConceptStart = { kind: 'encoder'; trained: boolean } | { kind: 'class-word'; word: string };
 
 /** A personalized concept as plain data (what the library stores). */
 export interface ConceptData {
@@ -111,6 +117,8 @@ export interface ConceptData {
   lossCurve: number[];
   packId: string;
   packHash: string;
+  /** Absent in concepts made before it was recorded, and in files from other tools. */
+  start?: ConceptStart;
 }
 
 // ---------------------------------------------------------------- generate

@@ -11,7 +11,7 @@ import { decodeImageBrowser } from '../pipeline/image/decode-browser.ts';
 import { cropRect } from '../pipeline/image/transform.ts';
 import type { RgbaImage } from '../pipeline/image/types.ts';
 import { PackRuntime } from '../pipeline/pack-runtime.ts';
-import { DEFAULT_PERSONALIZE, personalize, type PersonalizeEvent } from '../pipeline/personalize.ts';
+import { classWordToken, DEFAULT_PERSONALIZE, personalize, tuningDefaults, type PersonalizeEvent } from '../pipeline/personalize.ts';
 import type {
   ConceptData,
   CropRect,
@@ -97,7 +97,7 @@ function toPersonalizeProgress(e: PersonalizeEvent): PersonalizeProgress {
     case 'encoding':
       return { stage: 'encoding' };
     case 'nearest':
-      return { stage: 'nearest', words: e.words };
+      return { stage: 'nearest', words: e.words, start: e.start };
     case 'tuning':
       return { stage: 'tuning', step: e.step, steps: e.steps, loss: e.loss };
     case 'done':
@@ -238,20 +238,32 @@ export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: 
         }
         const photo = applyCrop(await decode(request.image, request.mime), request.crop);
         signal.throwIfAborted();
+        const classWord = typeof request.classWord === 'string' ? request.classWord.trim() : '';
         const concept = await gpu.run(signal, async () => {
           const rt = await host.runtime();
           const d = rt.manifest.defaults;
+          if (!rt.encoder) {
+            try {
+              classWordToken(rt.tokenizer, classWord);
+            } catch (e) {
+              throw new BadRequest(
+                classWord
+                  ? `${(e as Error).message.replace(/^the/, 'The')}.`
+                  : 'This model has no tuning encoder, so personalization starts from a word for what the photo shows. Type one word, such as dog, mug or statue.',
+              );
+            }
+          }
           return personalize(
             rt,
             photo,
             {
               ...DEFAULT_PERSONALIZE,
-              learningRate: d.tuningLearningRate,
+              ...tuningDefaults(rt.encoder !== null, d.tuningLearningRate),
               nearestK: d.nearestWords,
               placeholder,
               steps,
               seed,
-              ...(request.classWord?.trim() ? { classWord: request.classWord.trim() } : {}),
+              ...(classWord ? { classWord } : {}),
             },
             (e) => send(onProgress, toPersonalizeProgress(e)),
             signal,
