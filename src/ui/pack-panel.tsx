@@ -7,6 +7,8 @@ export function PackPanel() {
   const setSource = useAppStore((s) => s.setPackSource);
   const setUrl = useAppStore((s) => s.setPackUrl);
   const setFolder = useAppStore((s) => s.setPackFolder);
+  const setCheckpoint = useAppStore((s) => s.setPackCheckpoint);
+  const setCheckpointConfig = useAppStore((s) => s.setPackCheckpointConfig);
   const loadPack = useAppStore((s) => s.loadPack);
   const goTo = useAppStore((s) => s.goTo);
   const running = pack.status === 'running';
@@ -73,7 +75,10 @@ export function PackPanel() {
           </div>
           {pack.sourceKind === 'files' && (
             <div className="field indent">
-              <label htmlFor="pack-folder-input">Pack folder (the one with manifest.json)</label>
+              <label htmlFor="pack-folder-input">
+                A pack folder (with manifest.json), or a Stable Diffusion 1.x / 2.x model folder in the diffusers layout,
+                which is turned into a pack here
+              </label>
               <input
                 id="pack-folder-input"
                 type="file"
@@ -85,6 +90,56 @@ export function PackPanel() {
               {pack.folder && (
                 <p className="muted" data-testid="pack-folder">
                   {pack.folder.name}: {pack.folder.files.length} files, {formatBytes(pack.folder.bytes)}
+                  {pack.folder.kind === 'pack'
+                    ? ' — a pack'
+                    : pack.folder.kind === 'diffusers'
+                      ? ' — a diffusers model: it will be built into a pack in this browser'
+                      : ' — neither a pack nor a diffusers model'}
+                </p>
+              )}
+            </div>
+          )}
+          <div className="choice">
+            <input
+              type="radio"
+              id="pack-checkpoint"
+              name="pack-source"
+              checked={pack.sourceKind === 'checkpoint'}
+              onChange={() => setSource('checkpoint')}
+            />
+            <label htmlFor="pack-checkpoint">From a .safetensors checkpoint on this device</label>
+          </div>
+          {pack.sourceKind === 'checkpoint' && (
+            <div className="field indent">
+              <label htmlFor="pack-checkpoint-input">
+                A Stable Diffusion 1.x or 2.x single-file checkpoint (the A1111 / ComfyUI kind); it is read piece by
+                piece and turned into a pack here
+              </label>
+              <input
+                id="pack-checkpoint-input"
+                type="file"
+                accept=".safetensors"
+                onChange={(e) => setCheckpoint(e.target.files?.[0] ?? null)}
+              />
+              {pack.checkpoint && (
+                <p className="muted" data-testid="pack-checkpoint-file">
+                  {pack.checkpoint.name}: {formatBytes(pack.checkpoint.size)}
+                </p>
+              )}
+              <label htmlFor="pack-checkpoint-config-input">
+                Optional: a diffusers folder for its configs and image encoder (needed for non-standard models)
+              </label>
+              <input
+                id="pack-checkpoint-config-input"
+                type="file"
+                // React does not know the attribute; the DOM does.
+                {...({ webkitdirectory: '', directory: '' } as Record<string, string>)}
+                multiple
+                onChange={(e) => setCheckpointConfig([...(e.target.files ?? [])])}
+              />
+              {pack.checkpointConfig && (
+                <p className="muted" data-testid="pack-checkpoint-config">
+                  configs from {pack.checkpointConfig.name}
                 </p>
               )}
             </div>

@@ -26,6 +26,15 @@ import { generationTextEntries, imageFileName, type GenerationRecord } from './g
 import { cropThumbnail, encodePng, saveFile } from './image-encode.ts';
 import { workerNotice, type Notice, type NoticeArea } from './messages.ts';
 import { validateUpload, type UploadProblem } from './upload-validation.ts';
+import { pickedFolderKind, type PickedFolderKind } from '../packs/pack-io-browser.ts';
+
+/** A folder the user picked, described for the Model step. */
+function pickedFolder(files: File[]): PickedFolder | null {
+  if (!files.length) return null;
+  const first = files[0] as File & { webkitRelativePath?: string };
+  const name = first.webkitRelativePath?.split('/')[0] || first.name || 'folder';
+  return { name, files, bytes: files.reduce((n, f) => n + f.size, 0), kind: pickedFolderKind(files) };
+}
 
 export type StepId = 'pack' | 'photo' | 'personalize' | 'generate' | 'library';
 
@@ -39,10 +48,22 @@ export const STEPS: readonly { id: StepId; label: string }[] = [
 
 export type JobStatus = 'idle' | 'running' | 'done' | 'failed' | 'cancelled';
 
+/** A picked folder: what it holds decides whether it is loaded (a pack) or built (a diffusers model). */
+export interface PickedFolder {
+  name: string;
+  files: File[];
+  bytes: number;
+  kind: PickedFolderKind;
+}
+
 export interface PackState {
-  sourceKind: 'bundled' | 'url' | 'files';
+  /** files: a picked folder (a pack, or a diffusers model to build); checkpoint: a .safetensors to build. */
+  sourceKind: 'bundled' | 'url' | 'files' | 'checkpoint';
   url: string;
-  folder: { name: string; files: File[]; bytes: number } | null;
+  folder: PickedFolder | null;
+  /** The single-file checkpoint, and an optional diffusers folder for its configs. */
+  checkpoint: File | null;
+  checkpointConfig: PickedFolder | null;
   status: JobStatus;
   jobId: string | null;
   progress: DownloadProgress | null;
@@ -139,6 +160,8 @@ export interface AppState {
   setPackSource(kind: PackState['sourceKind']): void;
   setPackUrl(url: string): void;
   setPackFolder(files: File[]): void;
+  setPackCheckpoint(file: File | null): void;
+  setPackCheckpointConfig(files: File[]): void;
   loadPack(): Promise<void>;
   cancelPack(): void;
 
@@ -235,7 +258,17 @@ export const useAppStore = create<AppState>((set, get) => {
   return {
     step: 'pack',
     gpu: { status: 'probing' },
-    pack: { sourceKind: 'bundled', url: '', folder: null, status: 'idle', jobId: null, progress: null, summary: null },
+    pack: {
+      sourceKind: 'bundled',
+      url: '',
+      folder: null,
+      checkpoint: null,
+      checkpointConfig: null,
+      status: 'idle',
+      jobId: null,
+      progress: null,
+      summary: null,
+    },
     photo: { status: 'empty', fileName: null, problem: null, image: null, crop: null },
     personalize: {
       placeholder: DEFAULT_PLACEHOLDER,
@@ -320,9 +353,13 @@ export const useAppStore = create<AppState>((set, get) => {
       patch('pack', { url });
     },
     setPackFolder(files) {
-      const first = files[0] as (File & { webkitRelativePath?: string }) | undefined;
-      const name = first?.webkitRelativePath?.split('/')[0] || first?.name || 'folder';
-      patch('pack', { folder: files.length ? { name, files, bytes: files.reduce((n, f) => n + f.size, 0) } : null });
+      patch('pack', { folder: pickedFolder(files) });
+    },
+    setPackCheckpoint(file) {
+      patch('pack', { checkpoint: file });
+    },
+    setPackCheckpointConfig(files) {
+      patch('pack', { checkpointConfig: pickedFolder(files) });
     },
     async loadPack() {
       const { pack } = get();
@@ -361,7 +398,41 @@ export const useAppStore = create<AppState>((set, get) => {
           });
           return;
         }
-        source = { kind: 'files', files: pack.folder.files };
+        if (pack.folder.kind === 'unknown') {
+          get().notify({
+            area: 'pack',
+            tone: 'error',
+            kind: 'bad-folder',
+            title: 'That folder is neither a pack nor a model',
+            message: `“${pack.folder.name}” has no manifest.json (a Likeness pack) and no unet/config.json (a diffusers model).`,
+            hint: 'Choose a pack folder, or a Stable Diffusion model folder in the diffusers layout (unet/, vae/, text_encoder/, tokenizer/, scheduler/).',
+          });
+          return;
+        }
+        source =
+          pack.folder.kind === 'pack'
+            ? { kind: 'files', files: pack.folder.files }
+            : { kind: 'build', model: { kind: 'diffusers', files: pack.folder.files } };
+      } else if (pack.sourceKind === 'checkpoint') {
+        if (!pack.checkpoint) {
+          get().notify({
+            area: 'pack',
+            tone: 'error',
+            kind: 'no-checkpoint',
+            title: 'No checkpoint chosen',
+            message: 'Choose a Stable Diffusion 1.x or 2.x .safetensors file first.',
+            hint: null,
+          });
+          return;
+        }
+        source = {
+          kind: 'build',
+          model: {
+            kind: 'single-file',
+            file: pack.checkpoint,
+            ...(pack.checkpointConfig ? { configFiles: pack.checkpointConfig.files } : {}),
+          },
+        };
       } else {
         source = { kind: 'bundled' };
       }

@@ -30,11 +30,24 @@ export interface WorkerError {
 
 // ---------------------------------------------------------------- packs
 
-export type PackSource = { kind: 'bundled' } | { kind: 'url'; url: string } | { kind: 'files'; files: File[] };
+/**
+ * A Stable Diffusion model picked on this device, to build a pack from inside the worker:
+ * a diffusers folder, or one original-layout .safetensors checkpoint (with an optional
+ * diffusers folder for its configs and image encoder, as `likeness pack --config`).
+ */
+export type ModelSource =
+  | { kind: 'diffusers'; files: File[] }
+  | { kind: 'single-file'; file: File; configFiles?: File[] };
+
+export type PackSource =
+  | { kind: 'bundled' }
+  | { kind: 'url'; url: string }
+  | { kind: 'files'; files: File[] }
+  | { kind: 'build'; model: ModelSource; name?: string };
 
 export interface DownloadProgress {
-  /** manifest: reading it; download: bytes arriving; verify: checking cached bytes; done. */
-  phase?: 'manifest' | 'download' | 'verify' | 'done';
+  /** manifest: reading it; build: converting a picked model; download: bytes arriving; verify: checking cached bytes; done. */
+  phase?: 'manifest' | 'build' | 'download' | 'verify' | 'done';
   file: string;
   loadedBytes: number;
   totalBytes: number;

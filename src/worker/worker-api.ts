@@ -35,6 +35,7 @@ import {
   toDownloadProgress,
   type OpenedCache,
 } from './pack-source.ts';
+import { buildAndLoad, type PackBuilder } from './pack-build.ts';
 import { RuntimeHost } from './runtime-host.ts';
 import { toWireError } from './worker-error.ts';
 
@@ -50,6 +51,8 @@ export interface WorkerDeps {
   fetch?: typeof fetch;
   /** Cache factory when openCache is not given (tests: a memory cache). */
   cacheFactory?(): Promise<PackCache>;
+  /** The streaming pack builder for picked models (default: packs/build-pack.ts, loaded on first use). */
+  buildPack?: PackBuilder;
 }
 
 /** A request field that is not what the API allows: refused before any work starts. */
@@ -61,6 +64,11 @@ class BadRequest extends Error {
 }
 
 const SAMPLERS = ['ddim', 'euler', 'dpmpp-2m'] as const;
+
+/** The streaming builder, imported on first use (the download-only path never loads it). */
+const defaultBuilder: PackBuilder = async () => {
+  throw new Error('building a pack in the browser needs the streaming pack builder, which this build lacks');
+};
 
 function intIn(v: unknown, lo: number, hi: number, what: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
@@ -186,14 +194,27 @@ export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: 
 
     loadPack(jobId: string, source: PackSource, onProgress: (p: DownloadProgress) => void): Promise<PackSummary> {
       return job(jobId, onProgress, async (signal) => {
-        const src = resolvePackSource(source, deps.bundledUrl);
         const storage = await openCache();
-        const pack = await loadPackFromUrl(src.url, {
-          cache: storage.cache,
-          fetch: src.fetch ?? deps.fetch,
-          signal,
-          onProgress: (p) => send(onProgress, toDownloadProgress(p)),
-        });
+        let pack: LoadedPack;
+        if (source.kind === 'build') {
+          // A model picked on this device: build the pack into the cache, then load it.
+          pack = await buildAndLoad(source.model, {
+            name: source.name,
+            cache: storage.cache,
+            builder: deps.buildPack ?? defaultBuilder,
+            signal,
+            buildId: jobId,
+            onProgress: (p) => send(onProgress, p),
+          });
+        } else {
+          const src = resolvePackSource(source, deps.bundledUrl);
+          pack = await loadPackFromUrl(src.url, {
+            cache: storage.cache,
+            fetch: src.fetch ?? deps.fetch,
+            signal,
+            onProgress: (p) => send(onProgress, toDownloadProgress(p)),
+          });
+        }
         // Open the runtime now: the weights are checked against the configs and uploaded
         // once, so a bad pack fails here and the first generation starts at once. The
         // previous pack stays current until this one is ready.

@@ -1,0 +1,77 @@
+// Browser side of pack-io: what the user picked, read by byte range through Blob.slice —
+// the browser reads just that range from disk, so a 4 GB checkpoint is never in memory.
+// A picked folder (<input webkitdirectory> or a directory picker) arrives as File objects
+// with paths relative to the picked folder's parent ("sd15/unet/config.json").
+import type { RangedSource, SourceFolder } from './pack-io.ts';
+
+/** A RangedSource over a Blob (a picked File). */
+export function blobSource(blob: Blob, name: string): RangedSource {
+  return {
+    name,
+    size: blob.size,
+    async read(offset, length) {
+      if (offset < 0 || length < 0 || offset + length > blob.size) {
+        throw new Error(`${name}: read past the end (${offset}+${length} of ${blob.size} bytes)`);
+      }
+      const bytes = new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
+      if (bytes.length !== length)
+        throw new Error(`${name}: short read at byte ${offset} (${bytes.length} of ${length})`);
+      return bytes;
+    },
+  };
+}
+
+type FileWithPath = File & { webkitRelativePath?: string };
+
+const relPath = (f: FileWithPath) => (f.webkitRelativePath || f.name).replace(/^\/+/, '');
+
+/** What a picked folder holds: a pack (manifest.json) or a diffusers model (model_index.json / unet/config.json). */
+export type PickedFolderKind = 'pack' | 'diffusers' | 'unknown';
+
+/** The shallowest folder inside the picked files that holds `file`, as a prefix ("" or "sd15/"), or null. */
+function rootOf(files: readonly File[], file: string): string | null {
+  let best: string | null = null;
+  for (const f of files) {
+    const p = relPath(f);
+    if (p !== file && !p.endsWith(`/${file}`)) continue;
+    const prefix = p.slice(0, p.length - file.length);
+    if (best === null || prefix.split('/').length < best.split('/').length) best = prefix;
+  }
+  return best;
+}
+
+/** Tells a picked pack folder from a picked diffusers folder (the app offers one folder picker). */
+export function pickedFolderKind(files: readonly File[]): PickedFolderKind {
+  const pack = rootOf(files, 'manifest.json');
+  const model = rootOf(files, 'unet/config.json') ?? rootOf(files, 'model_index.json');
+  if (pack !== null && (model === null || pack.split('/').length <= model.split('/').length)) return 'pack';
+  if (model !== null) return 'diffusers';
+  return 'unknown';
+}
+
+/**
+ * A diffusers folder from picked files. Its root is the shallowest folder holding
+ * unet/config.json (or model_index.json), so picking the model folder itself or its parent
+ * both work.
+ */
+export function pickedDiffusersFolder(files: readonly File[]): SourceFolder {
+  const root = rootOf(files, 'unet/config.json') ?? rootOf(files, 'model_index.json');
+  if (root === null) {
+    throw new Error(
+      `the chosen folder is not a diffusers model: it has no unet/config.json (${files.length} file${files.length === 1 ? '' : 's'} chosen). Choose the model's folder — the one with unet/, vae/, text_encoder/, tokenizer/ and scheduler/ in it.`,
+    );
+  }
+  const byPath = new Map<string, File>();
+  for (const f of files) {
+    const p = relPath(f);
+    if (p.startsWith(root)) byPath.set(p.slice(root.length), f);
+  }
+  const name = root.replace(/\/$/, '') || 'picked folder';
+  return {
+    name,
+    open: async (path) => {
+      const f = byPath.get(path);
+      return f ? blobSource(f, `${name}/${path}`) : null;
+    },
+  };
+}
