@@ -61,7 +61,7 @@ async function loadAndRecord(app: AppPage, onBuild?: () => Promise<void>): Promi
       clearInterval(timer);
     };
   });
-  await page.getByRole('button', { name: /^Load (model|again)$/ }).click();
+  await page.getByRole('button', { name: /^(Load (model|again)|Build and load)$/ }).click();
   if (onBuild) await onBuild();
   await page.waitForFunction(() => ['done', 'failed', 'cancelled'].includes(window.__likeness!.state().pack.status));
   return page.evaluate(() => {

@@ -49,18 +49,10 @@ export function pickedFolderKind(files: readonly File[]): PickedFolderKind {
   return 'unknown';
 }
 
-/**
- * A diffusers folder from picked files. Its root is the shallowest folder holding
- * unet/config.json (or model_index.json), so picking the model folder itself or its parent
- * both work.
- */
-export function pickedDiffusersFolder(files: readonly File[]): SourceFolder {
-  const root = rootOf(files, 'unet/config.json') ?? rootOf(files, 'model_index.json');
-  if (root === null) {
-    throw new Error(
-      `the chosen folder is not a diffusers model: it has no unet/config.json (${files.length} file${files.length === 1 ? '' : 's'} chosen). Choose the model's folder — the one with unet/, vae/, text_encoder/, tokenizer/ and scheduler/ in it.`,
-    );
-  }
+/** The picked files below the shallowest folder holding `marker`, as a folder; null without one. */
+export function pickedFolderOf(files: readonly File[], marker: string): SourceFolder | null {
+  const root = rootOf(files, marker);
+  if (root === null) return null;
   const byPath = new Map<string, File>();
   for (const f of files) {
     const p = relPath(f);
@@ -74,4 +66,19 @@ export function pickedDiffusersFolder(files: readonly File[]): SourceFolder {
       return f ? blobSource(f, `${name}/${path}`) : null;
     },
   };
+}
+
+/**
+ * A diffusers folder from picked files. Its root is the shallowest folder holding
+ * unet/config.json (or model_index.json), so picking the model folder itself or its parent
+ * both work.
+ */
+export function pickedDiffusersFolder(files: readonly File[]): SourceFolder {
+  const folder = pickedFolderOf(files, 'unet/config.json') ?? pickedFolderOf(files, 'model_index.json');
+  if (folder === null) {
+    throw new Error(
+      `the chosen folder is not a diffusers model: it has no unet/config.json (${files.length} file${files.length === 1 ? '' : 's'} chosen). Choose the model's folder — the one with unet/, vae/, text_encoder/, tokenizer/ and scheduler/ in it.`,
+    );
+  }
+  return folder;
 }

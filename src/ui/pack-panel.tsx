@@ -9,6 +9,9 @@ export function PackPanel() {
   const setFolder = useAppStore((s) => s.setPackFolder);
   const setCheckpoint = useAppStore((s) => s.setPackCheckpoint);
   const setCheckpointConfig = useAppStore((s) => s.setPackCheckpointConfig);
+  const setImageEncoder = useAppStore((s) => s.setPackImageEncoder);
+  const building =
+    pack.sourceKind === 'checkpoint' || (pack.sourceKind === 'files' && pack.folder?.kind === 'diffusers');
   const loadPack = useAppStore((s) => s.loadPack);
   const goTo = useAppStore((s) => s.goTo);
   const running = pack.status === 'running';
@@ -144,10 +147,26 @@ export function PackPanel() {
               )}
             </div>
           )}
+          {building && (
+            <div className="field indent">
+              <label htmlFor="pack-image-encoder-input">
+                Optional: an image-encoder folder (CLIPVisionModelWithProjection), if the model has no image_encoder/
+              </label>
+              <input
+                id="pack-image-encoder-input"
+                type="file"
+                // React does not know the attribute; the DOM does.
+                {...({ webkitdirectory: '', directory: '' } as Record<string, string>)}
+                multiple
+                onChange={(e) => setImageEncoder([...(e.target.files ?? [])])}
+              />
+              {pack.imageEncoder && <p className="muted">image encoder from {pack.imageEncoder.name}</p>}
+            </div>
+          )}
         </fieldset>
         <div className="actions">
           <button type="submit" className="primary" disabled={running}>
-            {pack.status === 'done' ? 'Load again' : 'Load model'}
+            {building ? 'Build and load' : pack.status === 'done' ? 'Load again' : 'Load model'}
           </button>
         </div>
       </form>

@@ -64,6 +64,8 @@ export interface PackState {
   /** The single-file checkpoint, and an optional diffusers folder for its configs. */
   checkpoint: File | null;
   checkpointConfig: PickedFolder | null;
+  /** For a model without image_encoder/: a CLIPVisionModelWithProjection folder. */
+  imageEncoder: PickedFolder | null;
   status: JobStatus;
   jobId: string | null;
   progress: DownloadProgress | null;
@@ -162,6 +164,7 @@ export interface AppState {
   setPackFolder(files: File[]): void;
   setPackCheckpoint(file: File | null): void;
   setPackCheckpointConfig(files: File[]): void;
+  setPackImageEncoder(files: File[]): void;
   loadPack(): Promise<void>;
   cancelPack(): void;
 
@@ -264,6 +267,7 @@ export const useAppStore = create<AppState>((set, get) => {
       folder: null,
       checkpoint: null,
       checkpointConfig: null,
+      imageEncoder: null,
       status: 'idle',
       jobId: null,
       progress: null,
@@ -361,6 +365,9 @@ export const useAppStore = create<AppState>((set, get) => {
     setPackCheckpointConfig(files) {
       patch('pack', { checkpointConfig: pickedFolder(files) });
     },
+    setPackImageEncoder(files) {
+      patch('pack', { imageEncoder: pickedFolder(files) });
+    },
     async loadPack() {
       const { pack } = get();
       if (pack.status === 'running') return;
@@ -412,7 +419,14 @@ export const useAppStore = create<AppState>((set, get) => {
         source =
           pack.folder.kind === 'pack'
             ? { kind: 'files', files: pack.folder.files }
-            : { kind: 'build', model: { kind: 'diffusers', files: pack.folder.files } };
+            : {
+                kind: 'build',
+                model: {
+                  kind: 'diffusers',
+                  files: pack.folder.files,
+                  ...(pack.imageEncoder ? { imageEncoderFiles: pack.imageEncoder.files } : {}),
+                },
+              };
       } else if (pack.sourceKind === 'checkpoint') {
         if (!pack.checkpoint) {
           get().notify({
@@ -431,6 +445,7 @@ export const useAppStore = create<AppState>((set, get) => {
             kind: 'single-file',
             file: pack.checkpoint,
             ...(pack.checkpointConfig ? { configFiles: pack.checkpointConfig.files } : {}),
+            ...(pack.imageEncoder ? { imageEncoderFiles: pack.imageEncoder.files } : {}),
           },
         };
       } else {

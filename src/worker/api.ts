@@ -35,9 +35,13 @@ export interface WorkerError {
  * a diffusers folder, or one original-layout .safetensors checkpoint (with an optional
  * diffusers folder for its configs and image encoder, as `likeness pack --config`).
  */
-export type ModelSource =
+export type ModelSource = (
   | { kind: 'diffusers'; files: File[] }
-  | { kind: 'single-file'; file: File; configFiles?: File[] };
+  | { kind: 'single-file'; file: File; configFiles?: File[] }
+) & {
+  /** A CLIPVisionModelWithProjection folder, for models without image_encoder/. */
+  imageEncoderFiles?: File[];
+};
 
 export type PackSource =
   | { kind: 'bundled' }

@@ -4,23 +4,48 @@
 // weights file in memory) and writes through a CachePackSink straight into the pack cache
 // (OPFS), where the loader then finds every file — the pack is written once and loads like
 // a downloaded one. Cancel aborts the build and removes what it wrote.
+import type { BuildPackOptions } from '../packs/build-pack.ts';
 import type { Manifest } from '../packs/manifest.ts';
 import type { PackCache } from '../packs/pack-cache.ts';
-import { blobSource, pickedDiffusersFolder } from '../packs/pack-io-browser.ts';
-import type { BuildProgress, PackSink, RangedSource, SourceFolder } from '../packs/pack-io.ts';
+import { blobSource, pickedDiffusersFolder, pickedFolderOf } from '../packs/pack-io-browser.ts';
+import type { BuildProgress, SourceFolder } from '../packs/pack-io.ts';
 import type { LoadedPack } from '../packs/pack-loader.ts';
 import { CachePackSink } from '../packs/pack-sink-cache.ts';
 import type { DownloadProgress, ModelSource } from './api.ts';
 import { toDownloadProgress } from './pack-source.ts';
 
-/** What the worker hands the builder (the subset of build-pack.ts's options it uses). */
-export interface WorkerBuildOptions {
-  source:
-    { kind: 'diffusers'; folder: SourceFolder } | { kind: 'single-file'; file: RangedSource; config?: SourceFolder };
-  sink: PackSink;
-  name: string;
-  onProgress?: (p: BuildProgress) => void;
-  signal?: AbortSignal;
+/** What the worker hands the builder: the part of build-pack.ts's options a picked model fills. */
+export type WorkerBuildOptions = Pick<
+  BuildPackOptions,
+  'source' | 'sink' | 'name' | 'onProgress' | 'signal' | 'imageEncoder'
+>;
+
+/** `folder`'s subfolder `sub` as a folder of its own. */
+function subFolder(folder: SourceFolder, sub: string): SourceFolder {
+  return { name: `${folder.name}/${sub}`, open: (path) => folder.open(`${sub}/${path}`) };
+}
+
+/**
+ * The CLIP image encoder for the pack: the picked image-encoder folder, else the
+ * image_encoder/ of a single file's config folder; undefined lets the builder look in the
+ * diffusers folder itself.
+ */
+async function imageEncoderFor(
+  model: ModelSource,
+  source: WorkerBuildOptions['source'],
+): Promise<SourceFolder | undefined> {
+  if (model.imageEncoderFiles?.length) {
+    const folder = pickedFolderOf(model.imageEncoderFiles, 'config.json');
+    if (!folder)
+      throw new Error(
+        'the chosen image-encoder folder has no config.json: choose the folder of a CLIPVisionModelWithProjection (config.json + model.safetensors).',
+      );
+    return folder;
+  }
+  if (source.kind === 'single-file' && source.config && (await source.config.open('image_encoder/config.json'))) {
+    return subFolder(source.config, 'image_encoder');
+  }
+  return undefined;
 }
 
 /** Builds a pack into the sink, committing it when complete and discarding it on failure. */
@@ -76,10 +101,12 @@ export async function buildAndLoad(
   },
 ): Promise<LoadedPack> {
   const source = modelSourceFor(model);
+  const imageEncoder = await imageEncoderFor(model, source);
   const sink = new CachePackSink(o.cache, o.buildId);
   try {
     await o.builder({
       source,
+      ...(imageEncoder ? { imageEncoder } : {}),
       sink,
       name: o.name?.trim() || modelName(model),
       signal: o.signal,
@@ -90,6 +117,13 @@ export async function buildAndLoad(
     // The builder discards on failure; a second discard is a no-op, and covers builders
     // that stop before reaching their own clean-up.
     await sink.discard();
+    if (e instanceof Error && /needs a CLIP image encoder/.test(e.message)) {
+      // The builder words it for the CLI (--image-encoder); say what to pick here.
+      throw new Error(
+        'This model has no image encoder (image_encoder/), which a pack needs. Also choose an image-encoder folder (a CLIPVisionModelWithProjection: config.json + model.safetensors, e.g. the image_encoder/ of an IP-Adapter or SD-unCLIP model).',
+        { cause: e },
+      );
+    }
     throw e;
   }
   return sink.load({ signal: o.signal, onProgress: (p) => o.onProgress(toDownloadProgress(p)) });

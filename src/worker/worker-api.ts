@@ -65,9 +65,13 @@ class BadRequest extends Error {
 
 const SAMPLERS = ['ddim', 'euler', 'dpmpp-2m'] as const;
 
-/** The streaming builder, imported on first use (the download-only path never loads it). */
-const defaultBuilder: PackBuilder = async () => {
-  throw new Error('building a pack in the browser needs the streaming pack builder, which this build lacks');
+/** The streaming builder and the graph exporter, imported on first use (loading a pack never needs them). */
+const defaultBuilder: PackBuilder = async (o) => {
+  const [{ buildPack }, { exportPackGraphs }] = await Promise.all([
+    import('../packs/build-pack.ts'),
+    import('../onnx/export-graphs.ts'),
+  ]);
+  return buildPack({ ...o, exportGraphs: exportPackGraphs });
 };
 
 function intIn(v: unknown, lo: number, hi: number, what: string): number {

@@ -82,12 +82,15 @@ export async function packCommand(argv: string[], log: (s: string) => void): Pro
     log(
       `pack "${manifest.name}": ${manifest.files.length} files, ${(bytes / 1e6).toFixed(2)} MB, in ${((performance.now() - t0) / 1000).toFixed(1)} s → ${out}`,
     );
-    if (
-      !manifest.architecture.tuningEncoder ||
-      (manifest.architecture.tuningEncoder as { trained?: boolean }).trained === false
-    ) {
+    const te = manifest.architecture.tuningEncoder as { trained?: boolean } | undefined;
+    if (!te) {
       log(
-        'note: this pack carries an UNTRAINED tuning encoder (deterministic initialisation); pack a trained one with --encoder for real personalization quality.',
+        'note: this pack has NO tuning encoder: `likeness personalize` needs --class-word <word> (and the app asks for one) and tunes ' +
+          "from that word for longer; pack a trained encoder with --encoder <dir> for the paper's fast start.",
+      );
+    } else if (te.trained === false) {
+      log(
+        "note: this pack carries an UNTRAINED tuning encoder (--untrained-encoder, for tests): personalization from it shows the pipeline, not the method's quality.",
       );
     }
     return 0;
