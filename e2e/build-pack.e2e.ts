@@ -110,6 +110,28 @@ test('a picked diffusers folder is built into OPFS inside the worker and loads',
   expect(entries.filter((n) => /\.(partial|tmp)$/.test(n))).toEqual([]);
   expect(entries.filter((n) => /^[0-9a-f]{64}$/.test(n)).length).toBeGreaterThanOrEqual(5);
   await app.screenshot('build-pack-folder');
+
+  // Personalizing it starts from a class word: asked for with its reason, required, and the
+  // start is shown when tuning begins and kept with the concept.
+  await app.choosePhoto('chelsea.png');
+  await app.goToStep('personalize');
+  const form = page.getByTestId('screen-personalize');
+  await expect(
+    form
+      .getByText(/no tuning encoder/)
+      .first()
+      .textContent(),
+  ).resolves.toMatch(/ordinary word/);
+  expect(await form.getByLabel('Tuning steps').inputValue()).toBe('60');
+  await expect(page.getByTestId('personalize-blocker').textContent()).resolves.toMatch(/one word what the photo shows/);
+  expect(await form.getByRole('button', { name: 'Personalize', exact: true }).isDisabled()).toBe(true);
+  await form.getByLabel('What is it? (one word)').fill('cat');
+  await form.getByLabel('Tuning steps').fill('1');
+  await form.getByRole('button', { name: 'Personalize', exact: true }).click();
+  await page.getByText('Saved to your library.').waitFor({ timeout: 120_000 });
+  await expect(page.getByTestId('personalize-start').textContent()).resolves.toMatch(/Started from the word “cat”/);
+  expect(await app.state((s) => s.library.concepts[0].start)).toEqual({ kind: 'class-word', word: 'cat' });
+  await app.screenshot('build-pack-class-word');
 });
 
 test('a single .safetensors checkpoint (LDM layout) with a config folder is built and loads', async ({ app }) => {
@@ -127,12 +149,14 @@ test('a single .safetensors checkpoint (LDM layout) with a config folder is buil
   expectBuildProgress(rec);
   const summary = (await app.state((s) => s.pack.summary))!;
   expect(summary).toMatchObject({ id: 'tiny-sd.ldm', imageSize: 16, tokenDim: 32, storage: 'opfs' });
-  // The conversion gives exactly tiny-sd's tensors, so most files are the folder build's
-  // entries again (content-addressed): the cache grows by far less than a second pack.
+  // The conversion gives exactly tiny-sd's tensors, so every file is the folder build's entry
+  // again (content-addressed).
   const after = await opfsEntries(app);
   expect(after.filter((n) => /\.(partial|tmp)$/.test(n))).toEqual([]);
   const added = after.filter((n) => !before.includes(n));
   console.info(`single-file build added ${added.length} OPFS entries to ${before.length}`);
+  // Only the loader's manifest entry is new: weights, tokenizer and graphs are the same bytes.
+  expect(added.filter((n) => /^[0-9a-f]{64}$/.test(n))).toEqual([]);
 });
 
 test('cancelling a build stops it and leaves nothing of it in OPFS', async ({ app }) => {

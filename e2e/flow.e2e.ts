@@ -169,6 +169,8 @@ test('photo → personalize → generate → reload → export → delete → im
     )
     .toBe(true);
   await expect(page.getByTestId('nearest-words').textContent()).resolves.toMatch(/^near: \S+(, \S+){4}$/);
+  // The bundled pack's encoder is the untrained initialisation, and the app says so.
+  await expect(page.getByTestId('personalize-start').textContent()).resolves.toMatch(/untrained test encoder/);
   await page.getByText('Saved to your library.').waitFor({ timeout: 120_000 });
   const p = await app.state((s) => s.personalize);
   expect(p.status).toBe('done');

@@ -20,7 +20,9 @@ export class CachePackSink implements PackSink {
   private next = 0;
   /** Entries this build created (complete, by sha256) and partials still open. */
   private readonly created = new Set<string>();
-  private readonly partials = new Set<string>();
+  /** Partial entries still open, with their writers: discard closes them before deleting (an
+   *  open OPFS sync access handle locks its file against removal). */
+  private readonly partials = new Map<string, PartialWriter | null>();
   private manifestBytes: Uint8Array | null = null;
   private state: 'open' | 'committed' | 'discarded' = 'open';
 
@@ -36,7 +38,7 @@ export class CachePackSink implements PackSink {
       throw new Error(`pack sink: create(${path}) after ${this.state === 'committed' ? 'commit' : 'discard'}`);
     if (path === 'manifest.json') return this.manifestSink();
     const tmpKey = `build-${this.buildId}-${this.next++}`;
-    this.partials.add(tmpKey);
+    this.partials.set(tmpKey, null);
     let writer: PartialWriter;
     try {
       writer = await this.cache.openPartial(tmpKey, true);
@@ -44,6 +46,7 @@ export class CachePackSink implements PackSink {
       this.partials.delete(tmpKey);
       throw e;
     }
+    this.partials.set(tmpKey, writer);
     const hash = new Sha256();
     let bytes = 0;
     let closed = false;
@@ -100,7 +103,10 @@ export class CachePackSink implements PackSink {
   async discard(): Promise<void> {
     if (this.state === 'committed') return;
     this.state = 'discarded';
-    for (const key of this.partials) await this.cache.deletePartial(key).catch(() => undefined);
+    for (const [key, writer] of this.partials) {
+      await writer?.close().catch(() => undefined);
+      await this.cache.deletePartial(key).catch(() => undefined);
+    }
     for (const key of this.created) await this.cache.delete(key).catch(() => undefined);
     this.partials.clear();
     this.created.clear();
