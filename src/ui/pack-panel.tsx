@@ -9,7 +9,6 @@ export function PackPanel() {
   const setFolder = useAppStore((s) => s.setPackFolder);
   const setCheckpoint = useAppStore((s) => s.setPackCheckpoint);
   const setCheckpointConfig = useAppStore((s) => s.setPackCheckpointConfig);
-  const setImageEncoder = useAppStore((s) => s.setPackImageEncoder);
   const building =
     pack.sourceKind === 'checkpoint' || (pack.sourceKind === 'files' && pack.folder?.kind === 'diffusers');
   const loadPack = useAppStore((s) => s.loadPack);
@@ -79,8 +78,8 @@ export function PackPanel() {
           {pack.sourceKind === 'files' && (
             <div className="field indent">
               <label htmlFor="pack-folder-input">
-                A pack folder (with manifest.json), or a Stable Diffusion 1.x / 2.x model folder in the diffusers layout,
-                which is turned into a pack here
+                A pack folder (with manifest.json), or a Stable Diffusion 1.x / 2.x model folder in the diffusers
+                layout, which is turned into a pack here
               </label>
               <input
                 id="pack-folder-input"
@@ -100,6 +99,7 @@ export function PackPanel() {
                       : ' — neither a pack nor a diffusers model'}
                 </p>
               )}
+              {pack.folder?.kind === 'diffusers' && <ImageEncoderField />}
             </div>
           )}
           <div className="choice">
@@ -145,22 +145,7 @@ export function PackPanel() {
                   configs from {pack.checkpointConfig.name}
                 </p>
               )}
-            </div>
-          )}
-          {building && (
-            <div className="field indent">
-              <label htmlFor="pack-image-encoder-input">
-                Optional: an image-encoder folder (CLIPVisionModelWithProjection), if the model has no image_encoder/
-              </label>
-              <input
-                id="pack-image-encoder-input"
-                type="file"
-                // React does not know the attribute; the DOM does.
-                {...({ webkitdirectory: '', directory: '' } as Record<string, string>)}
-                multiple
-                onChange={(e) => setImageEncoder([...(e.target.files ?? [])])}
-              />
-              {pack.imageEncoder && <p className="muted">image encoder from {pack.imageEncoder.name}</p>}
+              <ImageEncoderField />
             </div>
           )}
         </fieldset>
@@ -198,5 +183,27 @@ export function PackPanel() {
         </div>
       )}
     </section>
+  );
+}
+
+/** For a model without image_encoder/: the CLIP image encoder a pack needs, from another folder. */
+function ImageEncoderField() {
+  const imageEncoder = useAppStore((s) => s.pack.imageEncoder);
+  const setImageEncoder = useAppStore((s) => s.setPackImageEncoder);
+  return (
+    <>
+      <label htmlFor="pack-image-encoder-input">
+        Optional: an image-encoder folder (CLIPVisionModelWithProjection), if the model has no image_encoder/
+      </label>
+      <input
+        id="pack-image-encoder-input"
+        type="file"
+        // React does not know the attribute; the DOM does.
+        {...({ webkitdirectory: '', directory: '' } as Record<string, string>)}
+        multiple
+        onChange={(e) => setImageEncoder([...(e.target.files ?? [])])}
+      />
+      {imageEncoder && <p className="muted">image encoder from {imageEncoder.name}</p>}
+    </>
   );
 }

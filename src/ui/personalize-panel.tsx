@@ -13,6 +13,7 @@ export function PersonalizePanel() {
   const p = useAppStore((s) => s.personalize);
   const packReady = useAppStore((s) => s.pack.status === 'done');
   const hasEncoder = useAppStore((s) => s.pack.summary?.hasTuningEncoder ?? true);
+  const defaultSteps = useAppStore((s) => s.pack.summary?.tuningSteps ?? null);
   const photo = useAppStore((s) => s.photo.image);
   const set = useAppStore((s) => s.setPersonalize);
   const start = useAppStore((s) => s.startPersonalize);
@@ -39,7 +40,8 @@ export function PersonalizePanel() {
       ) : (
         <p className="lede">
           This model has no tuning encoder, so the new word starts from an ordinary word for what the photo shows and
-          longer tuning (about {p.steps} steps) teaches it your thing. Use the new word in prompts to draw it.
+          longer tuning ({defaultSteps ?? 'more'} steps by default) teaches it your thing. Use the new word in prompts
+          to draw it.
         </p>
       )}
       <form
