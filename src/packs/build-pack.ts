@@ -47,7 +47,7 @@ import {
   type SdVariant,
 } from './source-configs.ts';
 import { normaliseSchedulerConfig } from './source-scheduler.ts';
-import { plannedHeader, writeTensors, type PlannedTensor } from './tensor-stream.ts';
+import { plannedHeader, writeTensors, type Hasher, type PlannedTensor } from './tensor-stream.ts';
 
 export type PackSource =
   /** A diffusers folder: unet/, vae/, text_encoder/, tokenizer/, scheduler/ (image_encoder/ optional). */
@@ -78,6 +78,8 @@ export interface BuildPackOptions {
   log?: (line: string) => void;
   onProgress?: (p: BuildProgress) => void;
   signal?: AbortSignal;
+  /** SHA-256 for the weights files (default: the portable implementation). */
+  hasher?: () => Hasher;
   /** Clock for progress (ms). */
   now?: () => number;
 }
@@ -550,6 +552,7 @@ export async function buildPack(o: BuildPackOptions): Promise<Manifest> {
         metadata: f.metadata,
         signal,
         onSourceBytes: (n) => meter.add(n, f.path),
+        hasher: o.hasher,
       });
       packFiles.push({ path: f.path, role: 'weights', component: f.component, bytes: r.bytes, sha256: r.sha256 });
       log(`  ${f.path}  ${(r.bytes / 1e6).toFixed(2)} MB`);
