@@ -78,6 +78,11 @@ export interface BuildPackOptions {
   log?: (line: string) => void;
   onProgress?: (p: BuildProgress) => void;
   signal?: AbortSignal;
+  /**
+   * Plan and check only: nothing is written (the sink is discarded) and the returned
+   * manifest has the planned sizes with all-zero sha256s. For showing sizes before a build.
+   */
+  dryRun?: boolean;
   /** SHA-256 for the weights files (default: the portable implementation). */
   hasher?: () => Hasher;
   /** Clock for progress (ms). */
@@ -519,6 +524,11 @@ export async function buildPack(o: BuildPackOptions): Promise<Manifest> {
   ];
   const draftManifest = validateManifest(manifestBody(placeholderFiles));
   checkPackWeights(draftManifest, headers);
+  if (o.dryRun) {
+    for (const n of notes) log(`  note: ${n}`);
+    await o.sink.discard();
+    return draftManifest;
+  }
   const graphs = o.exportGraphs ? o.exportGraphs(draft) : [];
   for (const n of notes) log(`  note: ${n}`);
   log(
