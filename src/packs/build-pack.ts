@@ -49,7 +49,7 @@ import {
   type SdVariant,
 } from './source-configs.ts';
 import { normaliseSchedulerConfig } from './source-scheduler.ts';
-import { plannedHeader, writeTensors, type PlannedTensor } from './tensor-stream.ts';
+import { plannedHeader, writeTensors, type Hasher, type PlannedTensor } from './tensor-stream.ts';
 
 export type PackSource =
   /** A diffusers folder: unet/, vae/, text_encoder/, tokenizer/, scheduler/ (image_encoder/ optional). */
@@ -86,6 +86,13 @@ export interface BuildPackOptions {
   log?: (line: string) => void;
   onProgress?: (p: BuildProgress) => void;
   signal?: AbortSignal;
+  /**
+   * Plan and check only: nothing is written (the sink is discarded) and the returned
+   * manifest has the planned sizes with all-zero sha256s. For showing sizes before a build.
+   */
+  dryRun?: boolean;
+  /** SHA-256 for the weights files (default: the portable implementation). */
+  hasher?: () => Hasher;
   /** Clock for progress (ms). */
   now?: () => number;
 }
@@ -529,6 +536,11 @@ export async function buildPack(o: BuildPackOptions): Promise<Manifest> {
   ];
   const draftManifest = validateManifest(manifestBody(placeholderFiles));
   checkPackWeights(draftManifest, headers);
+  if (o.dryRun) {
+    for (const n of notes) log(`  note: ${n}`);
+    await o.sink.discard();
+    return draftManifest;
+  }
   const graphs = o.exportGraphs ? o.exportGraphs(draft) : [];
   for (const n of notes) log(`  note: ${n}`);
   log(
@@ -562,6 +574,7 @@ export async function buildPack(o: BuildPackOptions): Promise<Manifest> {
         metadata: f.metadata,
         signal,
         onSourceBytes: (n) => meter.add(n, f.path),
+        hasher: o.hasher,
       });
       packFiles.push({ path: f.path, role: 'weights', component: f.component, bytes: r.bytes, sha256: r.sha256 });
       log(`  ${f.path}  ${(r.bytes / 1e6).toFixed(2)} MB`);
