@@ -115,6 +115,39 @@ describe('building a pack from a picked model in the worker', () => {
     );
   });
 
+  it('a model without an image encoder fails as a pack problem that says what to pick', async () => {
+    const files = picked(TINY_SD).filter(
+      (f) => !/\/image_encoder\//.test((f as File & { webkitRelativePath: string }).webkitRelativePath),
+    );
+    const e = await api
+      .loadPack('b-4', { kind: 'build', model: { kind: 'diffusers', files } }, () => {})
+      .then(
+        () => null,
+        (err: WorkerError) => err,
+      );
+    expect(e?.kind).toBe('pack');
+    expect(e?.message).toMatch(/no image encoder.*choose an image-encoder folder/);
+    // With the image encoder picked separately, the same folder builds.
+    const imageEncoderFiles = picked(join(TINY_SD, 'image_encoder'));
+    const summary = await api.loadPack(
+      'b-5',
+      { kind: 'build', model: { kind: 'diffusers', files, imageEncoderFiles } },
+      () => {},
+    );
+    expect(summary.id).toBe('tiny-sd');
+    const notAModel = await api
+      .loadPack(
+        'b-6',
+        { kind: 'build', model: { kind: 'diffusers', files: picked(join(TINY_SD, 'tokenizer')) } },
+        () => {},
+      )
+      .then(
+        () => null,
+        (err: WorkerError) => err,
+      );
+    expect(notAModel).toMatchObject({ kind: 'pack', message: expect.stringMatching(/not a diffusers model/) });
+  });
+
   it('cancelling a build rejects as cancelled and removes what it wrote', async () => {
     const fresh = new MemoryPackCache();
     const local = createWorkerApi({

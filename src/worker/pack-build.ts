@@ -48,6 +48,11 @@ async function imageEncoderFor(
   return undefined;
 }
 
+/** The builder refused the picked model (reported as a pack problem, with the builder's reason). */
+export class PackBuildError extends Error {
+  override name = 'WorkerError:pack';
+}
+
 /** Builds a pack into the sink, committing it when complete and discarding it on failure. */
 export type PackBuilder = (o: WorkerBuildOptions) => Promise<Manifest>;
 
@@ -100,10 +105,10 @@ export async function buildAndLoad(
     buildId?: string;
   },
 ): Promise<LoadedPack> {
-  const source = modelSourceFor(model);
-  const imageEncoder = await imageEncoderFor(model, source);
   const sink = new CachePackSink(o.cache, o.buildId);
   try {
+    const source = modelSourceFor(model);
+    const imageEncoder = await imageEncoderFor(model, source);
     await o.builder({
       source,
       ...(imageEncoder ? { imageEncoder } : {}),
@@ -117,14 +122,15 @@ export async function buildAndLoad(
     // The builder discards on failure; a second discard is a no-op, and covers builders
     // that stop before reaching their own clean-up.
     await sink.discard();
-    if (e instanceof Error && /needs a CLIP image encoder/.test(e.message)) {
-      // The builder words it for the CLI (--image-encoder); say what to pick here.
-      throw new Error(
-        'This model has no image encoder (image_encoder/), which a pack needs. Also choose an image-encoder folder (a CLIPVisionModelWithProjection: config.json + model.safetensors, e.g. the image_encoder/ of an IP-Adapter or SD-unCLIP model).',
-        { cause: e },
-      );
-    }
-    throw e;
+    if (o.signal.aborted || !(e instanceof Error) || e.name !== 'Error') throw e;
+    // A model the builder refuses is a pack problem the user can act on, not an internal one.
+    throw new PackBuildError(
+      /needs a CLIP image encoder/.test(e.message)
+        ? // The builder words it for the CLI (--image-encoder); say what to pick here.
+          'This model has no image encoder (image_encoder/), which a pack needs. Also choose an image-encoder folder (a CLIPVisionModelWithProjection: config.json + model.safetensors, e.g. the image_encoder/ of an IP-Adapter or SD-unCLIP model).'
+        : e.message,
+      { cause: e },
+    );
   }
   return sink.load({ signal: o.signal, onProgress: (p) => o.onProgress(toDownloadProgress(p)) });
 }
