@@ -11,7 +11,14 @@ import { buildPack, type BuildPackOptions } from './build-pack.ts';
 import { diffusersToLdmName, emaName } from './ldm-convert.ts';
 import { buildPackFromPaths } from './pack-build-node.ts';
 import { nodeFolder } from './pack-io-node.ts';
-import { memoryPackSink, memorySource, type BuildProgress, type SourceFolder } from './pack-io.ts';
+import {
+  blobFolder,
+  blobSource,
+  memoryPackSink,
+  memorySource,
+  type BuildProgress,
+  type SourceFolder,
+} from './pack-io.ts';
 import {
   parseSafetensors,
   planSafetensorsLayout,
@@ -376,4 +383,31 @@ describe('likeness pack: real-size single files (planning on the full key lists)
       if (variant === 'sd21-base') expect(lines.join('\n')).toMatch(/12 tensors left out: OpenCLIP block 23/);
     });
   }
+});
+
+describe('likeness pack: browser-style sources', () => {
+  it('Blob sources (File.slice) give the same pack as the Node file handles', async () => {
+    const blobs = new Map<string, Blob>();
+    for (const dir of ['unet', 'vae', 'text_encoder', 'tokenizer', 'scheduler', 'image_encoder']) {
+      for (const f of readdirSync(join(TINY, dir)))
+        blobs.set(`${dir}/${f}`, new Blob([readFileSync(join(TINY, dir, f))]));
+    }
+    const viaBlob = await buildInMemory(
+      base({ source: { kind: 'diffusers', folder: blobFolder('picked', blobs) }, imageEncoder: undefined }),
+    );
+    const viaNode = await buildInMemory(
+      base({ source: { kind: 'diffusers', folder: nodeFolder(TINY) }, imageEncoder: undefined }),
+    );
+    expect(viaBlob.manifest.files).toEqual(viaNode.manifest.files);
+    const single = await buildInMemory(
+      base({
+        source: {
+          kind: 'single-file',
+          file: blobSource('tiny.safetensors', new Blob([ldm.bytes as Uint8Array<ArrayBuffer>])),
+          config: blobFolder('cfg', blobs),
+        },
+      }),
+    );
+    for (const c of ['text_encoder', 'unet', 'vae'] as const) expectSameTensors(single.file(c), TINY_WEIGHTS[c], c);
+  });
 });
