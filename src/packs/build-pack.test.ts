@@ -361,6 +361,7 @@ describe('likeness pack: real-size single files (planning on the full key lists)
   for (const [variant, keysFile, dtype, unetBytes] of [
     ['sd15', 'single-file/sd15-ldm.keys.json', 'F32', 859520964 * 4],
     ['sd21-base', 'single-file/sd21-ldm.keys.json', 'F16', 865910724 * 2],
+    ['sd21', 'single-file/sd21-ldm.keys.json', 'BF16', 865910724 * 4],
   ] as const) {
     it(`${variant}: every tensor placed, every config and model tensor checked, before any byte is converted`, async () => {
       const sink = memoryPackSink();
@@ -379,8 +380,16 @@ describe('likeness pack: real-size single files (planning on the full key lists)
       expect(unet.bytes - unetBytes).toBeGreaterThan(0); // + header
       expect(unet.bytes - unetBytes).toBeLessThan(200_000);
       expect(m.architecture.unet.cross_attention_dim).toBe(variant === 'sd15' ? 768 : 1024);
-      expect(m.scheduler.prediction_type).toBe('epsilon');
-      if (variant === 'sd21-base') expect(lines.join('\n')).toMatch(/12 tensors left out: OpenCLIP block 23/);
+      expect(m.scheduler.prediction_type).toBe(variant === 'sd21' ? 'v_prediction' : 'epsilon');
+      if (variant !== 'sd15') expect(lines.join('\n')).toMatch(/12 tensors left out: OpenCLIP block 23/);
+      if (variant === 'sd21') {
+        // 768-v: 96×96 latents, upcast attention; the untrained encoder cannot fit a 12×12
+        // UNet grid, so the pack has none (personalization starts from the class word)
+        expect(m.architecture.unet).toMatchObject({ sample_size: 96, upcast_attention: true });
+        expect(m.imageSize).toBe(768);
+        expect(m.architecture.tuningEncoder).toBeUndefined();
+        expect(lines.join('\n')).toMatch(/no tuning encoder: .*grid/);
+      }
     });
   }
 });

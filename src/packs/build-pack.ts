@@ -444,19 +444,28 @@ export async function buildPack(o: BuildPackOptions): Promise<Manifest> {
     arch.tuningEncoder = { _class_name: 'LikenessTuningEncoder', ...cfg, trained: true };
     addFromEntries('tuning_encoder', await diffusersWeights(o.encoder, '', 'model'));
   } else {
-    const encoderConfig = { ...defaultTuningEncoderConfig(arch), trained: false };
-    const targets = loraTargets(resolveUNetConfig(arch.unet as unknown as UNetConfig));
-    const init = initTuningEncoder(encoderConfig, targets, o.seed ?? 0);
-    encoderBytes = writeSafetensors(
-      [...init].map(([name, t]) => ({
-        name,
-        dtype: fp16 ? ('F16' as const) : ('F32' as const),
-        shape: t.shape,
-        data: t.data,
-      })),
-      { format: 'pt', note: 'untrained: deterministic initialisation (likeness pack)' },
-    );
-    arch.tuningEncoder = { _class_name: 'LikenessTuningEncoder', ...encoderConfig };
+    try {
+      const encoderConfig = { ...defaultTuningEncoderConfig(arch), trained: false };
+      const targets = loraTargets(resolveUNetConfig(arch.unet as unknown as UNetConfig));
+      const init = initTuningEncoder(encoderConfig, targets, o.seed ?? 0);
+      encoderBytes = writeSafetensors(
+        [...init].map(([name, t]) => ({
+          name,
+          dtype: fp16 ? ('F16' as const) : ('F32' as const),
+          shape: t.shape,
+          data: t.data,
+        })),
+        { format: 'pt', note: 'untrained: deterministic initialisation (likeness pack)' },
+      );
+      arch.tuningEncoder = { _class_name: 'LikenessTuningEncoder', ...encoderConfig };
+    } catch (e) {
+      // The encoder's architecture cannot fit every base model (SD 2.1-768: CLIP grid 16,
+      // UNet grid 12). Such a pack has no tuning encoder; personalization then starts from
+      // the class word, which the pack format and runtime support.
+      if (!/^tuning encoder:/.test((e as Error).message)) throw e;
+      encoderBytes = null;
+      notes.push(`no tuning encoder: ${(e as Error).message}; personalization starts from the class word`);
+    }
   }
 
   // Headers of every weights file as it will be written; the manifest and every tensor the
