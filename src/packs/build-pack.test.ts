@@ -11,7 +11,14 @@ import { buildPack, type BuildPackOptions } from './build-pack.ts';
 import { diffusersToLdmName, emaName } from './ldm-convert.ts';
 import { buildPackFromPaths } from './pack-build-node.ts';
 import { nodeFolder } from './pack-io-node.ts';
-import { memoryPackSink, memorySource, type BuildProgress, type SourceFolder } from './pack-io.ts';
+import {
+  blobFolder,
+  blobSource,
+  memoryPackSink,
+  memorySource,
+  type BuildProgress,
+  type SourceFolder,
+} from './pack-io.ts';
 import {
   parseSafetensors,
   planSafetensorsLayout,
@@ -354,6 +361,7 @@ describe('likeness pack: real-size single files (planning on the full key lists)
   for (const [variant, keysFile, dtype, unetBytes] of [
     ['sd15', 'single-file/sd15-ldm.keys.json', 'F32', 859520964 * 4],
     ['sd21-base', 'single-file/sd21-ldm.keys.json', 'F16', 865910724 * 2],
+    ['sd21', 'single-file/sd21-ldm.keys.json', 'BF16', 865910724 * 4],
   ] as const) {
     it(`${variant}: every tensor placed, every config and model tensor checked, before any byte is converted`, async () => {
       const sink = memoryPackSink();
@@ -372,8 +380,43 @@ describe('likeness pack: real-size single files (planning on the full key lists)
       expect(unet.bytes - unetBytes).toBeGreaterThan(0); // + header
       expect(unet.bytes - unetBytes).toBeLessThan(200_000);
       expect(m.architecture.unet.cross_attention_dim).toBe(variant === 'sd15' ? 768 : 1024);
-      expect(m.scheduler.prediction_type).toBe('epsilon');
-      if (variant === 'sd21-base') expect(lines.join('\n')).toMatch(/12 tensors left out: OpenCLIP block 23/);
+      expect(m.scheduler.prediction_type).toBe(variant === 'sd21' ? 'v_prediction' : 'epsilon');
+      if (variant !== 'sd15') expect(lines.join('\n')).toMatch(/12 tensors left out: OpenCLIP block 23/);
+      if (variant === 'sd21') {
+        // 768-v: 96×96 latents, upcast attention; no tuning encoder (none was given), so
+        // personalization starts from the class word
+        expect(m.architecture.unet).toMatchObject({ sample_size: 96, upcast_attention: true });
+        expect(m.imageSize).toBe(768);
+        expect(m.architecture.tuningEncoder).toBeUndefined();
+        expect(lines.join('\n')).toMatch(/no tuning encoder/);
+      }
     });
   }
+});
+
+describe('likeness pack: browser-style sources', () => {
+  it('Blob sources (File.slice) give the same pack as the Node file handles', async () => {
+    const blobs = new Map<string, Blob>();
+    for (const dir of ['unet', 'vae', 'text_encoder', 'tokenizer', 'scheduler', 'image_encoder']) {
+      for (const f of readdirSync(join(TINY, dir)))
+        blobs.set(`${dir}/${f}`, new Blob([readFileSync(join(TINY, dir, f))]));
+    }
+    const viaBlob = await buildInMemory(
+      base({ source: { kind: 'diffusers', folder: blobFolder('picked', blobs) }, imageEncoder: undefined }),
+    );
+    const viaNode = await buildInMemory(
+      base({ source: { kind: 'diffusers', folder: nodeFolder(TINY) }, imageEncoder: undefined }),
+    );
+    expect(viaBlob.manifest.files).toEqual(viaNode.manifest.files);
+    const single = await buildInMemory(
+      base({
+        source: {
+          kind: 'single-file',
+          file: blobSource('tiny.safetensors', new Blob([ldm.bytes as Uint8Array<ArrayBuffer>])),
+          config: blobFolder('cfg', blobs),
+        },
+      }),
+    );
+    for (const c of ['text_encoder', 'unet', 'vae'] as const) expectSameTensors(single.file(c), TINY_WEIGHTS[c], c);
+  });
 });

@@ -456,19 +456,31 @@ export async function buildPack(o: BuildPackOptions): Promise<Manifest> {
     arch.tuningEncoder = { _class_name: 'LikenessTuningEncoder', ...cfg, trained: true };
     addFromEntries('tuning_encoder', await diffusersWeights(o.encoder, '', 'model'));
   } else if (o.untrainedEncoder) {
-    const encoderConfig = { ...defaultTuningEncoderConfig(arch), trained: false };
-    const targets = loraTargets(resolveUNetConfig(arch.unet as unknown as UNetConfig));
-    const init = initTuningEncoder(encoderConfig, targets, o.seed ?? 0);
-    encoderBytes = writeSafetensors(
-      [...init].map(([name, t]) => ({
-        name,
-        dtype: fp16 ? ('F16' as const) : ('F32' as const),
-        shape: t.shape,
-        data: t.data,
-      })),
-      { format: 'pt', note: 'untrained: deterministic initialisation (likeness pack)' },
-    );
-    arch.tuningEncoder = { _class_name: 'LikenessTuningEncoder', ...encoderConfig };
+    try {
+      const encoderConfig = { ...defaultTuningEncoderConfig(arch), trained: false };
+      const targets = loraTargets(resolveUNetConfig(arch.unet as unknown as UNetConfig));
+      const init = initTuningEncoder(encoderConfig, targets, o.seed ?? 0);
+      encoderBytes = writeSafetensors(
+        [...init].map(([name, t]) => ({
+          name,
+          dtype: fp16 ? ('F16' as const) : ('F32' as const),
+          shape: t.shape,
+          data: t.data,
+        })),
+        { format: 'pt', note: 'untrained: deterministic initialisation (likeness pack)' },
+      );
+      arch.tuningEncoder = { _class_name: 'LikenessTuningEncoder', ...encoderConfig };
+    } catch (e) {
+      // The encoder's architecture cannot fit every base model (SD 2.1-768: CLIP grid 16,
+      // UNet grid 12). It was asked for explicitly, so say so rather than drop it.
+      if (!/^tuning encoder:/.test((e as Error).message)) throw e;
+      throw new Error(
+        `pack: --untrained-encoder cannot fit this model (${(e as Error).message}); pack it without the flag: personalization then starts from a class word`,
+        { cause: e },
+      );
+    }
+  } else {
+    notes.push('no tuning encoder (none given): personalization starts from a class word');
   }
 
   // Headers of every weights file as it will be written; the manifest and every tensor the
@@ -582,8 +594,6 @@ export async function buildPack(o: BuildPackOptions): Promise<Manifest> {
     if (encoderBytes) {
       await put(WEIGHT_PATHS.tuning_encoder, 'weights', encoderBytes, { component: 'tuning_encoder' });
       log(`  ${WEIGHT_PATHS.tuning_encoder}  untrained initialisation, seed ${o.seed ?? 0}`);
-    } else if (!o.encoder) {
-      log('  no tuning encoder: personalize will start from a class word');
     }
     await put('tokenizer/merges.txt', 'tokenizer', await mergesText(tokenizerSrc));
     for (const g of graphs) {

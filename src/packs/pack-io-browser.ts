@@ -1,25 +1,9 @@
-// Browser side of pack-io: what the user picked, read by byte range through Blob.slice —
-// the browser reads just that range from disk, so a 4 GB checkpoint is never in memory.
+// Browser side of pack-io: what the user picked, read by byte range through Blob.slice
+// (pack-io.ts's blobSource) — the browser reads just that range from disk, so a 4 GB
+// checkpoint is never in memory.
 // A picked folder (<input webkitdirectory> or a directory picker) arrives as File objects
 // with paths relative to the picked folder's parent ("sd15/unet/config.json").
-import type { RangedSource, SourceFolder } from './pack-io.ts';
-
-/** A RangedSource over a Blob (a picked File). */
-export function blobSource(blob: Blob, name: string): RangedSource {
-  return {
-    name,
-    size: blob.size,
-    async read(offset, length) {
-      if (offset < 0 || length < 0 || offset + length > blob.size) {
-        throw new Error(`${name}: read past the end (${offset}+${length} of ${blob.size} bytes)`);
-      }
-      const bytes = new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
-      if (bytes.length !== length)
-        throw new Error(`${name}: short read at byte ${offset} (${bytes.length} of ${length})`);
-      return bytes;
-    },
-  };
-}
+import { blobFolder, type SourceFolder } from './pack-io.ts';
 
 type FileWithPath = File & { webkitRelativePath?: string };
 
@@ -58,14 +42,7 @@ export function pickedFolderOf(files: readonly File[], marker: string): SourceFo
     const p = relPath(f);
     if (p.startsWith(root)) byPath.set(p.slice(root.length), f);
   }
-  const name = root.replace(/\/$/, '') || 'picked folder';
-  return {
-    name,
-    open: async (path) => {
-      const f = byPath.get(path);
-      return f ? blobSource(f, `${name}/${path}`) : null;
-    },
-  };
+  return blobFolder(root.replace(/\/$/, '') || 'picked folder', byPath);
 }
 
 /**

@@ -7,8 +7,8 @@
 import type { BuildPackOptions } from '../packs/build-pack.ts';
 import type { Manifest } from '../packs/manifest.ts';
 import type { PackCache } from '../packs/pack-cache.ts';
-import { blobSource, pickedDiffusersFolder, pickedFolderOf } from '../packs/pack-io-browser.ts';
-import type { BuildProgress, SourceFolder } from '../packs/pack-io.ts';
+import { pickedDiffusersFolder, pickedFolderOf } from '../packs/pack-io-browser.ts';
+import { blobSource, type BuildProgress, type SourceFolder } from '../packs/pack-io.ts';
 import type { LoadedPack } from '../packs/pack-loader.ts';
 import { CachePackSink } from '../packs/pack-sink-cache.ts';
 import type { DownloadProgress, ModelSource } from './api.ts';
@@ -77,7 +77,7 @@ export function modelSourceFor(model: ModelSource): WorkerBuildOptions['source']
   }
   return {
     kind: 'single-file',
-    file: blobSource(model.file, model.file.name),
+    file: blobSource(model.file.name, model.file),
     ...(model.configFiles?.length ? { config: pickedDiffusersFolder(model.configFiles) } : {}),
   };
 }
