@@ -320,6 +320,14 @@ describe('likeness pack: streaming builder', () => {
     ).rejects.toThrow(/stop/);
     expect(existsSync(out)).toBe(false);
     expect(readdirSync(parent)).toEqual([]);
+    // a build refused while planning removes its (empty) staging folder too
+    await expect(buildPackFromPaths({ from: TINY, out, name: 'tiny', variant: 'sd15' })).rejects.toThrow(
+      /apply to single-file/,
+    );
+    await expect(buildPackFromPaths({ from: TINY_LDM, out, name: 'tiny' })).rejects.toThrow(
+      /no known SD 1\.x part|tokenizer|image encoder/,
+    );
+    expect(readdirSync(parent)).toEqual([]);
   });
 });
 
