@@ -320,6 +320,14 @@ describe('likeness pack: streaming builder', () => {
     ).rejects.toThrow(/stop/);
     expect(existsSync(out)).toBe(false);
     expect(readdirSync(parent)).toEqual([]);
+    // a build refused while planning removes its (empty) staging folder too
+    await expect(buildPackFromPaths({ from: TINY, out, name: 'tiny', variant: 'sd15' })).rejects.toThrow(
+      /apply to single-file/,
+    );
+    await expect(buildPackFromPaths({ from: TINY_LDM, out, name: 'tiny' })).rejects.toThrow(
+      /no known SD 1\.x part|tokenizer|image encoder/,
+    );
+    expect(readdirSync(parent)).toEqual([]);
   });
 });
 
@@ -418,5 +426,60 @@ describe('likeness pack: browser-style sources', () => {
       }),
     );
     for (const c of ['text_encoder', 'unet', 'vae'] as const) expectSameTensors(single.file(c), TINY_WEIGHTS[c], c);
+  });
+});
+
+describe('likeness pack: diffusers folders as the Hub has them', () => {
+  it('sharded weights (index.json), an fp16 variant file, old VAE attention names and position_ids', async () => {
+    const blobs = new Map<string, Blob>();
+    for (const dir of ['unet', 'vae', 'text_encoder', 'tokenizer', 'scheduler', 'image_encoder']) {
+      for (const f of readdirSync(join(TINY, dir)))
+        if (f.endsWith('.json') || f.endsWith('.txt'))
+          blobs.set(`${dir}/${f}`, new Blob([readFileSync(join(TINY, dir, f))]));
+    }
+    const raw = (f: SafetensorsFile, names: string[], rename = (n: string) => n): SafetensorsTensorInput[] =>
+      names.map((n) => ({ name: rename(n), dtype: f.info(n).dtype, shape: f.info(n).shape, data: f.rawBytes(n) }));
+    const blob = (t: SafetensorsTensorInput[]) =>
+      new Blob([writeSafetensors(t, { format: 'pt' }) as Uint8Array<ArrayBuffer>]);
+    // UNet in two shards
+    const u = TINY_WEIGHTS.unet;
+    const half = Math.floor(u.names().length / 2);
+    blobs.set('unet/diffusion_pytorch_model-00001-of-00002.safetensors', blob(raw(u, u.names().slice(0, half))));
+    blobs.set('unet/diffusion_pytorch_model-00002-of-00002.safetensors', blob(raw(u, u.names().slice(half))));
+    const weightMap = Object.fromEntries(
+      u.names().map((n, i) => [n, `diffusion_pytorch_model-0000${i < half ? 1 : 2}-of-00002.safetensors`]),
+    );
+    blobs.set(
+      'unet/diffusion_pytorch_model.safetensors.index.json',
+      new Blob([JSON.stringify({ metadata: {}, weight_map: weightMap })]),
+    );
+    // VAE with the names older diffusers wrote, as an fp16 variant file
+    const old = { to_q: 'query', to_k: 'key', to_v: 'value', 'to_out.0': 'proj_attn' } as Record<string, string>;
+    const v = TINY_WEIGHTS.vae;
+    blobs.set(
+      'vae/diffusion_pytorch_model.fp16.safetensors',
+      blob(
+        raw(v, v.names(), (n) =>
+          n.replace(/(attentions\.0\.)(to_q|to_k|to_v|to_out\.0)\./, (_m, p: string, w: string) => `${p}${old[w]}.`),
+        ),
+      ),
+    );
+    // text encoder as transformers 4.x saved it: with position_ids
+    const t = TINY_WEIGHTS.text_encoder;
+    blobs.set(
+      'text_encoder/model.safetensors',
+      blob([
+        ...raw(t, t.names()),
+        { name: 'text_model.embeddings.position_ids', dtype: 'I64', shape: [1, 77], data: new Uint8Array(77 * 8) },
+      ]),
+    );
+    blobs.set(
+      'image_encoder/model.safetensors',
+      new Blob([readFileSync(join(TINY, 'image_encoder/model.safetensors'))]),
+    );
+    const { file } = await buildInMemory(
+      base({ source: { kind: 'diffusers', folder: blobFolder('hub', blobs) }, imageEncoder: undefined }),
+    );
+    for (const c of ['text_encoder', 'unet', 'vae'] as const) expectSameTensors(file(c), TINY_WEIGHTS[c], c);
   });
 });

@@ -195,6 +195,16 @@ function modernVaeName(name: string): string {
 }
 
 export async function buildPack(o: BuildPackOptions): Promise<Manifest> {
+  try {
+    return await planAndWrite(o);
+  } catch (e) {
+    // Planning failures too: a sink may have made its staging area already.
+    await o.sink.discard();
+    throw e;
+  }
+}
+
+async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
   const log = o.log ?? (() => {});
   const fp16 = !!o.fp16;
   const signal = o.signal;
