@@ -22,7 +22,7 @@ import { importConcept } from '../src/storage/concept-safetensors.ts';
 import { ARTIFACTS, expect, test, type AppPage } from './fixtures.ts';
 
 /** The build's copy of the bundled pack: the very files the browser downloads. */
-const BUILT_PACK = 'dist/packs/tiny';
+const BUILT_PACK = 'dist/models/tiny';
 const SEED = 1234;
 const SETTINGS = { steps: 3, sampler: 'ddim' as SamplerName, guidance: 7.5 };
 
@@ -169,6 +169,8 @@ test('photo → personalize → generate → reload → export → delete → im
     )
     .toBe(true);
   await expect(page.getByTestId('nearest-words').textContent()).resolves.toMatch(/^near: \S+(, \S+){4}$/);
+  // The bundled pack's encoder is the untrained initialisation, and the app says so.
+  await expect(page.getByTestId('personalize-start').textContent()).resolves.toMatch(/untrained test encoder/);
   await page.getByText('Saved to your library.').waitFor({ timeout: 120_000 });
   const p = await app.state((s) => s.personalize);
   expect(p.status).toBe('done');
@@ -308,7 +310,7 @@ test('after one visit the app loads and generates offline', async ({ app, browse
       `${re} is cached`,
     ).toBe(true);
   }
-  expect(cached.some((p) => p.startsWith('/packs/'))).toBe(false);
+  expect(cached.some((p) => p.startsWith('/models/'))).toBe(false);
   await loadBundledPack(app); // online: the pack is in OPFS
 
   await browser.context.setOffline(true);

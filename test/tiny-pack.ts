@@ -4,8 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exportPackGraphs } from '../src/onnx/export-graphs.ts';
-import { buildPack } from '../src/packs/build-pack.ts';
+import { buildPackSync } from '../src/packs/pack-build-node.ts';
 import { loadPackFromFolder } from '../src/packs/pack-node.ts';
 import type { LoadedPack } from '../src/packs/pack-loader.ts';
 
@@ -16,10 +15,22 @@ let dir: string | null = null;
 
 export function tinyPackDir(): string {
   if (!dir) {
-    dir = mkdtempSync(join(tmpdir(), 'likeness-tiny-'));
-    buildPack({ from: TINY_SD, out: dir, name: 'tiny', exportGraphs: exportPackGraphs });
+    dir = join(mkdtempSync(join(tmpdir(), 'likeness-tiny-')), 'tiny');
+    // `likeness pack` in a child process: the builder is asynchronous, this helper is not.
+    buildPackSync(['--from', TINY_SD, '--out', dir, '--name', 'tiny', '--quiet', '--untrained-encoder']);
   }
   return dir;
+}
+
+let bareDir: string | null = null;
+
+/** The tiny pack as `likeness pack` builds it without an encoder flag: no tuning encoder, no graphs. */
+export function tinyPackWithoutEncoderDir(): string {
+  if (!bareDir) {
+    bareDir = join(mkdtempSync(join(tmpdir(), 'likeness-tiny-bare-')), 'tiny-no-encoder');
+    buildPackSync(['--from', TINY_SD, '--out', bareDir, '--name', 'tiny-no-encoder', '--quiet', '--no-graphs']);
+  }
+  return bareDir;
 }
 
 export function loadTinyPack(): Promise<LoadedPack> {

@@ -161,11 +161,11 @@ export class NodeFolderPackCache implements PackCache {
     };
   }
 
-  async commitPartial(key: string): Promise<void> {
+  async commitPartial(key: string, as: string = key): Promise<void> {
     const p = this.path(key, true);
     try {
       // Data was fsynced by the writer's close(); the rename makes it the entry in one step.
-      await rename(p, this.path(key));
+      await rename(p, this.path(as));
     } catch (e) {
       if (isMissing(e)) throw new PackCacheMissError(`${key}.partial`, this.description);
       throw e;

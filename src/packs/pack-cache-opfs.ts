@@ -203,8 +203,9 @@ export class OpfsPackCache implements PackCache {
     };
   }
 
-  async commitPartial(key: string): Promise<void> {
+  async commitPartial(key: string, as: string = key): Promise<void> {
     checkCacheKey(key);
+    checkCacheKey(as);
     const name = `${key}.partial`;
     let handle: MovableHandle;
     try {
@@ -213,7 +214,7 @@ export class OpfsPackCache implements PackCache {
       if (isNotFound(e)) throw new PackCacheMissError(name, this.description);
       throw e;
     }
-    await this.moveOnto(handle, name, key);
+    await this.moveOnto(handle, name, as);
   }
 
   async deletePartial(key: string): Promise<void> {

@@ -34,8 +34,12 @@ export interface PackCache {
   partialSize(key: string): Promise<number>;
   /** Opens the partial entry for appending; truncate = start it over. */
   openPartial(key: string, truncate: boolean): Promise<PartialWriter>;
-  /** Atomically turns the (closed) partial entry into the complete one, replacing any old one. */
-  commitPartial(key: string): Promise<void>;
+  /**
+   * Atomically turns the (closed) partial entry into the complete one, replacing any old
+   * one; `as` names the complete entry when it differs (a pack built in place learns its
+   * file's sha256, the entry's key, only once the file is written).
+   */
+  commitPartial(key: string, as?: string): Promise<void>;
   deletePartial(key: string): Promise<void>;
   /** Complete entries' keys. */
   keys(): Promise<string[]>;
@@ -122,8 +126,9 @@ export class MemoryPackCache implements PackCache {
     };
   }
 
-  async commitPartial(key: string): Promise<void> {
+  async commitPartial(key: string, as: string = key): Promise<void> {
     checkCacheKey(key);
+    checkCacheKey(as);
     const list = this.partial.get(key);
     if (!list) throw new PackCacheMissError(`${key}.partial`, this.description);
     const total = list.reduce((s, c) => s + c.length, 0);
@@ -133,7 +138,7 @@ export class MemoryPackCache implements PackCache {
       bytes.set(c, at);
       at += c.length;
     }
-    this.complete.set(key, bytes);
+    this.complete.set(as, bytes);
     this.partial.delete(key);
   }
 

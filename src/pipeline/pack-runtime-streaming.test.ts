@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { testEngine } from '../../test/engine.ts';
 import { TINY_SD, tinyPackDir } from '../../test/tiny-pack.ts';
-import { buildPack } from '../packs/build-pack.ts';
+import { buildPackFromPaths } from '../packs/pack-build-node.ts';
 import { loadPackFromFolder } from '../packs/pack-node.ts';
 import type { LoadedPack } from '../packs/pack-loader.ts';
 import { parseSafetensors } from '../packs/safetensors.ts';
@@ -39,10 +39,11 @@ function counting(pack: LoadedPack): { pack: LoadedPack; log: ReadLog } {
 }
 
 let fp16Dir: string | null = null;
-function fp16PackDir(): string {
+async function fp16PackDir(): Promise<string> {
   if (!fp16Dir) {
-    fp16Dir = mkdtempSync(join(tmpdir(), 'likeness-tiny-fp16-'));
-    buildPack({ from: TINY_SD, out: fp16Dir, name: 'tiny-fp16', fp16: true, graphs: false });
+    const out = join(mkdtempSync(join(tmpdir(), 'likeness-tiny-fp16-')), 'pack');
+    await buildPackFromPaths({ from: TINY_SD, out, name: 'tiny-fp16', fp16: true, untrainedEncoder: true });
+    fp16Dir = out;
   }
   return fp16Dir;
 }
@@ -117,7 +118,7 @@ describe('PackRuntime streams weights', () => {
 
   it('an fp16 pack keeps linear and conv weights fp16 on the GPU; biases, norms and tables fp32', async () => {
     const engine = await testEngine();
-    const pack = await loadPackFromFolder(fp16PackDir());
+    const pack = await loadPackFromFolder(await fp16PackDir());
     const rt = await PackRuntime.open(engine, pack);
     const asF32 = await PackRuntime.open(engine, pack, { weights: 'f32' });
     try {

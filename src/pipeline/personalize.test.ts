@@ -34,6 +34,9 @@ describe('personalize on the tiny pack', () => {
     expect(concept.embedding.length).toBe(32);
     expect(concept.lora.length).toBe(32);
     expect(concept.lossCurve.length).toBe(12);
+    // The tiny pack carries the untrained encoder (likeness pack --untrained-encoder): the start says so.
+    expect(concept.start).toEqual({ kind: 'encoder', trained: false });
+    expect(near?.stage === 'nearest' && near.start).toEqual({ kind: 'encoder', trained: false });
     // The first run uploads the pack's weights, so the leak check runs on the second.
     console.info(`personalize: ${ms.toFixed(0)} ms, near: ${near?.stage === 'nearest' ? near.words.join(', ') : ''}, losses ${concept.lossCurve.map((l) => l.toFixed(3)).join(' ')}`);
     // Same seed → the same concept, bit for bit; and nothing stays allocated.

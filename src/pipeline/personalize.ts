@@ -1,6 +1,7 @@
 // personalize(): one photo → a concept {v*, A_i, B_i} (paper §3.4, App. B).
 //   1. the tuning encoder predicts v* and LoRA weights from CLIP-vision and UNet-encoder
-//      features (or, for packs without an encoder: v* = a class word, B = 0);
+//      features (or, for packs without an encoder: v* = a class word, B = 0, and the
+//      longer encoder-free schedule CLASS_WORD_SCHEDULE);
 //   2. N(v*) and the hard token v_h by cosine similarity over the vocabulary;
 //   3. ≤ 12 Adam steps on the diffusion loss (Eq. 1) of the photo through the dual-path
 //      UNet (Eq. 3, α = 0.25), plus λ_w·Σ‖θ − θ₀‖² + λ_e·‖v* − v*₀‖².
@@ -17,7 +18,7 @@ import { tuningEncoder } from '../models/tuning-encoder/tuning-encoder.ts';
 import { loraTargets } from '../models/tuning-encoder/tuning-encoder-config.ts';
 import { unet, unetEncoderFeatures } from '../models/unet/unet.ts';
 import { vaeEncode } from '../models/vae/vae.ts';
-import type { ConceptData } from '../worker/api.ts';
+import type { ConceptData, ConceptStart } from '../worker/api.ts';
 import { flipHorizontal, squareViews } from './augment.ts';
 import { cropRect } from './image/transform.ts';
 import type { RgbaImage } from './image/types.ts';
@@ -27,6 +28,7 @@ import type { PackRuntime } from './pack-runtime.ts';
 import { encodePrompt, encodePromptWith, tokenizeWithPlaceholder, type PromptTokens } from './prompt.ts';
 import { PhiloxRandom } from './random.ts';
 import { createScheduler } from './schedulers/index.ts';
+import { diffusionTarget } from './schedulers/prediction.ts';
 
 /** Textual Inversion's prompt templates: the concept seen in a few phrasings. */
 export const TUNING_TEMPLATES = [
@@ -69,12 +71,59 @@ export const DEFAULT_PERSONALIZE: Omit<PersonalizeOptions, 'seed'> = {
   nearestK: 5,
 };
 
+/**
+ * The encoder-free schedule: a pack without a tuning encoder starts from a class word's
+ * embedding and B = 0, far from the concept, so it tunes longer. Where each value comes
+ * from (the paper's App. B, Textual Inversion, LoRA-PTI; which are this project's own
+ * choices) is in docs/pipeline.md, "Starting without an encoder".
+ */
+export const CLASS_WORD_SCHEDULE = {
+  /** 60 × 2e-3 ≈ LoRA-PTI's UNet phase, 1000 × 1e-4: the same Adam travel in 1/17 the steps. */
+  steps: 60,
+  /** The paper's tuning rate (App. B), between LoRA-PTI's 1e-4 (UNet) and 5e-4 (embedding) and Textual Inversion's 5e-3. */
+  learningRate: 2e-3,
+  /** λ_w on Σ‖θ − θ₀‖² with B₀ = 0: an L2 on the LoRA offsets (paper §3.3's hyper-weight regulariser). */
+  lambdaWeights: 1e-2,
+  /** λ_e on ‖v* − v*₀‖² with v*₀ the class word: E4T's pull toward the domain word (paper §2.2). */
+  lambdaEmbedding: 1e-2,
+} as const;
+
 /** Steps used when the pack has no tuning encoder (everything starts from scratch). */
-export const STEPS_WITHOUT_ENCODER = 60;
+export const STEPS_WITHOUT_ENCODER = CLASS_WORD_SCHEDULE.steps;
+
+/** The tuning defaults for a pack with or without a tuning encoder. */
+export function tuningDefaults(hasEncoder: boolean, packLearningRate: number = DEFAULT_PERSONALIZE.learningRate) {
+  return hasEncoder
+    ? { steps: DEFAULT_PERSONALIZE.steps, learningRate: packLearningRate, lambdaWeights: DEFAULT_PERSONALIZE.lambdaWeights, lambdaEmbedding: DEFAULT_PERSONALIZE.lambdaEmbedding }
+    : { ...CLASS_WORD_SCHEDULE };
+}
+
+/**
+ * The class word's single token, or an error that says what to type instead. One token, as
+ * diffusers' textual-inversion script requires of its initializer token: a word the
+ * tokenizer splits has no single embedding to start from.
+ */
+export function classWordToken(tokenizer: { encode(text: string): number[] }, word: string | undefined): number {
+  const w = (word ?? '').trim();
+  if (!w) {
+    throw new Error(
+      'this pack has no tuning encoder, so personalization starts from a class word: say in one word what the photo shows (e.g. dog, mug, statue)',
+    );
+  }
+  if (/\s/.test(w)) throw new Error(`the class word must be one word, not "${w}" (e.g. "dog")`);
+  const ids = tokenizer.encode(w);
+  if (ids.length === 0) throw new Error(`the class word "${w}" has no tokens; use an ordinary word such as "dog"`);
+  if (ids.length > 1) {
+    throw new Error(
+      `the class word "${w}" is ${ids.length} tokens to this model's tokenizer, and a start needs one; use a more common word for the same thing (e.g. "dog" rather than "dachshund")`,
+    );
+  }
+  return ids[0];
+}
 
 export type PersonalizeEvent =
   | { stage: 'encoding' }
-  | { stage: 'nearest'; words: string[]; similarities: number[]; fromEncoder: boolean }
+  | { stage: 'nearest'; words: string[]; similarities: number[]; fromEncoder: boolean; start: ConceptStart }
   | { stage: 'tuning'; step: number; steps: number; loss: number; diffusionLoss: number }
   | { stage: 'done' };
 
@@ -129,9 +178,10 @@ export function prepareImage(rt: PackRuntime, image: RgbaImage): PreparedImage {
 export interface TuningLossInputs<T> {
   theta: { vStar: T; lora: ReadonlyMap<string, LoraPair<T>>; scale: number };
   theta0: { vStar: T; lora: ReadonlyMap<string, LoraPair<T>> };
-  /** z_t: (B, L, h, w), ε: (B, L, h, w); one timestep per sample (or one for all). */
+  /** z_t: (B, L, h, w); one timestep per sample (or one for all). */
   zt: T;
   t: number | readonly number[];
+  /** What the UNet should output at z_t, (B, L, h, w): ε, or v for v-prediction models (diffusionTarget). */
   eps: T;
   tokens: PromptTokens;
   /** C_h for the dual path: (1, 77, C) */
@@ -189,6 +239,7 @@ interface InitialGuess {
   vStar: Float32Array;
   lora: { module: string; A: Float32Array; aShape: [number, number]; B: Float32Array; bShape: [number, number] }[];
   fromEncoder: boolean;
+  start: ConceptStart;
 }
 
 async function predictInitialGuess(rt: PackRuntime, img: PreparedImage, o: PersonalizeOptions): Promise<InitialGuess> {
@@ -196,20 +247,19 @@ async function predictInitialGuess(rt: PackRuntime, img: PreparedImage, o: Perso
   const u = rt.unet.config;
   const r = rt.manifest.architecture.lora.rank;
   if (!rt.encoder) {
-    // No encoder: v* = the class word's first token, A small random, B = 0 (LoRA's usual start).
-    if (!o.classWord) throw new Error('this pack has no tuning encoder: give a class word (e.g. "dog") to start from');
-    const ids = rt.tokenizer.encode(o.classWord);
-    if (ids.length === 0) throw new Error(`the class word "${o.classWord}" has no tokens`);
+    // No encoder: v* = the class word's token, A small random, B = 0 (LoRA's usual start).
+    const id = classWordToken(rt.tokenizer, o.classWord);
     const rng = new PhiloxRandom(o.seed, { stream: 7 });
     const targets = loraTargets(u);
     return {
-      vStar: await rt.tokenEmbedding(ids[0]),
+      vStar: await rt.tokenEmbedding(id),
       lora: targets.map((t) => {
         const bound = 1 / Math.sqrt(t.in);
         const A = rng.uniforms(r * t.in).map((x) => (2 * x - 1) * bound);
         return { module: t.module, A, aShape: [r, t.in], B: new Float32Array(t.out * r), bShape: [t.out, r] };
       }),
       fromEncoder: false,
+      start: { kind: 'class-word', word: o.classWord!.trim() },
     };
   }
   const enc = rt.encoder;
@@ -235,7 +285,12 @@ async function predictInitialGuess(rt: PackRuntime, img: PreparedImage, o: Perso
           bShape: [t.out, r] as [number, number],
         });
       }
-      return { vStar: await out.embedding.read(), lora, fromEncoder: true };
+      return {
+        vStar: await out.embedding.read(),
+        lora,
+        fromEncoder: true,
+        start: { kind: 'encoder', trained: enc.config.trained !== false } as ConceptStart,
+      };
     }),
   );
 }
@@ -254,6 +309,7 @@ function guessToConcept(rt: PackRuntime, g: InitialGuess, hardTokenId: number, w
     lossCurve,
     packId: rt.manifest.name,
     packHash: rt.hash,
+    start: g.start,
   };
 }
 
@@ -318,6 +374,8 @@ export async function personalize(
   const o = options;
   const { engine } = rt;
   if (!o.placeholder.trim()) throw new Error('the placeholder token must not be empty');
+  // Refuse a missing or unusable class word before any GPU work.
+  if (!rt.encoder) classWordToken(rt.tokenizer, o.classWord);
   onEvent({ stage: 'encoding' });
   const img = prepareImage(rt, image);
   const owned: Tensor[] = [img.latents, img.clipPixels];
@@ -332,7 +390,7 @@ export async function personalize(
     owned.push(v0);
     const near = await nearestTokens(rt, v0, Math.max(1, o.nearestK));
     const hardTokenId = near.ids[0];
-    onEvent({ stage: 'nearest', words: near.words, similarities: near.similarities, fromEncoder: guess.fromEncoder });
+    onEvent({ stage: 'nearest', words: near.words, similarities: near.similarities, fromEncoder: guess.fromEncoder, start: guess.start });
     const initial = guessToConcept(rt, guess, hardTokenId, near.words, o, []);
 
     // 3. θ as parameters, θ₀ as constants
@@ -358,7 +416,8 @@ export async function personalize(
 
     // 5. the tuning loop
     const rng = new PhiloxRandom(o.seed, { stream: 1 });
-    const alphas = createScheduler('ddim', rt.manifest.scheduler).alphasCumprod;
+    const { alphasCumprod: alphas, config: schedule } = createScheduler('ddim', rt.manifest.scheduler);
+    const predictionType = schedule.predictionType;
     const [views, L, h, w] = img.latents.shape;
     const latentSize = L * h * w;
     const lossCurve: number[] = [];
@@ -387,14 +446,18 @@ export async function personalize(
             sqrt1mA.fill(Math.sqrt(1 - alphas[t]), b * latentSize, (b + 1) * latentSize);
           });
           const z0 = B === 1 ? rt.ops.slice(img.latents, 0, picks[0], 1) : rt.ops.concat(picks.map((v) => rt.ops.slice(img.latents, 0, v, 1)), 0);
-          const zt = add(mul(z0, engine.tensor(sqrtA, [B, L, h, w])), mul(eps, engine.tensor(sqrt1mA, [B, L, h, w])));
+          const alpha = engine.tensor(sqrtA, [B, L, h, w]);
+          const sigma = engine.tensor(sqrt1mA, [B, L, h, w]);
+          const zt = add(mul(z0, alpha), mul(eps, sigma));
+          // what the UNet predicts: ε, or v = √ᾱ·ε − √(1−ᾱ)·z₀ for v-prediction models (SD 2.x 768)
+          const target = diffusionTarget(rt.ops, predictionType, z0, eps, alpha, sigma);
           // 5c. Eq. 1 through the dual path, plus the two L2 anchors
           const loss = tuningLoss(rt.ops, rt.text, rt.unet, {
             theta,
             theta0: { vStar: v0, lora: lora0 },
             zt,
             t: ts,
-            eps,
+            eps: target,
             tokens: prompt.tokens,
             hardContext: prompt.hard,
             blend: o.blend,
@@ -408,7 +471,7 @@ export async function personalize(
         });
         if (!Number.isFinite(total)) {
           throw new NumericalError(
-            `tuning diverged at step ${step + 1} (loss ${total}); the encoder's prediction is kept — try a lower learning rate`,
+            `tuning diverged at step ${step + 1} (loss ${total}); ${guess.fromEncoder ? "the encoder's prediction" : 'the class-word start'} is kept — try a lower learning rate`,
             initial,
           );
         }
@@ -425,6 +488,7 @@ export async function personalize(
           guess.lora.map(async (l) => ({ ...l, A: await lora.get(l.module)!.A.read(), B: await lora.get(l.module)!.B.read() })),
         ),
         fromEncoder: guess.fromEncoder,
+        start: guess.start,
       };
       onEvent({ stage: 'done' });
       return guessToConcept(rt, tuned, hardTokenId, near.words, o, lossCurve);

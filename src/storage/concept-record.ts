@@ -1,7 +1,7 @@
 // What the concept library stores. A concept is ONE record (ConceptData + name, thumbnail,
 // dates, settings; tensors and thumbnail inside it) so it is either fully stored or absent;
 // the index record lists summaries so the library can be shown without reading tensors.
-import type { ConceptData, CropRect, GenerateSettings } from '../worker/api.ts';
+import type { ConceptData, ConceptStart, CropRect, GenerateSettings } from '../worker/api.ts';
 
 /** The layout this build reads and writes (see migrations.ts for how older ones are lifted). */
 export const SCHEMA_VERSION = 1;
@@ -48,6 +48,8 @@ export interface ConceptSummary {
   thumbnail: Uint8Array;
   /** Bytes of tensor data in the record. */
   tensorBytes: number;
+  /** Where tuning started; absent for concepts made before it was recorded. */
+  start?: ConceptStart;
 }
 
 export interface LibraryIndex {
@@ -67,6 +69,7 @@ export function summarize(r: ConceptRecord): ConceptSummary {
     updatedAt: r.updatedAt,
     thumbnail: r.thumbnail,
     tensorBytes: 4 * (r.embedding.length + r.lora.reduce((n, l) => n + l.A.length + l.B.length, 0)),
+    ...(r.start ? { start: r.start } : {}),
   };
 }
 

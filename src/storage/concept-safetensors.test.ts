@@ -155,6 +155,27 @@ describe('concept file: export/import round trip', () => {
     expect(m.created_at).toBe('2026-11-27T12:00:00.000Z');
   });
 
+  it('records where tuning started (class word, encoder, untrained encoder) and reads it back', () => {
+    const starts = [
+      { kind: 'class-word', word: 'dog' },
+      { kind: 'encoder', trained: true },
+      { kind: 'encoder', trained: false },
+    ] as const;
+    for (const start of starts) {
+      for (const naming of ['peft', 'kohya'] as const) {
+        const c = { ...makeConcept(9), start };
+        const bytes = exportConcept(c, { naming });
+        const m = parseSafetensors(bytes).metadata;
+        expect(m.start).toBe(start.kind === 'class-word' ? 'class-word' : start.trained ? 'encoder' : 'untrained-encoder');
+        expect(m.class_word).toBe(start.kind === 'class-word' ? 'dog' : undefined);
+        expectSameConcept(importConcept(bytes, PACK), c);
+      }
+    }
+    // Files written before the start was recorded have neither key: the start is unknown.
+    expect(importConcept(valid, PACK).start).toBeUndefined();
+    expect(() => exportConcept({ ...makeConcept(), start: { kind: 'class-word', word: 'big dog' } })).toThrow(/class word/);
+  });
+
   it('accepts F16 and BF16 tensors and a (C,) embedding', () => {
     for (const dtype of ['F16', 'BF16'] as const) {
       const c = makeConcept(3);
@@ -412,6 +433,11 @@ describe('concept file: refusals', () => {
     expectRefused(withMeta({ loss_curve: '[1e999]' }), 'metadata', /loss_curve/);
     expectRefused(withMeta({ created_at: 'yesterday' }), 'metadata', /created_at/);
     expectRefused(withMeta({ lora_adapter_metadata: '{"unet.r": 4' }), 'metadata', /lora_adapter_metadata/);
+    expectRefused(withMeta({ start: 'vibes' }), 'metadata', /start.*class-word/);
+    expectRefused(withMeta({ start: 'class-word' }), 'metadata', /class_word.*missing/);
+    expectRefused(withMeta({ start: 'class-word', class_word: 'big dog' }), 'metadata', /class_word/);
+    expectRefused(withMeta({ start: 'encoder', class_word: 'dog' }), 'metadata', /class_word/);
+    expectRefused(withMeta({ class_word: 'dog' }), 'metadata', /start/);
   });
 
   it('a truncated file, wherever it is cut', () => {

@@ -8,6 +8,8 @@
 //   lora_ti.emb_params            F32 (1, C)   the textual-inversion vector v*
 //   __metadata__.lora_adapter_metadata: the PEFT LoraConfig as JSON with "unet."-prefixed keys
 //   (r, lora_alpha, target_modules …), which `load_lora_weights` turns into the LoraConfig.
+//   __metadata__.start: encoder | untrained-encoder | class-word (then .class_word: the word):
+//   where tuning began; optional, since files written before it was recorded lack it.
 // Names, 'kohya' (kohya-ss sd-scripts / A1111 / ComfyUI):
 //   lora_unet_<module, '.' → '_'>.lora_down.weight (r, in), .lora_up.weight (out, r), .alpha ()
 //   bundle_emb.<placeholder, '.' → '_'>.string_to_param.*   (1, C)   A1111's embedding-in-LoRA
@@ -28,7 +30,7 @@
 // pack, only F32/F16/BF16, exactly the pack's LoRA modules with exact shapes, finite values
 // within the f16 range, checked metadata, and the base pack hash equal to the loaded pack's.
 // Every refusal is a ConceptFileError with a code and a message saying what to do.
-import type { ConceptData } from '../worker/api.ts';
+import type { ConceptData, ConceptStart } from '../worker/api.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../engine/dtype.ts';
 import {
   decodeFloat32,
@@ -139,7 +141,17 @@ export const CONCEPT_METADATA_KEYS = [
   'loss_curve',
   'created_at',
   'lora_adapter_metadata',
+  'start',
+  'class_word',
 ] as const;
+
+/** `start` metadata values: where tuning began (see ConceptStart). */
+const START_VALUES = ['encoder', 'untrained-encoder', 'class-word'] as const;
+
+function startMetadata(start: ConceptStart): Record<string, string> {
+  if (start.kind === 'class-word') return { start: 'class-word', class_word: start.word };
+  return { start: start.trained ? 'encoder' : 'untrained-encoder' };
+}
 
 /** kohya's module name: sd-scripts joins "lora_unet" and the diffusers path with '_' for every '.'. */
 export const kohyaModuleName = (module: string): string => `lora_unet_${module.replaceAll('.', '_')}`;
@@ -210,6 +222,7 @@ export function exportConcept(concept: ConceptData, options: ExportConceptOption
     loss_curve: JSON.stringify(concept.lossCurve),
     created_at: new Date(createdMs).toISOString(),
   });
+  if (concept.start) Object.assign(metadata, startMetadata(concept.start));
   if (naming === 'peft') metadata.lora_adapter_metadata = peftAdapterMetadata(concept);
   const bytes = writeSafetensors(tensors, metadata);
   const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 8).getUint32(0, true);
@@ -279,6 +292,14 @@ function checkConceptForExport(c: ConceptData): void {
     !c.lossCurve.every((x) => typeof x === 'number' && Number.isFinite(x))
   ) {
     bad(`the loss curve is not a list of at most ${MAX_LOSS_CURVE} finite numbers`, 'lossCurve');
+  }
+  if (c.start !== undefined) {
+    if (c.start?.kind === 'class-word') {
+      if (typeof c.start.word !== 'string' || !c.start.word || c.start.word.length > 100 || /\s/.test(c.start.word))
+        bad(`the class word ${JSON.stringify(c.start.word)} is not one short word`, 'start');
+    } else if (c.start?.kind !== 'encoder' || typeof c.start.trained !== 'boolean') {
+      bad(`its start ${JSON.stringify(c.start)} is neither the encoder nor a class word`, 'start');
+    }
   }
   if (!(c.embedding instanceof Float32Array) || c.embedding.length === 0) bad('the embedding is empty', 'embedding');
   const idsProblem = hardTokenIdsProblem(c.hardTokenIds, c.embedding.length);
@@ -467,6 +488,7 @@ export function readConceptFile(bytes: Uint8Array, pack: ConceptPackInfo): ReadC
     lossCurve: m.lossCurve,
     packId: m.packId,
     packHash: m.packHash,
+    ...(m.start ? { start: m.start } : {}),
   };
   return { concept, naming, createdAt: m.createdAt, metadata: meta };
 }
@@ -566,6 +588,7 @@ interface Meta {
   blend: number;
   lossCurve: number[];
   createdAt: string;
+  start: ConceptStart | undefined;
 }
 
 const DECIMAL = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$/;
@@ -702,6 +725,21 @@ function readMetadata(meta: Readonly<Record<string, string>>, pack: ConceptPackI
     disagree('unet.lora_alpha', alpha);
   }
 
+  // Where tuning started: optional (older files, other tools); when present, exact.
+  let start: ConceptStart | undefined;
+  if (meta.start !== undefined) {
+    const kind = text('start', 32);
+    if (!(START_VALUES as readonly string[]).includes(kind)) bad('start', `is ${JSON.stringify(kind)}, not one of ${START_VALUES.join(', ')}`);
+    if (kind === 'class-word') {
+      const word = text('class_word', 100);
+      if (/\s/.test(word)) bad('class_word', 'is not one word');
+      start = { kind: 'class-word', word };
+    } else {
+      if (meta.class_word !== undefined) bad('class_word', `is set but the start is ${JSON.stringify(kind)}`);
+      start = { kind: 'encoder', trained: kind === 'encoder' };
+    }
+  } else if (meta.class_word !== undefined) bad('start', 'is missing but class_word is set');
+
   return {
     placeholder,
     packHash,
@@ -714,6 +752,7 @@ function readMetadata(meta: Readonly<Record<string, string>>, pack: ConceptPackI
     blend,
     lossCurve: curve as number[],
     createdAt,
+    start,
   };
 }
 

@@ -1,5 +1,5 @@
 import { ConceptThumbnail } from './concept-thumbnail.tsx';
-import { formatBytes, formatDate } from './format.ts';
+import { formatBytes, formatDate, formatStart } from './format.ts';
 import { RgbaCanvas } from './rgba-canvas.tsx';
 import { useAppStore, type OtherToolFormat } from './store.ts';
 
@@ -70,6 +70,12 @@ export function ConceptCard({ id }: { id: string }) {
           <dd>
             {c.packId} <span className="muted small">({c.packHash.slice(0, 8)})</span>
           </dd>
+          {c.start && (
+            <>
+              <dt>Started from</dt>
+              <dd data-testid="concept-start">{formatStart(c.start)}</dd>
+            </>
+          )}
           <dt>Made</dt>
           <dd>{formatDate(c.createdAt)}</dd>
           <dt>Size</dt>

@@ -7,6 +7,7 @@ function progressLabel(p: DownloadProgress | null): string {
   // All bytes are in and verified; the weights are being checked and put on the GPU.
   if (p.phase === 'done') return 'Preparing the model…';
   if (p.phase === 'verify') return `Checking ${p.file}`;
+  if (p.phase === 'build') return `Building the pack: ${p.file}`;
   return `Downloading ${p.file}`;
 }
 
@@ -15,6 +16,16 @@ export function DownloadProgressBar() {
   const status = useAppStore((s) => s.pack.status);
   const progress = useAppStore((s) => s.pack.progress);
   const cancel = useAppStore((s) => s.cancelPack);
+  const building = useAppStore(
+    (s) => s.pack.sourceKind === 'checkpoint' || (s.pack.sourceKind === 'files' && s.pack.folder?.kind === 'diffusers'),
+  );
+  if (status === 'cancelled' && building) {
+    return (
+      <p className="muted" role="status" data-testid="download-cancelled">
+        Build cancelled. What it had written was removed; building again starts over.
+      </p>
+    );
+  }
   if (status === 'cancelled') {
     return (
       <p className="muted" role="status" data-testid="download-cancelled">
@@ -37,7 +48,7 @@ export function DownloadProgressBar() {
         <span>{progress?.etaSeconds != null ? `${formatEta(progress.etaSeconds)} left` : 'time left: —'}</span>
       </p>
       <button type="button" onClick={cancel}>
-        Cancel download
+        {progress?.phase === 'build' ? 'Cancel build' : 'Cancel download'}
       </button>
     </div>
   );

@@ -1,4 +1,5 @@
 // How numbers read in the UI.
+import type { ConceptStart } from '../worker/api.ts';
 
 export function formatBytes(n: number): string {
   if (!Number.isFinite(n) || n < 0) return '—';
@@ -34,4 +35,10 @@ export function formatDate(ms: number): string {
 export function formatLoss(x: number): string {
   if (!Number.isFinite(x)) return String(x);
   return x === 0 ? '0' : x.toPrecision(3);
+}
+
+/** Where a concept's tuning started, in words (the app shows it after personalizing and in the library). */
+export function formatStart(start: ConceptStart): string {
+  if (start.kind === 'class-word') return `the word “${start.word}” (this model has no tuning encoder)`;
+  return start.trained ? 'the tuning encoder' : 'the untrained test encoder';
 }

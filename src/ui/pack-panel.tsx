@@ -7,6 +7,10 @@ export function PackPanel() {
   const setSource = useAppStore((s) => s.setPackSource);
   const setUrl = useAppStore((s) => s.setPackUrl);
   const setFolder = useAppStore((s) => s.setPackFolder);
+  const setCheckpoint = useAppStore((s) => s.setPackCheckpoint);
+  const setCheckpointConfig = useAppStore((s) => s.setPackCheckpointConfig);
+  const building =
+    pack.sourceKind === 'checkpoint' || (pack.sourceKind === 'files' && pack.folder?.kind === 'diffusers');
   const loadPack = useAppStore((s) => s.loadPack);
   const goTo = useAppStore((s) => s.goTo);
   const running = pack.status === 'running';
@@ -15,8 +19,8 @@ export function PackPanel() {
     <section className="panel" aria-labelledby="pack-heading" data-testid="screen-pack">
       <h2 id="pack-heading">1. Choose a model</h2>
       <p className="lede">
-        A model pack holds the diffusion model and the encoder that reads your photo. It is downloaded once, checked,
-        and kept in this browser for offline use.
+        A model pack holds the diffusion model and, usually, the encoder that reads your photo. It is downloaded once,
+        checked, and kept in this browser for offline use.
       </p>
       <form
         onSubmit={(e) => {
@@ -73,7 +77,10 @@ export function PackPanel() {
           </div>
           {pack.sourceKind === 'files' && (
             <div className="field indent">
-              <label htmlFor="pack-folder-input">Pack folder (the one with manifest.json)</label>
+              <label htmlFor="pack-folder-input">
+                A pack folder (with manifest.json), or a Stable Diffusion 1.x / 2.x model folder in the diffusers
+                layout, which is turned into a pack here
+              </label>
               <input
                 id="pack-folder-input"
                 type="file"
@@ -85,14 +92,66 @@ export function PackPanel() {
               {pack.folder && (
                 <p className="muted" data-testid="pack-folder">
                   {pack.folder.name}: {pack.folder.files.length} files, {formatBytes(pack.folder.bytes)}
+                  {pack.folder.kind === 'pack'
+                    ? ' — a pack'
+                    : pack.folder.kind === 'diffusers'
+                      ? ' — a diffusers model: it will be built into a pack in this browser'
+                      : ' — neither a pack nor a diffusers model'}
                 </p>
               )}
+              {pack.folder?.kind === 'diffusers' && <ImageEncoderField />}
+            </div>
+          )}
+          <div className="choice">
+            <input
+              type="radio"
+              id="pack-checkpoint"
+              name="pack-source"
+              checked={pack.sourceKind === 'checkpoint'}
+              onChange={() => setSource('checkpoint')}
+            />
+            <label htmlFor="pack-checkpoint">From a .safetensors checkpoint on this device</label>
+          </div>
+          {pack.sourceKind === 'checkpoint' && (
+            <div className="field indent">
+              <label htmlFor="pack-checkpoint-input">
+                A Stable Diffusion 1.x or 2.x single-file checkpoint (the A1111 / ComfyUI kind); it is read piece by
+                piece and turned into a pack here
+              </label>
+              <input
+                id="pack-checkpoint-input"
+                type="file"
+                accept=".safetensors"
+                onChange={(e) => setCheckpoint(e.target.files?.[0] ?? null)}
+              />
+              {pack.checkpoint && (
+                <p className="muted" data-testid="pack-checkpoint-file">
+                  {pack.checkpoint.name}: {formatBytes(pack.checkpoint.size)}
+                </p>
+              )}
+              <label htmlFor="pack-checkpoint-config-input">
+                Optional: a diffusers folder for its configs and image encoder (needed for non-standard models)
+              </label>
+              <input
+                id="pack-checkpoint-config-input"
+                type="file"
+                // React does not know the attribute; the DOM does.
+                {...({ webkitdirectory: '', directory: '' } as Record<string, string>)}
+                multiple
+                onChange={(e) => setCheckpointConfig([...(e.target.files ?? [])])}
+              />
+              {pack.checkpointConfig && (
+                <p className="muted" data-testid="pack-checkpoint-config">
+                  configs from {pack.checkpointConfig.name}
+                </p>
+              )}
+              <ImageEncoderField />
             </div>
           )}
         </fieldset>
         <div className="actions">
           <button type="submit" className="primary" disabled={running}>
-            {pack.status === 'done' ? 'Load again' : 'Load model'}
+            {building ? 'Build and load' : pack.status === 'done' ? 'Load again' : 'Load model'}
           </button>
         </div>
       </form>
@@ -110,9 +169,9 @@ export function PackPanel() {
             <dt>Licence</dt>
             <dd>{pack.summary.licence}</dd>
             <dt>Encoder</dt>
-            <dd>
+            <dd data-testid="pack-encoder">
               {!pack.summary.hasTuningEncoder
-                ? 'none (starts from a class word)'
+                ? 'none — personalizing starts from a word you type for what the photo shows, with longer tuning'
                 : pack.summary.tuningEncoderTrained
                   ? 'tuning encoder included'
                   : 'untrained test encoder: shows the pipeline, not personalization quality'}
@@ -124,5 +183,27 @@ export function PackPanel() {
         </div>
       )}
     </section>
+  );
+}
+
+/** For a model without image_encoder/: the CLIP image encoder a pack needs, from another folder. */
+function ImageEncoderField() {
+  const imageEncoder = useAppStore((s) => s.pack.imageEncoder);
+  const setImageEncoder = useAppStore((s) => s.setPackImageEncoder);
+  return (
+    <>
+      <label htmlFor="pack-image-encoder-input">
+        Optional: an image-encoder folder (CLIPVisionModelWithProjection), if the model has no image_encoder/
+      </label>
+      <input
+        id="pack-image-encoder-input"
+        type="file"
+        // React does not know the attribute; the DOM does.
+        {...({ webkitdirectory: '', directory: '' } as Record<string, string>)}
+        multiple
+        onChange={(e) => setImageEncoder([...(e.target.files ?? [])])}
+      />
+      {imageEncoder && <p className="muted">image encoder from {imageEncoder.name}</p>}
+    </>
   );
 }

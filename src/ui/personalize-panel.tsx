@@ -1,8 +1,9 @@
+import { formatStart } from './format.ts';
 import { LossChart } from './loss-chart.tsx';
 import { useAppStore } from './store.ts';
 
 const STAGE_TEXT = {
-  encoding: 'Reading the photo with the encoder…',
+  encoding: 'Reading the photo…',
   nearest: 'Found the nearest words; tuning next…',
   tuning: 'Tuning',
   done: 'Done',
@@ -12,21 +13,37 @@ export function PersonalizePanel() {
   const p = useAppStore((s) => s.personalize);
   const packReady = useAppStore((s) => s.pack.status === 'done');
   const hasEncoder = useAppStore((s) => s.pack.summary?.hasTuningEncoder ?? true);
+  const defaultSteps = useAppStore((s) => s.pack.summary?.tuningSteps ?? null);
   const photo = useAppStore((s) => s.photo.image);
   const set = useAppStore((s) => s.setPersonalize);
   const start = useAppStore((s) => s.startPersonalize);
   const cancel = useAppStore((s) => s.cancelPersonalize);
   const goTo = useAppStore((s) => s.goTo);
   const running = p.status === 'running';
-  const blocker = !packReady ? 'Load a model first (step 1).' : !photo ? 'Choose a photo first (step 2).' : null;
+  const needsWord = packReady && !hasEncoder && !p.classWord.trim();
+  const blocker = !packReady
+    ? 'Load a model first (step 1).'
+    : !photo
+      ? 'Choose a photo first (step 2).'
+      : needsWord
+        ? 'Say in one word what the photo shows.'
+        : null;
 
   return (
     <section className="panel" aria-labelledby="personalize-heading" data-testid="screen-personalize">
       <h2 id="personalize-heading">3. Personalize</h2>
-      <p className="lede">
-        The encoder turns your photo into a new word and small weight changes, then a few tuning steps refine them. Use
-        the word in prompts to draw your thing.
-      </p>
+      {hasEncoder ? (
+        <p className="lede">
+          The encoder turns your photo into a new word and small weight changes, then a few tuning steps refine them.
+          Use the word in prompts to draw your thing.
+        </p>
+      ) : (
+        <p className="lede">
+          This model has no tuning encoder, so the new word starts from an ordinary word for what the photo shows and
+          longer tuning ({defaultSteps ?? 'more'} steps by default) teaches it your thing. Use the new word in prompts
+          to draw it.
+        </p>
+      )}
       <form
         className="form-grid"
         onSubmit={(e) => {
@@ -70,7 +87,13 @@ export function PersonalizePanel() {
               placeholder="dog, mug, statue…"
               onChange={(e) => set({ classWord: e.target.value })}
               disabled={running}
+              required
+              autoComplete="off"
+              aria-describedby="class-word-help"
             />
+            <small id="class-word-help" className="muted">
+              Needed because this model has no encoder: tuning starts from this word’s meaning.
+            </small>
           </div>
         )}
         <div className="field">
@@ -110,6 +133,11 @@ export function PersonalizePanel() {
           </label>
           <progress id="tune-bar" max={p.totalSteps} value={p.status === 'done' ? p.totalSteps : p.step} />
         </div>
+      )}
+      {p.start && (
+        <p className="muted" data-testid="personalize-start">
+          Started from {formatStart(p.start)}.
+        </p>
       )}
       {p.nearest.length > 0 && (
         <p className="nearest" data-testid="nearest-words">

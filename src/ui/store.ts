@@ -10,6 +10,7 @@ import { ConceptLibrary, type StorageEstimate, type WriteHooks } from '../storag
 import { StorageError, toStorageError, type StorageErrorKind } from '../storage/storage-error.ts';
 import type {
   ConceptData,
+  ConceptStart,
   CropRect,
   DownloadProgress,
   GenerateRequest,
@@ -27,6 +28,15 @@ import { generationTextEntries, imageFileName, type GenerationRecord } from './g
 import { cropThumbnail, encodePng, saveFile } from './image-encode.ts';
 import { workerNotice, type Notice, type NoticeArea } from './messages.ts';
 import { validateUpload, type UploadProblem } from './upload-validation.ts';
+import { pickedFolderKind, type PickedFolderKind } from '../packs/pack-io-browser.ts';
+
+/** A folder the user picked, described for the Model step. */
+function pickedFolder(files: File[]): PickedFolder | null {
+  if (!files.length) return null;
+  const first = files[0] as File & { webkitRelativePath?: string };
+  const name = first.webkitRelativePath?.split('/')[0] || first.name || 'folder';
+  return { name, files, bytes: files.reduce((n, f) => n + f.size, 0), kind: pickedFolderKind(files) };
+}
 
 export type StepId = 'pack' | 'photo' | 'personalize' | 'generate' | 'library';
 
@@ -40,10 +50,24 @@ export const STEPS: readonly { id: StepId; label: string }[] = [
 
 export type JobStatus = 'idle' | 'running' | 'done' | 'failed' | 'cancelled';
 
+/** A picked folder: what it holds decides whether it is loaded (a pack) or built (a diffusers model). */
+export interface PickedFolder {
+  name: string;
+  files: File[];
+  bytes: number;
+  kind: PickedFolderKind;
+}
+
 export interface PackState {
-  sourceKind: 'bundled' | 'url' | 'files';
+  /** files: a picked folder (a pack, or a diffusers model to build); checkpoint: a .safetensors to build. */
+  sourceKind: 'bundled' | 'url' | 'files' | 'checkpoint';
   url: string;
-  folder: { name: string; files: File[]; bytes: number } | null;
+  folder: PickedFolder | null;
+  /** The single-file checkpoint, and an optional diffusers folder for its configs. */
+  checkpoint: File | null;
+  checkpointConfig: PickedFolder | null;
+  /** For a model without image_encoder/: a CLIPVisionModelWithProjection folder. */
+  imageEncoder: PickedFolder | null;
   status: JobStatus;
   jobId: string | null;
   progress: DownloadProgress | null;
@@ -70,6 +94,8 @@ export interface PersonalizeState {
   step: number;
   totalSteps: number;
   nearest: string[];
+  /** Where this run's tuning started (the encoder or the class word), once known. */
+  start: ConceptStart | null;
   losses: number[];
   /** The library id of the concept this run produced. */
   savedId: string | null;
@@ -160,6 +186,9 @@ export interface AppState {
   setPackSource(kind: PackState['sourceKind']): void;
   setPackUrl(url: string): void;
   setPackFolder(files: File[]): void;
+  setPackCheckpoint(file: File | null): void;
+  setPackCheckpointConfig(files: File[]): void;
+  setPackImageEncoder(files: File[]): void;
   loadPack(): Promise<void>;
   cancelPack(): void;
 
@@ -327,7 +356,18 @@ export const useAppStore = create<AppState>((set, get) => {
   return {
     step: 'pack',
     gpu: { status: 'probing' },
-    pack: { sourceKind: 'bundled', url: '', folder: null, status: 'idle', jobId: null, progress: null, summary: null },
+    pack: {
+      sourceKind: 'bundled',
+      url: '',
+      folder: null,
+      checkpoint: null,
+      checkpointConfig: null,
+      imageEncoder: null,
+      status: 'idle',
+      jobId: null,
+      progress: null,
+      summary: null,
+    },
     photo: { status: 'empty', fileName: null, problem: null, image: null, crop: null },
     personalize: {
       placeholder: DEFAULT_PLACEHOLDER,
@@ -340,6 +380,7 @@ export const useAppStore = create<AppState>((set, get) => {
       step: 0,
       totalSteps: 12,
       nearest: [],
+      start: null,
       losses: [],
       savedId: null,
     },
@@ -416,9 +457,16 @@ export const useAppStore = create<AppState>((set, get) => {
       patch('pack', { url });
     },
     setPackFolder(files) {
-      const first = files[0] as (File & { webkitRelativePath?: string }) | undefined;
-      const name = first?.webkitRelativePath?.split('/')[0] || first?.name || 'folder';
-      patch('pack', { folder: files.length ? { name, files, bytes: files.reduce((n, f) => n + f.size, 0) } : null });
+      patch('pack', { folder: pickedFolder(files) });
+    },
+    setPackCheckpoint(file) {
+      patch('pack', { checkpoint: file });
+    },
+    setPackCheckpointConfig(files) {
+      patch('pack', { checkpointConfig: pickedFolder(files) });
+    },
+    setPackImageEncoder(files) {
+      patch('pack', { imageEncoder: pickedFolder(files) });
     },
     async loadPack() {
       const { pack } = get();
@@ -457,7 +505,49 @@ export const useAppStore = create<AppState>((set, get) => {
           });
           return;
         }
-        source = { kind: 'files', files: pack.folder.files };
+        if (pack.folder.kind === 'unknown') {
+          get().notify({
+            area: 'pack',
+            tone: 'error',
+            kind: 'bad-folder',
+            title: 'That folder is neither a pack nor a model',
+            message: `“${pack.folder.name}” has no manifest.json (a Likeness pack) and no unet/config.json (a diffusers model).`,
+            hint: 'Choose a pack folder, or a Stable Diffusion model folder in the diffusers layout (unet/, vae/, text_encoder/, tokenizer/, scheduler/).',
+          });
+          return;
+        }
+        source =
+          pack.folder.kind === 'pack'
+            ? { kind: 'files', files: pack.folder.files }
+            : {
+                kind: 'build',
+                model: {
+                  kind: 'diffusers',
+                  files: pack.folder.files,
+                  ...(pack.imageEncoder ? { imageEncoderFiles: pack.imageEncoder.files } : {}),
+                },
+              };
+      } else if (pack.sourceKind === 'checkpoint') {
+        if (!pack.checkpoint) {
+          get().notify({
+            area: 'pack',
+            tone: 'error',
+            kind: 'no-checkpoint',
+            title: 'No checkpoint chosen',
+            message: 'Choose a Stable Diffusion 1.x or 2.x .safetensors file first.',
+            hint: null,
+          });
+          return;
+        }
+        source = {
+          kind: 'build',
+          model: {
+            kind: 'single-file',
+            file: pack.checkpoint,
+            ...(pack.checkpointConfig ? { configFiles: pack.checkpointConfig.files } : {}),
+            ...(pack.imageEncoder ? { imageEncoderFiles: pack.imageEncoder.files } : {}),
+          },
+        };
       } else {
         source = { kind: 'bundled' };
       }
@@ -591,6 +681,19 @@ export const useAppStore = create<AppState>((set, get) => {
         });
         return;
       }
+      const classWord = s.personalize.classWord.trim();
+      if (s.pack.summary && !s.pack.summary.hasTuningEncoder && (!classWord || /\s/.test(classWord))) {
+        get().notify({
+          area: 'personalize',
+          tone: 'error',
+          kind: 'class-word',
+          title: classWord ? 'The class word must be one word' : 'Say what the photo shows',
+          message:
+            'This model has no tuning encoder, so personalization starts from an ordinary word for the thing in the photo and tunes from there.',
+          hint: 'Type one word, such as dog, mug or statue.',
+        });
+        return;
+      }
       const jobId = newJobId('personalize');
       const steps = Math.max(1, Math.min(100, Math.round(s.personalize.steps)));
       const seed = s.personalize.seed;
@@ -602,6 +705,7 @@ export const useAppStore = create<AppState>((set, get) => {
         step: 0,
         totalSteps: steps,
         nearest: [],
+        start: null,
         losses: [],
         savedId: null,
       });
@@ -616,11 +720,11 @@ export const useAppStore = create<AppState>((set, get) => {
             placeholder,
             steps,
             seed,
-            ...(s.personalize.classWord.trim() ? { classWord: s.personalize.classWord.trim() } : {}),
+            ...(classWord ? { classWord } : {}),
           },
           progressCallback((p: PersonalizeProgress) => {
             if (get().personalize.jobId !== jobId) return;
-            if (p.stage === 'nearest') patch('personalize', { stage: p.stage, nearest: p.words });
+            if (p.stage === 'nearest') patch('personalize', { stage: p.stage, nearest: p.words, start: p.start });
             else if (p.stage === 'tuning') {
               const losses = get().personalize.losses.slice(0, p.step - 1);
               losses[p.step - 1] = p.loss;
@@ -634,8 +738,10 @@ export const useAppStore = create<AppState>((set, get) => {
         patch('personalize', { status: e.kind === 'cancelled' ? 'cancelled' : 'failed', jobId: null });
         if (e.kind !== 'cancelled') get().notify(workerNotice('personalize', 'personalizing', e));
         if (!e.fallback) return;
-        // Tuning diverged, but the encoder's own prediction is a usable concept: keep it.
+        // Tuning diverged, but the starting point (the encoder's prediction, or the class
+        // word) is a usable concept: keep it.
         const fallback = e.fallback;
+        const word = fallback.start?.kind === 'class-word' ? fallback.start.word : null;
         patch('personalize', { nearest: fallback.nearestWords });
         try {
           const id = await get().saveConcept(fallback, {
@@ -652,8 +758,10 @@ export const useAppStore = create<AppState>((set, get) => {
             area: 'personalize',
             tone: 'warning',
             kind: 'numerical-fallback',
-            title: 'Saved the encoder’s guess instead',
-            message: 'Tuning stopped, so the concept saved to your library is the encoder’s prediction before tuning.',
+            title: word ? 'Saved the starting word instead' : 'Saved the encoder’s guess instead',
+            message: word
+              ? `Tuning stopped, so the concept saved to your library is the untuned start from “${word}”.`
+              : 'Tuning stopped, so the concept saved to your library is the encoder’s prediction before tuning.',
             hint: 'It usually works; for a closer likeness, personalize again with fewer steps or another seed.',
           });
         } catch {
@@ -667,6 +775,7 @@ export const useAppStore = create<AppState>((set, get) => {
         stage: 'done',
         jobId: null,
         nearest: concept.nearestWords,
+        start: concept.start ?? null,
         losses: concept.lossCurve,
       });
       try {

@@ -30,11 +30,28 @@ export interface WorkerError {
 
 // ---------------------------------------------------------------- packs
 
-export type PackSource = { kind: 'bundled' } | { kind: 'url'; url: string } | { kind: 'files'; files: File[] };
+/**
+ * A Stable Diffusion model picked on this device, to build a pack from inside the worker:
+ * a diffusers folder, or one original-layout .safetensors checkpoint (with an optional
+ * diffusers folder for its configs and image encoder, as `likeness pack --config`).
+ */
+export type ModelSource = (
+  | { kind: 'diffusers'; files: File[] }
+  | { kind: 'single-file'; file: File; configFiles?: File[] }
+) & {
+  /** A CLIPVisionModelWithProjection folder, for models without image_encoder/. */
+  imageEncoderFiles?: File[];
+};
+
+export type PackSource =
+  | { kind: 'bundled' }
+  | { kind: 'url'; url: string }
+  | { kind: 'files'; files: File[] }
+  | { kind: 'build'; model: ModelSource; name?: string };
 
 export interface DownloadProgress {
-  /** manifest: reading it; download: bytes arriving; verify: checking cached bytes; done. */
-  phase?: 'manifest' | 'download' | 'verify' | 'done';
+  /** manifest: reading it; build: converting a picked model; download: bytes arriving; verify: checking cached bytes; done. */
+  phase?: 'manifest' | 'build' | 'download' | 'verify' | 'done';
   file: string;
   loadedBytes: number;
   totalBytes: number;
@@ -85,16 +102,22 @@ export interface PersonalizeRequest {
   crop: CropRect | null;
   placeholder: string;
   steps: number;
-  /** Packs without a tuning encoder start v* from this word. */
+  /** Packs without a tuning encoder start v* from this word (required then; one token). */
   classWord?: string;
   seed: number;
 }
 
 export type PersonalizeProgress =
   | { stage: 'encoding' }
-  | { stage: 'nearest'; words: string[] }
+  | { stage: 'nearest'; words: string[]; start: ConceptStart }
   | { stage: 'tuning'; step: number; steps: number; loss: number }
   | { stage: 'done' };
+
+/**
+ * Where tuning started: the pack's tuning encoder (trained, or the untrained test
+ * initialisation), or — for a pack without one — the embedding of a class word.
+ */
+export type ConceptStart = { kind: 'encoder'; trained: boolean } | { kind: 'class-word'; word: string };
 
 /** A personalized concept as plain data (what the library stores). */
 export interface ConceptData {
@@ -117,6 +140,8 @@ export interface ConceptData {
   lossCurve: number[];
   packId: string;
   packHash: string;
+  /** Absent in concepts made before it was recorded, and in files from other tools. */
+  start?: ConceptStart;
 }
 
 // ---------------------------------------------------------------- generate

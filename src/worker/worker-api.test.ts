@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../engine/engine.ts';
 import { MemoryPackCache } from '../packs/pack-cache.ts';
 import { decodeImage } from '../pipeline/image/decode-node.ts';
-import { PHOTOS, tinyPackDir } from '../../test/tiny-pack.ts';
+import { PHOTOS, tinyPackDir, tinyPackWithoutEncoderDir } from '../../test/tiny-pack.ts';
 import type { GenerateProgress, GenerateRequest, PackSummary, PersonalizeProgress, WorkerError } from './api.ts';
 import { applyCrop, createWorkerApi } from './worker-api.ts';
 
@@ -158,7 +158,8 @@ describe('the worker API on the tiny pack', () => {
       (p) => events.push(p),
     );
     expect(events.map((e) => e.stage)).toEqual(['encoding', 'nearest', 'tuning', 'tuning', 'done']);
-    expect(events[1]).toMatchObject({ stage: 'nearest', words: concept.nearestWords });
+    expect(events[1]).toMatchObject({ stage: 'nearest', words: concept.nearestWords, start: { kind: 'encoder', trained: false } });
+    expect(concept.start).toEqual({ kind: 'encoder', trained: false });
     expect(concept.nearestWords).toHaveLength(5);
     expect(concept.lossCurve).toHaveLength(2);
     expect(concept.packHash).toBe(summary.hash);
@@ -217,6 +218,25 @@ describe('the worker API on the tiny pack', () => {
     expect(e?.message).toMatch(/reloaded on your next try/);
     const [img] = await api.generate('g-11', request(), () => {});
     expect(img.rgba.length).toBe(1024);
+  });
+
+  // Last: it replaces the loaded pack.
+  it('a pack without a tuning encoder: the summary says so, personalize needs a class word and starts from it', async () => {
+    const bare = await api.loadPack('pack-2', { kind: 'files', files: folder(tinyPackWithoutEncoderDir()) }, () => {});
+    expect(bare).toMatchObject({ hasTuningEncoder: false, tuningSteps: 60 });
+    const photo = new Uint8Array(readFileSync(join(PHOTOS, 'chelsea.png')));
+    const req = { image: photo, mime: 'image/png', crop: null, placeholder: 'S*', steps: 1, seed: 1 };
+    const missing = await rejection(api.personalize('p-3', req, () => {}));
+    expect(missing?.kind).toBe('bad-input');
+    expect(missing?.message).toMatch(/no tuning encoder.*Type one word/);
+    const split = await rejection(api.personalize('p-4', { ...req, classWord: 'xylophonist' }, () => {}));
+    expect(split?.kind).toBe('bad-input');
+    expect(split?.message).toMatch(/^The class word "xylophonist" is \d+ tokens/);
+    const events: PersonalizeProgress[] = [];
+    const concept = await api.personalize('p-5', { ...req, classWord: ' dog ' }, (p) => events.push(p));
+    expect(concept.start).toEqual({ kind: 'class-word', word: 'dog' });
+    expect(events.find((e) => e.stage === 'nearest')).toMatchObject({ start: { kind: 'class-word', word: 'dog' } });
+    expect(concept.packHash).toBe(bare.hash);
   });
 });
 

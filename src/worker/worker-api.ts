@@ -14,7 +14,7 @@ import { decodeImageBrowser } from '../pipeline/image/decode-browser.ts';
 import { cropRect } from '../pipeline/image/transform.ts';
 import type { RgbaImage } from '../pipeline/image/types.ts';
 import { PackRuntime } from '../pipeline/pack-runtime.ts';
-import { DEFAULT_PERSONALIZE, personalize, type PersonalizeEvent } from '../pipeline/personalize.ts';
+import { classWordToken, DEFAULT_PERSONALIZE, personalize, tuningDefaults, type PersonalizeEvent } from '../pipeline/personalize.ts';
 import type {
   ConceptData,
   CropRect,
@@ -39,6 +39,7 @@ import {
   toDownloadProgress,
   type OpenedCache,
 } from './pack-source.ts';
+import { buildAndLoad, type PackBuilder } from './pack-build.ts';
 import { RuntimeHost } from './runtime-host.ts';
 import { toWireError } from './worker-error.ts';
 
@@ -54,6 +55,8 @@ export interface WorkerDeps {
   fetch?: typeof fetch;
   /** Cache factory when openCache is not given (tests: a memory cache). */
   cacheFactory?(): Promise<PackCache>;
+  /** The streaming pack builder for picked models (default: packs/build-pack.ts, loaded on first use). */
+  buildPack?: PackBuilder;
 }
 
 /** A request field that is not what the API allows: refused before any work starts. */
@@ -65,6 +68,15 @@ class BadRequest extends Error {
 }
 
 const SAMPLERS = ['ddim', 'euler', 'dpmpp-2m'] as const;
+
+/** The streaming builder and the graph exporter, imported on first use (loading a pack never needs them). */
+const defaultBuilder: PackBuilder = async (o) => {
+  const [{ buildPack }, { exportPackGraphs }] = await Promise.all([
+    import('../packs/build-pack.ts'),
+    import('../onnx/export-graphs.ts'),
+  ]);
+  return buildPack({ ...o, exportGraphs: exportPackGraphs });
+};
 
 function intIn(v: unknown, lo: number, hi: number, what: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < lo || v > hi) {
@@ -101,7 +113,7 @@ function toPersonalizeProgress(e: PersonalizeEvent): PersonalizeProgress {
     case 'encoding':
       return { stage: 'encoding' };
     case 'nearest':
-      return { stage: 'nearest', words: e.words };
+      return { stage: 'nearest', words: e.words, start: e.start };
     case 'tuning':
       return { stage: 'tuning', step: e.step, steps: e.steps, loss: e.loss };
     case 'done':
@@ -191,14 +203,27 @@ export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: 
 
     loadPack(jobId: string, source: PackSource, onProgress: (p: DownloadProgress) => void): Promise<PackSummary> {
       return job(jobId, onProgress, async (signal) => {
-        const src = resolvePackSource(source, deps.bundledUrl);
         const storage = await openCache();
-        const pack = await loadPackFromUrl(src.url, {
-          cache: storage.cache,
-          fetch: src.fetch ?? deps.fetch,
-          signal,
-          onProgress: (p) => send(onProgress, toDownloadProgress(p)),
-        });
+        let pack: LoadedPack;
+        if (source.kind === 'build') {
+          // A model picked on this device: build the pack into the cache, then load it.
+          pack = await buildAndLoad(source.model, {
+            name: source.name,
+            cache: storage.cache,
+            builder: deps.buildPack ?? defaultBuilder,
+            signal,
+            buildId: jobId,
+            onProgress: (p) => send(onProgress, p),
+          });
+        } else {
+          const src = resolvePackSource(source, deps.bundledUrl);
+          pack = await loadPackFromUrl(src.url, {
+            cache: storage.cache,
+            fetch: src.fetch ?? deps.fetch,
+            signal,
+            onProgress: (p) => send(onProgress, toDownloadProgress(p)),
+          });
+        }
         // Open the runtime now: the weights are checked against the configs and uploaded
         // once, so a bad pack fails here and the first generation starts at once. The
         // previous pack stays current until this one is ready.
@@ -243,20 +268,32 @@ export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: 
         }
         const photo = applyCrop(await decode(request.image, request.mime), request.crop);
         signal.throwIfAborted();
+        const classWord = typeof request.classWord === 'string' ? request.classWord.trim() : '';
         const concept = await gpu.run(signal, async () => {
           const rt = await host.runtime();
           const d = rt.manifest.defaults;
+          if (!rt.encoder) {
+            try {
+              classWordToken(rt.tokenizer, classWord);
+            } catch (e) {
+              throw new BadRequest(
+                classWord
+                  ? `${(e as Error).message.replace(/^the/, 'The')}.`
+                  : 'This model has no tuning encoder, so personalization starts from a word for what the photo shows. Type one word, such as dog, mug or statue.',
+              );
+            }
+          }
           return personalize(
             rt,
             photo,
             {
               ...DEFAULT_PERSONALIZE,
-              learningRate: d.tuningLearningRate,
+              ...tuningDefaults(rt.encoder !== null, d.tuningLearningRate),
               nearestK: d.nearestWords,
               placeholder,
               steps,
               seed,
-              ...(request.classWord?.trim() ? { classWord: request.classWord.trim() } : {}),
+              ...(classWord ? { classWord } : {}),
             },
             (e) => send(onProgress, toPersonalizeProgress(e)),
             signal,

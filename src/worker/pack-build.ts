@@ -1,0 +1,136 @@
+// The Model step's "build from a model on this device": a picked diffusers folder or a
+// single .safetensors checkpoint becomes a pack inside the worker. The streaming builder
+// (packs/build-pack.ts) reads the picked files by byte range (Blob.slice: never a whole
+// weights file in memory) and writes through a CachePackSink straight into the pack cache
+// (OPFS), where the loader then finds every file — the pack is written once and loads like
+// a downloaded one. Cancel aborts the build and removes what it wrote.
+import type { BuildPackOptions } from '../packs/build-pack.ts';
+import type { Manifest } from '../packs/manifest.ts';
+import type { PackCache } from '../packs/pack-cache.ts';
+import { pickedDiffusersFolder, pickedFolderOf } from '../packs/pack-io-browser.ts';
+import { blobSource, type BuildProgress, type SourceFolder } from '../packs/pack-io.ts';
+import type { LoadedPack } from '../packs/pack-loader.ts';
+import { CachePackSink } from '../packs/pack-sink-cache.ts';
+import type { DownloadProgress, ModelSource } from './api.ts';
+import { toDownloadProgress } from './pack-source.ts';
+
+/** What the worker hands the builder: the part of build-pack.ts's options a picked model fills. */
+export type WorkerBuildOptions = Pick<
+  BuildPackOptions,
+  'source' | 'sink' | 'name' | 'onProgress' | 'signal' | 'imageEncoder'
+>;
+
+/** `folder`'s subfolder `sub` as a folder of its own. */
+function subFolder(folder: SourceFolder, sub: string): SourceFolder {
+  return { name: `${folder.name}/${sub}`, open: (path) => folder.open(`${sub}/${path}`) };
+}
+
+/**
+ * The CLIP image encoder for the pack: the picked image-encoder folder, else the
+ * image_encoder/ of a single file's config folder; undefined lets the builder look in the
+ * diffusers folder itself.
+ */
+async function imageEncoderFor(
+  model: ModelSource,
+  source: WorkerBuildOptions['source'],
+): Promise<SourceFolder | undefined> {
+  if (model.imageEncoderFiles?.length) {
+    const folder = pickedFolderOf(model.imageEncoderFiles, 'config.json');
+    if (!folder)
+      throw new Error(
+        'the chosen image-encoder folder has no config.json: choose the folder of a CLIPVisionModelWithProjection (config.json + model.safetensors).',
+      );
+    return folder;
+  }
+  if (source.kind === 'single-file' && source.config && (await source.config.open('image_encoder/config.json'))) {
+    return subFolder(source.config, 'image_encoder');
+  }
+  return undefined;
+}
+
+/** The builder refused the picked model (reported as a pack problem, with the builder's reason). */
+export class PackBuildError extends Error {
+  override name = 'WorkerError:pack';
+}
+
+/** Builds a pack into the sink, committing it when complete and discarding it on failure. */
+export type PackBuilder = (o: WorkerBuildOptions) => Promise<Manifest>;
+
+/** A pack name from what was picked: the folder's or the file's name. */
+export function modelName(model: ModelSource): string {
+  const raw =
+    model.kind === 'single-file'
+      ? model.file.name.replace(/\.safetensors$/i, '')
+      : ((model.files[0] as File & { webkitRelativePath?: string })?.webkitRelativePath?.split('/')[0] ?? 'model');
+  return raw.replace(/[^A-Za-z0-9 ._-]/g, '-').slice(0, 80) || 'model';
+}
+
+/** The builder's input for what the user picked; refuses what cannot be a model, with the reason. */
+export function modelSourceFor(model: ModelSource): WorkerBuildOptions['source'] {
+  if (model.kind === 'diffusers') return { kind: 'diffusers', folder: pickedDiffusersFolder(model.files) };
+  if (!/\.safetensors$/i.test(model.file.name)) {
+    throw new Error(
+      /\.(ckpt|pt|pth|bin)$/i.test(model.file.name)
+        ? `${model.file.name} is a PyTorch pickle, which can run code when loaded, so Likeness never reads one. Convert it to .safetensors first (see docs/packs.md), then choose that file.`
+        : `${model.file.name} is not a .safetensors checkpoint. Choose a Stable Diffusion 1.x or 2.x .safetensors file, or a diffusers folder.`,
+    );
+  }
+  return {
+    kind: 'single-file',
+    file: blobSource(model.file.name, model.file),
+    ...(model.configFiles?.length ? { config: pickedDiffusersFolder(model.configFiles) } : {}),
+  };
+}
+
+export function buildProgress(p: BuildProgress): DownloadProgress {
+  return {
+    phase: 'build',
+    file: p.stage,
+    loadedBytes: p.bytesDone,
+    totalBytes: p.bytesTotal,
+    bytesPerSecond: p.rate,
+    etaSeconds: p.etaSeconds,
+  };
+}
+
+/** Builds the picked model into `cache` and loads the result through the verifying loader. */
+export async function buildAndLoad(
+  model: ModelSource,
+  o: {
+    name?: string;
+    cache: PackCache;
+    builder: PackBuilder;
+    signal: AbortSignal;
+    onProgress: (p: DownloadProgress) => void;
+    buildId?: string;
+  },
+): Promise<LoadedPack> {
+  const sink = new CachePackSink(o.cache, o.buildId);
+  try {
+    const source = modelSourceFor(model);
+    const imageEncoder = await imageEncoderFor(model, source);
+    await o.builder({
+      source,
+      ...(imageEncoder ? { imageEncoder } : {}),
+      sink,
+      name: o.name?.trim() || modelName(model),
+      signal: o.signal,
+      onProgress: (p) => o.onProgress(buildProgress(p)),
+    });
+    o.signal.throwIfAborted();
+  } catch (e) {
+    // The builder discards on failure; a second discard is a no-op, and covers builders
+    // that stop before reaching their own clean-up.
+    await sink.discard();
+    if (o.signal.aborted || !(e instanceof Error) || e.name !== 'Error') throw e;
+    // A model the builder refuses is a pack problem the user can act on, not an internal one.
+    throw new PackBuildError(
+      /needs a CLIP image encoder/.test(e.message)
+        ? // The builder words it for the CLI (--image-encoder); say what to pick here.
+          'This model has no image encoder (image_encoder/), which a pack needs. Also choose an image-encoder folder (a CLIPVisionModelWithProjection: config.json + model.safetensors, e.g. the image_encoder/ of an IP-Adapter or SD-unCLIP model).'
+        : e.message,
+      { cause: e },
+    );
+  }
+  return sink.load({ signal: o.signal, onProgress: (p) => o.onProgress(toDownloadProgress(p)) });
+}
