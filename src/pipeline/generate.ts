@@ -14,6 +14,7 @@ import type { PackRuntime } from './pack-runtime.ts';
 import { encodePrompt, tokenizeWithPlaceholder } from './prompt.ts';
 import { randomNormals } from './random.ts';
 import { createScheduler } from './schedulers/index.ts';
+import { conceptFieldProblems } from '../storage/concept-limits.ts';
 
 export interface GenerateOptions extends GenerateSettings {
   prompt: string;
@@ -45,6 +46,9 @@ function checkConcept(rt: PackRuntime, c: ConceptData): void {
     throw new Error(`this concept was made with pack "${c.packId}" (${c.packHash.slice(0, 12)}…), not the loaded pack "${rt.manifest.name}"`);
   }
   if (c.embedding.length !== rt.tokenDim) throw new Error(`concept embedding has ${c.embedding.length} values, the pack needs ${rt.tokenDim}`);
+  // The field rules of concept import (concept-limits.ts), for concepts that did not come from a file.
+  const problems = conceptFieldProblems(c, rt.tokenizer);
+  if (problems.length) throw new Error(`this concept cannot be used: ${problems.join('; ')}`);
 }
 
 interface Conditioning {

@@ -27,6 +27,7 @@ import type { PackRuntime } from './pack-runtime.ts';
 import { encodePrompt, encodePromptWith, tokenizeWithPlaceholder, type PromptTokens } from './prompt.ts';
 import { PhiloxRandom } from './random.ts';
 import { createScheduler } from './schedulers/index.ts';
+import { placeholderProblem } from '../storage/concept-limits.ts';
 
 /** Textual Inversion's prompt templates: the concept seen in a few phrasings. */
 export const TUNING_TEMPLATES = [
@@ -316,7 +317,9 @@ export async function personalize(
 ): Promise<ConceptData> {
   const o = options;
   const { engine } = rt;
-  if (!o.placeholder.trim()) throw new Error('the placeholder token must not be empty');
+  // The same rules concept import applies (concept-limits.ts), against this pack's vocabulary.
+  const phProblem = placeholderProblem(o.placeholder, rt.tokenizer);
+  if (phProblem) throw new Error(`the placeholder ${phProblem}`);
   onEvent({ stage: 'encoding' });
   const img = prepareImage(rt, image);
   const owned: Tensor[] = [img.latents, img.clipPixels];

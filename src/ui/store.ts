@@ -2,7 +2,8 @@
 // its actions; the worker and the library are reached only from here. The state is plain
 // data (no tensors on the GPU, no class instances) so it can be inspected and tested.
 import { create } from 'zustand';
-import { exportConceptFile, conceptFileName, importConceptFile, type ConceptNaming } from '../storage/concept-file.ts';
+import { exportConceptFile, conceptFileName, type ConceptNaming } from '../storage/concept-file.ts';
+import { importConceptBlob } from '../storage/concept-file-blob.ts';
 import type { ConceptPackInfo } from '../storage/concept-safetensors.ts';
 import { cleanName, type ConceptRecord, type ConceptSettings, type ConceptSummary } from '../storage/concept-record.ts';
 import { ConceptLibrary, type StorageEstimate, type WriteHooks } from '../storage/library-db.ts';
@@ -226,7 +227,16 @@ export const useAppStore = create<AppState>((set, get) => {
   /** What an imported concept file is checked against: the loaded pack, or null before one is loaded. */
   const conceptPackInfo = (): ConceptPackInfo | null => {
     const s = get().pack.summary;
-    return s ? { id: s.id, hash: s.hash, tokenDim: s.tokenDim, rank: s.rank, targets: s.loraTargets } : null;
+    return s
+      ? {
+          id: s.id,
+          hash: s.hash,
+          tokenDim: s.tokenDim,
+          rank: s.rank,
+          targets: s.loraTargets,
+          vocabulary: { vocabSize: s.vocabSize },
+        }
+      : null;
   };
 
   return {
@@ -891,8 +901,8 @@ export const useAppStore = create<AppState>((set, get) => {
               'Drop a concept file exported from Likeness. To use a photo, go to the Photo step.',
             );
           }
-          const { record, warnings } = importConceptFile(new Uint8Array(await file.arrayBuffer()), conceptPackInfo(), {
-            fileName: file.name,
+          // The size is checked before the file is read: a dropped multi-GB model is not loaded.
+          const { record, warnings } = await importConceptBlob(file, conceptPackInfo(), {
             newId: () => crypto.randomUUID(),
           });
           patch('library', { busy: `Importing “${record.name}”…` });

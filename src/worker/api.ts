@@ -62,6 +62,8 @@ export interface PackSummary {
   /** LoRA rank and the modules that carry LoRA, as concept files must match them. */
   rank: number;
   loraTargets: { module: string; in: number; out: number }[];
+  /** Token ids of the text encoder: a concept's nearest token id must be below it. */
+  vocabSize: number;
   /** Where the pack's files are kept: OPFS survives reloads and works offline; memory does not. */
   storage: 'opfs' | 'memory';
   /** Why the pack is only in memory (OPFS unavailable), to tell the user; null with OPFS. */

@@ -37,6 +37,7 @@ import {
 } from './pack-source.ts';
 import { RuntimeHost } from './runtime-host.ts';
 import { toWireError } from './worker-error.ts';
+import { placeholderProblem } from '../storage/concept-limits.ts';
 
 export interface WorkerDeps {
   createEngine(): Promise<Engine>;
@@ -226,11 +227,9 @@ export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: 
     ): Promise<ConceptData> {
       return job(jobId, onProgress, async (signal) => {
         const placeholder = typeof request.placeholder === 'string' ? request.placeholder.trim() : '';
-        if (!placeholder || /\s/.test(placeholder)) {
-          throw new BadRequest(
-            `The placeholder word must be one word without spaces, not ${JSON.stringify(request.placeholder)}.`,
-          );
-        }
+        // The rules concept import applies (concept-limits.ts); the vocabulary one runs in personalize().
+        const phProblem = placeholderProblem(placeholder);
+        if (phProblem) throw new BadRequest(`The placeholder word ${phProblem}.`);
         const steps = intIn(request.steps, 1, 100, 'Tuning steps');
         const seed = intIn(request.seed, 0, 0xffffffff, 'The tuning seed');
         if (!(request.image instanceof Uint8Array) || request.image.length === 0) {

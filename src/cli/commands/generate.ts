@@ -47,6 +47,7 @@ export async function generateCommand(argv: string[], log: (s: string) => void):
             tokenDim: rt.tokenDim,
             rank: rt.manifest.architecture.lora.rank,
             targets: rt.loraTargets,
+            vocabulary: rt.tokenizer,
           })
         : null;
     if (concept && !o.prompt.includes(concept.placeholder)) {
