@@ -103,22 +103,29 @@ export const MAX_LISTED_PROBLEMS = 20;
 /** Pixels of a photo (DESIGN §5): refused from the header, before any pixel is decoded. */
 export const MAX_PIXELS = 40_000_000;
 /**
- * JPEG in Node (CLI, training): jpeg-js keeps every 8×8 block as its own Int32Array(64), about
- * 30 bytes of heap per pixel for a 4:4:4 photo, so 40 MP would need well over 1 GiB. Node
- * decodes JPEGs up to this many pixels (a 24 MP camera's full frame); the browser app decodes
- * up to MAX_PIXELS with the browser's decoder.
+ * JPEG in Node (CLI, training): jpeg-js keeps every 8×8 block as its own Int32Array(64); a
+ * 4:4:4 photo costs it about 36 bytes of memory per pixel (measured: 8 MP → +290 MiB peak,
+ * 6–7 s on a shared 2-core machine), so 40 MP would need ~1.4 GiB and half a minute. Node
+ * decodes JPEGs up to 16 MP (a 4920 × 3264 photo); the browser app takes up to MAX_PIXELS
+ * with the browser's own decoder.
  */
-export const NODE_JPEG_MAX_PIXELS = 24_000_000;
+export const NODE_JPEG_MAX_PIXELS = 16_000_000;
 /**
  * jpeg-js's own allocation cap, in MiB, consistent with NODE_JPEG_MAX_PIXELS: the bytes it
- * accounts for a 4:4:4 frame are 22 per pixel (blocks 12, lines 3, colour 3, RGBA 4) plus
- * the file; 24 MP × 22 B = 504 MiB, rounded up.
+ * accounts for a 4:4:4 frame are 22 per pixel (blocks 12, lines 3, colour 3, RGBA 4), so
+ * 16 MP × 22 B = 336 MiB, plus room for the file itself.
  */
-export const NODE_JPEG_MAX_MEMORY_MB = 640;
+export const NODE_JPEG_MAX_MEMORY_MB = 384;
 /**
  * Scans in one JPEG: a progressive camera or web JPEG has ≤ 12 (libjpeg's default script
- * has 10); each scan walks every block again, so thousands of tiny scans cost minutes.
+ * has 10); each scan walks its components' blocks again, so thousands of tiny scans cost
+ * minutes (a 198 KB file with 2,000 scans took 11–15 s in jpeg-js).
  */
 export const MAX_JPEG_SCANS = 64;
+/**
+ * The decoder's work: blocks summed over all scans. libjpeg's progressive script on a
+ * 40 MP 4:4:4 photo is 14 × 625,000 = 8.75 M; a baseline photo is its block count.
+ */
+export const MAX_JPEG_SCAN_BLOCKS = 16_000_000;
 /** Chunks in one PNG (a 40 MP PNG with 8 KiB IDATs has about 15,000). */
 export const MAX_PNG_CHUNKS = 200_000;
