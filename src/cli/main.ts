@@ -23,7 +23,9 @@ Commands:
 
 personalize --image <photo.png|jpg> --out <concept.safetensors> [options]
   --pack <dir>            Model pack (default: the bundled tiny pack, built on first use).
-  --token <word>          Placeholder written in prompts (default S*).
+                          Photos up to 40 MP; JPEGs up to 16 MP here (docs/limits.md).
+  --token <word>          Placeholder written in prompts (default S*): one made-up word,
+                          not a word the model knows (docs/limits.md).
   --steps <n>             Tuning steps (default 12; 60 for packs without a tuning encoder).
   --class-word <word>     Start word for packs without a tuning encoder (e.g. dog).
   --crop <x,y,size>       Square crop in photo pixels (default: the centre square).
