@@ -7,7 +7,7 @@ import { importConceptBlob } from '../storage/concept-file-blob.ts';
 import type { ConceptPackInfo } from '../storage/concept-safetensors.ts';
 import { cleanName, type ConceptRecord, type ConceptSettings, type ConceptSummary } from '../storage/concept-record.ts';
 import { ConceptLibrary, type StorageEstimate, type WriteHooks } from '../storage/library-db.ts';
-import { StorageError, toStorageError, type StorageErrorKind } from '../storage/storage-error.ts';
+import { StorageError, storageError, toStorageError, type StorageErrorKind } from '../storage/storage-error.ts';
 import type {
   ConceptData,
   CropRect,
@@ -905,6 +905,15 @@ export const useAppStore = create<AppState>((set, get) => {
           const { record, warnings } = await importConceptBlob(file, conceptPackInfo(), {
             newId: () => crypto.randomUUID(),
           });
+          // The placeholder against the pack's vocabulary: the worker holds the tokenizer.
+          const problems = await workerApi().conceptProblems({
+            placeholder: record.placeholder,
+            hardTokenId: record.hardTokenId,
+            rank: record.rank,
+            alpha: record.alpha,
+            blend: record.blend,
+          });
+          if (problems.length) throw storageError('bad-file', `“${file.name}” was refused: ${problems.join('; ')}.`);
           patch('library', { busy: `Importing “${record.name}”…` });
           const concepts = await (await needLibrary()).save(record);
           patch('library', { concepts, busy: null });

@@ -153,4 +153,10 @@ export interface WorkerApi {
   personalize(jobId: string, request: PersonalizeRequest, onProgress: (p: PersonalizeProgress) => void): Promise<ConceptData>;
   generate(jobId: string, request: GenerateRequest, onProgress: (p: GenerateProgress) => void): Promise<ImageResult[]>;
   cancel(jobId: string): void;
+  /**
+   * What is wrong with a concept's fields for the loaded pack (storage/concept-limits.ts,
+   * with the pack's tokenizer, which the main thread does not have); empty when sound or
+   * when no pack is loaded. The library asks this before it keeps an imported concept.
+   */
+  conceptProblems(fields: { placeholder: string; hardTokenId: number; rank: number; alpha: number; blend: number }): Promise<string[]>;
 }

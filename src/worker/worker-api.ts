@@ -10,7 +10,6 @@ import { generate } from '../pipeline/generate.ts';
 import { decodeImageBrowser } from '../pipeline/image/decode-browser.ts';
 import { cropRect } from '../pipeline/image/transform.ts';
 import type { RgbaImage } from '../pipeline/image/types.ts';
-import { PackRuntime } from '../pipeline/pack-runtime.ts';
 import { DEFAULT_PERSONALIZE, personalize, type PersonalizeEvent } from '../pipeline/personalize.ts';
 import type {
   ConceptData,
@@ -37,7 +36,9 @@ import {
 } from './pack-source.ts';
 import { RuntimeHost } from './runtime-host.ts';
 import { toWireError } from './worker-error.ts';
-import { placeholderProblem } from '../storage/concept-limits.ts';
+import { conceptFieldProblems, placeholderProblem } from '../storage/concept-limits.ts';
+import type { ClipTokenizer } from '../pipeline/clip-tokenizer.ts';
+import { openTokenizer, PackRuntime } from '../pipeline/pack-runtime.ts';
 
 export interface WorkerDeps {
   createEngine(): Promise<Engine>;
@@ -142,6 +143,8 @@ export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: 
   const host = new RuntimeHost<Engine, PackRuntime>(() => deps.createEngine(), openRuntime);
   const jobs = new JobRegistry();
   const gpu = new Mutex();
+  // The pack's tokenizer for concept checks, also when no GPU runtime was opened.
+  const tokenizers = new WeakMap<LoadedPack, Promise<ClipTokenizer>>();
   let cache: Promise<OpenedCache> | null = null;
   const openCache = () => (cache ??= deps.openCache ? deps.openCache() : openPackCache(deps.cacheFactory));
   const decode =
@@ -325,6 +328,21 @@ export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: 
 
     cancel(jobId: string): void {
       jobs.cancel(jobId);
+    },
+
+    async conceptProblems(fields) {
+      const pack = host.loadedPack;
+      if (!pack) return [];
+      let tokenizer = tokenizers.get(pack);
+      if (!tokenizer) {
+        tokenizer = pack.read(pack.manifest.tokenizer.merges).then((bytes) => openTokenizer(pack.manifest, bytes));
+        tokenizers.set(pack, tokenizer);
+      }
+      try {
+        return conceptFieldProblems(fields, await tokenizer);
+      } catch (err) {
+        throw toWireError(err);
+      }
     },
   };
   return api;
