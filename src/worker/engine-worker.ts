@@ -11,4 +11,5 @@ Comlink.expose({
   personalize: api.personalize,
   generate: api.generate,
   cancel: api.cancel,
+  conceptProblems: api.conceptProblems,
 });
