@@ -104,10 +104,10 @@ export const MAX_LISTED_PROBLEMS = 20;
 export const MAX_PIXELS = 40_000_000;
 /**
  * JPEG in Node (CLI, training): jpeg-js keeps every 8×8 block as its own Int32Array(64); a
- * 4:4:4 photo costs it about 36 bytes of memory per pixel (measured: 8 MP → +290 MiB peak,
- * 6–7 s on a shared 2-core machine), so 40 MP would need ~1.4 GiB and half a minute. Node
- * decodes JPEGs up to 16 MP (a 4920 × 3264 photo); the browser app takes up to MAX_PIXELS
- * with the browser's own decoder.
+ * 4:4:4 photo costs it about 35 bytes of memory per pixel (measured through decodeImage:
+ * 4000 × 4000 → +529 MiB peak, 4.1 s; 8 MP → +290 MiB), so 40 MP would need ~1.4 GiB. Node
+ * decodes JPEGs up to 16 MP (4896 × 3264); the browser app takes up to MAX_PIXELS with the
+ * browser's own decoder.
  */
 export const NODE_JPEG_MAX_PIXELS = 16_000_000;
 /**
