@@ -23,7 +23,9 @@ Commands:
 
 personalize --image <photo.png|jpg> --out <concept.safetensors> [options]
   --pack <dir>            Model pack (default: the bundled tiny pack, built on first use).
-  --token <word>          Placeholder written in prompts (default S*).
+                          Photos up to 40 MP; JPEGs up to 16 MP here (docs/limits.md).
+  --token <word>          Placeholder written in prompts (default S*): one made-up word,
+                          not a word the model knows (docs/limits.md).
   --class-word <word>     Required for a pack without a tuning encoder: one word (one token)
                           for what the photo shows (e.g. dog); v* starts from its embedding,
                           the LoRA from B = 0. Ignored when the pack has an encoder.

@@ -7,6 +7,7 @@
 // fields are camelCase. `validateManifest` reports every defect at once, each with its JSON
 // path (`files[2].sha256: expected 64 lowercase hex chars`), so a pack author fixes them in
 // one round.
+import { LORA_ALPHA, LORA_MAX_SCALE, LORA_RANK, MANIFEST_LIMITS as L, MAX_LISTED_PROBLEMS, VOCAB_SIZE, type Range } from '../limits.ts';
 import { sha256Hex } from './sha256.ts';
 import { JsonSyntaxError, jsonToPlain, parseStrictJson } from './strict-json.ts';
 
@@ -232,7 +233,11 @@ export class ManifestError extends Error {
   constructor(readonly issues: readonly ManifestIssue[]) {
     super(
       `invalid pack manifest (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n` +
-        issues.map((i) => `  ${i.path || '(root)'}: ${i.message}`).join('\n'),
+        issues
+          .slice(0, MAX_LISTED_PROBLEMS)
+          .map((i) => `  ${i.path || '(root)'}: ${i.message}`)
+          .join('\n') +
+        (issues.length > MAX_LISTED_PROBLEMS ? `\n  … and ${issues.length - MAX_LISTED_PROBLEMS} more` : ''),
     );
     this.name = 'ManifestError';
   }
@@ -358,8 +363,9 @@ interface NumOpts {
   optional?: boolean;
 }
 
-const POS_INT: NumOpts = { integer: true, min: 1 };
 const NONNEG_INT: NumOpts = { integer: true, min: 0 };
+/** A documented bound of ../limits.ts as reader options. */
+const R = (r: Range, optional = false): NumOpts => ({ integer: r.integer, min: r.min, above: r.above, max: r.max, optional });
 const SHA256_RE = /^[0-9a-f]{64}$/;
 
 /** Problems with a pack-relative path, or null. Paths become URLs and cache names: keep them plain. */
@@ -407,9 +413,9 @@ export function validateManifest(json: unknown): Manifest {
     if (file !== undefined) expectFile(c, files, file, 'licence.file', 'licence');
   }
 
-  const imageSize = c.num(root, 'imageSize', '', POS_INT);
-  const latentSize = c.num(root, 'latentSize', '', POS_INT);
-  const vaeScalingFactor = c.num(root, 'vaeScalingFactor', '', { above: 0 });
+  const imageSize = c.num(root, 'imageSize', '', R(L.imageSize));
+  const latentSize = c.num(root, 'latentSize', '', R(L.latentSize));
+  const vaeScalingFactor = c.num(root, 'vaeScalingFactor', '', R(L.vaeScalingFactor));
 
   const arch = root.architecture === undefined ? (c.add('architecture', 'required'), undefined) : c.object(root.architecture, 'architecture');
   let text: { hidden?: number; maxPositions?: number } = {};
@@ -452,6 +458,20 @@ export function validateManifest(json: unknown): Manifest {
   return json as Manifest;
 }
 
+/**
+ * Parses manifest.json as stored: UTF-8 (invalid bytes are an error, not replaced, so every
+ * loader reads the same manifest), then parseManifest.
+ */
+export function parseManifestBytes(bytes: Uint8Array): Manifest {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new ManifestError([{ path: '', message: 'not valid UTF-8 text (the file is damaged or not a manifest)' }]);
+  }
+  return parseManifest(text);
+}
+
 /** Parses manifest.json text strictly (duplicate keys are an error) and validates it. */
 export function parseManifest(text: string): Manifest {
   let value: unknown;
@@ -474,6 +494,10 @@ function checkFiles(c: Checker, root: Obj): FileSummary[] | undefined {
   const list = c.array(root, 'files', '');
   if (!list) return undefined;
   if (list.length === 0) c.add('files', 'must not be empty');
+  if (list.length > L.files.max) {
+    c.add('files', `${list.length} entries, more than the ${L.files.max} a pack may have`);
+    return undefined;
+  }
   const out: FileSummary[] = [];
   const seen = new Map<string, number>();
   const pending: { p: string; i: number; refs: unknown }[] = [];
@@ -504,7 +528,7 @@ function checkFiles(c: Checker, root: Obj): FileSummary[] | undefined {
     }
     if (path !== undefined && role === 'weights' && !path.endsWith('.safetensors')) c.add(key(p, 'path'), 'weights must be a .safetensors file');
     if (path !== undefined && role === 'onnx' && !path.endsWith('.onnx')) c.add(key(p, 'path'), 'an onnx graph must be a .onnx file');
-    c.num(f, 'bytes', p, NONNEG_INT);
+    c.num(f, 'bytes', p, R(L.fileBytes));
     if (Object.hasOwn(f, 'sha256')) {
       const h = f.sha256;
       if (typeof h !== 'string' || !SHA256_RE.test(h)) {
@@ -542,16 +566,16 @@ function checkTextEncoder(c: Checker, arch: Obj): { hidden?: number; maxPosition
   }
   const t = c.object(arch.textEncoder, p);
   if (!t) return {};
-  c.num(t, 'vocab_size', p, POS_INT);
-  const hidden = c.num(t, 'hidden_size', p, POS_INT);
-  c.num(t, 'intermediate_size', p, POS_INT);
-  c.num(t, 'num_hidden_layers', p, POS_INT);
-  const heads = c.num(t, 'num_attention_heads', p, POS_INT);
-  const maxPositions = c.num(t, 'max_position_embeddings', p, POS_INT);
+  const vocab = c.num(t, 'vocab_size', p, R(VOCAB_SIZE));
+  const hidden = c.num(t, 'hidden_size', p, R(L.width));
+  c.num(t, 'intermediate_size', p, R(L.mlpWidth));
+  c.num(t, 'num_hidden_layers', p, R(L.layers));
+  const heads = c.num(t, 'num_attention_heads', p, R(L.heads));
+  const maxPositions = c.num(t, 'max_position_embeddings', p, R(L.maxPositions));
   c.str(t, 'hidden_act', p, { oneOf: ['quick_gelu', 'gelu'] });
-  c.num(t, 'layer_norm_eps', p, { above: 0 });
-  c.num(t, 'projection_dim', p, { ...POS_INT, optional: true });
-  for (const id of ['bos_token_id', 'eos_token_id', 'pad_token_id']) c.num(t, id, p, { ...NONNEG_INT, optional: true });
+  c.num(t, 'layer_norm_eps', p, R(L.eps));
+  c.num(t, 'projection_dim', p, R(L.width, true));
+  for (const id of ['bos_token_id', 'eos_token_id', 'pad_token_id']) c.num(t, id, p, { ...NONNEG_INT, max: (vocab ?? VOCAB_SIZE.max) - 1, optional: true });
   if (hidden !== undefined && heads !== undefined && hidden % heads !== 0) {
     c.add(key(p, 'num_attention_heads'), `hidden_size ${hidden} is not divisible by ${heads} heads`);
   }
@@ -563,16 +587,16 @@ function checkImageEncoder(c: Checker, arch: Obj): void {
   if (arch.imageEncoder === undefined) return c.add(p, 'required');
   const v = c.object(arch.imageEncoder, p);
   if (!v) return;
-  const hidden = c.num(v, 'hidden_size', p, POS_INT);
-  c.num(v, 'intermediate_size', p, POS_INT);
-  c.num(v, 'num_hidden_layers', p, POS_INT);
-  const heads = c.num(v, 'num_attention_heads', p, POS_INT);
-  c.num(v, 'num_channels', p, POS_INT);
-  const image = c.num(v, 'image_size', p, POS_INT);
-  const patch = c.num(v, 'patch_size', p, POS_INT);
-  c.num(v, 'projection_dim', p, POS_INT);
+  const hidden = c.num(v, 'hidden_size', p, R(L.width));
+  c.num(v, 'intermediate_size', p, R(L.mlpWidth));
+  c.num(v, 'num_hidden_layers', p, R(L.layers));
+  const heads = c.num(v, 'num_attention_heads', p, R(L.heads));
+  c.num(v, 'num_channels', p, R(L.imageChannels));
+  const image = c.num(v, 'image_size', p, R(L.visionImageSize));
+  const patch = c.num(v, 'patch_size', p, R(L.patchSize));
+  c.num(v, 'projection_dim', p, R(L.width));
   c.str(v, 'hidden_act', p, { oneOf: ['quick_gelu', 'gelu'] });
-  c.num(v, 'layer_norm_eps', p, { above: 0 });
+  c.num(v, 'layer_norm_eps', p, R(L.eps));
   if (hidden !== undefined && heads !== undefined && hidden % heads !== 0) {
     c.add(key(p, 'num_attention_heads'), `hidden_size ${hidden} is not divisible by ${heads} heads`);
   }
@@ -589,10 +613,10 @@ function checkVae(c: Checker, arch: Obj, scaling: number | undefined): { latentC
   }
   const v = c.object(arch.vae, p);
   if (!v) return {};
-  c.num(v, 'in_channels', p, POS_INT);
-  c.num(v, 'out_channels', p, POS_INT);
-  const latentChannels = c.num(v, 'latent_channels', p, POS_INT);
-  const channels = c.numArray(v, 'block_out_channels', p, POS_INT);
+  c.num(v, 'in_channels', p, R(L.vaeChannels));
+  c.num(v, 'out_channels', p, R(L.vaeChannels));
+  const latentChannels = c.num(v, 'latent_channels', p, R(L.latentChannels));
+  const channels = blockList(c, c.numArray(v, 'block_out_channels', p, R(L.blockChannels)), key(p, 'block_out_channels'));
   const blocks = channels?.length;
   for (const [field, type] of [['down_block_types', 'DownEncoderBlock2D'], ['up_block_types', 'UpDecoderBlock2D']] as const) {
     const types = c.array(v, field, p);
@@ -602,20 +626,20 @@ function checkVae(c: Checker, arch: Obj, scaling: number | undefined): { latentC
     });
     if (blocks !== undefined && types.length !== blocks) c.add(key(p, field), `expected ${blocks} entries (one per block_out_channels), got ${types.length}`);
   }
-  c.num(v, 'layers_per_block', p, POS_INT);
-  const groups = c.num(v, 'norm_num_groups', p, POS_INT);
+  c.num(v, 'layers_per_block', p, R(L.layersPerBlock));
+  const groups = c.num(v, 'norm_num_groups', p, R(L.normGroups));
   if (channels && groups !== undefined) {
     channels.forEach((ch, i) => {
       if (ch % groups !== 0) c.add(idx(key(p, 'block_out_channels'), i), `${ch} channels are not divisible by norm_num_groups ${groups}`);
     });
   }
   c.str(v, 'act_fn', p, { optional: true, oneOf: ['silu'] });
-  c.num(v, 'sample_size', p, { ...POS_INT, optional: true });
-  const sf = c.num(v, 'scaling_factor', p, { above: 0, optional: true });
+  c.num(v, 'sample_size', p, R(L.sampleSize, true));
+  const sf = c.num(v, 'scaling_factor', p, R(L.vaeScalingFactor, true));
   if (sf !== undefined && scaling !== undefined && sf !== scaling) {
     c.add('vaeScalingFactor', `${scaling} differs from architecture.vae.scaling_factor ${sf}`);
   }
-  if (v.shift_factor !== undefined && v.shift_factor !== null) c.num(v, 'shift_factor', p);
+  if (v.shift_factor !== undefined && v.shift_factor !== null) c.num(v, 'shift_factor', p, { min: -100, max: 100 });
   for (const b of ['use_quant_conv', 'use_post_quant_conv', 'mid_block_add_attention', 'force_upcast']) c.bool(v, b, p);
   return { latentChannels, downsampleFactor: blocks === undefined ? undefined : 2 ** (blocks - 1) };
 }
@@ -625,14 +649,14 @@ function checkUnet(c: Checker, arch: Obj, textHidden: number | undefined, latent
   if (arch.unet === undefined) return c.add(p, 'required');
   const u = c.object(arch.unet, p);
   if (!u) return;
-  c.num(u, 'sample_size', p, POS_INT);
+  c.num(u, 'sample_size', p, R(L.sampleSize));
   for (const io of ['in_channels', 'out_channels']) {
-    const n = c.num(u, io, p, POS_INT);
+    const n = c.num(u, io, p, R(L.unetChannels));
     if (n !== undefined && latentChannels !== undefined && n !== latentChannels) {
       c.add(key(p, io), `${n} differs from the VAE's latent_channels ${latentChannels}`);
     }
   }
-  const channels = c.numArray(u, 'block_out_channels', p, POS_INT);
+  const channels = blockList(c, c.numArray(u, 'block_out_channels', p, R(L.blockChannels)), key(p, 'block_out_channels'));
   const blocks = channels?.length;
   const down = c.array(u, 'down_block_types', p);
   const up = c.array(u, 'up_block_types', p);
@@ -650,17 +674,17 @@ function checkUnet(c: Checker, arch: Obj, textHidden: number | undefined, latent
   if (u.mid_block_type !== undefined && u.mid_block_type !== null && u.mid_block_type !== 'UNetMidBlock2DCrossAttn') {
     c.add(key(p, 'mid_block_type'), `expected "UNetMidBlock2DCrossAttn" or null, got ${kind(u.mid_block_type)}`);
   }
-  c.perBlock(u, 'layers_per_block', p, blocks, POS_INT);
-  c.perBlock(u, 'transformer_layers_per_block', p, blocks, { ...POS_INT, optional: true });
-  const cross = c.perBlock(u, 'cross_attention_dim', p, blocks, POS_INT);
+  c.perBlock(u, 'layers_per_block', p, blocks, R(L.layersPerBlock));
+  c.perBlock(u, 'transformer_layers_per_block', p, blocks, R(L.transformerLayersPerBlock, true));
+  const cross = c.perBlock(u, 'cross_attention_dim', p, blocks, R(L.width));
   if (cross && textHidden !== undefined && cross.some((d) => d !== textHidden)) {
     c.add(key(p, 'cross_attention_dim'), `must equal the text encoder's hidden_size ${textHidden}, got ${JSON.stringify(u.cross_attention_dim)}`);
   }
   // Heads: num_attention_heads when set, else the legacy attention_head_dim (see keys/README).
   const headsField = u.num_attention_heads !== undefined && u.num_attention_heads !== null ? 'num_attention_heads' : 'attention_head_dim';
-  const legacy = c.perBlock(u, 'attention_head_dim', p, blocks, POS_INT);
-  const heads = headsField === 'attention_head_dim' ? legacy : c.perBlock(u, 'num_attention_heads', p, blocks, POS_INT);
-  const groups = c.num(u, 'norm_num_groups', p, POS_INT);
+  const legacy = c.perBlock(u, 'attention_head_dim', p, blocks, R(L.attentionHeadDim));
+  const heads = headsField === 'attention_head_dim' ? legacy : c.perBlock(u, 'num_attention_heads', p, blocks, R(L.heads));
+  const groups = c.num(u, 'norm_num_groups', p, R(L.normGroups));
   if (channels) {
     channels.forEach((ch, i) => {
       const at = idx(key(p, 'block_out_channels'), i);
@@ -668,11 +692,11 @@ function checkUnet(c: Checker, arch: Obj, textHidden: number | undefined, latent
       if (heads && ch % heads[i] !== 0) c.add(at, `${ch} channels are not divisible by ${heads[i]} heads (${headsField})`);
     });
   }
-  c.num(u, 'norm_eps', p, { above: 0, optional: true });
+  c.num(u, 'norm_eps', p, R(L.eps, true));
   c.str(u, 'act_fn', p, { optional: true, oneOf: ['silu'] });
   for (const b of ['use_linear_projection', 'flip_sin_to_cos', 'upcast_attention', 'center_input_sample']) c.bool(u, b, p);
-  c.num(u, 'freq_shift', p, { optional: true });
-  c.num(u, 'downsample_padding', p, { ...NONNEG_INT, optional: true });
+  c.num(u, 'freq_shift', p, R(L.freqShift, true));
+  c.num(u, 'downsample_padding', p, R(L.downsamplePadding, true));
   const oca = u.only_cross_attention;
   if (oca !== undefined && typeof oca !== 'boolean' && !(Array.isArray(oca) && oca.every((x) => typeof x === 'boolean'))) {
     c.add(key(p, 'only_cross_attention'), `expected true/false or a list of them, got ${kind(oca)}`);
@@ -698,8 +722,11 @@ function checkLora(c: Checker, arch: Obj): void {
   const l = c.object(arch.lora, p);
   if (!l) return;
   c.closed(l, p, ['rank', 'alpha', 'targets']);
-  c.num(l, 'rank', p, POS_INT);
-  c.num(l, 'alpha', p, { above: 0 });
+  const rank = c.num(l, 'rank', p, R(LORA_RANK));
+  const alpha = c.num(l, 'alpha', p, R(LORA_ALPHA));
+  if (rank !== undefined && alpha !== undefined && alpha / rank > LORA_MAX_SCALE) {
+    c.add(key(p, 'alpha'), `alpha / rank = ${alpha / rank} is above ${LORA_MAX_SCALE}`);
+  }
   const targets = c.array(l, 'targets', p);
   if (!targets) return;
   if (targets.length === 0) c.add(key(p, 'targets'), 'must not be empty');
@@ -721,17 +748,19 @@ function checkScheduler(c: Checker, root: Obj): number | undefined {
   }
   const s = c.object(root.scheduler, p);
   if (!s) return undefined;
-  const steps = c.num(s, 'num_train_timesteps', p, POS_INT);
+  const steps = c.num(s, 'num_train_timesteps', p, R(L.trainTimesteps));
   const start = c.num(s, 'beta_start', p, { above: 0, max: 1 });
   const end = c.num(s, 'beta_end', p, { above: 0, max: 1 });
   if (start !== undefined && end !== undefined && !(start < end)) c.add(key(p, 'beta_end'), `must exceed beta_start ${start}, got ${end}`);
   c.str(s, 'beta_schedule', p, { oneOf: ['linear', 'scaled_linear', 'squaredcos_cap_v2'] });
   c.str(s, 'prediction_type', p, { oneOf: ['epsilon', 'v_prediction', 'sample'] });
   c.str(s, 'timestep_spacing', p, { optional: true, oneOf: ['leading', 'trailing', 'linspace'] });
-  c.num(s, 'steps_offset', p, { ...NONNEG_INT, optional: true });
-  c.num(s, 'clip_sample_range', p, { above: 0, optional: true });
+  c.num(s, 'steps_offset', p, R(L.stepsOffset, true));
+  c.num(s, 'clip_sample_range', p, R(L.clipSampleRange, true));
   for (const b of ['set_alpha_to_one', 'clip_sample', 'rescale_betas_zero_snr', 'thresholding']) c.bool(s, b, p);
-  if (s.trained_betas !== undefined && s.trained_betas !== null) {
+  if (Array.isArray(s.trained_betas) && s.trained_betas.length > L.trainTimesteps.max) {
+    c.add(key(p, 'trained_betas'), `${s.trained_betas.length} values, more than ${L.trainTimesteps.max}`);
+  } else if (s.trained_betas !== undefined && s.trained_betas !== null) {
     const betas = c.numArray(s, 'trained_betas', p, { above: 0, max: 1 });
     if (betas && steps !== undefined && betas.length !== steps) c.add(key(p, 'trained_betas'), `expected ${steps} values (num_train_timesteps), got ${betas.length}`);
   }
@@ -744,17 +773,18 @@ function checkDefaults(c: Checker, root: Obj, trainSteps: number | undefined): v
   const d = c.object(root.defaults, p);
   if (!d) return;
   c.closed(d, p, ['steps', 'guidanceScale', 'sampler', 'blend', 'negativePrompt', 'batchSize', 'placeholder', 'tuningSteps', 'tuningLearningRate', 'nearestWords']);
-  c.num(d, 'steps', p, { ...POS_INT, max: trainSteps ?? 1000 });
-  c.num(d, 'guidanceScale', p, { min: 0, max: 50 });
+  c.num(d, 'steps', p, { ...R(L.steps), max: Math.min(trainSteps ?? L.steps.max, L.steps.max) });
+  c.num(d, 'guidanceScale', p, R(L.guidanceScale));
   c.str(d, 'sampler', p, { oneOf: SAMPLERS });
   c.num(d, 'blend', p, { min: 0, max: 1 });
   c.str(d, 'negativePrompt', p, { nonEmpty: false });
-  c.num(d, 'batchSize', p, { ...POS_INT, max: 16 });
+  c.num(d, 'batchSize', p, R(L.batchSize));
   const ph = c.str(d, 'placeholder', p);
   if (ph !== undefined && /\s/.test(ph)) c.add(key(p, 'placeholder'), 'must be one word (no spaces)');
-  c.num(d, 'tuningSteps', p, { ...NONNEG_INT, max: 1000 });
-  c.num(d, 'tuningLearningRate', p, { above: 0, max: 1 });
-  c.num(d, 'nearestWords', p, { ...POS_INT, max: 100 });
+  if (ph !== undefined && ph.length > L.tokenChars.max) c.add(key(p, 'placeholder'), `longer than ${L.tokenChars.max} characters`);
+  c.num(d, 'tuningSteps', p, R(L.tuningSteps));
+  c.num(d, 'tuningLearningRate', p, R(L.tuningLearningRate));
+  c.num(d, 'nearestWords', p, R(L.nearestWords));
 }
 
 function checkTokenizer(c: Checker, root: Obj, files: FileSummary[] | undefined, maxPositions: number | undefined): void {
@@ -768,11 +798,24 @@ function checkTokenizer(c: Checker, root: Obj, files: FileSummary[] | undefined,
   if (merges !== undefined) expectFile(c, files, merges, key(p, 'merges'), 'tokenizer');
   const vocab = c.str(t, 'vocab', p, { optional: true });
   if (vocab !== undefined) expectFile(c, files, vocab, key(p, 'vocab'), 'tokenizer');
-  const max = c.num(t, 'maxLength', p, { integer: true, min: 2 });
+  const max = c.num(t, 'maxLength', p, R(L.maxLength));
   if (max !== undefined && maxPositions !== undefined && max > maxPositions) {
     c.add(key(p, 'maxLength'), `${max} exceeds the text encoder's max_position_embeddings ${maxPositions}`);
   }
-  c.str(t, 'padToken', p);
+  // One token: checked against the vocabulary when the pack opens (pipeline/pack-runtime.ts).
+  const pad = c.str(t, 'padToken', p);
+  if (pad !== undefined && (pad.length > L.tokenChars.max || /\s/.test(pad))) {
+    c.add(key(p, 'padToken'), `must be one token, like "<|endoftext|>" or "!", got ${kind(pad)}`);
+  }
+}
+
+/** A per-block list with at most the documented number of blocks. */
+function blockList(c: Checker, list: number[] | undefined, at: string): number[] | undefined {
+  if (list && list.length > L.blocks.max) {
+    c.add(at, `${list.length} blocks, more than ${L.blocks.max}`);
+    return undefined;
+  }
+  return list;
 }
 
 /** Total bytes of the pack's files. */

@@ -6,7 +6,7 @@
 //
 // Browser-safe: fetch, streams and the PackCache interface only. Loading from a folder with
 // node:fs is in pack-node.ts.
-import { parseManifest, type Manifest, type PackFile } from './manifest.ts';
+import { parseManifestBytes, type Manifest, type PackFile } from './manifest.ts';
 import { MemoryPackCache, type PackCache } from './pack-cache.ts';
 import { Sha256, sha256Hex } from './sha256.ts';
 
@@ -195,7 +195,7 @@ async function loadManifest(
   }
   let manifest: Manifest;
   try {
-    manifest = parseManifest(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+    manifest = parseManifestBytes(bytes);
   } catch (e) {
     throw new PackLoadError('manifest', `${url}: ${describeError(e)}`, 'manifest.json', {}, { cause: e });
   }
@@ -251,7 +251,11 @@ async function downloadFile(
       }
     }
     try {
-      if (have < f.bytes) {
+      if (f.bytes === 0) {
+        // Nothing to fetch, but the cache needs an (empty) entry to commit.
+        const writer = await openWriter(cache, f, true);
+        await writer.close();
+      } else if (have < f.bytes) {
         const result = await fetchInto(f, url, have, hasher, cache, doFetch, progress, signal);
         if (result === 'restart') {
           if (++restarts > 2) throw new PackLoadError('http', `${f.path}: the server keeps answering range requests inconsistently (${url})`, f.path);

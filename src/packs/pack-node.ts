@@ -4,7 +4,7 @@
 // pack-loader.ts so the browser bundle never sees node:fs.
 import { open, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseManifest, type Manifest, type PackFile } from './manifest.ts';
+import { parseManifestBytes, type Manifest, type PackFile } from './manifest.ts';
 import { NodeFolderPackCache } from './pack-cache-node.ts';
 import { loadPackFromUrl, PackLoadError, type LoadedPack, type LoadPackOptions, type PackProgress } from './pack-loader.ts';
 import { Sha256 } from './sha256.ts';
@@ -25,7 +25,7 @@ export async function loadPackFromFolder(dir: string, options: FolderLoadOptions
   const report = options.onProgress ?? (() => {});
   let manifest: Manifest;
   try {
-    manifest = parseManifest(await readFile(join(root, 'manifest.json'), 'utf8'));
+    manifest = parseManifestBytes(new Uint8Array(await readFile(join(root, 'manifest.json'))));
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? `no manifest.json in ${root}` : `${join(root, 'manifest.json')}: ${(e as Error).message}`;
     throw new PackLoadError('manifest', why, 'manifest.json', {}, { cause: e });

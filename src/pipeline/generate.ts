@@ -15,6 +15,7 @@ import { encodePrompt, tokenizeWithPlaceholder } from './prompt.ts';
 import { randomNormals } from './random.ts';
 import { torchRandn } from './torch-random.ts';
 import { createScheduler } from './schedulers/index.ts';
+import { conceptFieldProblems } from '../storage/concept-limits.ts';
 
 export interface GenerateOptions extends GenerateSettings {
   prompt: string;
@@ -56,6 +57,11 @@ function checkConcept(rt: PackRuntime, c: ConceptData): void {
   if (c.embedding.length !== k * rt.tokenDim) {
     throw new Error(`concept embedding has ${c.embedding.length} values, the pack needs ${k} × ${rt.tokenDim} for ${k} token vector${k > 1 ? 's' : ''}`);
   }
+  // The field rules of concept import (concept-limits.ts), for concepts that did not come
+  // from a file. The known-word rule is applied where a concept is made or imported: an
+  // imported LoRA without an embedding may be named by a word the model knows.
+  const problems = conceptFieldProblems(c, { vocabSize: rt.tokenizer.vocabSize });
+  if (problems.length) throw new Error(`this concept cannot be used: ${problems.join('; ')}`);
 }
 
 interface Conditioning {

@@ -114,7 +114,7 @@ describe('importing LoRA files', () => {
     );
     const r = read(bytes, 'k.safetensors');
     expect(r.lora).toMatchObject({ layout: 'kohya', fileRank: 2, matched: 32 });
-    const concept = await conceptFromForeign(rt, [r], { placeholder: 'a cat' });
+    const concept = await conceptFromForeign(rt, [r], { placeholder: 'cat' });
     // Merge by hand into a copy of the UNet file.
     const file = parseSafetensors(new Uint8Array(readFileSync(`${TINY_SD}/unet/diffusion_pytorch_model.safetensors`)));
     const tensors = file.tensors.map((t) => {

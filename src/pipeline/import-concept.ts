@@ -9,6 +9,7 @@
 //   LoRA and no LoRA per block;
 // - an embedding without a LoRA gets a zero LoRA (ΔW = 0).
 // The blend defaults to 1, the look the file has in the tool it came from.
+import { placeholderProblem } from '../storage/concept-limits.ts';
 import type { ConceptData } from '../worker/api.ts';
 import { ConceptFileError, MAX_EMBEDDING_VECTORS } from '../storage/concept-safetensors.ts';
 import type { ForeignRead } from '../storage/concept-foreign.ts';
@@ -28,15 +29,6 @@ export interface ForeignConceptChoice {
 export function fileStemWord(fileName: string): string {
   const base = fileName.split(/[\\/]/).pop() ?? fileName;
   return base.replace(/\.(safetensors|pt|bin|ckpt)$/i, '').trim() || 'concept';
-}
-
-function placeholderProblem(p: string): string | null {
-  if (p.trim().length === 0) return 'is empty';
-  if ([...p].length > 64) return 'is longer than 64 characters';
-  if (p.trim() !== p) return 'starts or ends with a space';
-  // eslint-disable-next-line no-control-regex -- control characters are what it refuses
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(p)) return 'holds control characters';
-  return null;
 }
 
 export async function conceptFromForeign(
@@ -71,11 +63,14 @@ export async function conceptFromForeign(
   const source = embs[0] ?? loras[0];
   const placeholder =
     choice.placeholder ?? emb?.token ?? embs[0]?.trigger ?? loras[0]?.trigger ?? fileStemWord(source.fileName);
-  const problem = placeholderProblem(placeholder);
+  // The rules every placeholder follows (concept-limits.ts). With an embedding, also not a
+  // word the model knows; a LoRA alone keeps the word's own embedding (C = C_h), so a known
+  // word is just the name of the style, not a new meaning for it.
+  const problem = placeholderProblem(placeholder, emb ? rt.tokenizer : undefined);
   if (problem)
     throw new ConceptFileError(
       'invalid-concept',
-      `The placeholder ${JSON.stringify(placeholder)} ${problem}; choose another word.`,
+      `The placeholder ${problem.startsWith('"') ? problem : `${JSON.stringify(placeholder)} ${problem}`}; choose another word.`,
       'placeholder',
     );
 

@@ -2,6 +2,7 @@
 // path + LoRA inputs) when a concept is applied. Prompts are still encoded by the engine's
 // text encoder (cheap, and it is where v* is spliced); ORT runs the UNet, which is where
 // the sampling time goes. ORT shares the engine's GPUDevice where it can.
+import { checkOnnxExternalData } from '../onnx/onnx-external-check.ts';
 import { OrtSession, type OrtArray } from '../onnx/ort.ts';
 import type { ConceptData } from '../worker/api.ts';
 import type { Denoiser } from './denoiser.ts';
@@ -36,6 +37,9 @@ async function session(rt: PackRuntime, graph: string): Promise<OrtSession> {
     s = (async () => {
       for (const [, other] of others) await other.then((o) => o.release()).catch(() => undefined);
       const model = await rt.pack.read(file.path);
+      // A range outside the weights is named here, not as onnxruntime's internal error.
+      const sizes = new Map(rt.manifest.files.filter((f) => file.externalData?.includes(f.path)).map((f) => [f.path, f.bytes]));
+      checkOnnxExternalData(file.path, model, sizes);
       const externalData = await Promise.all((file.externalData ?? []).map(async (path) => ({ path, data: await rt.pack.read(path) })));
       return OrtSession.create(model, { backend: 'auto', device: rt.engine.device, externalData });
     })();

@@ -25,6 +25,41 @@ import type { LoadedPack } from '../packs/pack-loader.ts';
 import { sha256Hex } from '../packs/sha256.ts';
 import { ClipTokenizer, END_OF_TEXT } from './clip-tokenizer.ts';
 import { checkPackWeights } from './pack-weights-check.ts';
+import { PackFileError } from '../packs/pack-file-error.ts';
+
+/** The id of the pack's tokenizer.padToken, or a PackFileError when it is not exactly one token. */
+export function padTokenId(m: Manifest, tokenizer: ClipTokenizer): number {
+  const pad = m.tokenizer.padToken;
+  if (pad === '<|endoftext|>') return END_OF_TEXT;
+  const ids = tokenizer.encode(pad);
+  if (ids.length !== 1) {
+    throw new PackFileError('manifest.json', `tokenizer.padToken ${JSON.stringify(pad)} is ${ids.length} tokens, not one (SD 1.x packs use "<|endoftext|>", SD 2.x "!")`);
+  }
+  return ids[0];
+}
+
+/** The pack's CLIP tokenizer from its merges file, or a PackFileError naming that file. */
+export function openTokenizer(m: Manifest, bytes: Uint8Array): ClipTokenizer {
+  const file = m.tokenizer.merges;
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (e) {
+    throw new PackFileError(file, 'the tokenizer merges file is not valid UTF-8 text; the pack is damaged', { cause: e });
+  }
+  let tokenizer: ClipTokenizer;
+  try {
+    tokenizer = new ClipTokenizer(text);
+  } catch (e) {
+    throw new PackFileError(file, `the tokenizer merges file is damaged (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+  }
+  // Repeated merge lines collapse vocabulary entries, shifting every later id.
+  const vocab = (m.architecture.textEncoder as { vocab_size: number }).vocab_size;
+  if (tokenizer.vocabSize !== vocab) {
+    throw new PackFileError(file, `the tokenizer merges file gives ${tokenizer.vocabSize} tokens, but the text encoder has vocab_size ${vocab}; the file is damaged or belongs to another model`);
+  }
+  return tokenizer;
+}
 
 export interface EncoderRuntime {
   config: TuningEncoderConfig & { trained?: boolean };
@@ -96,8 +131,8 @@ export class PackRuntime {
       return p;
     };
     const arch = m.architecture;
-    const merges = new TextDecoder().decode(await pack.read(m.tokenizer.merges));
-    const tokenizer = new ClipTokenizer(merges);
+    const tokenizer = openTokenizer(m, await pack.read(m.tokenizer.merges));
+    padTokenId(m, tokenizer); // a padToken of several tokens is refused now, not at the first prompt
     // One file at a time (reads stay small); what was uploaded is freed if a later one fails.
     const uploaded: SafetensorsParams[] = [];
     try {
@@ -145,11 +180,7 @@ export class PackRuntime {
 
   /** The id prompts are padded with (tokenizer.padToken). */
   get padId(): number {
-    const pad = this.manifest.tokenizer.padToken;
-    if (pad === '<|endoftext|>') return END_OF_TEXT;
-    const ids = this.tokenizer.encode(pad);
-    if (ids.length !== 1) throw new Error(`pack tokenizer.padToken ${JSON.stringify(pad)} is not a single token`);
-    return ids[0];
+    return padTokenId(this.manifest, this.tokenizer);
   }
 
   /** Every attention projection that carries LoRA (with or without a tuning encoder). */

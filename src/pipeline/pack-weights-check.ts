@@ -14,10 +14,12 @@ import { vaeDecode, vaeEncode } from '../models/vae/vae.ts';
 import { checkVaeConfig, type VaeConfig } from '../models/vae/vae-config.ts';
 import type { Manifest } from '../packs/manifest.ts';
 import type { SafetensorsHeader } from '../packs/safetensors.ts';
+import { MAX_LISTED_PROBLEMS } from '../limits.ts';
 
 export class PackWeightsError extends Error {
-  constructor(readonly problems: string[]) {
-    super(`the pack's weights do not match its configs (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  ${problems.slice(0, 20).join('\n  ')}${problems.length > 20 ? `\n  … and ${problems.length - 20} more` : ''}`);
+  /** `problems` holds the first MAX_LISTED_PROBLEMS; `total` counts them all. */
+  constructor(readonly problems: string[], readonly total = problems.length) {
+    super(`the pack's weights do not match its configs (${total} problem${total === 1 ? '' : 's'}):\n  ${problems.slice(0, MAX_LISTED_PROBLEMS).join('\n  ')}${total > MAX_LISTED_PROBLEMS ? `\n  … and ${total - MAX_LISTED_PROBLEMS} more` : ''}`);
     this.name = 'PackWeightsError';
   }
 }
@@ -52,20 +54,26 @@ export function expectedPackParams(m: Manifest): Record<string, Map<string, numb
 
 /** Throws PackWeightsError listing every missing tensor and wrong shape. */
 export function checkPackWeights(m: Manifest, headers: Record<string, SafetensorsHeader>): void {
+  // Only the first few are kept as text: a config claiming a million layers is one problem
+  // repeated, not a million lines to build.
   const problems: string[] = [];
+  let total = 0;
+  const problem = (text: () => string) => {
+    if (total++ < MAX_LISTED_PROBLEMS) problems.push(text());
+  };
   for (const [component, expected] of Object.entries(expectedPackParams(m))) {
     const h = headers[component];
     if (!h) {
-      problems.push(`${component}: no weights file`);
+      problem(() => `${component}: no weights file`);
       continue;
     }
     for (const [name, shape] of expected) {
       const info = h.byName.get(name);
-      if (!info) problems.push(`${component}: missing tensor '${name}' [${shape.join(', ')}]`);
+      if (!info) problem(() => `${component}: missing tensor '${name}' [${shape.join(', ')}]`);
       else if (info.shape.join() !== shape.join()) {
-        problems.push(`${component}: '${name}' has shape [${info.shape.join(', ')}], the config implies [${shape.join(', ')}]`);
-      } else if (!['F32', 'F16', 'BF16'].includes(info.dtype)) problems.push(`${component}: '${name}' has dtype ${info.dtype}; F32/F16/BF16 expected`);
+        problem(() => `${component}: '${name}' has shape [${info.shape.join(', ')}], the config implies [${shape.join(', ')}]`);
+      } else if (!['F32', 'F16', 'BF16'].includes(info.dtype)) problem(() => `${component}: '${name}' has dtype ${info.dtype}; F32/F16/BF16 expected`);
     }
   }
-  if (problems.length) throw new PackWeightsError(problems);
+  if (total) throw new PackWeightsError(problems, total);
 }

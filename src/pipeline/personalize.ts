@@ -29,6 +29,7 @@ import { encodePrompt, encodePromptWith, tokenizeWithPlaceholder, type PromptTok
 import { PhiloxRandom } from './random.ts';
 import { createScheduler } from './schedulers/index.ts';
 import { diffusionTarget } from './schedulers/prediction.ts';
+import { placeholderProblem } from '../storage/concept-limits.ts';
 
 /** Textual Inversion's prompt templates: the concept seen in a few phrasings. */
 export const TUNING_TEMPLATES = [
@@ -373,7 +374,9 @@ export async function personalize(
 ): Promise<ConceptData> {
   const o = options;
   const { engine } = rt;
-  if (!o.placeholder.trim()) throw new Error('the placeholder token must not be empty');
+  // The same rules concept import applies (concept-limits.ts), against this pack's vocabulary.
+  const phProblem = placeholderProblem(o.placeholder, rt.tokenizer);
+  if (phProblem) throw new Error(`the placeholder ${phProblem}`);
   // Refuse a missing or unusable class word before any GPU work.
   if (!rt.encoder) classWordToken(rt.tokenizer, o.classWord);
   onEvent({ stage: 'encoding' });

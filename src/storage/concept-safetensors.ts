@@ -44,18 +44,27 @@ import {
   type SafetensorsTensorInput,
 } from '../packs/safetensors.ts';
 import { JsonSyntaxError, parseStrictJson, type JsonValue } from '../packs/strict-json.ts';
+import { LORA_RANK, PLACEHOLDER_MAX_CHARS } from '../limits.ts';
+import {
+  alphaProblem,
+  blendProblem,
+  placeholderProblem,
+  rankProblem,
+  tokenIdProblem,
+  type ConceptVocabulary,
+} from './concept-limits.ts';
 
 export const CONCEPT_FILE_FORMAT = 'likeness-concept/1';
 /** Header cap for concept files: a few hundred tensor entries and the metadata fit in far less. */
 export const CONCEPT_MAX_HEADER_BYTES = 1024 * 1024;
 /** Absolute cap whatever the pack; the per-pack bound (largest legal file) is usually far lower. */
 export const CONCEPT_MAX_FILE_BYTES = 512 * 1024 * 1024;
-export const MAX_PLACEHOLDER_CHARS = 64;
+export const MAX_PLACEHOLDER_CHARS = PLACEHOLDER_MAX_CHARS;
 export const MAX_NEAREST_WORDS = 64;
 /** Most token vectors one placeholder may have (an imported multi-vector embedding); CLIP has 75 free slots. */
 export const MAX_EMBEDDING_VECTORS = 32;
 export const MAX_LOSS_CURVE = 100_000;
-export const MAX_RANK = 1024;
+export const MAX_RANK = LORA_RANK.max;
 /** Largest magnitude accepted in any tensor: the f16 range, so an f16 runtime cannot overflow on load. */
 export const MAX_ABS_VALUE = 65504;
 
@@ -107,6 +116,11 @@ export interface ConceptPackInfo {
   /** The tuning encoder's LoRA rank. */
   rank: number;
   targets: readonly { module: string; in: number; out: number }[];
+  /**
+   * The pack's tokenizer (or only its size): the nearest token id must be one of its ids and
+   * the placeholder not one of its words (concept-limits.ts). Give it wherever the pack is loaded.
+   */
+  vocabulary?: ConceptVocabulary;
 }
 
 export interface ExportConceptOptions {
@@ -269,14 +283,16 @@ function checkConceptForExport(c: ConceptData): void {
     if (v.length > max) return bad(`${field} is over ${max} characters`, field);
     return v;
   };
-  const placeholderProblem = checkPlaceholder(c.placeholder);
-  if (placeholderProblem) bad(`the placeholder ${placeholderProblem}`, 'placeholder');
+  const phProblem = placeholderProblem(c.placeholder);
+  if (phProblem) bad(`the placeholder ${phProblem}`, 'placeholder');
   text(c.packHash, 'packHash', 256);
   text(c.packId, 'packId', 256);
-  if (!Number.isInteger(c.rank) || c.rank < 1 || c.rank > MAX_RANK)
-    bad(`rank ${c.rank} is not an integer in [1, ${MAX_RANK}]`, 'rank');
-  if (!Number.isFinite(c.alpha) || c.alpha <= 0) bad(`alpha ${c.alpha} is not a positive number`, 'alpha');
-  if (!(c.blend >= 0 && c.blend <= 1)) bad(`blend ${c.blend} is not in [0, 1]`, 'blend');
+  const rp = rankProblem(c.rank);
+  if (rp) bad(`rank ${rp}`, 'rank');
+  const ap = alphaProblem(c.alpha, c.rank);
+  if (ap) bad(`alpha ${ap}`, 'alpha');
+  const bp = blendProblem(c.blend);
+  if (bp) bad(`blend ${bp}`, 'blend');
   if (!Number.isSafeInteger(c.hardTokenId) || c.hardTokenId < 0 || c.hardTokenId > 0x7fffffff)
     bad(`nearest token id ${c.hardTokenId} is not a token id`, 'hardTokenId');
   if (
@@ -500,6 +516,19 @@ export function maxConceptFileBytes(pack: ConceptPackInfo): number {
   return Math.min(CONCEPT_MAX_FILE_BYTES, 8 + CONCEPT_MAX_HEADER_BYTES + 4 * values);
 }
 
+/**
+ * The refusal of a `size`-byte file as a concept for `pack` when it is larger than any can be,
+ * else null: callers holding a File check this before reading it.
+ */
+export function conceptFileSizeError(size: number, pack: ConceptPackInfo): ConceptFileError | null {
+  const limit = maxConceptFileBytes(pack);
+  if (size <= limit) return null;
+  return new ConceptFileError(
+    'too-large',
+    `The file is ${size} bytes, more than any concept for ${pack.id} can be (${limit} bytes). It is not a Likeness concept for this pack; choose the concept file itself, not a model.`,
+  );
+}
+
 function parseFile(bytes: Uint8Array, pack: ConceptPackInfo): SafetensorsFile {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('importConcept: bytes must be a Uint8Array');
   const notSafetensors = () =>
@@ -527,13 +556,8 @@ function parseFile(bytes: Uint8Array, pack: ConceptPackInfo): SafetensorsFile {
       `The file ends early: its header alone should be ${n} bytes but only ${bytes.length - 8} follow. It was probably cut off while downloading or copying; get the file again.`,
     );
   }
-  const limit = maxConceptFileBytes(pack);
-  if (bytes.length > limit) {
-    throw new ConceptFileError(
-      'too-large',
-      `The file is ${bytes.length} bytes, more than any concept for ${pack.id} can be (${limit} bytes). It is not a Likeness concept for this pack; choose the concept file itself, not a model.`,
-    );
-  }
+  const tooLarge = conceptFileSizeError(bytes.length, pack);
+  if (tooLarge) throw tooLarge;
   try {
     return parseSafetensors(bytes, { maxHeaderBytes: CONCEPT_MAX_HEADER_BYTES });
   } catch (e) {
@@ -654,7 +678,7 @@ function readMetadata(meta: Readonly<Record<string, string>>, pack: ConceptPackI
 
   const placeholder = meta.placeholder;
   if (typeof placeholder !== 'string') bad('placeholder', 'is missing');
-  const problem = checkPlaceholder(placeholder);
+  const problem = placeholderProblem(placeholder, pack.vocabulary);
   if (problem) bad('placeholder', problem);
 
   const rankText = text('rank', 16);
@@ -669,15 +693,19 @@ function readMetadata(meta: Readonly<Record<string, string>>, pack: ConceptPackI
     );
   }
   const alpha = decimal('alpha');
-  if (!(alpha > 0)) bad('alpha', `is ${alpha}; it must be above 0`);
+  const alphaBad = alphaProblem(alpha, rank);
+  if (alphaBad) bad('alpha', alphaBad);
   const blend = decimal('blend');
-  if (!(blend >= 0 && blend <= 1)) bad('blend', `is ${blend}; it must be between 0 and 1`);
+  const blendBad = blendProblem(blend);
+  if (blendBad) bad('blend', blendBad);
 
   const tokenText = text('nearest_token_id', 16);
   if (!UNSIGNED.test(tokenText) || Number(tokenText) > 0x7fffffff)
     bad('nearest_token_id', `is ${JSON.stringify(tokenText)}, not a token id`);
   const hardTokenId = Number(tokenText);
   const hardTokenIds = readNearestTokenIds(meta);
+  const idBad = pack.vocabulary ? tokenIdProblem(hardTokenId, pack.vocabulary.vocabSize) : null;
+  if (idBad) bad('nearest_token_id', idBad);
 
   const words = json('nearest_words', MAX_NEAREST_WORDS * 700);
   if (
@@ -788,16 +816,6 @@ function hardTokenIdsProblem(ids: unknown, embeddingLength: number | null): stri
   if (!ids.every((id) => Number.isSafeInteger(id) && id >= 0 && id <= 0x7fffffff)) return 'hold a value that is not a token id';
   if (embeddingLength !== null && embeddingLength % ids.length !== 0)
     return `are ${ids.length}, which does not divide the embedding's ${embeddingLength} values`;
-  return null;
-}
-
-/** Why a placeholder is unusable, or null. */
-function checkPlaceholder(p: unknown): string | null {
-  if (typeof p !== 'string' || p.trim().length === 0) return 'is empty';
-  if ([...p].length > MAX_PLACEHOLDER_CHARS) return `is longer than ${MAX_PLACEHOLDER_CHARS} characters`;
-  if (p.trim() !== p) return 'starts or ends with a space';
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(p)) return 'holds control characters';
   return null;
 }
 

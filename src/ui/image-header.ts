@@ -5,6 +5,8 @@
 // Formats: PNG (signature + IHDR, spec §5.2, §11.2.2), JPEG (marker segments up to the first
 // SOFn, ITU T.81 §B.2), WebP (RIFF container; VP8X canvas size, VP8 key-frame header per
 // RFC 6386 §9.1, VP8L header per the WebP lossless spec §3).
+import { MAX_PNG_CHUNKS } from '../limits.ts';
+import { checkJpeg } from '../pipeline/image/jpeg-structure.ts';
 import { crc32 } from './crc32.ts';
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
@@ -226,38 +228,28 @@ export function checkStructure(b: Uint8Array, format: ImageFormat): StructurePro
       const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
       let at = 8;
       let sawData = false;
-      for (;;) {
+      for (let chunks = 0; ; chunks++) {
         if (at + 12 > b.length) return { kind: 'truncated' };
+        if (chunks >= MAX_PNG_CHUNKS) return { kind: 'corrupt', detail: `it has more than ${MAX_PNG_CHUNKS} chunks` };
         const length = dv.getUint32(at);
         const type = fourCC(b, at + 4);
         if (at + 12 + length > b.length) return { kind: 'truncated' };
+        // The browser decodes image data with a bad checksum without a word; the Node decoder
+        // and personalization refuse it, so the Photo step does too.
+        if (crc32(b.subarray(at + 4, at + 8 + length)) !== dv.getUint32(at + 8 + length)) {
+          return { kind: 'corrupt', detail: `the checksum of its ${JSON.stringify(type)} chunk at byte ${at} does not match` };
+        }
         if (type === 'IDAT') sawData = true;
         if (type === 'IEND') return sawData ? null : { kind: 'corrupt', detail: 'the file has no image data (IDAT)' };
         at += 12 + length;
       }
     }
     case 'jpeg': {
-      // Walk the segments to the first scan, then look for EOI: inside entropy-coded data
-      // 0xFF is always followed by 0x00 or a restart marker, so FF D9 is only ever EOI.
-      let at = 2;
-      while (at + 4 <= b.length) {
-        const m = b[at + 1];
-        if (b[at] !== 0xff) return { kind: 'corrupt', detail: `expected a marker at byte ${at}` };
-        if (m === 0xff) {
-          at++;
-          continue;
-        }
-        if (m === 0x01 || (m >= 0xd0 && m <= 0xd7)) {
-          at += 2;
-          continue;
-        }
-        if (m === 0xda) {
-          for (let i = at + 2; i + 1 < b.length; i++) if (b[i] === 0xff && b[i + 1] === 0xd9) return null;
-          return { kind: 'truncated' };
-        }
-        at += 2 + ((b[at + 2] << 8) | b[at + 3]);
-      }
-      return { kind: 'truncated' };
+      // The same walk the Node decoder makes (pipeline/image/jpeg-structure.ts): a frame, at
+      // least one scan, EOI, a bounded number of scans and enough data for the claimed size.
+      const check = checkJpeg(b);
+      if (check.ok) return null;
+      return check.kind === 'truncated' ? { kind: 'truncated' } : { kind: 'corrupt', detail: check.detail };
     }
     case 'webp': {
       const riff = b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24);

@@ -2,12 +2,14 @@
 // its actions; the worker and the library are reached only from here. The state is plain
 // data (no tensors on the GPU, no class instances) so it can be inspected and tested.
 import { create } from 'zustand';
-import { exportConceptFile, conceptFileName, defaultSettings, importConceptFile, type ConceptNaming } from '../storage/concept-file.ts';
+import { exportConceptFile, conceptFileName, defaultSettings, type ConceptNaming, type ImportedConcept } from '../storage/concept-file.ts';
+import { importConceptBlob } from '../storage/concept-file-blob.ts';
+import { formatBytes } from './format.ts';
 import { bundleZip, exportBundle, safeStem } from '../storage/concept-export.ts';
-import { ConceptFileError, type ConceptPackInfo } from '../storage/concept-safetensors.ts';
+import { CONCEPT_MAX_FILE_BYTES, ConceptFileError, type ConceptPackInfo } from '../storage/concept-safetensors.ts';
 import { cleanName, type ConceptRecord, type ConceptSettings, type ConceptSummary } from '../storage/concept-record.ts';
 import { ConceptLibrary, type StorageEstimate, type WriteHooks } from '../storage/library-db.ts';
-import { StorageError, toStorageError, type StorageErrorKind } from '../storage/storage-error.ts';
+import { StorageError, storageError, toStorageError, type StorageErrorKind } from '../storage/storage-error.ts';
 import type {
   ConceptData,
   ConceptStart,
@@ -287,7 +289,16 @@ export const useAppStore = create<AppState>((set, get) => {
   /** What an imported concept file is checked against: the loaded pack, or null before one is loaded. */
   const conceptPackInfo = (): ConceptPackInfo | null => {
     const s = get().pack.summary;
-    return s ? { id: s.id, hash: s.hash, tokenDim: s.tokenDim, rank: s.rank, targets: s.loraTargets } : null;
+    return s
+      ? {
+          id: s.id,
+          hash: s.hash,
+          tokenDim: s.tokenDim,
+          rank: s.rank,
+          targets: s.loraTargets,
+          vocabulary: { vocabSize: s.vocabSize },
+        }
+      : null;
   };
 
   /** The ConceptData part of a stored record (what the worker needs). */
@@ -317,6 +328,19 @@ export const useAppStore = create<AppState>((set, get) => {
         title: 'Load a model first',
         message: `${names} cannot be imported yet: a LoRA or embedding is checked against the loaded model pack.`,
         hint: 'Load the model pack in the Model step, then import the files again.',
+      });
+      return;
+    }
+    // Sizes before reads: a whole model dropped here is refused without being loaded.
+    const huge = files.find((f) => f.size > CONCEPT_MAX_FILE_BYTES);
+    if (huge) {
+      get().notify({
+        area: 'library',
+        tone: 'error',
+        kind: 'bad-file',
+        title: 'Not a LoRA or embedding',
+        message: `“${huge.name}” is ${formatBytes(huge.size)}, more than any LoRA or embedding Likeness imports (${formatBytes(CONCEPT_MAX_FILE_BYTES)}); it is probably a whole model.`,
+        hint: 'Load models in the Model step; drop concept, LoRA or embedding files here.',
       });
       return;
     }
@@ -1154,21 +1178,30 @@ export const useAppStore = create<AppState>((set, get) => {
               'Drop a concept file exported from Likeness. To use a photo, go to the Photo step.',
             );
           }
-          let imported: ReturnType<typeof importConceptFile>;
+          let imported: ImportedConcept;
           try {
-            imported = importConceptFile(new Uint8Array(await file.arrayBuffer()), conceptPackInfo(), {
-              fileName: file.name,
-              newId: () => crypto.randomUUID(),
-            });
+            // The size is checked before the file is read: a dropped multi-GB model is not loaded.
+            imported = await importConceptBlob(file, conceptPackInfo(), { newId: () => crypto.randomUUID() });
           } catch (e) {
-            // Not a Likeness concept: another tool's LoRA or embedding, read by the worker below.
-            if (e instanceof StorageError && e.cause instanceof ConceptFileError && e.cause.code === 'not-a-concept') {
+            // Not a Likeness concept (or larger than one can be): another tool's LoRA or
+            // embedding, read by the worker below, which refuses whole models by size too.
+            const code = e instanceof StorageError && e.cause instanceof ConceptFileError ? e.cause.code : null;
+            if (code === 'not-a-concept' || code === 'too-large') {
               foreign.push(file);
               continue;
             }
             throw e;
           }
           const { record, warnings } = imported;
+          // The placeholder against the pack's vocabulary: the worker holds the tokenizer.
+          const problems = await workerApi().conceptProblems({
+            placeholder: record.placeholder,
+            hardTokenId: record.hardTokenId,
+            rank: record.rank,
+            alpha: record.alpha,
+            blend: record.blend,
+          });
+          if (problems.length) throw storageError('bad-file', `“${file.name}” was refused: ${problems.join('; ')}.`);
           patch('library', { busy: `Importing “${record.name}”…` });
           const concepts = await (await needLibrary()).save(record);
           patch('library', { concepts, busy: null });

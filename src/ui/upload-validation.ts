@@ -2,9 +2,10 @@
 // costs least: size 0, then the magic bytes and the claimed size from the header (a prefix
 // of the file), then the chunk/segment structure (whole file), and only then a real decode.
 // Each refusal has its own message saying what is wrong and what to do.
+import { MAX_PIXELS } from '../limits.ts';
 import { checkStructure, readImageHeader, type ImageFormat, type ImageHeader } from './image-header.ts';
 
-export const MAX_MEGAPIXELS = 40;
+export const MAX_MEGAPIXELS = MAX_PIXELS / 1e6;
 const PREFIX_BYTES = 64 * 1024;
 
 export type UploadProblemKind = 'empty' | 'not-image' | 'too-large' | 'truncated' | 'corrupt' | 'unreadable';

@@ -79,6 +79,8 @@ export interface PackSummary {
   /** LoRA rank and the modules that carry LoRA, as concept files must match them. */
   rank: number;
   loraTargets: { module: string; in: number; out: number }[];
+  /** Token ids of the text encoder: a concept's nearest token id must be below it. */
+  vocabSize: number;
   /** Where the pack's files are kept: OPFS survives reloads and works offline; memory does not. */
   storage: 'opfs' | 'memory';
   /** Why the pack is only in memory (OPFS unavailable), to tell the user; null with OPFS. */
@@ -202,4 +204,10 @@ export interface WorkerApi {
    */
   importForeign(jobId: string, request: ForeignImportRequest): Promise<ConceptData>;
   cancel(jobId: string): void;
+  /**
+   * What is wrong with a concept's fields for the loaded pack (storage/concept-limits.ts,
+   * with the pack's tokenizer, which the main thread does not have); empty when sound or
+   * when no pack is loaded. The library asks this before it keeps an imported concept.
+   */
+  conceptProblems(fields: { placeholder: string; hardTokenId: number; rank: number; alpha: number; blend: number }): Promise<string[]>;
 }

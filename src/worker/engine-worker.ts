@@ -12,4 +12,5 @@ Comlink.expose({
   generate: api.generate,
   importForeign: api.importForeign,
   cancel: api.cancel,
+  conceptProblems: api.conceptProblems,
 });

@@ -15,10 +15,10 @@ describe('JobRegistry', () => {
       return 1;
     });
     await tick(5);
-    const t0 = performance.now();
     jobs.cancel('a');
+    // "At once": the rejection comes before the uninterruptible step ends (no wall-clock bound,
+    // which a loaded machine breaks).
     await expect(run).rejects.toMatchObject({ name: 'AbortError' });
-    expect(performance.now() - t0).toBeLessThan(20);
     expect(finished).toBe(false);
     expect(jobs.size).toBe(0);
     await tick(80);

@@ -139,7 +139,7 @@ export function manifestHash(m: Manifest): string {
 
 export function packSummary(m: Manifest, hash: string, storage: OpenedCache, offline: boolean): PackSummary {
   const d = m.defaults;
-  const textConfig = m.architecture.textEncoder as unknown as { hidden_size: number };
+  const textConfig = m.architecture.textEncoder as unknown as { hidden_size: number; vocab_size: number };
   const targets = loraTargets(resolveUNetConfig(m.architecture.unet as unknown as UNetConfig));
   return {
     id: m.name,
@@ -156,6 +156,7 @@ export function packSummary(m: Manifest, hash: string, storage: OpenedCache, off
     tokenDim: textConfig.hidden_size,
     rank: m.architecture.lora.rank,
     loraTargets: targets.map((t) => ({ module: t.module, in: t.in, out: t.out })),
+    vocabSize: textConfig.vocab_size,
     storage: storage.kind,
     storageNote: storage.note,
     offline,

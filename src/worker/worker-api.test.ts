@@ -121,6 +121,31 @@ describe('the worker API on the tiny pack', () => {
       ),
     );
     expect(bad?.kind).toBe('bad-input');
+    // The placeholder rules concept import applies (issue 12): one word, visible.
+    for (const placeholder of ['my dog', 'S\u200b*', '<|endoftext|>']) {
+      const refused = await rejection(
+        api.personalize(
+          'p-ph',
+          { image: new Uint8Array([1]), mime: 'image/png', crop: null, placeholder, steps: 1, seed: 0 },
+          () => {},
+        ),
+      );
+      expect(refused, placeholder).toMatchObject({
+        kind: 'bad-input',
+        message: expect.stringMatching(/^The placeholder word /),
+      });
+    }
+  });
+
+  it('checks an imported concept’s fields against the pack’s vocabulary for the library', async () => {
+    const fields = { placeholder: 'S*', hardTokenId: 2368, rank: 4, alpha: 4, blend: 0.25 };
+    expect(summary.vocabSize).toBe(49408);
+    expect(await api.conceptProblems(fields)).toEqual([]);
+    expect((await api.conceptProblems({ ...fields, placeholder: 'a' })).join()).toMatch(
+      /"a" is a word the model already knows/,
+    );
+    expect((await api.conceptProblems({ ...fields, hardTokenId: 49408 })).join()).toMatch(/49408-token vocabulary/);
+    expect((await api.conceptProblems({ ...fields, alpha: 1e30 })).join()).toMatch(/alpha/);
   });
 
   it('cancel rejects at once and frees the GPU for the next job', async () => {
@@ -256,8 +281,10 @@ describe('applyCrop', () => {
 
   it('imports another tool’s LoRA as a concept, refusals as bad-input with what was found', async () => {
     const lora = new Uint8Array(readFileSync(new URL('../../../shared/data/reference/tiny-sd/lora-goldens.safetensors', import.meta.url)));
+    // The test before replaced the loaded pack: load the tiny pack again.
+    const tiny = await api.loadPack('pack-3', { kind: 'files', files: folder(tinyPackDir()) }, () => {});
     const concept = await api.importForeign('i-1', { files: [{ name: 'my-style.safetensors', bytes: lora }] });
-    expect(concept).toMatchObject({ placeholder: 'my-style', blend: 1, rank: 4, alpha: 4, packHash: summary.hash });
+    expect(concept).toMatchObject({ placeholder: 'my-style', blend: 1, rank: 4, alpha: 4, packHash: tiny.hash });
     expect(concept.lora).toHaveLength(32);
     const [img] = await api.generate('i-2', request({ prompt: 'a photo of my-style', concept, rng: 'torch' }), () => {});
     expect(img.seed).toBe(3);

@@ -13,7 +13,6 @@ import { ConceptFileError } from '../storage/concept-safetensors.ts';
 import { decodeImageBrowser } from '../pipeline/image/decode-browser.ts';
 import { cropRect } from '../pipeline/image/transform.ts';
 import type { RgbaImage } from '../pipeline/image/types.ts';
-import { PackRuntime } from '../pipeline/pack-runtime.ts';
 import { classWordToken, DEFAULT_PERSONALIZE, personalize, tuningDefaults, type PersonalizeEvent } from '../pipeline/personalize.ts';
 import type {
   ConceptData,
@@ -42,6 +41,9 @@ import {
 import { buildAndLoad, type PackBuilder } from './pack-build.ts';
 import { RuntimeHost } from './runtime-host.ts';
 import { toWireError } from './worker-error.ts';
+import { conceptFieldProblems, placeholderProblem } from '../storage/concept-limits.ts';
+import type { ClipTokenizer } from '../pipeline/clip-tokenizer.ts';
+import { openTokenizer, PackRuntime } from '../pipeline/pack-runtime.ts';
 
 export interface WorkerDeps {
   createEngine(): Promise<Engine>;
@@ -158,6 +160,8 @@ export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: 
   const host = new RuntimeHost<Engine, PackRuntime>(() => deps.createEngine(), openRuntime);
   const jobs = new JobRegistry();
   const gpu = new Mutex();
+  // The pack's tokenizer for concept checks, also when no GPU runtime was opened.
+  const tokenizers = new WeakMap<LoadedPack, Promise<ClipTokenizer>>();
   let cache: Promise<OpenedCache> | null = null;
   const openCache = () => (cache ??= deps.openCache ? deps.openCache() : openPackCache(deps.cacheFactory));
   const decode =
@@ -256,11 +260,9 @@ export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: 
     ): Promise<ConceptData> {
       return job(jobId, onProgress, async (signal) => {
         const placeholder = typeof request.placeholder === 'string' ? request.placeholder.trim() : '';
-        if (!placeholder || /\s/.test(placeholder)) {
-          throw new BadRequest(
-            `The placeholder word must be one word without spaces, not ${JSON.stringify(request.placeholder)}.`,
-          );
-        }
+        // The rules concept import applies (concept-limits.ts); the vocabulary one runs in personalize().
+        const phProblem = placeholderProblem(placeholder);
+        if (phProblem) throw new BadRequest(`The placeholder word ${phProblem}.`);
         const steps = intIn(request.steps, 1, 100, 'Tuning steps');
         const seed = intIn(request.seed, 0, 0xffffffff, 'The tuning seed');
         if (!(request.image instanceof Uint8Array) || request.image.length === 0) {
@@ -399,6 +401,21 @@ export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: 
 
     cancel(jobId: string): void {
       jobs.cancel(jobId);
+    },
+
+    async conceptProblems(fields) {
+      const pack = host.loadedPack;
+      if (!pack) return [];
+      let tokenizer = tokenizers.get(pack);
+      if (!tokenizer) {
+        tokenizer = pack.read(pack.manifest.tokenizer.merges).then((bytes) => openTokenizer(pack.manifest, bytes));
+        tokenizers.set(pack, tokenizer);
+      }
+      try {
+        return conceptFieldProblems(fields, await tokenizer);
+      } catch (err) {
+        throw toWireError(err);
+      }
     },
   };
   return api;

@@ -31,6 +31,7 @@ export const KIND_BY_ERROR_NAME: Readonly<Record<string, ErrorKind>> = {
   ManifestError: 'pack',
   PackCacheMissError: 'pack',
   PackWeightsError: 'pack',
+  PackFileError: 'pack',
   ParamShapeError: 'pack',
   SafetensorsError: 'pack',
   JsonSyntaxError: 'pack',

@@ -58,6 +58,7 @@ export async function generateCommand(argv: string[], log: (s: string) => void):
       tokenDim: rt.tokenDim,
       rank: rt.manifest.architecture.lora.rank,
       targets: rt.loraTargets,
+      vocabulary: rt.tokenizer,
     };
     // A Likeness concept file, or other tools' LoRA / embedding files (also given as --concept).
     const foreign: string[] = [o.lora, o.embedding].filter((f): f is string => typeof f === 'string');

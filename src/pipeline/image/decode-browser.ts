@@ -1,6 +1,7 @@
 // Image decoding in the browser (main thread or worker): the browser's own decoders via
 // createImageBitmap, which also applies EXIF orientation. Header checks run first, so a
 // 100-megapixel file is refused without being decoded.
+import { checkJpeg } from './jpeg-structure.ts';
 import { readPngInfo } from './png.ts';
 import { inspectImage } from './sniff.ts';
 import { ImageError, type RgbaImage } from './types.ts';
@@ -10,6 +11,11 @@ export async function decodeImageBrowser(blob: Blob): Promise<RgbaImage> {
   const header = inspectImage(bytes, blob.type);
   // PNG chunks carry CRCs: check them here too, so damage and truncation get a precise message.
   if (header.format === 'png') readPngInfo(bytes);
+  // A JPEG's scans are bounded and checked as in Node, before the browser's decoder allocates.
+  if (header.format === 'jpeg') {
+    const check = checkJpeg(bytes);
+    if (!check.ok) throw new ImageError(check.kind, `The JPEG file cannot be used: ${check.detail}.`);
+  }
   let bitmap: ImageBitmap;
   try {
     bitmap = await createImageBitmap(blob, { imageOrientation: 'from-image', premultiplyAlpha: 'none' });

@@ -168,8 +168,8 @@ describe('PNG decoder', () => {
       const second = firstIdat + 12 + len1;
       const len2 = new DataView(good.buffer).getUint32(second);
       expect(code(() => decode(good.subarray(0, second + 12 + len2)))).toBe('truncated');
-      // Missing only IEND is tolerated, as browsers do.
-      expect(code(() => decode(good.subarray(0, good.length - 12)))).toBe('decoded');
+      // Missing only IEND is refused too, as the app's Photo step refuses it (issue 12).
+      expect(code(() => decode(good.subarray(0, good.length - 12)))).toBe('truncated');
     });
 
     it('a header claiming 10000×5000 is refused as too large before reading image data', () => {

@@ -2,6 +2,7 @@
 // depth, tRNS transparency, Adam7 interlacing, CRC checks on every chunk. The zlib inflate
 // is passed in (node:zlib in Node); the browser path decodes with createImageBitmap instead.
 // Colour management (gAMA, iCCP, sRGB, cHRM) is not applied: samples are returned as stored.
+import { MAX_PNG_CHUNKS } from '../../limits.ts';
 import { checkPixelCount, u32be } from './sniff.ts';
 import { ImageError, newImage, type RgbaImage } from './types.ts';
 
@@ -65,9 +66,12 @@ function readChunks(bytes: Uint8Array): { info: PngInfo; chunks: Chunk[] } {
   let info: PngInfo | null = null;
   while (true) {
     if (p === bytes.length) {
-      if (chunks.some((c) => c.type === 'IDAT')) break; // missing IEND: tolerated, as browsers do
+      // A missing IEND is refused, as the app's Photo step does (ui/image-header.ts): the file
+      // was cut short, and whatever image data there is may be incomplete.
+      if (chunks.some((c) => c.type === 'IDAT')) throw truncated('it ends without its IEND chunk');
       throw truncated(chunks.length === 0 ? 'it has no header chunk' : 'it ends before the image data');
     }
+    if (chunks.length >= MAX_PNG_CHUNKS) throw corrupt(`it has more than ${MAX_PNG_CHUNKS} chunks`);
     if (p + 8 > bytes.length) throw truncated('it ends inside a chunk header');
     const length = u32be(bytes, p);
     const type = String.fromCharCode(...bytes.subarray(p + 4, p + 8));
@@ -158,20 +162,27 @@ interface Palette {
   entries: number;
 }
 
-/** Writes one unfiltered row of `w` pixels to RGBA at output pixels (x0 + i·dx, y). */
-function emitRow(
+/**
+ * Writes the unfiltered rows of one (sub)image — `h` rows of `w` pixels starting at `start`,
+ * `stride` bytes each after a filter byte — to RGBA at output pixels (x0 + i·dx, y0 + j·dy).
+ * One call per pass, not per row: a 1 × 40,000,000 image is 40 million rows, and per-row
+ * closures made it take a minute.
+ */
+function emitPass(
   buf: Uint8Array,
-  row: number,
-  w: number,
+  start: number,
+  pass: { w: number; h: number; stride: number },
+  origin: readonly [number, number, number, number],
+  width: number,
   info: PngInfo,
   palette: Palette | null,
   key: number[] | null,
   out: Uint8ClampedArray,
-  outBase: number,
-  dx: number,
 ): void {
   const { bitDepth: depth, colorType } = info;
   const channels = CHANNELS[colorType];
+  const [x0, y0, dx, dy] = origin;
+  let row = 0;
   const sample = (i: number): number => {
     // Sample i of the row at the file's bit depth.
     if (depth === 8) return buf[row + i];
@@ -188,6 +199,13 @@ function emitRow(
         ? (v: number) => v
         : (v: number) => (v * 255) / ((1 << depth) - 1);
   const opaque = depth === 16 ? 65535 : 255;
+  const w = pass.w;
+  for (let y = 0; y < pass.h; y++) {
+    row = start + y * (pass.stride + 1) + 1;
+    emit(((y0 + y * dy) * width + x0) * 4);
+  }
+
+  function emit(outBase: number): void {
   for (let x = 0; x < w; x++) {
     const o = outBase + x * dx * 4;
     const s = x * channels;
@@ -227,6 +245,7 @@ function emitRow(
     out[o + 1] = to8(g);
     out[o + 2] = to8(b);
     out[o + 3] = depth === 16 ? Math.round(a / 257) : a === opaque ? 255 : to8(a);
+  }
   }
 }
 
@@ -274,15 +293,6 @@ export function decodePng(bytes: Uint8Array, inflate: Inflate): RgbaImage & { in
   if (idatSize === 0) throw truncated('it has no image data');
   if (colorType === 3 && !palette) throw corrupt('a palette image has no palette');
 
-  const idat = new Uint8Array(idatSize);
-  let q = 0;
-  for (const c of chunks) {
-    if (c.type === 'IDAT') {
-      idat.set(c.data, q);
-      q += c.data.length;
-    }
-  }
-
   const bitsPerPixel = CHANNELS[colorType] * bitDepth;
   const bpp = Math.max(1, bitsPerPixel >> 3);
   const passes = info.interlaced ? ADAM7 : ([[0, 0, 1, 1]] as const);
@@ -292,12 +302,29 @@ export function decodePng(bytes: Uint8Array, inflate: Inflate): RgbaImage & { in
     return w > 0 && h > 0 ? { w, h, stride: Math.ceil((w * bitsPerPixel) / 8) } : null;
   });
   const expected = sizes.reduce((n, s) => n + (s ? s.h * (s.stride + 1) : 0), 0);
+  // zlib never grows data by more than its stored-block overhead (5 bytes per 64 KiB) and a
+  // fixed-Huffman encoder by 1/8; more compressed data than that is not this image's.
+  if (idatSize > expected + Math.ceil(expected / 8) + 65536) {
+    throw corrupt(`its compressed image data (${idatSize} bytes) is larger than a ${width}×${height} image can need`);
+  }
+
+  const idat = new Uint8Array(idatSize);
+  let q = 0;
+  for (const c of chunks) {
+    if (c.type === 'IDAT') {
+      idat.set(c.data, q);
+      q += c.data.length;
+    }
+  }
 
   let raw: Uint8Array;
   try {
     raw = inflate(idat, expected + 4096);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
+    // node:zlib's answer to output beyond maxOutputLength (a RangeError naming Buffer sizes).
+    if (e instanceof RangeError || /larger than|maxOutputLength/i.test(msg))
+      throw corrupt(`its image data decompresses to more than the ${expected} bytes a ${width}×${height} image holds`);
     if (/unexpected end|incomplete|truncated|buffer error/i.test(msg))
       throw truncated('its compressed image data ends early');
     throw corrupt(`its compressed image data cannot be read (${msg})`);
@@ -311,10 +338,7 @@ export function decodePng(bytes: Uint8Array, inflate: Inflate): RgbaImage & { in
     if (!s) return;
     const start = p;
     p = unfilter(raw, start, s.h, s.stride, bpp);
-    for (let y = 0; y < s.h; y++) {
-      const row = start + y * (s.stride + 1) + 1;
-      emitRow(raw, row, s.w, info, palette, key, img.data, ((y0 + y * dy) * width + x0) * 4, dx);
-    }
+    emitPass(raw, start, s, [x0, y0, dx, dy], width, info, palette, key, img.data);
   });
   return { ...img, info };
 }

@@ -14,8 +14,8 @@ export interface ImageDecoder {
   decode(bytes: Uint8Array, mime?: string): Promise<RgbaImage>;
 }
 
-/** Images above this many pixels are refused before any pixel is decoded (DESIGN §5: > 40 MP). */
-export const MAX_PIXELS = 40_000_000;
+/** Images above this many pixels are refused before any pixel is decoded (DESIGN §5: > 40 MP; limits.ts). */
+export { MAX_PIXELS } from '../../limits.ts';
 
 export type ImageErrorCode = 'empty' | 'not-an-image' | 'unsupported-format' | 'truncated' | 'corrupt' | 'too-large';
 
