@@ -178,3 +178,35 @@ test('closing the tab in the middle of a large write never leaves half a concept
   expect(await app.libraryNames()).toEqual(['Kept']);
   expect(await app.notices()).toEqual([]); // no repair was needed
 });
+
+test('exports for other tools, imports another tool’s LoRA, shows the blend-1 look', async ({ app }) => {
+  const { page } = app;
+  await app.resetStorage();
+  await app.open();
+  await app.goToStep('pack');
+  await page.getByLabel(/Tiny pack, bundled/).check();
+  await page.getByRole('button', { name: /^Load (model|again)$/ }).click();
+  await page.waitForFunction(() => window.__likeness!.state().pack.status === 'done');
+  await app.goToStep('library');
+  // diffusers' own LoRA file (PEFT names, no embedding, no Likeness metadata).
+  await page.locator('#concept-import-input').setInputFiles('../shared/data/reference/tiny-sd/lora-goldens.safetensors');
+  await expect
+    .poll(async () => [...(await app.libraryNames()), ...(await app.notices()).map((n) => n.message)], { timeout: 60_000 })
+    .toEqual(['lora-goldens']);
+  const card = page.locator('[data-testid="concept-card"]').first();
+  expect(await card.textContent()).toMatch(/lora-goldens/);
+
+  await card.getByLabel('Format for other tools').selectOption('a1111');
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    card.getByRole('button', { name: 'Export lora-goldens for a1111', exact: true }).click(),
+  ]);
+  expect(download.suggestedFilename()).toBe('lora-goldens-a1111.zip');
+  const zip = new Uint8Array(readFileSync(await download.path()));
+  const names = new TextDecoder('latin1').decode(zip);
+  for (const f of ['lora-goldens-a1111/lora-goldens-lora.safetensors', 'lora-goldens-a1111/lora-goldens.safetensors', 'lora-goldens-a1111/README.txt'])
+    expect(names).toContain(f);
+
+  await card.getByRole('button', { name: 'Show how lora-goldens looks in other tools' }).click();
+  await expect.poll(() => card.getByTestId('blend-one-preview').count(), { timeout: 240_000 }).toBe(1);
+});

@@ -32,9 +32,24 @@ personalize --image <photo.png|jpg> --out <concept.safetensors> [options]
   --batch <n>             Noised views per tuning step (default 1).
   --checkpointing         Recompute UNet blocks in backward (less GPU memory).
   --kohya                 Write LoRA names for kohya/A1111 tools instead of diffusers/PEFT.
+  --weights <mode>        GPU dtype of linear/conv weights: stored (default: fp16 packs stay
+                          fp16), f16 (fp32 packs rounded to fp16 too) or f32.
+  --format <name>         likeness (default: one concept file), diffusers (--out is a folder
+                          or .zip with pytorch_lora_weights.safetensors + learned_embeds.safetensors
+                          for load_lora_weights / load_textual_inversion), or a1111 (a kohya
+                          LoRA + an emb_params embedding for A1111 / ComfyUI). Other tools
+                          apply a concept at blend 1; see docs/concepts.md.
 
 generate --prompt "<text>" --out <folder> [options]
   --concept <file>        A concept from \`personalize\`; write its placeholder in the prompt.
+                          Other tools' files work too (see --lora, --embedding).
+  --lora <file>           A LoRA from diffusers, PEFT or kohya (.safetensors, UNet part).
+  --embedding <file>      A textual-inversion embedding (diffusers learned_embeds, A1111).
+  --trigger <word>        Placeholder for an imported LoRA/embedding (default: the embedding's
+                          token, the file's trigger word, else the file name). Blend default 1.
+  --drop-text-encoder     Import a LoRA's UNet part when it also trains the text encoder.
+  --attention-only        Import only a LoRA's attention projections when it also changes
+                          other UNet layers (feed-forward, proj_in/out). Both are approximations.
   --negative "<text>"     Negative prompt.
   --steps <n>             Sampling steps (pack default).
   --guidance <x>          Classifier-free guidance scale (pack default, 7.5).
@@ -42,7 +57,12 @@ generate --prompt "<text>" --out <folder> [options]
   --blend <α>             Dual-path blend in [0, 1] (default: the concept's, 0.25).
   --seed <n>              Seed; image i of a batch uses seed + i (default 0).
   --batch <n>             Images to make.
+  --rng <name>            How the seed becomes the starting noise x_T: philox (default,
+                          Likeness' own) or torch, the values torch.randn gives with
+                          torch.Generator('cpu').manual_seed(seed), so diffusers with that
+                          generator (batch 1, seed + i per image) starts from the same x_T.
   --pack <dir>            Model pack (default: the bundled tiny pack).
+  --weights <mode>        stored | f16 | f32, as for personalize.
   PNG files carry the settings as tEXt chunks.
 
 pack --from <diffusers folder | model.safetensors> [--name <name>] [options]

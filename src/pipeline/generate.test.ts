@@ -5,7 +5,9 @@ import { testEngine } from '../../test/engine.ts';
 import { loadTinyPack, TINY_SD } from '../../test/tiny-pack.ts';
 import type { ConceptData } from '../worker/api.ts';
 import { generate, type GenerateEvent } from './generate.ts';
+import { liveOnnxGraphs } from './onnx-denoiser.ts';
 import { PackRuntime } from './pack-runtime.ts';
+import { torchRandn } from './torch-random.ts';
 
 const goldens = JSON.parse(readFileSync(`${TINY_SD}/goldens.json`, 'utf8'));
 let rt: PackRuntime;
@@ -56,6 +58,22 @@ describe('generate on the tiny pack (engine)', () => {
     // and the concept changes the image relative to the plain prompt
     const [plain] = await generate(rt, { ...o, concept: null });
     expect(plain.latent).not.toEqual(e.latent);
+    // ORT holds one UNet session at a time (each would hold its own copy of the weights).
+    expect(liveOnnxGraphs(rt).filter((g) => g.startsWith('unet'))).toEqual(['unet_personalized']);
+  });
+
+  it('onnxruntime-web keeps one UNet session: plain generation releases the personalized one', async () => {
+    await generate(rt, { ...base, steps: 1, sampler: 'euler', prompt: 'a house', seed: 1, runtime: 'onnx' });
+    expect(liveOnnxGraphs(rt).filter((g) => g.startsWith('unet'))).toEqual(['unet']);
+  }, 300_000);
+
+  it('--rng torch starts from torch.randn(manual_seed(seed)), as diffusers with a CPU generator', async () => {
+    const o = { ...base, steps: 2, prompt: 'a photo of a cat', seed: 7 };
+    const [t] = await generate(rt, { ...o, rng: 'torch' });
+    const [ref] = await generate(rt, { ...o, initialLatent: torchRandn(7, 4 * 8 * 8) });
+    const [p] = await generate(rt, o);
+    expect(t.latent).toEqual(ref.latent);
+    expect(p.latent).not.toEqual(t.latent);
   });
 
   it('refuses a concept made with another pack', async () => {

@@ -6,13 +6,14 @@ import { concat } from '../kernels/concat/concat.ts';
 import type { LoraPair, LoraSet } from '../models/lora.ts';
 import { unet } from '../models/unet/unet.ts';
 import { vaeDecode } from '../models/vae/vae.ts';
-import type { ConceptData, GenerateSettings, ImageResult } from '../worker/api.ts';
+import type { ConceptData, GenerateSettings, ImageResult, RngName } from '../worker/api.ts';
 import type { Denoiser } from './denoiser.ts';
 import { latentPreview, pixelsToRgba } from './latent-preview.ts';
 import { onnxDenoiser } from './onnx-denoiser.ts';
 import type { PackRuntime } from './pack-runtime.ts';
 import { encodePrompt, tokenizeWithPlaceholder } from './prompt.ts';
 import { randomNormals } from './random.ts';
+import { torchRandn } from './torch-random.ts';
 import { createScheduler } from './schedulers/index.ts';
 
 export interface GenerateOptions extends GenerateSettings {
@@ -24,6 +25,13 @@ export interface GenerateOptions extends GenerateSettings {
   previewEvery?: number;
   /** Which runtime runs the UNet (default: the engine). */
   runtime?: 'engine' | 'onnx';
+  /**
+   * How x_T is drawn from the seed: 'philox' (default, Likeness' own stream) or 'torch', the
+   * values `torch.randn((1, 4, h, w), generator=torch.Generator('cpu').manual_seed(seed))`
+   * gives, so diffusers with that generator starts from the same x_T. The samplers here add
+   * no noise after x_T (DDIM η = 0, Euler without churn, DPM-Solver++ 2M), so x_T is all.
+   */
+  rng?: RngName;
   /** Start from this x_T (× initNoiseSigma is NOT applied) instead of seeded noise (tests, img2img). */
   initialLatent?: Float32Array;
 }
@@ -44,7 +52,10 @@ function checkConcept(rt: PackRuntime, c: ConceptData): void {
   if (c.packHash !== rt.hash) {
     throw new Error(`this concept was made with pack "${c.packId}" (${c.packHash.slice(0, 12)}…), not the loaded pack "${rt.manifest.name}"`);
   }
-  if (c.embedding.length !== rt.tokenDim) throw new Error(`concept embedding has ${c.embedding.length} values, the pack needs ${rt.tokenDim}`);
+  const k = c.hardTokenIds?.length ?? 1;
+  if (c.embedding.length !== k * rt.tokenDim) {
+    throw new Error(`concept embedding has ${c.embedding.length} values, the pack needs ${k} × ${rt.tokenDim} for ${k} token vector${k > 1 ? 's' : ''}`);
+  }
 }
 
 interface Conditioning {
@@ -59,9 +70,10 @@ function encodeConditioning(rt: PackRuntime, o: GenerateOptions): Conditioning {
   const c = o.concept;
   return engine.noGrad(() =>
     engine.scope(() => {
-      const tokens = tokenizeWithPlaceholder(rt, o.prompt, c?.placeholder ?? null, c?.hardTokenId ?? 0);
+      const k = c?.hardTokenIds?.length ?? 1;
+      const tokens = tokenizeWithPlaceholder(rt, o.prompt, c?.placeholder ?? null, c?.hardTokenIds ?? c?.hardTokenId ?? 0);
       const neg = tokenizeWithPlaceholder(rt, o.negativePrompt, null, 0);
-      const vStar = c ? engine.tensor(c.embedding, [rt.tokenDim]) : null;
+      const vStar = c ? engine.tensor(c.embedding, k > 1 ? [k, rt.tokenDim] : [rt.tokenDim]) : null;
       const uncond = encodePrompt(rt, neg, null);
       const cond = encodePrompt(rt, tokens, vStar);
       const hard = c ? encodePrompt(rt, tokens, null) : cond;
@@ -134,6 +146,7 @@ export async function generate(
   if (o.concept) checkConcept(rt, o.concept);
   if (!(o.steps >= 1 && o.steps <= 1000)) throw new Error(`steps must be in [1, 1000], got ${o.steps}`);
   if (!(o.blend >= 0 && o.blend <= 1)) throw new Error(`blend α must be in [0, 1], got ${o.blend}`);
+  if (o.rng !== undefined && o.rng !== 'philox' && o.rng !== 'torch') throw new Error(`rng must be "philox" or "torch", got ${String(o.rng)}`);
   const { engine, ops } = rt;
   const L = rt.unet.config.in_channels;
   const h = rt.manifest.latentSize;
@@ -149,11 +162,12 @@ export async function generate(
       const seed = o.seed + i;
       const scheduler = createScheduler(o.sampler, rt.manifest.scheduler);
       scheduler.setTimesteps(o.steps);
-      // 1. x_T ~ N(0, σ²_init·I) from the documented Philox stream: the same seed gives the
-      //    same image in Node and in the browser.
+      // 1. x_T ~ N(0, σ²_init·I) from the documented Philox stream (or torch's): the same seed
+      //    gives the same image in Node and in the browser.
+      const draw = (o.rng ?? 'philox') === 'torch' ? torchRandn : randomNormals;
       let x: Float32Array = o.initialLatent
         ? Float32Array.from(o.initialLatent)
-        : randomNormals(seed, L * h * w).map((v) => v * scheduler.initNoiseSigma);
+        : draw(seed, L * h * w).map((v) => v * scheduler.initNoiseSigma);
       const timesteps = scheduler.timesteps;
       for (let s = 0; s < timesteps.length; s++) {
         throwIfAborted(signal);

@@ -157,6 +157,7 @@ function conceptData(r: ConceptRecord): ConceptData {
     embedding: r.embedding,
     nearestWords: r.nearestWords,
     hardTokenId: r.hardTokenId,
+    ...(r.hardTokenIds ? { hardTokenIds: r.hardTokenIds } : {}),
     rank: r.rank,
     alpha: r.alpha,
     blend: r.blend,

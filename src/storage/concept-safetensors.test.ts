@@ -548,3 +548,25 @@ describe('concept file: corrupted copies', () => {
     expect(performance.now() - started).toBeLessThan(20_000);
   });
 });
+
+describe('concept file: a k-vector placeholder', () => {
+  it('round-trips k vectors with their k hard tokens, and refuses a count that disagrees', () => {
+    const c = { ...makeConcept(), embedding: rng(9).normals(3 * PACK.tokenDim, 0.02), hardTokenIds: [320, 1125, 2368] };
+    const bytes = exportConcept(c);
+    const f = parseSafetensors(bytes);
+    expect(f.tensors.find((t) => t.name === PEFT_EMBEDDING_KEY)!.shape).toEqual([3, PACK.tokenDim]);
+    expect(f.metadata.nearest_token_ids).toBe('[320,1125,2368]');
+    const back = importConcept(bytes, PACK);
+    expect(back.hardTokenIds).toEqual([320, 1125, 2368]);
+    expect(back.embedding).toEqual(c.embedding);
+    const two = exportConcept({ ...c, embedding: c.embedding.slice(0, 2 * PACK.tokenDim), hardTokenIds: [1, 2] });
+    const tampered = parseSafetensors(two);
+    const meta = { ...tampered.metadata, nearest_token_ids: '[1,2,3]' };
+    const re = writeSafetensors(
+      tampered.tensors.map((t) => ({ name: t.name, dtype: 'F32', shape: t.shape, data: new Float32Array(tampered.rawBytes(t.name).slice().buffer) })),
+      meta,
+    );
+    expect(() => importConcept(re, PACK)).toThrow(/needs 3 vectors of 32 values/);
+    expect(() => exportConcept({ ...c, hardTokenIds: [1, 2, 3, 4, 5] })).toThrow(/does not divide/);
+  });
+});

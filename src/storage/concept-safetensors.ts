@@ -50,6 +50,8 @@ export const CONCEPT_MAX_HEADER_BYTES = 1024 * 1024;
 export const CONCEPT_MAX_FILE_BYTES = 512 * 1024 * 1024;
 export const MAX_PLACEHOLDER_CHARS = 64;
 export const MAX_NEAREST_WORDS = 64;
+/** Most token vectors one placeholder may have (an imported multi-vector embedding); CLIP has 75 free slots. */
+export const MAX_EMBEDDING_VECTORS = 32;
 export const MAX_LOSS_CURVE = 100_000;
 export const MAX_RANK = 1024;
 /** Largest magnitude accepted in any tensor: the f16 range, so an f16 runtime cannot overflow on load. */
@@ -78,6 +80,7 @@ export type ConceptFileErrorCode =
   | 'shape'
   | 'non-finite' // NaN / ±Inf / beyond the f16 range
   | 'inconsistent' // two places in the file disagree (alpha tensor vs metadata, PEFT config vs metadata)
+  | 'text-encoder' // another tool's LoRA that also trains the text encoder (Likeness applies UNet LoRA only)
   | 'invalid-concept'; // export given data that would make a file import refuses
 
 export class ConceptFileError extends Error {
@@ -128,6 +131,7 @@ export const CONCEPT_METADATA_KEYS = [
   'base_pack_id',
   'placeholder',
   'nearest_token_id',
+  'nearest_token_ids',
   'nearest_words',
   'rank',
   'alpha',
@@ -157,7 +161,13 @@ export function exportConcept(concept: ConceptData, options: ExportConceptOption
 
   const tensors: SafetensorsTensorInput[] = [];
   const embKey = naming === 'peft' ? PEFT_EMBEDDING_KEY : bundleEmbeddingKey(concept.placeholder);
-  tensors.push({ name: embKey, dtype: 'F32', shape: [1, concept.embedding.length], data: concept.embedding });
+  const vectors = concept.hardTokenIds?.length ?? 1;
+  tensors.push({
+    name: embKey,
+    dtype: 'F32',
+    shape: [vectors, concept.embedding.length / vectors],
+    data: concept.embedding,
+  });
   for (const l of concept.lora) {
     if (naming === 'peft') {
       tensors.push({ name: `unet.${l.module}.lora_A.weight`, dtype: 'F32', shape: l.aShape, data: l.A });
@@ -192,6 +202,7 @@ export function exportConcept(concept: ConceptData, options: ExportConceptOption
     base_pack_id: concept.packId,
     placeholder: concept.placeholder,
     nearest_token_id: String(concept.hardTokenId),
+    ...(vectors > 1 ? { nearest_token_ids: JSON.stringify(concept.hardTokenIds) } : {}),
     nearest_words: JSON.stringify(concept.nearestWords),
     rank: String(rank),
     alpha: String(alpha),
@@ -217,7 +228,7 @@ export function exportConcept(concept: ConceptData, options: ExportConceptOption
 // these are the ones every PEFT version with diffusers' metadata support knows. Full module
 // paths (matched exactly by PEFT) rather than leaf names, so that no module outside the file
 // gets an adapter.
-function peftAdapterMetadata(concept: ConceptData): string {
+export function peftAdapterMetadata(concept: ConceptData): string {
   const config: Record<string, JsonLike> = {
     'unet.alpha_pattern': {},
     'unet.bias': 'none',
@@ -270,6 +281,8 @@ function checkConceptForExport(c: ConceptData): void {
     bad(`the loss curve is not a list of at most ${MAX_LOSS_CURVE} finite numbers`, 'lossCurve');
   }
   if (!(c.embedding instanceof Float32Array) || c.embedding.length === 0) bad('the embedding is empty', 'embedding');
+  const idsProblem = hardTokenIdsProblem(c.hardTokenIds, c.embedding.length);
+  if (idsProblem) bad(`the nearest token ids ${idsProblem}`, 'hardTokenIds');
   if (!allFinite(c.embedding)) bad('the embedding holds NaN, infinite or out-of-range values', 'embedding');
   if (c.lora.length === 0) bad('it has no LoRA modules', 'lora');
   const seen = new Set<string>();
@@ -378,13 +391,14 @@ export function readConceptFile(bytes: Uint8Array, pack: ConceptPackInfo): ReadC
           t.name,
         );
       }
+      const k = m.hardTokenIds?.length ?? 1;
       const ok =
-        (t.shape.length === 2 && t.shape[0] === 1 && t.shape[1] === pack.tokenDim) ||
-        (t.shape.length === 1 && t.shape[0] === pack.tokenDim);
+        (t.shape.length === 2 && t.shape[0] === k && t.shape[1] === pack.tokenDim) ||
+        (k === 1 && t.shape.length === 1 && t.shape[0] === pack.tokenDim);
       if (!ok) {
         throw new ConceptFileError(
           'shape',
-          `The concept's embedding ${JSON.stringify(t.name)} has shape [${t.shape.join(', ')}], but ${pack.id} needs one vector of ${pack.tokenDim} values ([1, ${pack.tokenDim}]). The file was made for a different model or is damaged: use it with the pack it was made for, or export it again from Likeness.`,
+          `The concept's embedding ${JSON.stringify(t.name)} has shape [${t.shape.join(', ')}], but ${pack.id} needs ${k > 1 ? `${k} vectors` : 'one vector'} of ${pack.tokenDim} values ([${k}, ${pack.tokenDim}]). The file was made for a different model or is damaged: use it with the pack it was made for, or export it again from Likeness.`,
           t.name,
         );
       }
@@ -445,6 +459,7 @@ export function readConceptFile(bytes: Uint8Array, pack: ConceptPackInfo): ReadC
     embedding: embedding!,
     nearestWords: m.nearestWords,
     hardTokenId: m.hardTokenId,
+    ...(m.hardTokenIds ? { hardTokenIds: m.hardTokenIds } : {}),
     rank: r,
     alpha: m.alpha,
     blend: m.blend,
@@ -458,7 +473,7 @@ export function readConceptFile(bytes: Uint8Array, pack: ConceptPackInfo): ReadC
 
 /** The largest file a concept for `pack` can be: a full header and every tensor in F32. */
 export function maxConceptFileBytes(pack: ConceptPackInfo): number {
-  let values = pack.tokenDim;
+  let values = MAX_EMBEDDING_VECTORS * pack.tokenDim;
   for (const t of pack.targets) values += pack.rank * (t.in + t.out) + 1;
   return Math.min(CONCEPT_MAX_FILE_BYTES, 8 + CONCEPT_MAX_HEADER_BYTES + 4 * values);
 }
@@ -544,6 +559,7 @@ interface Meta {
   packHash: string;
   packId: string;
   hardTokenId: number;
+  hardTokenIds: number[] | null;
   nearestWords: string[];
   rank: number;
   alpha: number;
@@ -638,6 +654,7 @@ function readMetadata(meta: Readonly<Record<string, string>>, pack: ConceptPackI
   if (!UNSIGNED.test(tokenText) || Number(tokenText) > 0x7fffffff)
     bad('nearest_token_id', `is ${JSON.stringify(tokenText)}, not a token id`);
   const hardTokenId = Number(tokenText);
+  const hardTokenIds = readNearestTokenIds(meta);
 
   const words = json('nearest_words', MAX_NEAREST_WORDS * 700);
   if (
@@ -690,6 +707,7 @@ function readMetadata(meta: Readonly<Record<string, string>>, pack: ConceptPackI
     packHash,
     packId,
     hardTokenId,
+    hardTokenIds,
     nearestWords: words as string[],
     rank,
     alpha,
@@ -697,6 +715,41 @@ function readMetadata(meta: Readonly<Record<string, string>>, pack: ConceptPackI
     lossCurve: curve as number[],
     createdAt,
   };
+}
+
+/** `nearest_token_ids` (present only for a k-vector placeholder, k ≥ 2): k token ids. */
+function readNearestTokenIds(meta: Readonly<Record<string, string>>): number[] | null {
+  const text = meta.nearest_token_ids;
+  if (text === undefined) return null;
+  const bad = (what: string): never => {
+    throw new ConceptFileError(
+      'metadata',
+      `The concept file's metadata "nearest_token_ids" ${what}. The file was edited or damaged; export it again from Likeness.`,
+      'nearest_token_ids',
+    );
+  };
+  if (text.length > MAX_EMBEDDING_VECTORS * 12 + 2) bad('is too long');
+  let v: JsonValue;
+  try {
+    v = parseStrictJson(text, { maxDepth: 1 });
+  } catch (e) {
+    if (e instanceof JsonSyntaxError) return bad(`is not valid JSON (${e.message})`);
+    throw e;
+  }
+  const problem = hardTokenIdsProblem(v, null);
+  if (problem) bad(problem);
+  return v as number[];
+}
+
+/** Why a k-vector placeholder's hard token ids are unusable (undefined is fine: one vector), or null. */
+function hardTokenIdsProblem(ids: unknown, embeddingLength: number | null): string | null {
+  if (ids === undefined) return null;
+  if (!Array.isArray(ids) || ids.length < 2 || ids.length > MAX_EMBEDDING_VECTORS)
+    return `are not a list of 2 to ${MAX_EMBEDDING_VECTORS} token ids`;
+  if (!ids.every((id) => Number.isSafeInteger(id) && id >= 0 && id <= 0x7fffffff)) return 'hold a value that is not a token id';
+  if (embeddingLength !== null && embeddingLength % ids.length !== 0)
+    return `are ${ids.length}, which does not divide the embedding's ${embeddingLength} values`;
+  return null;
 }
 
 /** Why a placeholder is unusable, or null. */

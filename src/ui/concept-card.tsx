@@ -1,6 +1,7 @@
 import { ConceptThumbnail } from './concept-thumbnail.tsx';
 import { formatBytes, formatDate } from './format.ts';
-import { useAppStore } from './store.ts';
+import { RgbaCanvas } from './rgba-canvas.tsx';
+import { useAppStore, type OtherToolFormat } from './store.ts';
 
 export function ConceptCard({ id }: { id: string }) {
   const c = useAppStore((s) => s.library.concepts.find((x) => x.id === id));
@@ -14,6 +15,12 @@ export function ConceptCard({ id }: { id: string }) {
   const del = useAppStore((s) => s.deleteConcept);
   const exportConcept = useAppStore((s) => s.exportConcept);
   const use = useAppStore((s) => s.useConcept);
+  const format = useAppStore((s) => s.library.exportFormat);
+  const setFormat = useAppStore((s) => s.setExportFormat);
+  const exportOther = useAppStore((s) => s.exportForOtherTools);
+  const blendOne = useAppStore((s) => (s.library.blendOne?.id === id ? s.library.blendOne : null));
+  const previewBlendOne = useAppStore((s) => s.previewBlendOne);
+  const packReady = useAppStore((s) => s.pack.status === 'done' && s.pack.summary?.hash === c?.packHash);
   if (!c) return null;
   const nameId = `concept-name-${c.id}`;
 
@@ -68,6 +75,14 @@ export function ConceptCard({ id }: { id: string }) {
           <dt>Size</dt>
           <dd>{formatBytes(c.tensorBytes)}</dd>
         </dl>
+        {blendOne?.image && (
+          <figure className="blend-one" data-testid="blend-one-preview">
+            <RgbaCanvas image={blendOne.image} label={`${c.name} at blend 1, as other tools show it`} />
+            <figcaption className="muted small">
+              Blend 1: how diffusers, A1111 and ComfyUI apply this concept (“a photo of {c.placeholder}”, seed 0).
+            </figcaption>
+          </figure>
+        )}
         <div className="actions">
           <button type="button" className="primary" onClick={() => use(c.id)} aria-label={`Use ${c.name}`}>
             Use
@@ -78,13 +93,28 @@ export function ConceptCard({ id }: { id: string }) {
           <button type="button" onClick={() => void exportConcept(c.id, 'peft')} aria-label={`Export ${c.name}`}>
             Export
           </button>
-          <button
-            type="button"
-            onClick={() => void exportConcept(c.id, 'kohya')}
-            aria-label={`Export ${c.name} for A1111 / kohya`}
-          >
-            Export (kohya)
-          </button>
+          <span className="export-other" role="group" aria-label={`Export ${c.name} for other tools`}>
+            <select
+              aria-label="Format for other tools"
+              value={format}
+              onChange={(e) => setFormat(e.target.value as OtherToolFormat)}
+            >
+              <option value="diffusers">diffusers</option>
+              <option value="a1111">A1111 / ComfyUI</option>
+            </select>
+            <button type="button" onClick={() => void exportOther(c.id)} aria-label={`Export ${c.name} for ${format}`}>
+              Export for other tools
+            </button>
+            <button
+              type="button"
+              disabled={!packReady || blendOne?.status === 'running'}
+              onClick={() => void previewBlendOne(c.id)}
+              aria-label={`Show how ${c.name} looks in other tools`}
+              title="Other tools apply a concept at blend 1; Likeness' default blend is lower."
+            >
+              {blendOne?.status === 'running' ? 'Generating blend 1…' : 'Blend-1 look'}
+            </button>
+          </span>
           {confirming ? (
             <span className="confirm" role="group" aria-label={`Delete ${c.name}?`}>
               <button type="button" className="danger" onClick={() => void del(c.id)} autoFocus>

@@ -172,6 +172,23 @@ export function GeneratePanel() {
               {webgpu ? 'Both run on WebGPU.' : 'Generating needs WebGPU.'}
             </small>
           </div>
+          <div className="field">
+            <label htmlFor="rng-select">Random numbers</label>
+            <select
+              id="rng-select"
+              value={g.rng}
+              onChange={(e) => set('rng', e.target.value as typeof g.rng)}
+              aria-describedby="rng-help"
+            >
+              <option value="philox">Likeness (Philox)</option>
+              <option value="torch">PyTorch CPU generator</option>
+            </select>
+            <small id="rng-help" className="muted">
+              {g.rng === 'torch'
+                ? 'The same seed starts from the same noise as diffusers with torch.Generator("cpu").manual_seed(seed).'
+                : 'The same seed gives the same image in every browser.'}
+            </small>
+          </div>
         </fieldset>
         <div className="actions span-all">
           <button type="submit" className="primary" disabled={running || !packReady}>

@@ -1,7 +1,7 @@
 // The settings a generated image carries in its PNG text chunks: an A1111-style
 // "parameters" entry (what other tools and image sites read) and the exact settings as JSON
 // under "likeness" (what this app reads back).
-import type { GenerateSettings } from '../worker/api.ts';
+import type { GenerateSettings, RngName } from '../worker/api.ts';
 import type { PngTextEntry } from './png-text.ts';
 
 export interface GenerationRecord extends GenerateSettings {
@@ -10,6 +10,8 @@ export interface GenerationRecord extends GenerateSettings {
   /** This image's seed (batch images use consecutive seeds). */
   seed: number;
   runtime: 'onnx' | 'engine';
+  /** How the seed became x_T (absent: Likeness' Philox, as before the setting existed). */
+  rng?: RngName;
   width: number;
   height: number;
   packId: string | null;
@@ -38,6 +40,8 @@ export function a1111Parameters(g: GenerationRecord): string {
         ]
       : []),
     ['Runtime', g.runtime],
+    // Only torch's is named: the seed then reproduces x_T in diffusers / A1111's CPU RNG.
+    ...(g.rng === 'torch' ? [['RNG', 'torch CPU']] : []),
   ].map(([k, v]) => `${k}: ${String(v).replace(/[,\n]/g, ' ')}`);
   const lines = [g.prompt];
   if (g.negativePrompt) lines.push(`Negative prompt: ${g.negativePrompt}`);

@@ -10,6 +10,10 @@ export function LibraryPanel() {
   const ids = useAppStore(useShallow((s) => s.library.concepts.map((c) => c.id)));
   const importConcepts = useAppStore((s) => s.importConcepts);
   const pack = useAppStore((s) => s.pack.summary);
+  const importWord = useAppStore((s) => s.library.importWord);
+  const setImportWord = useAppStore((s) => s.setImportWord);
+  const importPartial = useAppStore((s) => s.library.importPartial);
+  const setImportPartial = useAppStore((s) => s.setImportPartial);
 
   return (
     <section className="panel" aria-labelledby="library-heading" data-testid="screen-library">
@@ -27,10 +31,30 @@ export function LibraryPanel() {
         label={
           <>
             <strong>Import concept files</strong> — choose or drop <code>.safetensors</code> files exported from
-            Likeness.
+            Likeness, or a LoRA and/or a textual-inversion embedding from diffusers, kohya, A1111 or ComfyUI (drop
+            the two together to make one concept; it starts at blend 1, the look it has there).
           </>
         }
       />
+      <div className="field">
+        <label htmlFor="import-word">Word for an imported LoRA or embedding</label>
+        <input
+          id="import-word"
+          value={importWord}
+          maxLength={64}
+          placeholder="the file's trigger word, else its name"
+          onChange={(e) => setImportWord(e.target.value)}
+          aria-describedby="import-word-help"
+        />
+        <small id="import-word-help" className="muted">
+          What you will write in prompts for it. Likeness concept files keep their own word.
+        </small>
+      </div>
+      <label>
+        <input type="checkbox" checked={importPartial} onChange={(e) => setImportPartial(e.target.checked)} /> Import
+        only the parts Likeness can apply (a LoRA&apos;s attention projections, without a text-encoder part): an
+        approximation of how other tools use it.
+      </label>
       <p className="muted" data-testid="library-import-pack">
         {pack ? (
           <>

@@ -3,7 +3,10 @@
 import { createElement } from 'react';
 import { renderToStaticMarkup } from 'react-dom/server';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { ConceptCard } from './concept-card.tsx';
 import { DownloadProgressBar } from './download-progress.tsx';
+import { GeneratePanel } from './generate-panel.tsx';
+import { LibraryPanel } from './library-panel.tsx';
 import { GpuStatus } from './gpu-status.tsx';
 import { MessageArea } from './message-area.tsx';
 import { workerNotice } from './messages.ts';
@@ -95,5 +98,43 @@ describe('worker-fed panels', () => {
     expect(text(html(GpuStatus))).toBe(
       'WebGPU unavailable: No WebGPU adapter was found. Likeness runs on your GPU: personalizing and generating both need WebGPU (the prompt and image models run on it even when ONNX Runtime runs the UNet). Use a recent Chrome, Edge or Safari with hardware acceleration on; your concept library stays available for export meanwhile.',
     );
+  });
+
+  it('a concept card offers the export for other tools and shows its blend-1 look', () => {
+    const summary = {
+      id: 'c1', name: 'Mug', placeholder: 'S*', nearestWords: ['cup'], packId: 'tiny', packHash: 'h'.repeat(64),
+      createdAt: 0, updatedAt: 0, thumbnail: new Uint8Array(0), tensorBytes: 1000,
+    };
+    show({ library: { ...initial.library, status: 'ready', concepts: [summary], exportFormat: 'a1111', blendOne: null } });
+    const card = () => createElement(ConceptCard, { id: 'c1' });
+    let out = html(card);
+    expect(out).toMatch(/<option value="a1111" selected="">A1111 \/ ComfyUI<\/option>/);
+    expect(text(out)).toMatch(/Export for other tools Blend-1 look/);
+    expect(out).not.toContain('blend-one-preview');
+    show({
+      library: {
+        ...initial.library,
+        status: 'ready',
+        concepts: [summary],
+        blendOne: { id: 'c1', status: 'done', image: { width: 8, height: 8, rgba: new Uint8ClampedArray(256), seed: 0 } },
+      },
+    });
+    out = html(card);
+    expect(out).toContain('data-testid="blend-one-preview"');
+    expect(text(out)).toMatch(/Blend 1: how diffusers, A1111 and ComfyUI apply this concept/);
+  });
+
+  it('the generate panel has the random-number setting', () => {
+    show({ generate: { ...initial.generate, rng: 'torch' } });
+    const out = html(GeneratePanel);
+    expect(out).toMatch(/<option value="torch" selected="">PyTorch CPU generator<\/option>/);
+    expect(text(out)).toContain('same noise as diffusers with torch.Generator(&quot;cpu&quot;).manual_seed(seed)');
+  });
+
+  it('the library lets the user pick the word for an imported LoRA', () => {
+    show({ library: { ...initial.library, status: 'ready', importWord: 'sks' } });
+    const out = html(LibraryPanel);
+    expect(out).toMatch(/<input id="import-word" maxLength="64"[^>]* value="sks"/);
+    expect(text(out)).toMatch(/a LoRA and\/or a textual-inversion embedding from diffusers, kohya, A1111 or ComfyUI/);
   });
 });

@@ -2,8 +2,9 @@
 // its actions; the worker and the library are reached only from here. The state is plain
 // data (no tensors on the GPU, no class instances) so it can be inspected and tested.
 import { create } from 'zustand';
-import { exportConceptFile, conceptFileName, importConceptFile, type ConceptNaming } from '../storage/concept-file.ts';
-import type { ConceptPackInfo } from '../storage/concept-safetensors.ts';
+import { exportConceptFile, conceptFileName, defaultSettings, importConceptFile, type ConceptNaming } from '../storage/concept-file.ts';
+import { bundleZip, exportBundle, safeStem } from '../storage/concept-export.ts';
+import { ConceptFileError, type ConceptPackInfo } from '../storage/concept-safetensors.ts';
 import { cleanName, type ConceptRecord, type ConceptSettings, type ConceptSummary } from '../storage/concept-record.ts';
 import { ConceptLibrary, type StorageEstimate, type WriteHooks } from '../storage/library-db.ts';
 import { StorageError, toStorageError, type StorageErrorKind } from '../storage/storage-error.ts';
@@ -17,6 +18,7 @@ import type {
   PackSource,
   PackSummary,
   PersonalizeProgress,
+  RngName,
   SamplerName,
 } from '../worker/api.ts';
 import { newJobId, progressCallback, toWorkerError, workerApi } from '../worker/client.ts';
@@ -83,6 +85,8 @@ export interface GenerateState {
   blend: number;
   batch: number;
   runtime: 'onnx' | 'engine';
+  /** How the seed becomes x_T: Likeness' Philox stream, or torch's CPU generator (same x_T as diffusers). */
+  rng: RngName;
   /** Library concept to use; null generates without one. */
   conceptId: string | null;
   status: JobStatus;
@@ -111,10 +115,30 @@ export interface LibraryState {
   busy: string | null;
   renaming: { id: string; draft: string } | null;
   confirmingDelete: string | null;
+  /** The format "Export for other tools" writes. */
+  exportFormat: OtherToolFormat;
+  /** The word to write in prompts for an imported LoRA / embedding ('' = the file's own, else its name). */
+  importWord: string;
+  /** Import only the parts of another tool's LoRA Likeness can apply (no text encoder, attention only). */
+  importPartial: boolean;
+  /** The concept's look at blend 1 (how other tools apply it), generated on request. */
+  blendOne: { id: string; status: 'running' | 'done' | 'failed'; image: ImageResult | null } | null;
 }
 
+export type OtherToolFormat = 'diffusers' | 'a1111';
+
 export type GenerateField =
-  'prompt' | 'negativePrompt' | 'steps' | 'guidance' | 'seed' | 'sampler' | 'blend' | 'batch' | 'runtime' | 'conceptId';
+  | 'prompt'
+  | 'negativePrompt'
+  | 'steps'
+  | 'guidance'
+  | 'seed'
+  | 'sampler'
+  | 'blend'
+  | 'batch'
+  | 'runtime'
+  | 'rng'
+  | 'conceptId';
 
 export interface AppState {
   step: StepId;
@@ -173,6 +197,14 @@ export interface AppState {
   askDelete(id: string | null): void;
   deleteConcept(id: string): Promise<void>;
   exportConcept(id: string, naming: ConceptNaming): Promise<void>;
+  setExportFormat(format: OtherToolFormat): void;
+  setImportWord(word: string): void;
+  setImportPartial(partial: boolean): void;
+  /** A zip for diffusers or A1111 / ComfyUI (storage/concept-export.ts). */
+  exportForOtherTools(id: string): Promise<void>;
+  /** Generates the concept at blend 1 (its look in other tools) for the library card. */
+  previewBlendOne(id: string): Promise<void>;
+  /** Likeness concept files are imported as they are; other tools' LoRA/embedding files through the worker. */
   importConcepts(files: File[]): Promise<void>;
   useConcept(id: string): void;
 }
@@ -229,6 +261,69 @@ export const useAppStore = create<AppState>((set, get) => {
     return s ? { id: s.id, hash: s.hash, tokenDim: s.tokenDim, rank: s.rank, targets: s.loraTargets } : null;
   };
 
+  /** The ConceptData part of a stored record (what the worker needs). */
+  const conceptOf = (r: ConceptRecord): ConceptData => ({
+    placeholder: r.placeholder,
+    embedding: r.embedding,
+    nearestWords: r.nearestWords,
+    hardTokenId: r.hardTokenId,
+    ...(r.hardTokenIds ? { hardTokenIds: r.hardTokenIds } : {}),
+    rank: r.rank,
+    alpha: r.alpha,
+    blend: r.blend,
+    lora: r.lora,
+    lossCurve: r.lossCurve,
+    packId: r.packId,
+    packHash: r.packHash,
+  });
+
+  /** Other tools' files (a LoRA and/or an embedding dropped together) as one new concept. */
+  const importForeign = async (files: File[]): Promise<void> => {
+    const names = files.map((f) => `“${f.name}”`).join(' and ');
+    if (get().pack.status !== 'done') {
+      get().notify({
+        area: 'library',
+        tone: 'error',
+        kind: 'bad-file',
+        title: 'Load a model first',
+        message: `${names} cannot be imported yet: a LoRA or embedding is checked against the loaded model pack.`,
+        hint: 'Load the model pack in the Model step, then import the files again.',
+      });
+      return;
+    }
+    patch('library', { busy: `Importing ${names}…` });
+    try {
+      const word = get().library.importWord.trim();
+      const concept = await workerApi().importForeign(newJobId('import'), {
+        files: await Promise.all(files.map(async (f) => ({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) }))),
+        ...(word ? { placeholder: word } : {}),
+        ...(get().library.importPartial ? { dropTextEncoder: true, dropOtherLayers: true } : {}),
+      });
+      const now = Date.now();
+      const record: ConceptRecord = {
+        ...concept,
+        id: crypto.randomUUID(),
+        name: cleanName(safeStem(files[0].name.replace(/\.safetensors$/i, ''), concept.placeholder)) ?? concept.placeholder,
+        thumbnail: new Uint8Array(0),
+        createdAt: now,
+        updatedAt: now,
+        settings: defaultSettings(concept),
+      };
+      const concepts = await (await needLibrary()).save(record);
+      patch('library', { concepts, busy: null });
+    } catch (err) {
+      patch('library', { busy: null });
+      if (err instanceof StorageError) {
+        storageFailure(err, `import ${names}`);
+        return;
+      }
+      get().notify({
+        ...workerNotice('library', `importing ${names}`, toWorkerError(err)),
+        title: `${names} was refused`,
+      });
+    }
+  };
+
   return {
     step: 'pack',
     gpu: { status: 'probing' },
@@ -260,6 +355,7 @@ export const useAppStore = create<AppState>((set, get) => {
       // Measured faster than onnxruntime-web's WebGPU EP on the adapters here (bench pipeline);
       // ONNX Runtime stays one click away.
       runtime: 'engine',
+      rng: 'philox',
       conceptId: null,
       status: 'idle',
       jobId: null,
@@ -276,6 +372,10 @@ export const useAppStore = create<AppState>((set, get) => {
       busy: null,
       renaming: null,
       confirmingDelete: null,
+      exportFormat: 'diffusers',
+      importWord: '',
+      importPartial: false,
+      blendOne: null,
     },
     notices: [],
 
@@ -656,6 +756,7 @@ export const useAppStore = create<AppState>((set, get) => {
         blend: g.blend,
         batch: g.batch,
         runtime: g.runtime,
+        rng: g.rng,
         concept,
       };
       patch('generate', { status: 'running', jobId, step: 0, totalSteps: g.steps, previews: [] });
@@ -702,6 +803,7 @@ export const useAppStore = create<AppState>((set, get) => {
           batch: request.batch,
           seed: image.seed,
           runtime: request.runtime,
+          rng: request.rng ?? 'philox',
           width: image.width,
           height: image.height,
           packId: get().pack.summary?.id ?? null,
@@ -881,7 +983,59 @@ export const useAppStore = create<AppState>((set, get) => {
         storageFailure(err, 'export the concept');
       }
     },
+    setExportFormat(format) {
+      patch('library', { exportFormat: format });
+    },
+    setImportWord(word) {
+      patch('library', { importWord: word });
+    },
+    setImportPartial(partial) {
+      patch('library', { importPartial: partial });
+    },
+    async exportForOtherTools(id) {
+      try {
+        const record = await (await needLibrary()).get(id);
+        const bundle = exportBundle(record, get().library.exportFormat, { name: record.name });
+        saveFile(bundleZip(bundle, new Date()), `${bundle.folder}.zip`, 'application/zip');
+      } catch (err) {
+        if (err instanceof ConceptFileError) {
+          get().notify({ area: 'library', tone: 'error', kind: 'export', title: 'That concept cannot be exported', message: err.message, hint: null });
+          return;
+        }
+        storageFailure(err, 'export the concept');
+      }
+    },
+    async previewBlendOne(id) {
+      const s = get();
+      if (s.pack.status !== 'done' || s.library.blendOne?.status === 'running') return;
+      patch('library', { blendOne: { id, status: 'running', image: null } });
+      try {
+        const record = await (await needLibrary()).get(id);
+        const d = s.pack.summary?.defaults;
+        const [image] = await workerApi().generate(
+          newJobId('blend-one'),
+          {
+            prompt: `a photo of ${record.placeholder}`,
+            negativePrompt: '',
+            steps: d?.steps ?? 25,
+            guidance: d?.guidance ?? 7.5,
+            sampler: d?.sampler ?? 'dpmpp-2m',
+            blend: 1,
+            batch: 1,
+            seed: 0,
+            runtime: s.generate.runtime,
+            concept: conceptOf(record),
+          },
+          progressCallback(() => {}),
+        );
+        if (get().library.blendOne?.id === id) patch('library', { blendOne: { id, status: 'done', image } });
+      } catch (err) {
+        if (get().library.blendOne?.id === id) patch('library', { blendOne: { id, status: 'failed', image: null } });
+        get().notify(workerNotice('library', 'showing the blend-1 look', toWorkerError(err)));
+      }
+    },
     async importConcepts(files) {
+      const foreign: File[] = [];
       for (const file of files) {
         try {
           if (!/\.safetensors$/i.test(file.name)) {
@@ -891,10 +1045,21 @@ export const useAppStore = create<AppState>((set, get) => {
               'Drop a concept file exported from Likeness. To use a photo, go to the Photo step.',
             );
           }
-          const { record, warnings } = importConceptFile(new Uint8Array(await file.arrayBuffer()), conceptPackInfo(), {
-            fileName: file.name,
-            newId: () => crypto.randomUUID(),
-          });
+          let imported: ReturnType<typeof importConceptFile>;
+          try {
+            imported = importConceptFile(new Uint8Array(await file.arrayBuffer()), conceptPackInfo(), {
+              fileName: file.name,
+              newId: () => crypto.randomUUID(),
+            });
+          } catch (e) {
+            // Not a Likeness concept: another tool's LoRA or embedding, read by the worker below.
+            if (e instanceof StorageError && e.cause instanceof ConceptFileError && e.cause.code === 'not-a-concept') {
+              foreign.push(file);
+              continue;
+            }
+            throw e;
+          }
+          const { record, warnings } = imported;
           patch('library', { busy: `Importing “${record.name}”…` });
           const concepts = await (await needLibrary()).save(record);
           patch('library', { concepts, busy: null });
@@ -913,6 +1078,7 @@ export const useAppStore = create<AppState>((set, get) => {
           storageFailure(err, `import “${file.name}”`);
         }
       }
+      if (foreign.length > 0) await importForeign(foreign);
       void get().refreshEstimate();
     },
     useConcept(id) {

@@ -103,6 +103,12 @@ export interface ConceptData {
   embedding: Float32Array;
   nearestWords: string[];
   hardTokenId: number;
+  /**
+   * A k-vector placeholder (an imported multi-vector embedding, or a trigger phrase of k
+   * tokens): `embedding` holds k·token_dim floats and these are the k hard tokens of C_h.
+   * Absent for one vector (hardTokenId is the hard token).
+   */
+  hardTokenIds?: number[];
   rank: number;
   alpha: number;
   blend: number;
@@ -132,7 +138,22 @@ export interface GenerateRequest extends GenerateSettings {
   concept: ConceptData | null;
   /** Which runtime runs the UNet. */
   runtime: 'onnx' | 'engine';
+  /** How x_T is drawn from the seed (default 'philox'; 'torch' matches diffusers with a CPU generator). */
+  rng?: RngName;
 }
+
+export interface ForeignImportRequest {
+  files: { name: string; bytes: Uint8Array }[];
+  /** The word to write in prompts (default: the embedding's token, the file's trigger, else the file name). */
+  placeholder?: string;
+  /** Import a LoRA's UNet part when it also trains the text encoder. */
+  dropTextEncoder?: boolean;
+  /** Import only a LoRA's attention projections when it also changes other UNet layers. */
+  dropOtherLayers?: boolean;
+}
+
+/** 'philox': Likeness' own counter-based stream; 'torch': torch.randn on a CPU torch.Generator. */
+export type RngName = 'philox' | 'torch';
 
 export interface ImageResult {
   width: number;
@@ -150,5 +171,10 @@ export interface WorkerApi {
   loadPack(jobId: string, source: PackSource, onProgress: (p: DownloadProgress) => void): Promise<PackSummary>;
   personalize(jobId: string, request: PersonalizeRequest, onProgress: (p: PersonalizeProgress) => void): Promise<ConceptData>;
   generate(jobId: string, request: GenerateRequest, onProgress: (p: GenerateProgress) => void): Promise<ImageResult[]>;
+  /**
+   * Other tools' LoRA and/or embedding .safetensors files (at most one of each) as a concept
+   * for the loaded pack (docs/concepts.md, "Imports"); refusals say what was expected and found.
+   */
+  importForeign(jobId: string, request: ForeignImportRequest): Promise<ConceptData>;
   cancel(jobId: string): void;
 }

@@ -10,5 +10,6 @@ Comlink.expose({
   loadPack: api.loadPack,
   personalize: api.personalize,
   generate: api.generate,
+  importForeign: api.importForeign,
   cancel: api.cancel,
 });

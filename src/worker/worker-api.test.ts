@@ -233,4 +233,16 @@ describe('applyCrop', () => {
     expect(() => applyCrop(img, { x: 4, y: 0, size: 3 })).toThrow(/does not lie inside the 6 × 4 photo/);
     expect(() => applyCrop(img, { x: Number.NaN, y: 0, size: 3 })).toThrow(/not a square/);
   });
+
+  it('imports another tool’s LoRA as a concept, refusals as bad-input with what was found', async () => {
+    const lora = new Uint8Array(readFileSync(new URL('../../../shared/data/reference/tiny-sd/lora-goldens.safetensors', import.meta.url)));
+    const concept = await api.importForeign('i-1', { files: [{ name: 'my-style.safetensors', bytes: lora }] });
+    expect(concept).toMatchObject({ placeholder: 'my-style', blend: 1, rank: 4, alpha: 4, packHash: summary.hash });
+    expect(concept.lora).toHaveLength(32);
+    const [img] = await api.generate('i-2', request({ prompt: 'a photo of my-style', concept, rng: 'torch' }), () => {});
+    expect(img.seed).toBe(3);
+    const e = await rejection(api.importForeign('i-3', { files: [{ name: 'x.safetensors', bytes: new Uint8Array(16) }] }));
+    expect(e).toMatchObject({ kind: 'bad-input' });
+    expect(await rejection(api.generate('i-4', request({ rng: 'mt' as never }), () => {}))).toMatchObject({ kind: 'bad-input' });
+  });
 });

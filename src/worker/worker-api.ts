@@ -7,6 +7,9 @@ import type { Engine } from '../engine/engine.ts';
 import type { PackCache } from '../packs/pack-cache.ts';
 import { loadPackFromUrl, type LoadedPack } from '../packs/pack-loader.ts';
 import { generate } from '../pipeline/generate.ts';
+import { conceptFromForeign } from '../pipeline/import-concept.ts';
+import { readForeignFile } from '../storage/concept-foreign.ts';
+import { ConceptFileError } from '../storage/concept-safetensors.ts';
 import { decodeImageBrowser } from '../pipeline/image/decode-browser.ts';
 import { cropRect } from '../pipeline/image/transform.ts';
 import type { RgbaImage } from '../pipeline/image/types.ts';
@@ -17,6 +20,7 @@ import type {
   CropRect,
   DownloadProgress,
   GenerateProgress,
+  ForeignImportRequest,
   GenerateRequest,
   GpuReport,
   ImageResult,
@@ -137,7 +141,8 @@ function release(cb: unknown): void {
 }
 
 export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: RuntimeHost<Engine, PackRuntime> } {
-  const openRuntime = deps.openRuntime ?? ((e: Engine, p: LoadedPack) => PackRuntime.open(e, p));
+  // The vision tower is uploaded on the first personalization: generating never needs it.
+  const openRuntime = deps.openRuntime ?? ((e: Engine, p: LoadedPack) => PackRuntime.open(e, p, { deferImageEncoder: true }));
   const host = new RuntimeHost<Engine, PackRuntime>(() => deps.createEngine(), openRuntime);
   const jobs = new JobRegistry();
   const gpu = new Mutex();
@@ -261,6 +266,33 @@ export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: 
       });
     },
 
+    importForeign(jobId: string, request: ForeignImportRequest): Promise<ConceptData> {
+      return job(jobId, undefined, async (signal) => {
+        const files = Array.isArray(request.files) ? request.files : [];
+        if (files.length === 0 || files.length > 2) throw new BadRequest('Import one LoRA file, one embedding file, or one of each.');
+        if (request.placeholder !== undefined && typeof request.placeholder !== 'string') throw new BadRequest('The placeholder must be text.');
+        const concept = await gpu.run(signal, async () => {
+          const rt = await host.runtime();
+          const pack = { hash: rt.hash, id: rt.manifest.name, tokenDim: rt.tokenDim, rank: rt.manifest.architecture.lora.rank, targets: rt.loraTargets };
+          try {
+            const reads = files.map((f) => {
+              if (typeof f?.name !== 'string' || !(f.bytes instanceof Uint8Array)) throw new BadRequest('Each file needs a name and its bytes.');
+              return readForeignFile(f.bytes, pack, {
+                fileName: f.name,
+                dropTextEncoder: request.dropTextEncoder === true,
+                dropOtherLayers: request.dropOtherLayers === true,
+              });
+            });
+            return await conceptFromForeign(rt, reads, { placeholder: request.placeholder?.trim() || undefined });
+          } catch (e) {
+            if (e instanceof ConceptFileError) throw new BadRequest(e.message);
+            throw e;
+          }
+        });
+        return Comlink.transfer(concept, buffersOf([concept.embedding, ...concept.lora.flatMap((l) => [l.A, l.B])]));
+      });
+    },
+
     generate(
       jobId: string,
       request: GenerateRequest,
@@ -277,6 +309,9 @@ export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: 
           throw new BadRequest(
             `The sampler must be one of ${SAMPLERS.join(', ')}, not ${JSON.stringify(request.sampler)}.`,
           );
+        }
+        if (request.rng !== undefined && request.rng !== 'philox' && request.rng !== 'torch') {
+          throw new BadRequest(`The random generator must be "philox" or "torch", not ${JSON.stringify(request.rng)}.`);
         }
         if (request.runtime !== 'onnx' && request.runtime !== 'engine') {
           throw new BadRequest(`The runtime must be "onnx" or "engine", not ${JSON.stringify(request.runtime)}.`);
@@ -304,6 +339,7 @@ export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: 
               seed,
               concept: c,
               runtime: request.runtime,
+              rng: request.rng ?? 'philox',
               previewEvery: 1,
             },
             (e) => {

@@ -1,20 +1,22 @@
 // likeness personalize --image photo.jpg [--pack dir] [--token S*] [--steps 12] [--class-word dog]
-//                      [--crop x,y,size] [--seed 0] [--batch 1] [--checkpointing] [--kohya] --out concept.safetensors
-import { readFileSync, writeFileSync } from 'node:fs';
+//                      [--crop x,y,size] [--seed 0] [--batch 1] [--checkpointing] [--kohya]
+//                      [--format likeness|diffusers|a1111] [--weights stored|f16|f32] --out concept.safetensors|folder|file.zip
+import { readFileSync } from 'node:fs';
 import { Engine } from '../../engine/engine.ts';
 import { loadPackFromFolder } from '../../packs/pack-node.ts';
 import { decodeImage } from '../../pipeline/image/decode-node.ts';
 import { cropRect } from '../../pipeline/image/transform.ts';
 import { PackRuntime } from '../../pipeline/pack-runtime.ts';
 import { DEFAULT_PERSONALIZE, NumericalError, personalize, STEPS_WITHOUT_ENCODER } from '../../pipeline/personalize.ts';
-import { exportConcept } from '../../storage/concept-safetensors.ts';
-import { parseArgs, UsageError } from '../args.ts';
+import { parseArgs, UsageError, weightsOption } from '../args.ts';
 import { ensureTinyPack } from '../defaults.ts';
+import { parseExportFormat, writeConceptAs } from '../export-files.ts';
 
 export async function personalizeCommand(argv: string[], log: (s: string) => void): Promise<number> {
   const { options: o, positional } = parseArgs(argv, {
     image: { type: 'string' },
     pack: { type: 'string' },
+    weights: { type: 'string' },
     token: { type: 'string' },
     steps: { type: 'number' },
     'class-word': { type: 'string' },
@@ -24,8 +26,11 @@ export async function personalizeCommand(argv: string[], log: (s: string) => voi
     batch: { type: 'number' },
     checkpointing: { type: 'flag' },
     kohya: { type: 'flag' },
+    format: { type: 'string' },
     out: { type: 'string' },
   });
+  const format = parseExportFormat(o.format);
+  if (o.kohya && format !== 'likeness') throw new UsageError('--kohya names the Likeness file\'s tensors; --format a1111 already uses kohya names');
   if (positional.length) throw new UsageError(`unexpected argument ${positional[0]}`);
   if (typeof o.image !== 'string') throw new UsageError('personalize needs --image <photo>');
   if (typeof o.out !== 'string') throw new UsageError('personalize needs --out <concept.safetensors>');
@@ -39,7 +44,7 @@ export async function personalizeCommand(argv: string[], log: (s: string) => voi
   }
   const engine = await Engine.create();
   log(`adapter: ${engine.info.name}`);
-  const rt = await PackRuntime.open(engine, await loadPackFromFolder(packDir));
+  const rt = await PackRuntime.open(engine, await loadPackFromFolder(packDir), { weights: weightsOption(o.weights) });
   try {
     const hasEncoder = rt.encoder !== null;
     if (!hasEncoder) log(`this pack has no tuning encoder: starting from the class word, ${STEPS_WITHOUT_ENCODER} steps by default`);
@@ -64,12 +69,12 @@ export async function personalizeCommand(argv: string[], log: (s: string) => voi
         if (e.stage === 'tuning') log(`step ${e.step}/${e.steps}  loss ${e.loss.toFixed(4)}  (diffusion ${e.diffusionLoss.toFixed(4)})`);
       },
     );
-    writeFileSync(o.out, exportConcept(concept, { naming: o.kohya ? 'kohya' : 'peft' }));
-    log(`concept "${concept.placeholder}" written to ${o.out} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const written = writeConceptAs(concept, format, o.out, o.kohya === true);
+    log(`concept "${concept.placeholder}" written to ${written.join(', ')} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     return 0;
   } catch (e) {
     if (e instanceof NumericalError) {
-      writeFileSync(o.out, exportConcept(e.fallback, { naming: o.kohya ? 'kohya' : 'peft' }));
+      writeConceptAs(e.fallback, format, o.out, o.kohya === true);
       log(`${e.message}\nthe encoder's prediction was written to ${o.out}`);
       return 3;
     }
