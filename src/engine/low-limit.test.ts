@@ -14,6 +14,9 @@ import {
   topKRef,
 } from '../kernels/cosine-top-k/cosine-top-k-reference.ts';
 import { cosineSimilarity, topK } from '../kernels/cosine-top-k/cosine-top-k.ts';
+import { conv2dGeometry } from '../kernels/conv2d/conv2d-kernels.ts';
+import { conv2dBackwardRef, conv2dForwardRef, convOutputSize } from '../kernels/conv2d/conv2d-reference.ts';
+import { conv2d } from '../kernels/conv2d/conv2d.ts';
 import { embeddingBackwardRef, embeddingForwardRef } from '../kernels/embedding/embedding-reference.ts';
 import { embedding } from '../kernels/embedding/embedding.ts';
 import { groupNormBackwardRef, groupNormForwardRef } from '../kernels/group-norm/group-norm-reference.ts';
@@ -45,6 +48,8 @@ const EXACT = { rtol: 1e-6, atol: 1e-7 };
 const DOT = { rtol: 1e-5, atol: 1e-6 };
 // Norms: fp32 mean/variance over a few hundred values and (backward) sums over images.
 const NORM = { rtol: 1e-4, atol: 1e-5 };
+// Convolutions: fp32 sums of up to a few thousand products, split into partial sums.
+const CONV = { rtol: 1e-4, atol: 1e-5 };
 
 describe('ops under a low binding limit match the references', () => {
   it('embedding gather and scatter gradient (table split by rows)', async () => {
@@ -142,6 +147,36 @@ describe('norms under a low binding limit match the references', () => {
       assertClose(await x.grad!.read(), want.dX, NORM, 'dX');
       assertClose(await w.grad!.read(), want.dW, NORM, 'dW');
       assertClose(await b.grad!.read(), want.dB, NORM, 'dB');
+    });
+  });
+});
+
+describe('conv2d under a low binding limit matches the reference', () => {
+  it.each([
+    { B: 4, Cin: 8, Cout: 8, H: 8, stride: 1, what: 'image ranges' },
+    { B: 2, Cin: 24, Cout: 20, H: 8, stride: 1, what: 'input and output channel ranges of one image' },
+    { B: 2, Cin: 24, Cout: 20, H: 8, stride: 2, what: 'input channel ranges, stride 2' },
+  ])('forward and backward ($what)', async ({ B, Cin, Cout, H, stride }) => {
+    await withLimit(async (e) => {
+      const opts = { padding: 1, stride };
+      const g = conv2dGeometry([B, Cin, H, H], [Cout, Cin, 3, 3], opts);
+      const { Ho, Wo } = convOutputSize(g);
+      const r = rng(15 + Cin + stride);
+      const xData = r.normals(B * Cin * H * H);
+      const wData = r.normals(Cout * Cin * 9, 0.2);
+      const bData = r.normals(Cout);
+      const dYData = r.normals(B * Cout * Ho * Wo);
+      const x = e.tensor(xData, [B, Cin, H, H], { requiresGrad: true });
+      const w = e.tensor(wData, [Cout, Cin, 3, 3], { requiresGrad: true });
+      const b = e.tensor(bData, [Cout], { requiresGrad: true });
+      above(x);
+      const y = conv2d(x, w, b, opts);
+      assertClose(await y.read(), conv2dForwardRef(g, xData, wData, bData), CONV, 'y');
+      e.backward(y, e.tensor(dYData, [B, Cout, Ho, Wo]));
+      const want = conv2dBackwardRef(g, xData, wData, dYData);
+      assertClose(await x.grad!.read(), want.dX, CONV, 'dX');
+      assertClose(await w.grad!.read(), want.dW, CONV, 'dW');
+      assertClose(await b.grad!.read(), want.dBias, CONV, 'dBias');
     });
   });
 });
