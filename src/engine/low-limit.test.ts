@@ -19,6 +19,20 @@ import { conv2dBackwardRef, conv2dForwardRef, convOutputSize } from '../kernels/
 import { conv2d } from '../kernels/conv2d/conv2d.ts';
 import { embeddingBackwardRef, embeddingForwardRef } from '../kernels/embedding/embedding-reference.ts';
 import { embedding } from '../kernels/embedding/embedding.ts';
+import { gegluBackwardRef, gegluForwardRef } from '../kernels/geglu/geglu-reference.ts';
+import { geglu } from '../kernels/geglu/geglu.ts';
+import { geluGradRef, geluRef } from '../kernels/gelu/gelu-reference.ts';
+import { gelu } from '../kernels/gelu/gelu.ts';
+import { mseBackwardRef, mseForwardRef } from '../kernels/mse-loss/mse-loss-reference.ts';
+import { mseLoss } from '../kernels/mse-loss/mse-loss.ts';
+import { quickGeluBackwardRef, quickGeluForwardRef } from '../kernels/quick-gelu/quick-gelu-reference.ts';
+import { quickGelu } from '../kernels/quick-gelu/quick-gelu.ts';
+import { siluBackwardRef, siluForwardRef } from '../kernels/silu/silu-reference.ts';
+import { silu } from '../kernels/silu/silu.ts';
+import { softmaxBackwardRef, softmaxForwardRef } from '../kernels/softmax/softmax-reference.ts';
+import { softmax } from '../kernels/softmax/softmax.ts';
+import { upsampleNearest2xBackwardRef, upsampleNearest2xForwardRef } from '../kernels/upsample/upsample-reference.ts';
+import { upsampleNearest2x } from '../kernels/upsample/upsample.ts';
 import { groupNormBackwardRef, groupNormForwardRef } from '../kernels/group-norm/group-norm-reference.ts';
 import { groupNorm } from '../kernels/group-norm/group-norm.ts';
 import { layerNormBackwardRef, layerNormForwardRef } from '../kernels/layer-norm/layer-norm-reference.ts';
@@ -177,6 +191,103 @@ describe('conv2d under a low binding limit matches the reference', () => {
       assertClose(await x.grad!.read(), want.dX, CONV, 'dX');
       assertClose(await w.grad!.read(), want.dW, CONV, 'dW');
       assertClose(await b.grad!.read(), want.dBias, CONV, 'dBias');
+    });
+  });
+});
+
+describe('element-wise and row-wise ops under a low binding limit match the references', () => {
+  // Element-wise maps: fp32 transcendental functions against float64.
+  const ELEMENT = { rtol: 1e-5, atol: 1e-6 };
+  const n = 3000; // 12 000 bytes: three ranges at 4 KiB, the last one partial
+  const unary: [
+    string,
+    (x: Tensor) => Tensor,
+    (x: ArrayLike<number>) => Float64Array,
+    (x: ArrayLike<number>, dY: ArrayLike<number>) => Float64Array,
+  ][] = [
+    ['silu', silu, siluForwardRef, siluBackwardRef],
+    ['quick gelu', quickGelu, quickGeluForwardRef, quickGeluBackwardRef],
+    [
+      'gelu',
+      (x) => gelu(x),
+      (x) => Float64Array.from(x, (v) => geluRef(v)),
+      (x, d) => Float64Array.from(x, (v, i) => geluGradRef(v) * d[i]),
+    ],
+  ];
+  it.each(unary)('%s forward and backward (element ranges)', async (_name, op, fwdRef, bwdRef) => {
+    await withLimit(async (e) => {
+      const r = rng(16);
+      const xData = r.normals(n, 2);
+      const dYData = r.normals(n);
+      const x = e.tensor(xData, [n], { requiresGrad: true });
+      above(x);
+      const y = op(x);
+      assertClose(await y.read(), fwdRef(xData), ELEMENT, 'y');
+      e.backward(y, e.tensor(dYData, [n]));
+      assertClose(await x.grad!.read(), bwdRef(xData, dYData), ELEMENT, 'dX');
+    });
+  });
+
+  it('geglu forward and backward (row ranges)', async () => {
+    await withLimit(async (e) => {
+      const [R, F] = [40, 16];
+      const r = rng(17);
+      const xData = r.normals(R * 2 * F);
+      const dYData = r.normals(R * F);
+      const x = e.tensor(xData, [R, 2 * F], { requiresGrad: true });
+      above(x);
+      const y = geglu(x);
+      assertClose(await y.read(), gegluForwardRef(xData, F), ELEMENT, 'y');
+      e.backward(y, e.tensor(dYData, [R, F]));
+      assertClose(await x.grad!.read(), gegluBackwardRef(xData, dYData, F), ELEMENT, 'dX');
+    });
+  });
+
+  it('upsample forward and backward (plane ranges)', async () => {
+    await withLimit(async (e) => {
+      const [B, C, H] = [2, 6, 8];
+      const r = rng(18);
+      const xData = r.normals(B * C * H * H);
+      const dYData = r.normals(B * C * 4 * H * H);
+      const x = e.tensor(xData, [B, C, H, H], { requiresGrad: true });
+      const y = upsampleNearest2x(x);
+      above(y);
+      assertClose(await y.read(), upsampleNearest2xForwardRef(xData, B * C, H, H), EXACT, 'y');
+      e.backward(y, e.tensor(dYData, [B, C, 2 * H, 2 * H]));
+      assertClose(await x.grad!.read(), upsampleNearest2xBackwardRef(dYData, B * C, H, H), EXACT, 'dX');
+    });
+  });
+
+  it('softmax forward and backward (row ranges)', async () => {
+    await withLimit(async (e) => {
+      const [R, N] = [50, 32];
+      const r = rng(19);
+      const xData = r.normals(R * N, 3);
+      const dYData = r.normals(R * N);
+      const x = e.tensor(xData, [R, N], { requiresGrad: true });
+      above(x);
+      const y = softmax(x);
+      const yRef = softmaxForwardRef(xData, N);
+      assertClose(await y.read(), yRef, ELEMENT, 'y');
+      e.backward(y, e.tensor(dYData, [R, N]));
+      assertClose(await x.grad!.read(), softmaxBackwardRef(yRef, dYData, N), ELEMENT, 'dX');
+    });
+  });
+
+  it('mse loss forward and backward (element ranges, summed)', async () => {
+    await withLimit(async (e) => {
+      const r = rng(20);
+      const pData = r.normals(n);
+      const tData = r.normals(n);
+      const p = e.tensor(pData, [3, n / 3], { requiresGrad: true });
+      const t = e.tensor(tData, [3, n / 3], { requiresGrad: true });
+      above(p);
+      const L = mseLoss(p, t);
+      assertClose(await L.read(), [mseForwardRef(pData, tData)], DOT, 'L');
+      e.backward(L);
+      const [dP, dT] = mseBackwardRef(pData, tData, 1);
+      assertClose(await p.grad!.read(), dP, ELEMENT, 'dPred');
+      assertClose(await t.grad!.read(), dT, ELEMENT, 'dTarget');
     });
   });
 });
