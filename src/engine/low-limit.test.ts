@@ -23,6 +23,10 @@ import { gegluBackwardRef, gegluForwardRef } from '../kernels/geglu/geglu-refere
 import { geglu } from '../kernels/geglu/geglu.ts';
 import { geluGradRef, geluRef } from '../kernels/gelu/gelu-reference.ts';
 import { gelu } from '../kernels/gelu/gelu.ts';
+import { linearBackwardRef, linearForwardRef } from '../kernels/linear/linear-reference.ts';
+import { linear } from '../kernels/linear/linear.ts';
+import { matmulBackwardRef, matmulForwardRef } from '../kernels/matmul/matmul-reference.ts';
+import { matmul } from '../kernels/matmul/matmul.ts';
 import { mseBackwardRef, mseForwardRef } from '../kernels/mse-loss/mse-loss-reference.ts';
 import { mseLoss } from '../kernels/mse-loss/mse-loss.ts';
 import { quickGeluBackwardRef, quickGeluForwardRef } from '../kernels/quick-gelu/quick-gelu-reference.ts';
@@ -288,6 +292,55 @@ describe('element-wise and row-wise ops under a low binding limit match the refe
       const [dP, dT] = mseBackwardRef(pData, tData, 1);
       assertClose(await p.grad!.read(), dP, ELEMENT, 'dPred');
       assertClose(await t.grad!.read(), dT, ELEMENT, 'dTarget');
+    });
+  });
+});
+
+describe('linear and matmul under a low binding limit match the references', () => {
+  // fp32 products summed over K ≤ 100 (and, for shared operands, over ranges).
+  const GEMM = { rtol: 1e-4, atol: 1e-5 };
+
+  it('linear forward and backward (row ranges)', async () => {
+    await withLimit(async (e) => {
+      const [R, inF, outF] = [100, 12, 20];
+      const r = rng(21);
+      const xData = r.normals(R * inF);
+      const wData = r.normals(outF * inF);
+      const bData = r.normals(outF);
+      const dYData = r.normals(R * outF);
+      const x = e.tensor(xData, [4, 25, inF], { requiresGrad: true });
+      const w = e.tensor(wData, [outF, inF], { requiresGrad: true });
+      const b = e.tensor(bData, [outF], { requiresGrad: true });
+      const y = linear(x, w, b);
+      above(y);
+      expect(y.shape).toEqual([4, 25, outF]);
+      assertClose(await y.read(), linearForwardRef(xData, wData, bData, inF, outF), GEMM, 'y');
+      e.backward(y, e.tensor(dYData, [4, 25, outF]));
+      const [dX, dW, dB] = linearBackwardRef(xData, wData, dYData, inF, outF);
+      assertClose(await x.grad!.read(), dX, GEMM, 'dX');
+      assertClose(await w.grad!.read(), dW, GEMM, 'dW');
+      assertClose(await b.grad!.read(), dB, GEMM, 'dB');
+    });
+  });
+
+  it.each([
+    { aShape: [12, 8, 12], bShape: [12, 16], o: {}, what: 'shared b' },
+    { aShape: [12, 8], bShape: [3, 4, 16, 12], o: { transA: true, transB: true }, what: 'shared a, transposed' },
+  ])('matmul forward and backward over batch ranges ($what)', async ({ aShape, bShape, o }) => {
+    await withLimit(async (e) => {
+      const r = rng(22);
+      const aData = r.normals(aShape.reduce((p, d) => p * d, 1));
+      const bData = r.normals(bShape.reduce((p, d) => p * d, 1));
+      const a = e.tensor(aData, aShape, { requiresGrad: true });
+      const b = e.tensor(bData, bShape, { requiresGrad: true });
+      const y = matmul(a, b, o);
+      above(y);
+      assertClose(await y.read(), matmulForwardRef(aData, aShape, bData, bShape, o), GEMM, 'y');
+      const dYData = r.normals(y.size);
+      e.backward(y, e.tensor(dYData, y.shape));
+      const [dA, dB] = matmulBackwardRef(aData, aShape, bData, bShape, dYData, o);
+      assertClose(await a.grad!.read(), dA, GEMM, 'dA');
+      assertClose(await b.grad!.read(), dB, GEMM, 'dB');
     });
   });
 });
