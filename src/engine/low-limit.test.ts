@@ -14,6 +14,8 @@ import {
   topKRef,
 } from '../kernels/cosine-top-k/cosine-top-k-reference.ts';
 import { cosineSimilarity, topK } from '../kernels/cosine-top-k/cosine-top-k.ts';
+import { binaryBackwardRef, binaryForwardRef } from '../kernels/binary/binary-reference.ts';
+import { add, div, mul, scale, sub } from '../kernels/binary/binary.ts';
 import { conv2dGeometry } from '../kernels/conv2d/conv2d-kernels.ts';
 import { conv2dBackwardRef, conv2dForwardRef, convOutputSize } from '../kernels/conv2d/conv2d-reference.ts';
 import { conv2d } from '../kernels/conv2d/conv2d.ts';
@@ -341,6 +343,60 @@ describe('linear and matmul under a low binding limit match the references', () 
       const [dA, dB] = matmulBackwardRef(aData, aShape, bData, bShape, dYData, o);
       assertClose(await a.grad!.read(), dA, GEMM, 'dA');
       assertClose(await b.grad!.read(), dB, GEMM, 'dB');
+    });
+  });
+});
+
+describe('broadcasting binary ops under a low binding limit match the references', () => {
+  // One fp32 operation per element (division included); broadcast gradients sum a few rows.
+  const BINARY = { rtol: 1e-5, atol: 1e-6 };
+  const ops = { add, sub, mul, div };
+  it.each([
+    { op: 'add' as const, aShape: [4, 8, 64], bShape: [4, 8, 64], what: 'same shapes: element ranges' },
+    { op: 'mul' as const, aShape: [4, 6, 8, 8], bShape: [1, 6, 1, 1], what: 'per-channel broadcast: image ranges' },
+    {
+      op: 'div' as const,
+      aShape: [2, 16, 8, 8],
+      bShape: [2, 16, 1, 1],
+      what: 'per-(image, channel) operand: plane ranges',
+    },
+    { op: 'sub' as const, aShape: [16], bShape: [8, 12, 16], what: 'broadcast first operand' },
+  ])('$op forward and backward ($what)', async ({ op, aShape, bShape }) => {
+    await withLimit(async (e) => {
+      const r = rng(23);
+      const size = (s: number[]) => s.reduce((p, d) => p * d, 1);
+      const aData = r.normals(size(aShape));
+      // Divisors away from zero.
+      const bData = op === 'div' ? r.uniforms(size(bShape), 0.5, 2) : r.normals(size(bShape));
+      const a = e.tensor(aData, aShape, { requiresGrad: true });
+      const b = e.tensor(bData, bShape, { requiresGrad: true });
+      const y = ops[op](a, b);
+      above(y);
+      const want = binaryForwardRef(op, aData, aShape, bData, bShape);
+      expect(y.shape).toEqual(want.shape);
+      assertClose(await y.read(), want.y, BINARY, 'y');
+      const dYData = r.normals(y.size);
+      e.backward(y, e.tensor(dYData, y.shape));
+      const [dA, dB] = binaryBackwardRef(op, aData, aShape, bData, bShape, dYData);
+      assertClose(await a.grad!.read(), dA, BINARY, 'dA');
+      assertClose(await b.grad!.read(), dB, BINARY, 'dB');
+    });
+  });
+
+  it('scale (affine) forward and backward (element ranges)', async () => {
+    await withLimit(async (e) => {
+      const xData = rng(24).normals(3000);
+      const x = e.tensor(xData, [3000], { requiresGrad: true });
+      above(x);
+      const y = scale(x, -1.5);
+      assertClose(
+        await y.read(),
+        Float64Array.from(xData, (v) => -1.5 * v),
+        EXACT,
+        'y',
+      );
+      e.backward(y, e.full([3000], 2));
+      assertClose(await x.grad!.read(), new Float64Array(3000).fill(-3), EXACT, 'dX');
     });
   });
 });
