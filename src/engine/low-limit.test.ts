@@ -16,6 +16,14 @@ import {
 import { cosineSimilarity, topK } from '../kernels/cosine-top-k/cosine-top-k.ts';
 import { binaryBackwardRef, binaryForwardRef } from '../kernels/binary/binary-reference.ts';
 import { add, div, mul, scale, sub } from '../kernels/binary/binary.ts';
+import {
+  concatBackwardRef,
+  concatForwardRef,
+  sliceBackwardRef,
+  sliceForwardRef,
+} from '../kernels/concat/concat-reference.ts';
+import { concat } from '../kernels/concat/concat.ts';
+import { slice } from '../kernels/concat/slice.ts';
 import { conv2dGeometry } from '../kernels/conv2d/conv2d-kernels.ts';
 import { conv2dBackwardRef, conv2dForwardRef, convOutputSize } from '../kernels/conv2d/conv2d-reference.ts';
 import { conv2d } from '../kernels/conv2d/conv2d.ts';
@@ -33,10 +41,14 @@ import { mseBackwardRef, mseForwardRef } from '../kernels/mse-loss/mse-loss-refe
 import { mseLoss } from '../kernels/mse-loss/mse-loss.ts';
 import { quickGeluBackwardRef, quickGeluForwardRef } from '../kernels/quick-gelu/quick-gelu-reference.ts';
 import { quickGelu } from '../kernels/quick-gelu/quick-gelu.ts';
+import { meanForwardRef, sumBackwardRef, sumForwardRef } from '../kernels/reduce/reduce-reference.ts';
+import { mean, sum } from '../kernels/reduce/reduce.ts';
 import { siluBackwardRef, siluForwardRef } from '../kernels/silu/silu-reference.ts';
 import { silu } from '../kernels/silu/silu.ts';
 import { softmaxBackwardRef, softmaxForwardRef } from '../kernels/softmax/softmax-reference.ts';
 import { softmax } from '../kernels/softmax/softmax.ts';
+import { transposeBackwardRef, transposeForwardRef } from '../kernels/transpose/transpose-reference.ts';
+import { transpose } from '../kernels/transpose/transpose.ts';
 import { upsampleNearest2xBackwardRef, upsampleNearest2xForwardRef } from '../kernels/upsample/upsample-reference.ts';
 import { upsampleNearest2x } from '../kernels/upsample/upsample.ts';
 import { groupNormBackwardRef, groupNormForwardRef } from '../kernels/group-norm/group-norm-reference.ts';
@@ -397,6 +409,90 @@ describe('broadcasting binary ops under a low binding limit match the references
       );
       e.backward(y, e.full([3000], 2));
       assertClose(await x.grad!.read(), new Float64Array(3000).fill(-3), EXACT, 'dX');
+    });
+  });
+});
+
+describe('data movement and reductions under a low binding limit match the references', () => {
+  // Sums of up to a few hundred fp32 values, split into partial sums.
+  const SUM = { rtol: 1e-5, atol: 1e-5 };
+  const size = (s: readonly number[]) => s.reduce((p, d) => p * d, 1);
+
+  it.each([
+    {
+      shapes: [
+        [2, 8, 8, 8],
+        [2, 4, 8, 8],
+      ],
+      axis: 1,
+      what: 'channels: a buffer copy per row',
+    },
+    {
+      shapes: [
+        [1200, 2],
+        [1200, 1],
+      ],
+      axis: 1,
+      what: 'many short rows: the kernel on row ranges',
+    },
+  ])('concat and slice forward and backward ($what)', async ({ shapes, axis }) => {
+    await withLimit(async (e) => {
+      const r = rng(25);
+      const data = shapes.map((s) => r.normals(size(s)));
+      const xs = shapes.map((s, i) => e.tensor(data[i], s, { requiresGrad: true }));
+      const y = concat(xs, axis);
+      above(y);
+      assertClose(await y.read(), concatForwardRef(data, shapes, axis), EXACT, 'y');
+      const dYData = r.normals(y.size);
+      e.backward(y, e.tensor(dYData, y.shape));
+      const want = concatBackwardRef(dYData, shapes, axis);
+      for (let i = 0; i < xs.length; i++) assertClose(await xs[i].grad!.read(), want[i], EXACT, `dX${i}`);
+
+      const yData = Float32Array.from(await y.read());
+      const yy = e.tensor(yData, y.shape, { requiresGrad: true });
+      const start = 1;
+      const length = y.shape[axis] - 2;
+      const s = slice(yy, axis, start, length);
+      assertClose(await s.read(), sliceForwardRef(yData, y.shape, axis, start, length), EXACT, 'slice');
+      const dSData = r.normals(s.size);
+      e.backward(s, e.tensor(dSData, s.shape));
+      assertClose(await yy.grad!.read(), sliceBackwardRef(dSData, y.shape, axis, start, length), EXACT, 'dSlice');
+    });
+  });
+
+  it('transpose forward and backward (ranges of the leading axis)', async () => {
+    await withLimit(async (e) => {
+      const shape = [6, 16, 12];
+      const perm = [0, 2, 1];
+      const xData = rng(26).normals(size(shape));
+      const x = e.tensor(xData, shape, { requiresGrad: true });
+      above(x);
+      const y = transpose(x, perm);
+      assertClose(await y.read(), transposeForwardRef(xData, shape, perm), EXACT, 'y');
+      const dYData = rng(27).normals(y.size);
+      e.backward(y, e.tensor(dYData, y.shape));
+      assertClose(await x.grad!.read(), transposeBackwardRef(dYData, shape, perm), EXACT, 'dX');
+    });
+  });
+
+  it.each([
+    { axes: [0], keepDims: false, what: 'leading axis summed' },
+    { axes: [1, 2], keepDims: true, what: 'leading axis kept' },
+  ])('sum and mean forward and backward ($what)', async ({ axes, keepDims }) => {
+    await withLimit(async (e) => {
+      const shape = [8, 10, 16];
+      const xData = rng(28).normals(size(shape));
+      const x = e.tensor(xData, shape, { requiresGrad: true });
+      above(x);
+      const y = sum(x, axes, keepDims);
+      const want = sumForwardRef(xData, shape, axes, keepDims);
+      expect(y.shape).toEqual(want.shape);
+      assertClose(await y.read(), want.y, SUM, 'sum');
+      const dYData = rng(29).normals(y.size);
+      e.backward(y, e.tensor(dYData, y.shape));
+      assertClose(await x.grad!.read(), sumBackwardRef(dYData, shape, axes), EXACT, 'dX');
+      const m = mean(x, axes, keepDims);
+      assertClose(await m.read(), meanForwardRef(xData, shape, axes, keepDims).y, SUM, 'mean');
     });
   });
 });
