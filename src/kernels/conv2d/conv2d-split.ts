@@ -2,8 +2,8 @@
 // are 512 MiB; in the decoder one 256-channel 512 px image alone is 256 MiB). The unchanged
 // kernels run on blocks: ranges of whole images while one image's input and output fit,
 // else one image at a time in ranges of input channels (summed: y = Σ conv(x[ci], w[:, ci]))
-// and of output channels. Outputs are copied into place, weight blocks copied out of the
-// weight; dW and dBias sum over images.
+// and of output channels (also when only the weight is above the limit). Outputs are copied
+// into place, weight blocks copied out of the weight; dW and dBias sum over images.
 import type { Engine } from '../../engine/engine.ts';
 import { chunkRows } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
@@ -56,22 +56,28 @@ function plan(
   const inImg = g.Cin * HW * 4;
   const outImg = g.Cout * HoWo * 4;
   const limit = engine.maxBindingBytes;
-  if (g.B * Math.max(inImg, outImg) <= limit) return null;
+  const weightFits = g.Cout * g.Cin * K * 4 <= limit;
+  if (g.B * Math.max(inImg, outImg) <= limit && weightFits) return null;
   const base = { B: g.B, Cin: g.Cin, Cout: g.Cout, H: g.H, W: g.W, HW, HoWo, K };
   const desc = `${what} (x [${xShape.join(',')}], weight [${wShape.join(',')}])`;
-  if (Math.max(inImg, outImg) <= limit) {
+  if (Math.max(inImg, outImg) <= limit && weightFits) {
     return { ...base, nb: chunkRows(engine, desc, g.B, [inImg, outImg]), ci: g.Cin, co: g.Cout };
   }
+  // Channel ranges (also when only the weight is too big): one image at a time, since a
+  // channel range of several images is not contiguous.
   const align = engine.bindingAlignment;
-  if (inImg % align !== 0 || outImg % align !== 0) {
-    throw new Error(`${desc}: one image exceeds the binding limit and images do not start at aligned offsets`);
+  if (g.B > 1 && (inImg % align !== 0 || outImg % align !== 0)) {
+    throw new Error(`${desc}: channel ranges are needed but images do not start at aligned offsets`);
   }
-  return {
-    ...base,
-    nb: 1,
-    ci: chunkRows(engine, desc, g.Cin, [HW * 4], [g.Cout * K * 4]),
-    co: chunkRows(engine, desc, g.Cout, [HoWo * 4], [g.Cin * K * 4]),
-  };
+  // Input channels first, leaving room for the smallest aligned output range's weight block.
+  const minCo = Math.min(g.Cout, align / gcd(HoWo * 4, align));
+  const ci = chunkRows(engine, desc, g.Cin, [HW * 4], [minCo * K * 4]);
+  return { ...base, nb: 1, ci, co: chunkRows(engine, desc, g.Cout, [HoWo * 4], [ci * K * 4]) };
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
 }
 
 function* blocks(p: Plan, order: 'forward' | 'dx' | 'dw'): Generator<Block> {
