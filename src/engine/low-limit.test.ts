@@ -129,6 +129,17 @@ describe('ops under a low binding limit match the references', () => {
       const want = topKRef(scoresData, R, K, 5, [7, 9]);
       expect([...got.indices]).toEqual([...want.indices]);
       assertClose(got.values, want.values, { atol: 0 }, 'top-k values');
+
+      // Rows longer than one binding: column blocks, merged.
+      const [R2, K2] = [2, 2500];
+      const longData = Float32Array.from({ length: R2 * K2 }, (_, i) => ((Math.sin(i * 78.233) * 43758.5453) % 1) * 2);
+      const long = e.tensor(longData, [R2, K2]);
+      expect(K2 * 4).toBeGreaterThan(LIMIT);
+      const excluded = [3, 1200, 2499];
+      const gotLong = await topK(long, 6, excluded);
+      const wantLong = topKRef(longData, R2, K2, 6, excluded);
+      expect([...gotLong.indices]).toEqual([...wantLong.indices]);
+      assertClose(gotLong.values, wantLong.values, { atol: 0 }, 'long-row top-k values');
     });
   });
 });
