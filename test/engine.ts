@@ -1,10 +1,13 @@
 // One engine per test worker (Node + Dawn on the software Vulkan driver).
+// LIKENESS_TEST_MAX_BINDING_BYTES=n runs every test with storage bindings limited to n bytes
+// (Engine.setBindingLimit), so any suite can check that its ops split their work.
 import { Engine } from '../src/engine/index.ts';
 
 let engine: Promise<Engine> | null = null;
 
 export function testEngine(): Promise<Engine> {
-  engine ??= Engine.create();
+  const limit = process.env.LIKENESS_TEST_MAX_BINDING_BYTES;
+  engine ??= Engine.create(limit ? { maxBindingBytes: Number(limit) } : {});
   return engine;
 }
 

@@ -93,6 +93,8 @@ export class Engine {
   /** Pipelines whose first dispatch ran inside its own error scope. */
   private readonly checkedPipelines = new Set<GPUComputePipeline>();
   private bindingLimitOverride: number | undefined;
+  /** The limit given at creation, which setBindingLimit(undefined) returns to. */
+  private readonly baseBindingLimit: number | undefined;
   /** Dispatches issued since creation (benchmarks and tests read it). */
   dispatchCount = 0;
 
@@ -102,6 +104,7 @@ export class Engine {
     options: EngineOptions = {},
   ) {
     this.setBindingLimit(options.maxBindingBytes);
+    this.baseBindingLimit = this.bindingLimitOverride;
     this.pool = new BufferPool(device, device.limits.maxBufferSize);
     this.uniformBuffer = device.createBuffer({
       size: UNIFORM_ARENA_BYTES,
@@ -146,14 +149,15 @@ export class Engine {
   }
 
   /**
-   * Lower the binding limit below the device's (undefined: back to the device's). Tests
-   * use it to run small shapes through the same splits that real sizes take.
+   * Lower the binding limit below the device's (undefined: back to the one given at
+   * creation, else the device's). Tests use it to run small shapes through the same splits
+   * that real sizes take.
    */
   setBindingLimit(bytes: number | undefined): void {
     if (bytes !== undefined && (!Number.isInteger(bytes) || bytes < 256 || bytes % 4 !== 0)) {
       throw new RangeError(`maxBindingBytes must be a multiple of 4 of at least 256, got ${bytes}`);
     }
-    this.bindingLimitOverride = bytes;
+    this.bindingLimitOverride = bytes ?? this.baseBindingLimit;
   }
 
   /**

@@ -137,4 +137,26 @@ describe('worker-fed panels', () => {
     expect(out).toMatch(/<input id="import-word" maxLength="64"[^>]* value="sks"/);
     expect(text(out)).toMatch(/a LoRA and\/or a textual-inversion embedding from diffusers, kohya, A1111 or ComfyUI/);
   });
+
+  it('the capability report shows the buffer and storage binding limits', () => {
+    const info = {
+      name: 'llvmpipe',
+      vendor: 'mesa',
+      architecture: '',
+      description: 'llvmpipe',
+      runtime: 'browser' as const,
+      f16: true,
+      subgroups: false,
+      timestampQuery: false,
+    };
+    show({
+      gpu: {
+        status: 'done',
+        report: { ok: true, info, limits: { maxBufferSize: 2 ** 32 - 1, maxStorageBufferBindingSize: 2 ** 27 } },
+      },
+    });
+    const out = text(html(GpuStatus));
+    expect(out).toContain('largest buffer 4.0 GB');
+    expect(out).toContain('largest storage binding 128 MB (bigger tensors are processed in parts)');
+  });
 });

@@ -45,6 +45,8 @@ export async function topK(
   exclude: ReadonlySet<number> | readonly number[] = [],
   segment = TOPK_SEGMENT,
 ): Promise<TopKResult> {
+  const e = scores.engine;
+  if (scores.rank === 2 && scores.shape[1] * 4 > e.maxBindingBytes) return topKByColumns(scores, k, exclude, segment);
   const { values, indices } = topKForward(scores.engine, scores, k, exclude, segment);
   try {
     const [v, bits] = await Promise.all([values.read(), indices.read()]);
@@ -53,4 +55,53 @@ export async function topK(
     values.dispose();
     indices.dispose();
   }
+}
+
+/**
+ * Top-k of rows too long for one binding (not the real vocabulary, whose rows are 197 KB,
+ * but a limit lowered far enough): top-k of column blocks, copied out, merged on the CPU in
+ * the same order (value descending, then index ascending).
+ */
+async function topKByColumns(
+  scores: Tensor,
+  k: number,
+  exclude: ReadonlySet<number> | readonly number[],
+  segment: number,
+): Promise<TopKResult> {
+  const e = scores.engine;
+  const [M, N] = scores.shape;
+  const excluded = new Set(exclude);
+  for (const j of excluded) {
+    if (!Number.isInteger(j) || j < 0 || j >= N) throw new RangeError(`top-k: excluded id ${j} is not in [0, ${N})`);
+  }
+  if (N - excluded.size < k)
+    throw new RangeError(`top-k: k = ${k} but only ${N - excluded.size} of ${N} columns are not excluded`);
+  const width = Math.max(1, Math.floor(e.maxBindingBytes / (4 * M)));
+  const candidates: { v: number; i: number }[][] = Array.from({ length: M }, () => []);
+  for (let n0 = 0; n0 < N; n0 += width) {
+    const w = Math.min(width, N - n0);
+    const local = [...excluded].filter((j) => j >= n0 && j < n0 + w).map((j) => j - n0);
+    const kk = Math.min(k, w - local.length);
+    if (kk < 1) continue;
+    const block = e.empty([M, w]);
+    try {
+      for (let m = 0; m < M; m++) e.copyInto(block, m * w, scores, m * N + n0, w);
+      const r = await topK(block, kk, local, Math.max(segment, 2 ** Math.ceil(Math.log2(2 * kk))));
+      for (let m = 0; m < M; m++) {
+        for (let j = 0; j < kk; j++) candidates[m].push({ v: r.values[m * kk + j], i: r.indices[m * kk + j] + n0 });
+      }
+    } finally {
+      block.dispose();
+    }
+  }
+  const values = new Float32Array(M * k);
+  const indices = new Int32Array(M * k);
+  candidates.forEach((list, m) => {
+    list.sort((a, b) => (a.v !== b.v ? b.v - a.v : a.i - b.i));
+    for (let j = 0; j < k; j++) {
+      values[m * k + j] = list[j].v;
+      indices[m * k + j] = list[j].i;
+    }
+  });
+  return { values, indices };
 }
