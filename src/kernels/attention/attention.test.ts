@@ -285,6 +285,34 @@ describe('attention', () => {
     for (const t of [y, dY, q, k, v]) t.dispose();
   });
 
+  // The SD VAE's mid-block: one head of width 512 over 16×16 latent pixels (256 tokens).
+  it('VAE mid-block width: N = 256, D = 512 fwd + bwd, no N×N buffer', async () => {
+    const e = await testEngine();
+    const c: Case = { B: 1, Nq: 256, Nk: 256, H: 1, D: 512, causal: false };
+    const d = data(c, 13);
+    const [n, w] = [c.Nq, c.D];
+    const q = e.parameter(d.q, [1, n, w], 'q');
+    const k = e.parameter(d.k, [1, n, w], 'k');
+    const v = e.parameter(d.v, [1, n, w], 'v');
+    const dY = e.tensor(d.dO, [1, n, w]);
+    e.pool.resetPeak();
+    const y = e.scope(() => attention(q, k, v, 1));
+    e.backward(y, dY);
+    await e.sync();
+    const stats = e.pool.getStats();
+    // Largest buffers: q, k, v, dO and the gradients, N·D floats = 512 KiB; scores would
+    // be N·N floats = 256 KiB each, so also bound the total: inputs, output, dO, three
+    // gradients, the backward's copy of dO and small (N) vectors.
+    expect(stats.largestBufferBytes).toBeLessThanOrEqual(n * w * 4);
+    expect(stats.peakLiveBytes).toBeLessThanOrEqual(9 * n * w * 4 + 64 * 1024);
+    const ref = attentionBackwardRef(d.q, d.k, d.v, d.dO, dimsOf(c));
+    assertClose(await y.read(), attentionForwardRef(d.q, d.k, d.v, dimsOf(c)).o, TOL_O, 'o');
+    assertClose(await q.grad!.read(), ref.dQ, TOL_GRAD, 'q.grad');
+    assertClose(await k.grad!.read(), ref.dK, TOL_GRAD, 'k.grad');
+    assertClose(await v.grad!.read(), ref.dV, TOL_GRAD, 'v.grad');
+    for (const t of [y, dY, q, k, v]) t.dispose();
+  });
+
   it('fp16 storage (fp32 accumulation) matches the reference on fp16-rounded inputs', async () => {
     const e = await testEngine();
     const c: Case = { B: 2, Nq: 77, Nk: 77, H: 2, D: 40, causal: true };
