@@ -756,6 +756,16 @@ function checkInputs(engine: Engine, what: string, q: Tensor, k: Tensor, v: Tens
   if (dtype === 'f16' && !engine.f16) {
     throw new Error(`${what}: f16 tensors need the 'shader-f16' feature, which this adapter lacks`);
   }
+  // Each of q, k, v, o and the gradients is bound whole. Splitting the batch needs
+  // sub-range bindings the engine does not have yet: say so rather than fail in validation.
+  const limit = engine.device.limits.maxStorageBufferBindingSize;
+  const widest = Math.max(q.byteLength, k.byteLength);
+  if (widest > limit) {
+    throw new Error(
+      `${what}: q ${q} / k ${k} would bind ${widest} bytes, above this device's ` +
+        `maxStorageBufferBindingSize of ${limit}; use a smaller batch (split along B is not implemented)`,
+    );
+  }
   return { B, Nq, Nk, H: heads, D, dtype };
 }
 
