@@ -378,6 +378,8 @@ export function kernelBenchCases(quick: boolean): BenchCase[] {
         conv2dCase(1, 64, 32, 32, 64),
         attentionCase('attention-self', 1, 2, 256, 256, 40),
         attentionCase('attention-cross', 1, 2, 256, 77, 40),
+        // The VAE mid-block's one 512-wide head (16×16 latent pixels).
+        attentionCase('attention-self', 1, 1, 256, 256, 512),
         groupNormCase(1, 64, 32, 32, 32),
         layerNormCase(1024, 320),
         siluCase([1, 64, 32, 32]),
@@ -387,6 +389,9 @@ export function kernelBenchCases(quick: boolean): BenchCase[] {
         conv2dCase(1, 320, 64, 64, 320),
         attentionCase('attention-self', 1, 8, 1024, 1024, 40),
         attentionCase('attention-cross', 1, 8, 1024, 77, 40),
+        // SD 1.5's widest UNet heads, and the VAE mid-block at 512 px (64×64 latent pixels).
+        attentionCase('attention-self', 1, 8, 1024, 1024, 160),
+        attentionCase('attention-self', 1, 1, 4096, 4096, 512),
         groupNormCase(1, 320, 64, 64, 32),
         layerNormCase(4096, 320),
         siluCase([1, 320, 64, 64]),

@@ -27,8 +27,13 @@ export interface AttentionOptions {
   causal?: boolean;
 }
 
-/** Largest head dimension the tuned kernels accept (SD 1.5 uses up to 160). */
-export const ATTENTION_MAX_HEAD_DIM = 256;
+/** Largest head dimension the tuned kernels accept (the SD VAE's mid-block uses 512). */
+export const ATTENTION_MAX_HEAD_DIM = 4096;
+/**
+ * Head dims above this take the wide kernels (see wideVariant): one invocation per row
+ * would hold 2–4 arrays of D floats in registers and stage tiles of just a few rows.
+ */
+export const ATTENTION_WIDE_ABOVE = 256;
 
 // Queries (forward, dQ) or keys (dK/dV; 32 when that pads less, see dkvKeys) per
 // workgroup, one per invocation.
@@ -391,6 +396,315 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     }),
   );
 
+// ------------------------------------------------------------------ wide heads (D > 256)
+//
+// The SD VAE's mid-block attention is one head of width 512. Above ATTENTION_WIDE_ABOVE the
+// head dimension is split across invocations instead: a workgroup of 64 owns R rows
+// (queries, or keys for dK/dV) × S slices of the head, and invocation (r, s) keeps only its
+// slice of ≤ 64 floats in registers (q, the output accumulator, …). Each score needs the
+// whole head, so every invocation writes its slice's partial dot product to workgroup
+// memory and, after a barrier, each sums the S partials of its row (redundantly, which is
+// cheaper than a second barrier). The other side (keys for the forward and dQ, queries for
+// dK/dV) is read straight from storage: the R rows of a workgroup read the same one, which
+// caches serve, and staging a 512-wide tile would leave room for only a few rows in 16 KiB.
+// The online softmax, log-sum-exp and the three backward passes are those described at the
+// top of this file; the delta kernel (one invocation per row) serves both widths.
+
+interface WideVariant {
+  dtype: DType;
+  d: number;
+  w: 1 | 4;
+  dv: number;
+  /** Slices per head, rows per workgroup (S·R = WG), vectors per slice. */
+  s: number;
+  r: number;
+  sw: number;
+  /** Other-side rows per pass; the partial sums take WG·TK·4 bytes per array. */
+  tk: number;
+  vec: string;
+  mem: string;
+}
+
+const WIDE_SLICE_FLOATS = 64;
+const WIDE_TK = 32;
+
+export function wideVariant(dtype: DType, d: number): WideVariant {
+  const w = d % 4 === 0 ? 4 : 1;
+  const dv = d / w;
+  // Smallest power of two giving slices of ≤ 64 floats; at most one row per workgroup.
+  let s = 1;
+  while (s < WG && Math.ceil(d / s) > WIDE_SLICE_FLOATS) s *= 2;
+  return {
+    dtype,
+    d,
+    w,
+    dv,
+    s,
+    r: WG / s,
+    sw: Math.ceil(dv / s),
+    tk: WIDE_TK,
+    vec: w === 4 ? 'vec4f' : 'f32',
+    mem: w === 4 ? `vec4<${dtype}>` : dtype,
+  };
+}
+
+const widePrelude = (x: WideVariant, partials: number) => /* wgsl */ `${x.dtype === 'f16' ? 'enable f16;' : ''}
+struct Params { B: u32, Nq: u32, Nk: u32, H: u32, scale: f32, causal: u32 }
+const DV = ${x.dv}u;
+const WG = ${WG}u;
+const S = ${x.s}u;
+const R = ${x.r}u;
+const SW = ${x.sw}u;
+const TK = ${x.tk}u;
+const NEG = ${NEG};
+fn vdot(a: ${x.vec}, b: ${x.vec}) -> f32 { return ${x.w === 4 ? 'dot(a, b)' : 'a * b'}; }
+${['partS', 'partP']
+  .slice(0, partials)
+  .map((n) => `var<workgroup> ${n}: array<f32, WG * TK>;`)
+  .join('\n')}
+// Sum of the S slice partials of (row r, column c).
+fn sumParts${partials === 2 ? '2' : ''}(r: u32, c: u32) -> ${partials === 2 ? 'vec2f' : 'f32'} {
+  let o = (r * TK + c) * S;
+  var acc = ${partials === 2 ? 'vec2f(0.0)' : '0.0'};
+  for (var u = 0u; u < S; u++) { acc += ${partials === 2 ? 'vec2f(partS[o + u], partP[o + u])' : 'partS[o + u]'}; }
+  return acc;
+}
+${WGSL_FLAT_INDEX}`;
+
+// Shared start of the wide kernels: this workgroup's (b, h), its first owned row r0 of n
+// rows, and this invocation's row (clamped copy rc for loads), slice start and length.
+const wideHeader = (rows: string) => /* wgsl */ `
+  let tiles = (${rows} + R - 1u) / R;
+  let wg = flatWorkgroup(wid, nwg);
+  if (wg >= p.B * p.H * tiles) { return; }
+  let bh = wg / tiles;
+  let r0 = (wg % tiles) * R;
+  let b = bh / p.H;
+  let h = bh % p.H;
+  let stride = p.H * DV;
+  let r = lid / S;
+  let d0 = (lid % S) * SW;
+  let n = min(SW, DV - min(d0, DV));
+  let row = r0 + r;
+  let rc = min(row, ${rows} - 1u);`;
+
+// q: (B, Nq, H·D), k, v: (B, Nk, H·D) → o: (B, Nq, H·D), lse: (B, H, Nq) f32
+const wideForwardKernel = (x: WideVariant): KernelDef =>
+  memo(`wfwd_${x.dtype}_${x.d}`, () =>
+    defineKernel({
+      name: `attention_forward_wide_${x.dtype}_d${x.d}`,
+      storage: ['read', 'read', 'read', 'write', 'write'],
+      uniforms: true,
+      code: /* wgsl */ `${widePrelude(x, 1)}
+@group(0) @binding(0) var<storage, read> q: array<${x.mem}>;
+@group(0) @binding(1) var<storage, read> k: array<${x.mem}>;
+@group(0) @binding(2) var<storage, read> v: array<${x.mem}>;
+@group(0) @binding(3) var<storage, read_write> o: array<${x.mem}>;
+@group(0) @binding(4) var<storage, read_write> lse: array<f32>;
+@group(0) @binding(5) var<uniform> p: Params;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {${wideHeader('p.Nq')}
+  let i = row;
+  let qBase = (b * p.Nq + rc) * stride + h * DV + d0;
+  let kvBase = b * p.Nk * stride + h * DV + d0;
+  var qr: array<${x.vec}, SW>;
+  var acc: array<${x.vec}, SW>;
+  for (var t = 0u; t < n; t++) {
+    qr[t] = ${x.vec}(q[qBase + t]) * p.scale;
+    acc[t] = ${x.vec}(0.0);
+  }
+  var m = NEG;
+  var l = 0.0;
+  var s: array<f32, TK>;
+  var kEnd = p.Nk;
+  if (p.causal != 0u) { kEnd = min(p.Nk, min(r0 + R, p.Nq)); }
+
+  for (var k0 = 0u; k0 < kEnd; k0 += TK) {
+    let cEnd = min(TK, kEnd - k0);
+    for (var c = 0u; c < cEnd; c++) {
+      let g = kvBase + (k0 + c) * stride;
+      var part = 0.0;
+      for (var t = 0u; t < n; t++) { part += vdot(qr[t], ${x.vec}(k[g + t])); }
+      partS[(r * TK + c) * S + lid % S] = part;
+    }
+    workgroupBarrier();
+    var tmax = m;
+    for (var c = 0u; c < cEnd; c++) {
+      var sc = NEG;
+      if (p.causal == 0u || k0 + c <= i) { sc = sumParts(r, c); }
+      s[c] = sc;
+      tmax = max(tmax, sc);
+    }
+    // The partials are overwritten by the next pass.
+    workgroupBarrier();
+    let corr = exp(m - tmax);
+    l *= corr;
+    for (var t = 0u; t < n; t++) { acc[t] *= corr; }
+    for (var c = 0u; c < cEnd; c++) {
+      if (p.causal == 0u || k0 + c <= i) {
+        let pc = exp(s[c] - tmax);
+        l += pc;
+        let g = kvBase + (k0 + c) * stride;
+        for (var t = 0u; t < n; t++) { acc[t] += pc * ${x.vec}(v[g + t]); }
+      }
+    }
+    m = tmax;
+  }
+  if (i < p.Nq) {
+    let inv = select(0.0, 1.0 / l, l > 0.0);
+    for (var t = 0u; t < n; t++) { o[qBase + t] = ${x.mem}(acc[t] * inv); }
+    if (lid % S == 0u) { lse[bh * p.Nq + i] = m + log(l); }
+  }
+}`,
+    }),
+  );
+
+// q, dO: (B, Nq, H·D), k, v: (B, Nk, H·D), lse, delta: (B, H, Nq) → dQ: (B, Nq, H·D)
+const wideDqKernel = (x: WideVariant): KernelDef =>
+  memo(`wdq_${x.dtype}_${x.d}`, () =>
+    defineKernel({
+      name: `attention_backward_dq_wide_${x.dtype}_d${x.d}`,
+      storage: ['read', 'read', 'read', 'read', 'read', 'read', 'write'],
+      uniforms: true,
+      code: /* wgsl */ `${widePrelude(x, 2)}
+@group(0) @binding(0) var<storage, read> q: array<${x.mem}>;
+@group(0) @binding(1) var<storage, read> k: array<${x.mem}>;
+@group(0) @binding(2) var<storage, read> v: array<${x.mem}>;
+@group(0) @binding(3) var<storage, read> dO: array<${x.mem}>;
+@group(0) @binding(4) var<storage, read> lse: array<f32>;
+@group(0) @binding(5) var<storage, read> delta: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dQ: array<${x.mem}>;
+@group(0) @binding(7) var<uniform> p: Params;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {${wideHeader('p.Nq')}
+  let i = row;
+  let qBase = (b * p.Nq + rc) * stride + h * DV + d0;
+  let kvBase = b * p.Nk * stride + h * DV + d0;
+  var qr: array<${x.vec}, SW>;
+  var dor: array<${x.vec}, SW>;
+  var acc: array<${x.vec}, SW>;
+  for (var t = 0u; t < n; t++) {
+    qr[t] = ${x.vec}(q[qBase + t]) * p.scale;
+    dor[t] = ${x.vec}(dO[qBase + t]);
+    acc[t] = ${x.vec}(0.0);
+  }
+  let L = lse[bh * p.Nq + rc];
+  let Di = delta[bh * p.Nq + rc];
+  var kEnd = p.Nk;
+  if (p.causal != 0u) { kEnd = min(p.Nk, min(r0 + R, p.Nq)); }
+
+  for (var k0 = 0u; k0 < kEnd; k0 += TK) {
+    let cEnd = min(TK, kEnd - k0);
+    for (var c = 0u; c < cEnd; c++) {
+      let g = kvBase + (k0 + c) * stride;
+      var ps = 0.0;
+      var pd = 0.0;
+      for (var t = 0u; t < n; t++) {
+        ps += vdot(qr[t], ${x.vec}(k[g + t]));
+        pd += vdot(dor[t], ${x.vec}(v[g + t]));
+      }
+      partS[(r * TK + c) * S + lid % S] = ps;
+      partP[(r * TK + c) * S + lid % S] = pd;
+    }
+    workgroupBarrier();
+    for (var c = 0u; c < cEnd; c++) {
+      if (p.causal == 0u || k0 + c <= i) {
+        let sp = sumParts2(r, c);
+        let ds = exp(sp.x - L) * (sp.y - Di);
+        let g = kvBase + (k0 + c) * stride;
+        for (var t = 0u; t < n; t++) { acc[t] += ds * ${x.vec}(k[g + t]); }
+      }
+    }
+    workgroupBarrier();
+  }
+  if (i < p.Nq) {
+    for (var t = 0u; t < n; t++) { dQ[qBase + t] = ${x.mem}(acc[t] * p.scale); }
+  }
+}`,
+    }),
+  );
+
+// q, dO: (B, Nq, H·D), k, v: (B, Nk, H·D), lse, delta: (B, H, Nq) → dK, dV: (B, Nk, H·D)
+const wideDkvKernel = (x: WideVariant): KernelDef =>
+  memo(`wdkv_${x.dtype}_${x.d}`, () =>
+    defineKernel({
+      name: `attention_backward_dkv_wide_${x.dtype}_d${x.d}`,
+      storage: ['read', 'read', 'read', 'read', 'read', 'read', 'write', 'write'],
+      uniforms: true,
+      code: /* wgsl */ `${widePrelude(x, 2)}
+@group(0) @binding(0) var<storage, read> q: array<${x.mem}>;
+@group(0) @binding(1) var<storage, read> k: array<${x.mem}>;
+@group(0) @binding(2) var<storage, read> v: array<${x.mem}>;
+@group(0) @binding(3) var<storage, read> dO: array<${x.mem}>;
+@group(0) @binding(4) var<storage, read> lse: array<f32>;
+@group(0) @binding(5) var<storage, read> delta: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dK: array<${x.mem}>;
+@group(0) @binding(7) var<storage, read_write> dV: array<${x.mem}>;
+@group(0) @binding(8) var<uniform> p: Params;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {${wideHeader('p.Nk')}
+  let j = row;
+  let kBase = (b * p.Nk + rc) * stride + h * DV + d0;
+  let qBase = b * p.Nq * stride + h * DV + d0;
+  // k is pre-scaled so that q·kr is the score s itself.
+  var kr: array<${x.vec}, SW>;
+  var vr: array<${x.vec}, SW>;
+  var dk: array<${x.vec}, SW>;
+  var dv: array<${x.vec}, SW>;
+  for (var t = 0u; t < n; t++) {
+    kr[t] = ${x.vec}(k[kBase + t]) * p.scale;
+    vr[t] = ${x.vec}(v[kBase + t]);
+    dk[t] = ${x.vec}(0.0);
+    dv[t] = ${x.vec}(0.0);
+  }
+  // Causal: queries before this workgroup's first key see none of its keys.
+  var iStart = 0u;
+  if (p.causal != 0u) { iStart = r0; }
+
+  for (var i0 = iStart; i0 < p.Nq; i0 += TK) {
+    let cEnd = min(TK, p.Nq - i0);
+    for (var c = 0u; c < cEnd; c++) {
+      let g = qBase + (i0 + c) * stride;
+      var ps = 0.0;
+      var pd = 0.0;
+      for (var t = 0u; t < n; t++) {
+        ps += vdot(${x.vec}(q[g + t]), kr[t]);
+        pd += vdot(${x.vec}(dO[g + t]), vr[t]);
+      }
+      partS[(r * TK + c) * S + lid % S] = ps;
+      partP[(r * TK + c) * S + lid % S] = pd;
+    }
+    workgroupBarrier();
+    for (var c = 0u; c < cEnd; c++) {
+      if (p.causal == 0u || j <= i0 + c) {
+        let sp = sumParts2(r, c);
+        let pr = exp(sp.x - lse[bh * p.Nq + i0 + c]);
+        let ds = pr * (sp.y - delta[bh * p.Nq + i0 + c]);
+        let g = qBase + (i0 + c) * stride;
+        for (var t = 0u; t < n; t++) {
+          dv[t] += pr * ${x.vec}(dO[g + t]);
+          dk[t] += ds * ${x.vec}(q[g + t]);
+        }
+      }
+    }
+    workgroupBarrier();
+  }
+  if (j < p.Nk) {
+    for (var t = 0u; t < n; t++) {
+      dK[kBase + t] = ${x.mem}(dk[t] * p.scale);
+      dV[kBase + t] = ${x.mem}(dv[t]);
+    }
+  }
+}`,
+    }),
+  );
+
 // Keys per dK/dV workgroup. Every workgroup walks all the queries, so padding lanes past
 // Nk cost full price: CLIP's 77 keys fill 128 lanes in 64-key workgroups, 96 in 32-key ones.
 const DKV_KEYS = [WG, 32] as const;
@@ -400,6 +714,10 @@ const dkvKeys = (nk: number): number =>
 /** The tuned kernels (dK/dV in two key tilings) for one storage type and head dimension. */
 export function attentionKernelsFor(dtype: DType, headDim: number): KernelDef[] {
   const x = variant(dtype, headDim);
+  if (headDim > ATTENTION_WIDE_ABOVE) {
+    const y = wideVariant(dtype, headDim);
+    return [wideForwardKernel(y), deltaKernel(x), wideDqKernel(y), wideDkvKernel(y)];
+  }
   return [forwardKernel(x), deltaKernel(x), dqKernel(x), ...DKV_KEYS.map((keys) => dkvKernel(x, keys))];
 }
 
@@ -438,6 +756,16 @@ function checkInputs(engine: Engine, what: string, q: Tensor, k: Tensor, v: Tens
   if (dtype === 'f16' && !engine.f16) {
     throw new Error(`${what}: f16 tensors need the 'shader-f16' feature, which this adapter lacks`);
   }
+  // Each of q, k, v, o and the gradients is bound whole. Splitting the batch needs
+  // sub-range bindings the engine does not have yet: say so rather than fail in validation.
+  const limit = engine.device.limits.maxStorageBufferBindingSize;
+  const widest = Math.max(q.byteLength, k.byteLength);
+  if (widest > limit) {
+    throw new Error(
+      `${what}: q ${q} / k ${k} would bind ${widest} bytes, above this device's ` +
+        `maxStorageBufferBindingSize of ${limit}; use a smaller batch (split along B is not implemented)`,
+    );
+  }
   return { B, Nq, Nk, H: heads, D, dtype };
 }
 
@@ -460,11 +788,16 @@ export function attentionForward(
   options: AttentionOptions = {},
 ): { o: Tensor; lse: Tensor } {
   const s = checkInputs(engine, 'attention', q, k, v, heads);
-  const x = variant(s.dtype, s.D);
   const o = engine.empty(q.shape, s.dtype);
   const lse = engine.empty([s.B, s.H, s.Nq]);
-  const workgroups = grid(s.B * s.H * Math.ceil(s.Nq / WG));
-  engine.dispatch(forwardKernel(x), [q, k, v, o, lse], workgroups, params(s, options));
+  const prm = params(s, options);
+  if (s.D > ATTENTION_WIDE_ABOVE) {
+    const y = wideVariant(s.dtype, s.D);
+    engine.dispatch(wideForwardKernel(y), [q, k, v, o, lse], grid(s.B * s.H * Math.ceil(s.Nq / y.r)), prm);
+  } else {
+    const x = variant(s.dtype, s.D);
+    engine.dispatch(forwardKernel(x), [q, k, v, o, lse], grid(s.B * s.H * Math.ceil(s.Nq / WG)), prm);
+  }
   return { o, lse };
 }
 
@@ -501,18 +834,27 @@ export function attentionBackward(
   const g = dO.dtype === s.dtype ? dO : engine.cast(dO, s.dtype);
   const delta = engine.empty([s.B, s.H, s.Nq]);
   engine.dispatch(deltaKernel(x), [o, g, delta], grid1d(s.B * s.Nq * s.H, WG), p);
+  const wide = s.D > ATTENTION_WIDE_ABOVE ? wideVariant(s.dtype, s.D) : null;
   if (wanted.q) {
-    grads.dQ = engine.empty(q.shape, s.dtype);
-    const workgroups = grid(s.B * s.H * Math.ceil(s.Nq / WG));
-    engine.dispatch(dqKernel(x), [q, k, v, g, lse, delta, grads.dQ], workgroups, p);
+    const dQ = (grads.dQ = engine.empty(q.shape, s.dtype));
+    if (wide) {
+      engine.dispatch(wideDqKernel(wide), [q, k, v, g, lse, delta, dQ], grid(s.B * s.H * Math.ceil(s.Nq / wide.r)), p);
+    } else {
+      engine.dispatch(dqKernel(x), [q, k, v, g, lse, delta, dQ], grid(s.B * s.H * Math.ceil(s.Nq / WG)), p);
+    }
   }
   if (wanted.k || wanted.v) {
     // One pass yields both; the one nobody asked for goes straight back to the pool.
     const dK = engine.empty(k.shape, s.dtype);
     const dV = engine.empty(v.shape, s.dtype);
-    const keys = dkvKeys(s.Nk);
-    const workgroups = grid(s.B * s.H * Math.ceil(s.Nk / keys));
-    engine.dispatch(dkvKernel(x, keys), [q, k, v, g, lse, delta, dK, dV], workgroups, p);
+    if (wide) {
+      const workgroups = grid(s.B * s.H * Math.ceil(s.Nk / wide.r));
+      engine.dispatch(wideDkvKernel(wide), [q, k, v, g, lse, delta, dK, dV], workgroups, p);
+    } else {
+      const keys = dkvKeys(s.Nk);
+      const workgroups = grid(s.B * s.H * Math.ceil(s.Nk / keys));
+      engine.dispatch(dkvKernel(x, keys), [q, k, v, g, lse, delta, dK, dV], workgroups, p);
+    }
     if (wanted.k) grads.dK = dK;
     else dK.dispose();
     if (wanted.v) grads.dV = dV;
@@ -675,8 +1017,8 @@ export function attentionNaiveBackward(
   return grads;
 }
 
-/** Head dimensions of the SD 1.5 / 2.1 UNets and CLIP text encoders, plus a small one for tests. */
-export const ATTENTION_HEAD_DIMS = [8, 40, 64, 80, 160] as const;
+/** Head dimensions of the SD 1.5 / 2.1 UNets, CLIP text encoders and the VAE, plus a small one for tests. */
+export const ATTENTION_HEAD_DIMS = [8, 40, 64, 80, 160, 512] as const;
 
 /** f32 kernels for the common head dims plus the naive ones (compile tests, benchmarks). */
 export const attentionKernels: KernelDef[] = [

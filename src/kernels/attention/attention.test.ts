@@ -15,6 +15,7 @@ import {
   attentionNaiveBackward,
   attentionNaiveForward,
   attentionTile,
+  ATTENTION_MAX_HEAD_DIM,
 } from './attention-kernels.ts';
 import { attention } from './attention.ts';
 
@@ -71,16 +72,28 @@ function upload(e: Engine, c: Case, d: ReturnType<typeof data>, dtype: 'f32' | '
 }
 
 // Odd lengths, a query count one past the 64-query workgroup, Nk = 77 (CLIP context) and
-// 33 (partial key tiles of 32), D = 40 (SD 1.5), 8, an odd D = 5 that takes the scalar
-// (non-vec4) path, D = 160 whose key tile is 12 rows, 1–3 heads, causal and not (also with
-// Nq ≠ Nk).
+// 33 (partial key tiles of 32), every head width of the real models — 40/80/160 (SD 1.5
+// UNet), 64 (SD 2.1 UNet, CLIP), 512 (the VAE's mid-block) — plus 8, an odd D = 5 that
+// takes the scalar (non-vec4) path, D = 160 whose key tile is 12 rows; the wide kernels
+// (D > 256) with rows not a multiple of their 8 (D = 512) rows per
+// workgroup and partial passes of 32, and D = 270 (scalar, last slice shorter); 1–3 heads,
+// causal and not, self- and cross-attention (Nq ≠ Nk, both ways).
 const CASES: Case[] = [
   { B: 2, Nq: 33, Nk: 77, H: 3, D: 8, causal: false },
   { B: 2, Nq: 77, Nk: 77, H: 2, D: 40, causal: true },
   { B: 2, Nq: 65, Nk: 33, H: 1, D: 40, causal: false },
   { B: 2, Nq: 70, Nk: 70, H: 2, D: 5, causal: true },
   { B: 1, Nq: 13, Nk: 29, H: 1, D: 160, causal: false },
+  { B: 1, Nq: 30, Nk: 30, H: 2, D: 160, causal: true },
   { B: 2, Nq: 33, Nk: 77, H: 3, D: 8, causal: true },
+  { B: 1, Nq: 40, Nk: 40, H: 2, D: 64, causal: true },
+  { B: 2, Nq: 21, Nk: 77, H: 2, D: 64, causal: false },
+  { B: 1, Nq: 37, Nk: 19, H: 2, D: 80, causal: false },
+  { B: 1, Nq: 45, Nk: 45, H: 1, D: 80, causal: true },
+  { B: 2, Nq: 19, Nk: 37, H: 1, D: 512, causal: false },
+  { B: 1, Nq: 45, Nk: 45, H: 1, D: 512, causal: true },
+  { B: 1, Nq: 40, Nk: 24, H: 2, D: 512, causal: true },
+  { B: 1, Nq: 17, Nk: 35, H: 1, D: 270, causal: false },
 ];
 const label = (c: Case) => `B=${c.B} Nq=${c.Nq} Nk=${c.Nk} H=${c.H} D=${c.D}${c.causal ? ' causal' : ''}`;
 
@@ -272,6 +285,34 @@ describe('attention', () => {
     for (const t of [y, dY, q, k, v]) t.dispose();
   });
 
+  // The SD VAE's mid-block: one head of width 512 over 16×16 latent pixels (256 tokens).
+  it('VAE mid-block width: N = 256, D = 512 fwd + bwd, no N×N buffer', async () => {
+    const e = await testEngine();
+    const c: Case = { B: 1, Nq: 256, Nk: 256, H: 1, D: 512, causal: false };
+    const d = data(c, 13);
+    const [n, w] = [c.Nq, c.D];
+    const q = e.parameter(d.q, [1, n, w], 'q');
+    const k = e.parameter(d.k, [1, n, w], 'k');
+    const v = e.parameter(d.v, [1, n, w], 'v');
+    const dY = e.tensor(d.dO, [1, n, w]);
+    e.pool.resetPeak();
+    const y = e.scope(() => attention(q, k, v, 1));
+    e.backward(y, dY);
+    await e.sync();
+    const stats = e.pool.getStats();
+    // Largest buffers: q, k, v, dO and the gradients, N·D floats = 512 KiB; scores would
+    // be N·N floats = 256 KiB each, so also bound the total: inputs, output, dO, three
+    // gradients, the backward's copy of dO and small (N) vectors.
+    expect(stats.largestBufferBytes).toBeLessThanOrEqual(n * w * 4);
+    expect(stats.peakLiveBytes).toBeLessThanOrEqual(9 * n * w * 4 + 64 * 1024);
+    const ref = attentionBackwardRef(d.q, d.k, d.v, d.dO, dimsOf(c));
+    assertClose(await y.read(), attentionForwardRef(d.q, d.k, d.v, dimsOf(c)).o, TOL_O, 'o');
+    assertClose(await q.grad!.read(), ref.dQ, TOL_GRAD, 'q.grad');
+    assertClose(await k.grad!.read(), ref.dK, TOL_GRAD, 'k.grad');
+    assertClose(await v.grad!.read(), ref.dV, TOL_GRAD, 'v.grad');
+    for (const t of [y, dY, q, k, v]) t.dispose();
+  });
+
   it('fp16 storage (fp32 accumulation) matches the reference on fp16-rounded inputs', async () => {
     const e = await testEngine();
     const c: Case = { B: 2, Nq: 77, Nk: 77, H: 2, D: 40, causal: true };
@@ -310,7 +351,8 @@ describe('attention', () => {
       expect(() => attention(q, e.zeros([1, 5, 6]), e.zeros([1, 4, 6]), 2)).toThrow(/shapes do not agree/);
       expect(() => attention(q, q, q, 4)).toThrow(/heads/);
       expect(() => attention(e.zeros([4, 6]), q, q, 1)).toThrow(/\(B, N, H·D\)/);
-      expect(() => attention(e.zeros([1, 2, 257]), e.zeros([1, 2, 257]), e.zeros([1, 2, 257]), 1)).toThrow(/head dim/);
+      const wide = () => e.zeros([1, 2, ATTENTION_MAX_HEAD_DIM + 1]);
+      expect(() => attention(wide(), wide(), wide(), 1)).toThrow(/head dim 4097 > 4096/);
     });
   });
 });
