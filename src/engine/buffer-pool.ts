@@ -53,12 +53,15 @@ export class BufferPool {
   ) {}
 
   acquire(bytes: number): GPUBuffer {
-    const size = sizeClass(Math.max(bytes, 4));
-    if (size > this.maxBufferSize) {
+    if (bytes > this.maxBufferSize) {
       throw new RangeError(
-        `buffer of ${bytes} bytes exceeds the adapter's maxBufferSize (${this.maxBufferSize})`,
+        `buffer of ${bytes} bytes exceeds the adapter's maxBufferSize (${this.maxBufferSize}); ` +
+          'the op must split this tensor',
       );
     }
+    // Near the limit the size class may round past it: use the exact (4-aligned) size then.
+    let size = sizeClass(Math.max(bytes, 4));
+    if (size > this.maxBufferSize) size = Math.ceil(bytes / 4) * 4;
     const s = this.stats;
     s.acquires++;
     let buffer = this.free.get(size)?.pop();

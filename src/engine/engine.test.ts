@@ -8,8 +8,8 @@ import { Adam, adamStepRef } from './adam.ts';
 import { sizeClass } from './buffer-pool.ts';
 import { checkpoint } from './checkpoint.ts';
 import { f16BitsToF32, f32ToF16Bits, roundToF16 } from './dtype.ts';
-import { GpuValidationError } from './engine.ts';
-import { defineKernel } from './kernel.ts';
+import { BindingLimitError, GpuValidationError } from './engine.ts';
+import { defineKernel, u32 } from './kernel.ts';
 import type { Tensor } from './tensor.ts';
 
 describe('buffer pool size classes', () => {
@@ -216,5 +216,104 @@ describe('Adam / AdamW', () => {
     assertClose(await w.read(), p, { rtol: 1e-6, atol: 1e-6 }, 'parameters');
     opt.dispose();
     w.dispose();
+  });
+});
+
+describe('device limits', () => {
+  // y[i] = x[i] * 2 over whatever range each binding covers.
+  const double = defineKernel({
+    name: 'double_test',
+    storage: ['read', 'write'],
+    uniforms: true,
+    code: `struct Params { n: u32 }
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) {
+  if (g.x < p.n) { y[g.x] = 2.0 * x[g.x]; }
+}`,
+  });
+
+  it('binds sub-ranges (BufferSlice) at aligned offsets', async () => {
+    const e = await testEngine();
+    const align = e.bindingAlignment / 4;
+    const n = 3 * align + 5;
+    const xs = rng(3).normals(n);
+    await e.scopeAsync(async () => {
+      const x = e.tensor(xs, [n]);
+      const y = e.zeros([n]);
+      // Second chunk only: elements [align, 3·align + 5).
+      const count = n - align;
+      e.dispatch(double, [e.slice(x, align, count), e.slice(y, align, count)], [Math.ceil(count / 64)], [u32(count)]);
+      const want = xs.map((v, i) => (i < align ? 0 : 2 * v));
+      assertClose(await y.read(), want, { atol: 0 }, 'doubled second chunk');
+      expect(() => e.dispatch(double, [{ tensor: x, offset: 4, size: 16 }, y], [1], [u32(1)])).toThrow(
+        /multiple of/,
+      );
+    });
+  });
+
+  it('refuses a binding above the limit before encoding, naming kernel, shapes and limit', async () => {
+    const e = await testEngine();
+    e.setBindingLimit(1024);
+    try {
+      expect(e.maxBindingBytes).toBe(1024);
+      await e.scopeAsync(async () => {
+        const x = e.empty([16, 32]); // 2048 bytes
+        const y = e.empty([16, 32]);
+        const before = e.dispatchCount;
+        let err: unknown;
+        try {
+          e.dispatch(double, [x, y], [8], [u32(512)]);
+        } catch (caught) {
+          err = caught;
+        }
+        expect(err).toBeInstanceOf(BindingLimitError);
+        expect(String(err)).toMatch(/double_test: binding 0 \(f32\[16,32\]\) is 2048 bytes, above the storage binding limit of 1024/);
+        expect(e.dispatchCount).toBe(before);
+      });
+    } finally {
+      e.setBindingLimit(undefined);
+    }
+    expect(e.maxBindingBytes).toBe(e.device.limits.maxStorageBufferBindingSize);
+  });
+
+  it('fill, accumulate and cast split big tensors into chunks under a low limit', async () => {
+    const e = await testEngine();
+    const n = 1000; // 4000 bytes: four chunks of 1024
+    const xs = rng(4).normals(n);
+    e.setBindingLimit(1024);
+    try {
+      await e.scopeAsync(async () => {
+        const before = e.dispatchCount;
+        const y = e.full([n], 0.5);
+        expect(e.dispatchCount - before).toBe(4);
+        e.accumulate(y, e.tensor(xs, [n]));
+        assertClose(await y.read(), xs.map((v) => v + 0.5), { rtol: 1e-7, atol: 0 }, 'filled + accumulated');
+        if (e.f16) {
+          const h = e.cast(y, 'f16');
+          assertClose(await h.read(), roundToF16(xs.map((v) => v + 0.5)), { atol: 0 }, 'cast to f16');
+        }
+      });
+    } finally {
+      e.setBindingLimit(undefined);
+    }
+  });
+
+  it('a GPU validation error on a first dispatch is thrown at the next dispatch, with the kernel named', async () => {
+    const e = await testEngine();
+    const tooMany = defineKernel({ ...double, name: 'double_too_many_workgroups', code: `${double.code}\n// variant` });
+    await e.scopeAsync(async () => {
+      const x = e.zeros([4]);
+      const y = e.zeros([4]);
+      // More workgroups than a dimension allows: only the GPU's validation sees it.
+      e.dispatch(tooMany, [x, y], [70000], [u32(4)]);
+      await e.device.queue.onSubmittedWorkDone();
+      await new Promise((r) => setTimeout(r, 10));
+      expect(() => e.fill(x, 1)).toThrow(/double_too_many_workgroups \(f32\[4\], f32\[4\]\)/);
+      // Reported once; the engine works again afterwards.
+      e.fill(x, 1);
+      assertClose(await x.read(), [1, 1, 1, 1], { atol: 0 }, 'after the error');
+    });
   });
 });

@@ -22,6 +22,39 @@ export class GpuValidationError extends Error {
   }
 }
 
+/**
+ * A dispatch would bind more bytes than the device allows (maxStorageBufferBindingSize, or
+ * the engine's lower test limit): thrown before anything is encoded, naming the kernel, the
+ * shapes of its bindings, the offending binding's size and the limit.
+ */
+export class BindingLimitError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BindingLimitError';
+  }
+}
+
+/** A byte range of a tensor's memory bound to one storage binding (offsets: see Engine.bindingAlignment). */
+export interface BufferSlice {
+  tensor: Tensor;
+  /** Bytes from the start of the tensor's buffer; a multiple of Engine.bindingAlignment. */
+  offset: number;
+  /** Bytes; a multiple of 4. */
+  size: number;
+}
+
+/** What one storage binding of a dispatch may be. */
+export type Binding = Tensor | GPUBuffer | BufferSlice;
+
+export interface EngineOptions {
+  /**
+   * Bind at most this many bytes per storage binding, below the device's own
+   * maxStorageBufferBindingSize: lets tests make small shapes split their work as real
+   * model sizes do on real limits.
+   */
+  maxBindingBytes?: number;
+}
+
 interface CachedPipeline {
   pipeline: GPUComputePipeline;
   layout: GPUBindGroupLayout;
@@ -57,13 +90,18 @@ export class Engine {
 
   private lostReason: string | null = null;
   private firstError: string | null = null;
+  /** Pipelines whose first dispatch ran inside its own error scope. */
+  private readonly checkedPipelines = new Set<GPUComputePipeline>();
+  private bindingLimitOverride: number | undefined;
   /** Dispatches issued since creation (benchmarks and tests read it). */
   dispatchCount = 0;
 
   private constructor(
     readonly device: GPUDevice,
     readonly info: GpuInfo,
+    options: EngineOptions = {},
   ) {
+    this.setBindingLimit(options.maxBindingBytes);
     this.pool = new BufferPool(device, device.limits.maxBufferSize);
     this.uniformBuffer = device.createBuffer({
       size: UNIFORM_ARENA_BYTES,
@@ -77,13 +115,81 @@ export class Engine {
     };
   }
 
-  static async create(options?: GpuOptions): Promise<Engine> {
+  static async create(options?: GpuOptions & EngineOptions): Promise<Engine> {
     const gpu: Gpu = await requestGpu(options);
-    return new Engine(gpu.device, gpu.info);
+    return new Engine(gpu.device, gpu.info, options);
   }
 
-  static fromDevice(device: GPUDevice, info: GpuInfo): Engine {
-    return new Engine(device, info);
+  static fromDevice(device: GPUDevice, info: GpuInfo, options?: EngineOptions): Engine {
+    return new Engine(device, info, options);
+  }
+
+  // ---------------------------------------------------------------- limits
+
+  /**
+   * The most bytes one storage binding may cover. Every op that splits its work reads the
+   * limit here, so a test can lower it (setBindingLimit) and see every split path run.
+   */
+  get maxBindingBytes(): number {
+    const device = this.device.limits.maxStorageBufferBindingSize;
+    return this.bindingLimitOverride === undefined ? device : Math.min(device, this.bindingLimitOverride);
+  }
+
+  /** The largest buffer the device can create (maxBufferSize). */
+  get maxBufferBytes(): number {
+    return this.device.limits.maxBufferSize;
+  }
+
+  /** Bytes a BufferSlice offset must be a multiple of (minStorageBufferOffsetAlignment). */
+  get bindingAlignment(): number {
+    return this.device.limits.minStorageBufferOffsetAlignment;
+  }
+
+  /**
+   * Lower the binding limit below the device's (undefined: back to the device's). Tests
+   * use it to run small shapes through the same splits that real sizes take.
+   */
+  setBindingLimit(bytes: number | undefined): void {
+    if (bytes !== undefined && (!Number.isInteger(bytes) || bytes < 256 || bytes % 4 !== 0)) {
+      throw new RangeError(`maxBindingBytes must be a multiple of 4 of at least 256, got ${bytes}`);
+    }
+    this.bindingLimitOverride = bytes;
+  }
+
+  /**
+   * How many units of `unitBytes` one binding may hold so that consecutive chunks start at
+   * aligned offsets: at most `maxBindingBytes` and a multiple of alignment/gcd. Throws a
+   * BindingLimitError naming `what` when not even one aligned chunk fits.
+   */
+  chunkUnits(total: number, unitBytes: number, what: string): number {
+    const limit = this.maxBindingBytes;
+    if (total * unitBytes <= limit) return Math.max(1, total);
+    const align = this.bindingAlignment;
+    const step = align / gcd(unitBytes, align);
+    const units = Math.floor(limit / unitBytes / step) * step;
+    if (units < 1) {
+      throw new BindingLimitError(
+        `${what}: one aligned chunk of ${step} × ${unitBytes} bytes exceeds the storage binding limit of ${limit} bytes`,
+      );
+    }
+    return units;
+  }
+
+  /**
+   * Call fn(start, count) over consecutive ranges of `total` units of `unitBytes` each, every
+   * range small enough for one binding and starting at an aligned offset (see chunkUnits).
+   */
+  forEachChunk(total: number, unitBytes: number, what: string, fn: (start: number, count: number) => void): void {
+    const step = this.chunkUnits(total, unitBytes, what);
+    for (let start = 0; start < total; start += step) fn(start, Math.min(step, total - start));
+  }
+
+  /** A sub-range binding of `t`: `count` elements from element `start`. */
+  slice(t: Tensor, start: number, count: number): BufferSlice {
+    const bpe = bytesPerElement(t.dtype);
+    const offset = start * bpe;
+    const size = Math.ceil((count * bpe) / 4) * 4;
+    return { tensor: t, offset, size: Math.min(size, t.buffer.size - offset) };
   }
 
   get f16(): boolean {
@@ -129,7 +235,9 @@ export class Engine {
   }
 
   fill(t: Tensor, value: number): void {
-    this.dispatch(fillKernel(t.dtype), [t], grid1d(t.size, ELEMENTWISE_WG), [u32(t.size), f32(value)]);
+    this.forEachChunk(t.size, bytesPerElement(t.dtype), 'fill', (start, n) =>
+      this.dispatch(fillKernel(t.dtype), [this.slice(t, start, n)], grid1d(n, ELEMENTWISE_WG), [u32(n), f32(value)]),
+    );
   }
 
   /** Overwrite a tensor's contents from the CPU. */
@@ -202,14 +310,29 @@ export class Engine {
   /** Copy into a new tensor of `dtype` (no tape: casts are for storage, not for training). */
   cast(t: Tensor, dtype: DType): Tensor {
     const y = this.empty(t.shape, dtype);
-    this.dispatch(castKernel(t.dtype, dtype), [t, y], grid1d(t.size, ELEMENTWISE_WG), [u32(t.size)]);
+    const widest = Math.max(bytesPerElement(t.dtype), bytesPerElement(dtype));
+    this.forEachChunk(t.size, widest, 'cast', (start, n) =>
+      this.dispatch(
+        castKernel(t.dtype, dtype),
+        [this.slice(t, start, n), this.slice(y, start, n)],
+        grid1d(n, ELEMENTWISE_WG),
+        [u32(n)],
+      ),
+    );
     return y;
   }
 
   /** y += x, in place. */
   accumulate(y: Tensor, x: Tensor): void {
     if (y.size !== x.size || y.dtype !== x.dtype) throw new Error(`accumulate: ${y} += ${x}`);
-    this.dispatch(accumulateKernel(y.dtype), [y, x], grid1d(y.size, ELEMENTWISE_WG), [u32(y.size)]);
+    this.forEachChunk(y.size, bytesPerElement(y.dtype), 'accumulate', (start, n) =>
+      this.dispatch(
+        accumulateKernel(y.dtype),
+        [this.slice(y, start, n), this.slice(x, start, n)],
+        grid1d(n, ELEMENTWISE_WG),
+        [u32(n)],
+      ),
+    );
   }
 
   // ---------------------------------------------------------------- scopes
@@ -407,14 +530,20 @@ export class Engine {
     await this.sync();
   }
 
-  /** Record one dispatch into the current batch. */
+  /**
+   * Record one dispatch into the current batch. Each binding is a whole tensor, a raw
+   * buffer or a BufferSlice; none may exceed maxBindingBytes (checked before encoding, so
+   * the error names this kernel and not a later read). A GPU error still pending from
+   * earlier work is thrown here, so a failed computation stops queuing work.
+   */
   dispatch(
     kernel: KernelDef,
-    buffers: readonly (Tensor | GPUBuffer)[],
+    buffers: readonly Binding[],
     workgroups: readonly [number, number?, number?],
     params: readonly Param[] = [],
   ): void {
     this.checkAlive();
+    this.throwPendingError();
     if (buffers.length !== kernel.storage.length) {
       throw new Error(`${kernel.name}: ${buffers.length} buffers for ${kernel.storage.length} bindings`);
     }
@@ -423,12 +552,21 @@ export class Engine {
     }
     const [x, y = 1, z = 1] = workgroups;
     if (x === 0 || y === 0 || z === 0) return;
+    const resources = buffers.map((b) => this.bindingResource(b));
+    this.checkBindings(kernel, buffers, resources);
     const { pipeline, layout } = this.pipeline(kernel);
+    // The first run of each pipeline goes in its own submission inside error scopes, so a
+    // validation or out-of-memory error there is pinned to this kernel and its shapes and
+    // thrown by the next dispatch or read instead of after minutes of queued work.
+    const firstRun = !this.checkedPipelines.has(pipeline);
+    if (firstRun) {
+      this.checkedPipelines.add(pipeline);
+      this.flush();
+      this.device.pushErrorScope('out-of-memory');
+      this.device.pushErrorScope('validation');
+    }
     if (kernel.uniforms && this.uniformOffset + UNIFORM_SLOT_ALIGN > UNIFORM_ARENA_BYTES) this.flush();
-    const entries: GPUBindGroupEntry[] = buffers.map((b, binding) => ({
-      binding,
-      resource: { buffer: b instanceof Tensor ? b.buffer : b },
-    }));
+    const entries: GPUBindGroupEntry[] = resources.map((resource, binding) => ({ binding, resource }));
     if (kernel.uniforms) {
       const size = packParams(params, this.uniformView, this.uniformOffset);
       entries.push({
@@ -444,7 +582,55 @@ export class Engine {
     this.pass.setBindGroup(0, bindGroup);
     this.pass.dispatchWorkgroups(x, y, z);
     this.dispatchCount++;
+    if (firstRun) {
+      this.flush();
+      const where = () => `${kernel.name} (${describeBindings(buffers)})`;
+      const record = (error: GPUError | null) => {
+        if (error) this.firstError ??= `${where()}: ${error.message}`;
+      };
+      void this.device.popErrorScope().then(record, () => {});
+      void this.device.popErrorScope().then(record, () => {});
+      return;
+    }
     if (++this.pendingDispatches >= MAX_DISPATCHES_PER_SUBMIT) this.flush();
+  }
+
+  private bindingResource(b: Binding): GPUBufferBinding {
+    if (b instanceof Tensor) {
+      // Bind the tensor's bytes, not its whole pool buffer (the size class may be up to 25 %
+      // larger), rounded to 16 so vec4 views of the last elements stay in range.
+      const buffer = b.buffer;
+      return { buffer, offset: 0, size: Math.min(buffer.size, Math.max(16, Math.ceil(b.byteLength / 16) * 16)) };
+    }
+    if ('tensor' in b) {
+      const buffer = b.tensor.buffer;
+      if (b.offset % this.bindingAlignment !== 0 || b.size % 4 !== 0 || b.size <= 0) {
+        throw new RangeError(
+          `binding slice at offset ${b.offset} of ${b.size} bytes: the offset must be a multiple of ` +
+            `${this.bindingAlignment} and the size a positive multiple of 4`,
+        );
+      }
+      if (b.offset + b.size > buffer.size) {
+        throw new RangeError(`binding slice [${b.offset}, ${b.offset + b.size}) is past the end of ${b.tensor}`);
+      }
+      return { buffer, offset: b.offset, size: b.size };
+    }
+    return { buffer: b, offset: 0, size: b.size };
+  }
+
+  private checkBindings(kernel: KernelDef, buffers: readonly Binding[], resources: readonly GPUBufferBinding[]): void {
+    const limit = this.maxBindingBytes;
+    resources.forEach((r, i) => {
+      if ((r.size ?? 0) > limit) {
+        const device = this.device.limits.maxStorageBufferBindingSize;
+        throw new BindingLimitError(
+          `${kernel.name}: binding ${i} (${describeBinding(buffers[i])}) is ${r.size} bytes, above the ` +
+            `storage binding limit of ${limit} bytes` +
+            (limit < device ? ` (lowered from the device's ${device})` : ' (maxStorageBufferBindingSize)') +
+            `; bindings: ${describeBindings(buffers)}`,
+        );
+      }
+    });
   }
 
   /** Submit everything recorded so far. */
@@ -492,6 +678,21 @@ export class Engine {
     this.uniformBuffer.destroy();
     this.device.destroy();
   }
+}
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+function describeBinding(b: Binding): string {
+  if (b instanceof Tensor) return `${b.dtype}[${b.shape.join(',')}]`;
+  if ('tensor' in b) return `${b.tensor.dtype}[${b.tensor.shape.join(',')}] bytes ${b.offset}+${b.size}`;
+  return `buffer of ${b.size} bytes`;
+}
+
+function describeBindings(buffers: readonly Binding[]): string {
+  return buffers.map(describeBinding).join(', ');
 }
 
 function resolveShape(shape: readonly number[], size: number): number[] {

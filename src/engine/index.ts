@@ -1,5 +1,5 @@
-export { Engine, DeviceLostError, GpuValidationError } from './engine.ts';
-export type { TensorOptions } from './engine.ts';
+export { Engine, DeviceLostError, GpuValidationError, BindingLimitError } from './engine.ts';
+export type { TensorOptions, BufferSlice, Binding, EngineOptions } from './engine.ts';
 export { Tensor, Storage, shapeSize } from './tensor.ts';
 export type { DType } from './dtype.ts';
 export { Adam, adamStepRef } from './adam.ts';

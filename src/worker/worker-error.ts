@@ -35,6 +35,8 @@ export const KIND_BY_ERROR_NAME: Readonly<Record<string, ErrorKind>> = {
   SafetensorsError: 'pack',
   JsonSyntaxError: 'pack',
   GpuValidationError: 'internal',
+  // A binding above the device's limit: an op that does not split its work yet (a bug).
+  BindingLimitError: 'internal',
   QuotaExceededError: 'out-of-memory',
 };
 
