@@ -1,6 +1,8 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
 import { precacheServiceWorker } from './src/sw/precache-plugin.ts';
+import { modelsFolderPlugin } from './src/packs/models-folder-plugin.ts';
 
 // Cross-origin isolation lets onnxruntime-web use threads (SharedArrayBuffer).
 const isolation = {
@@ -9,7 +11,8 @@ const isolation = {
 };
 
 export default defineConfig({
-  plugins: [react(), precacheServiceWorker()],
+  // Packs live in the top-level models/ folder, served at /models/<name>/.
+  plugins: [react(), precacheServiceWorker(), modelsFolderPlugin(fileURLToPath(new URL('./models', import.meta.url)))],
   worker: { format: 'es' },
   server: { headers: isolation },
   preview: { headers: isolation },

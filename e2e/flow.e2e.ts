@@ -22,7 +22,7 @@ import { importConcept } from '../src/storage/concept-safetensors.ts';
 import { ARTIFACTS, expect, test, type AppPage } from './fixtures.ts';
 
 /** The build's copy of the bundled pack: the very files the browser downloads. */
-const BUILT_PACK = 'dist/packs/tiny';
+const BUILT_PACK = 'dist/models/tiny';
 const SEED = 1234;
 const SETTINGS = { steps: 3, sampler: 'ddim' as SamplerName, guidance: 7.5 };
 
@@ -308,7 +308,7 @@ test('after one visit the app loads and generates offline', async ({ app, browse
       `${re} is cached`,
     ).toBe(true);
   }
-  expect(cached.some((p) => p.startsWith('/packs/'))).toBe(false);
+  expect(cached.some((p) => p.startsWith('/models/'))).toBe(false);
   await loadBundledPack(app); // online: the pack is in OPFS
 
   await browser.context.setOffline(true);

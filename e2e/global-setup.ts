@@ -5,7 +5,7 @@ import { build, preview, type PreviewServer } from 'vite';
 let server: PreviewServer | null = null;
 
 export async function setup({ provide }: { provide: (key: 'baseUrl', value: string) => void }) {
-  // The bundled tiny pack (public/packs/tiny, not in git) is built once when missing.
+  // The bundled tiny pack (models/tiny, not in git) is built once when missing.
   const pack = spawnSync(process.execPath, ['scripts/ensure-tiny-pack.mjs'], { stdio: 'inherit' });
   if (pack.status !== 0) throw new Error('building the bundled tiny pack (npm run pack:tiny) failed');
   // Vitest sets NODE_ENV=test, which would make this a development build (React's dev

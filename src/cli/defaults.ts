@@ -5,7 +5,9 @@ import { buildPack } from '../packs/build-pack.ts';
 import { exportPackGraphs as exportGraphsForPack } from '../onnx/export-graphs.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const TINY_PACK_DIR = fileURLToPath(new URL('../../public/packs/tiny', import.meta.url));
+/** The product's models/ folder: packs live in models/<name>/ (served by the dev server and the build). */
+export const MODELS_DIR = fileURLToPath(new URL('../../models', import.meta.url));
+export const TINY_PACK_DIR = fileURLToPath(new URL('../../models/tiny', import.meta.url));
 export const TINY_SD_SOURCE = fileURLToPath(new URL('../../../shared/data/reference/tiny-sd', import.meta.url));
 
 /** The tiny pack's folder, building it from ../shared/data/reference/tiny-sd if needed. */

@@ -45,12 +45,13 @@ generate --prompt "<text>" --out <folder> [options]
   --pack <dir>            Model pack (default: the bundled tiny pack).
   PNG files carry the settings as tEXt chunks.
 
-pack --from <diffusers folder> --out <dir> [options]
+pack --from <diffusers folder> [--name <name>] [options]
+  --out <dir>             Where to write the pack (default models/<name>/, which the app serves).
   --image-encoder <dir>   CLIPVisionModelWithProjection folder when --from has none.
   --encoder <dir>         Trained tuning encoder (config.json + model.safetensors);
                           without it the pack gets an untrained, deterministic one.
   --fp16                  Store weights as fp16.
-  --name <text>           Pack name.
+  --name <text>           Pack name (default: the source's folder name).
   --no-graphs             Skip the ONNX graphs.
 
 train-encoder --images <folder|list> --out <dir> [options]

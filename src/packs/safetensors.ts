@@ -373,18 +373,64 @@ export interface SafetensorsTensorInput {
 
 /** Serializes tensors the way the reference (Python/Rust) writer does; see the file comment. */
 export function writeSafetensors(tensors: readonly SafetensorsTensorInput[], metadata?: Readonly<Record<string, string>>): Uint8Array {
+  const encoded = new Map<string, Uint8Array>();
+  const layout = planSafetensorsLayout(
+    tensors.map((t) => {
+      const entry = checkEntry(t, encoded);
+      const bytes = encode(t, entry.numel);
+      encoded.set(t.name, bytes);
+      return { name: t.name, dtype: t.dtype, shape: t.shape, byteLength: bytes.length };
+    }),
+    metadata,
+  );
+  const out = new Uint8Array(layout.fileSize);
+  out.set(layout.header, 0);
+  for (const t of layout.tensors) out.set(encoded.get(t.name)!, layout.header.length + t.begin);
+  return out;
+}
+
+function checkEntry(t: { name: string; dtype: SafetensorsDType; shape: readonly number[] }, seen: { has(name: string): boolean }): { numel: number } {
+  const q = JSON.stringify(t.name);
+  if (typeof t.name !== 'string') throw new SafetensorsError('invalid-input', 'tensor name must be a string');
+  if (t.name === '__metadata__') throw new SafetensorsError('invalid-input', 'a tensor cannot be named "__metadata__"', t.name);
+  if (seen.has(t.name)) throw new SafetensorsError('invalid-input', `duplicate tensor name ${q}`, t.name);
+  if (!isSafetensorsDType(t.dtype)) throw new SafetensorsError('invalid-input', `tensor ${q}: unknown dtype ${JSON.stringify(t.dtype)}`, t.name);
+  if (!t.shape.every(isCount)) throw new SafetensorsError('invalid-input', `tensor ${q}: shape must be non-negative integers`, t.name);
+  const numel = elementCount(t.shape);
+  if (numel === null) throw new SafetensorsError('invalid-input', `tensor ${q}: too many elements`, t.name);
+  return { numel };
+}
+
+export interface SafetensorsLayoutEntry {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: readonly number[];
+  byteLength: number;
+}
+
+export interface SafetensorsLayout {
+  /** The first 8 + N bytes of the file: length field and padded JSON header. */
+  header: Uint8Array;
+  /** The tensors in file order, with their [begin, end) in the data region. */
+  tensors: { name: string; dtype: SafetensorsDType; shape: readonly number[]; begin: number; end: number }[];
+  fileSize: number;
+}
+
+/**
+ * The header and tensor order the reference writer would produce for these tensors, without
+ * their data: lets a streaming writer emit the header first and then each tensor's bytes in
+ * order, with the same result as writeSafetensors.
+ */
+export function planSafetensorsLayout(entries: readonly SafetensorsLayoutEntry[], metadata?: Readonly<Record<string, string>>): SafetensorsLayout {
   const seen = new Set<string>();
-  const prepared = tensors.map((t) => {
-    const q = JSON.stringify(t.name);
-    if (typeof t.name !== 'string') throw new SafetensorsError('invalid-input', 'tensor name must be a string');
-    if (t.name === '__metadata__') throw new SafetensorsError('invalid-input', 'a tensor cannot be named "__metadata__"', t.name);
-    if (seen.has(t.name)) throw new SafetensorsError('invalid-input', `duplicate tensor name ${q}`, t.name);
+  const prepared = entries.map((t) => {
+    const { numel } = checkEntry(t, seen);
     seen.add(t.name);
-    if (!isSafetensorsDType(t.dtype)) throw new SafetensorsError('invalid-input', `tensor ${q}: unknown dtype ${JSON.stringify(t.dtype)}`, t.name);
-    if (!t.shape.every(isCount)) throw new SafetensorsError('invalid-input', `tensor ${q}: shape must be non-negative integers`, t.name);
-    const numel = elementCount(t.shape);
-    if (numel === null) throw new SafetensorsError('invalid-input', `tensor ${q}: too many elements`, t.name);
-    return { name: t.name, dtype: t.dtype, shape: [...t.shape], bytes: encode(t, numel) };
+    const want = numel * DTYPE_SIZE[t.dtype];
+    if (t.byteLength !== want) {
+      throw new SafetensorsError('invalid-input', `tensor ${JSON.stringify(t.name)}: shape [${t.shape.join(', ')}] needs ${numel} elements (${want} bytes), got ${t.byteLength} bytes`, t.name);
+    }
+    return { name: t.name, dtype: t.dtype, shape: [...t.shape], byteLength: t.byteLength };
   });
   prepared.sort((a, b) => DTYPE_ORDER.indexOf(b.dtype) - DTYPE_ORDER.indexOf(a.dtype) || compareCodePoints(a.name, b.name));
 
@@ -397,26 +443,23 @@ export function writeSafetensors(tensors: readonly SafetensorsTensorInput[], met
     parts.push(`"__metadata__":{${keys.map((k) => `${JSON.stringify(k)}:${JSON.stringify(metadata[k])}`).join(',')}}`);
   }
   let offset = 0;
+  const tensors: SafetensorsLayout['tensors'] = [];
   for (const t of prepared) {
-    const end = offset + t.bytes.length;
+    const end = offset + t.byteLength;
     parts.push(`${JSON.stringify(t.name)}:{"dtype":"${t.dtype}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${end}]}`);
+    tensors.push({ name: t.name, dtype: t.dtype, shape: t.shape, begin: offset, end });
     offset = end;
   }
   const json = new TextEncoder().encode(`{${parts.join(',')}}`);
   const n = Math.ceil(json.length / 8) * 8;
   if (n > MAX_HEADER_BYTES) throw new SafetensorsError('invalid-input', `header would be ${n} bytes, over the ${MAX_HEADER_BYTES}-byte limit`);
-  const out = new Uint8Array(8 + n + offset);
-  const dv = new DataView(out.buffer);
+  const header = new Uint8Array(8 + n);
+  const dv = new DataView(header.buffer);
   dv.setUint32(0, n, true);
   dv.setUint32(4, 0, true);
-  out.set(json, 8);
-  out.fill(0x20, 8 + json.length, 8 + n);
-  let at = 8 + n;
-  for (const t of prepared) {
-    out.set(t.bytes, at);
-    at += t.bytes.length;
-  }
-  return out;
+  header.set(json, 8);
+  header.fill(0x20, 8 + json.length, 8 + n);
+  return { header, tensors, fileSize: 8 + n + offset };
 }
 
 function encode(t: SafetensorsTensorInput, numel: number): Uint8Array {

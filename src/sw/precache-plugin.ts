@@ -1,6 +1,6 @@
 // Build step for the offline app shell: after vite has written the build, list every file
 // the app may load (index.html, scripts, styles, the engine worker, onnxruntime-web's module
-// and .wasm, public files) — but not model packs, which live in OPFS — and write them with a
+// and .wasm, public files) — but not model packs (models/), which live in OPFS — and write them with a
 // version into sw-precache.js, which public/sw.js imports. The version changes whenever any
 // listed file does, so the browser installs the service worker again after a new build.
 import { createHash } from 'node:crypto';
@@ -15,7 +15,7 @@ export function isPrecached(path: string): boolean {
   if (path.endsWith('.map')) return false;
   if (path === 'sw.js' || path === PRECACHE_FILE) return false;
   // Packs are downloaded, verified and kept in OPFS by the pack loader.
-  if (path === 'packs' || path.startsWith('packs/')) return false;
+  if (path === 'models' || path.startsWith('models/')) return false;
   return true;
 }
 

@@ -37,12 +37,12 @@ function pickFolder(dir: string, folderName: string, change?: (path: string, byt
 describe('pack sources', () => {
   it('finds the bundled pack below the app base, from the worker script in assets/', () => {
     const worker = 'https://x.test/assets/engine-worker-abc.js';
-    expect(bundledManifestUrl('/', worker)).toBe('https://x.test/packs/tiny/manifest.json');
+    expect(bundledManifestUrl('/', worker)).toBe('https://x.test/models/tiny/manifest.json');
     expect(bundledManifestUrl('/likeness/', 'https://x.test/likeness/assets/w.js')).toBe(
-      'https://x.test/likeness/packs/tiny/manifest.json',
+      'https://x.test/likeness/models/tiny/manifest.json',
     );
     expect(bundledManifestUrl('./', 'https://x.test/sub/assets/w.js')).toBe(
-      'https://x.test/sub/packs/tiny/manifest.json',
+      'https://x.test/sub/models/tiny/manifest.json',
     );
   });
 
@@ -52,8 +52,8 @@ describe('pack sources', () => {
     );
     expect(() => resolvePackSource({ kind: 'url', url: 'ftp://e.test/p' })).toThrow(PackLoadError);
     expect(() => resolvePackSource({ kind: 'url', url: 'not a url' })).toThrow(/not a web address/);
-    expect(resolvePackSource({ kind: 'bundled' }, () => 'https://x.test/packs/tiny/manifest.json').url).toBe(
-      'https://x.test/packs/tiny/manifest.json',
+    expect(resolvePackSource({ kind: 'bundled' }, () => 'https://x.test/models/tiny/manifest.json').url).toBe(
+      'https://x.test/models/tiny/manifest.json',
     );
   });
 

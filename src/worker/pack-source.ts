@@ -16,7 +16,7 @@ export function bundledManifestUrl(base: string = import.meta.env.BASE_URL, here
   // An absolute base ("/", "/app/") is relative to the origin; a relative one ("./") to the
   // page — and this runs in the worker, whose script lives in the build's assets/ folder.
   const root = base.startsWith('/') ? new URL(base, here) : new URL(`../${base}`, here);
-  return new URL('packs/tiny/manifest.json', root).href;
+  return new URL('models/tiny/manifest.json', root).href;
 }
 
 /** A pseudo-origin for packs read from local files (never fetched over the network). */

@@ -1,6 +1,9 @@
-// likeness pack --from <diffusers folder> --out <dir> [--image-encoder <dir>] [--encoder <dir>] [--fp16]
+// likeness pack --from <diffusers folder> [--name <name>] [--out <dir>] [--image-encoder <dir>] [--encoder <dir>] [--fp16]
+// The pack goes to models/<name>/ (the folder the app serves) unless --out says otherwise.
+import { basename, join } from 'node:path';
 import { buildPack } from '../../packs/build-pack.ts';
 import { parseArgs, UsageError } from '../args.ts';
+import { MODELS_DIR } from '../defaults.ts';
 import { exportPackGraphs as exportGraphsForPack } from '../../onnx/export-graphs.ts';
 
 export async function packCommand(argv: string[], log: (s: string) => void): Promise<number> {
@@ -15,13 +18,15 @@ export async function packCommand(argv: string[], log: (s: string) => void): Pro
     'no-graphs': { type: 'flag' },
   });
   if (positional.length) throw new UsageError(`unexpected argument ${positional[0]}`);
-  if (typeof o.from !== 'string' || typeof o.out !== 'string') throw new UsageError('pack needs --from <diffusers folder> and --out <dir>');
+  if (typeof o.from !== 'string') throw new UsageError('pack needs --from <diffusers folder>');
+  const name = typeof o.name === 'string' ? o.name : defaultPackName(o.from);
+  const out = typeof o.out === 'string' ? o.out : join(MODELS_DIR, name);
   const t0 = performance.now();
-  log(`packing ${o.from} → ${o.out}`);
+  log(`packing ${o.from} → ${out}`);
   const manifest = buildPack({
     from: o.from,
-    out: o.out,
-    name: typeof o.name === 'string' ? o.name : undefined,
+    out,
+    name,
     imageEncoder: typeof o['image-encoder'] === 'string' ? o['image-encoder'] : undefined,
     encoder: typeof o.encoder === 'string' ? o.encoder : undefined,
     fp16: o.fp16 === true,
@@ -35,4 +40,12 @@ export async function packCommand(argv: string[], log: (s: string) => void): Pro
     log('note: this pack carries an UNTRAINED tuning encoder (deterministic initialisation); pack a trained one with --encoder for real personalization quality.');
   }
   return 0;
+}
+
+/** models/<name>: the source's folder or file name, without a weights extension, made path-safe. */
+export function defaultPackName(from: string): string {
+  const base = basename(from.replace(/[\\/]+$/, '')).replace(/\.(safetensors|ckpt|pt|pth|bin)$/i, '');
+  const safe = base.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[.-]+/, '');
+  if (!safe) throw new UsageError(`cannot derive a pack name from ${JSON.stringify(from)}; pass --name`);
+  return safe;
 }
