@@ -10,6 +10,7 @@ import { initTuningEncoder } from '../models/tuning-encoder/tuning-encoder-init.
 import { loraTargets, type TuningEncoderConfig } from '../models/tuning-encoder/tuning-encoder-config.ts';
 import { describePackFile, PACK_FORMAT, validateManifest, type Manifest, type PackFile } from './manifest.ts';
 import { parseSafetensors, writeSafetensors, type SafetensorsTensorInput } from './safetensors.ts';
+import { normaliseSchedulerConfig } from './source-scheduler.ts';
 
 export interface BuildPackOptions {
   from: string;
@@ -88,7 +89,9 @@ export function buildPack(o: BuildPackOptions): Manifest {
     imageEncoder: readJson(requireFile(join(imageEncoderDir, 'config.json'), 'image encoder config (use --image-encoder)')),
     lora: { rank: 4, alpha: 4, targets: ['to_q', 'to_k', 'to_v', 'to_out.0'] },
   } as Manifest['architecture'];
-  const scheduler = readJson(requireFile(join(from, 'scheduler/scheduler_config.json'), 'scheduler config'));
+  // Real SD configs (PNDM, no prediction_type, …) become the complete config the pack needs.
+  const schedulerPath = requireFile(join(from, 'scheduler/scheduler_config.json'), 'scheduler config');
+  const scheduler = normaliseSchedulerConfig(readJson(schedulerPath), schedulerPath).config;
 
   mkdirSync(o.out, { recursive: true });
   const files: PackFile[] = [];
