@@ -13,6 +13,7 @@ import { onnxDenoiser } from './onnx-denoiser.ts';
 import type { PackRuntime } from './pack-runtime.ts';
 import { encodePrompt, tokenizeWithPlaceholder } from './prompt.ts';
 import { randomNormals } from './random.ts';
+import { releaseFreeBuffers } from './release-memory.ts';
 import { createScheduler } from './schedulers/index.ts';
 
 export interface GenerateOptions extends GenerateSettings {
@@ -102,6 +103,8 @@ function engineDenoiser(rt: PackRuntime, o: GenerateOptions, state: Conditioning
             sample: concat([xt, xt], 0),
             timesteps: [t, t],
             cond: { context: state.context, lora, dual: c ? { hardContext: state.hardContext, alpha: o.blend } : null },
+            // without gradients: each block frees its intermediates when it returns
+            checkpointing: true,
           });
           return eps.read();
         }),
@@ -182,6 +185,7 @@ export async function generate(
       const size = rt.manifest.imageSize;
       images.push({ width: size, height: size, rgba: pixelsToRgba(pixels, size, size), seed, latent: x });
     }
+    await releaseFreeBuffers(engine);
     return images;
   } finally {
     denoiser?.dispose();
