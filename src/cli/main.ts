@@ -13,7 +13,8 @@ Commands:
   pack                    Build a model pack from a diffusers folder.
   train-encoder           Pre-train the tuning encoder on a folder of photos (paper §3, App. B–C).
   eval                    CLIP image–image / text–image scores of personalization variants (App. B, D).
-  gpu                     Acquire the WebGPU adapter and print what it offers.
+  gpu                     Acquire the WebGPU adapter and print what it offers (features,
+                          maxBufferSize, maxStorageBufferBindingSize).
   bench [kernels|pipeline]
                           kernels: engine vs onnxruntime-web (WebGPU EP) per op on the same
                           adapter; pipeline: UNet forward/backward, tuning step, personalize
@@ -109,7 +110,8 @@ export async function main(argv: string[]): Promise<number> {
       const { info } = engine;
       process.stdout.write(
         `adapter: ${info.name}\nruntime: ${info.runtime}\nshader-f16: ${info.f16}\nsubgroups: ${info.subgroups}\n` +
-          `maxBufferSize: ${engine.device.limits.maxBufferSize}\n`,
+          `maxBufferSize: ${engine.device.limits.maxBufferSize}\n` +
+          `maxStorageBufferBindingSize: ${engine.device.limits.maxStorageBufferBindingSize}\n`,
       );
       engine.destroy();
       return 0;

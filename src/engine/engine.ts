@@ -189,7 +189,7 @@ export class Engine {
     const bpe = bytesPerElement(t.dtype);
     const offset = start * bpe;
     const size = Math.ceil((count * bpe) / 4) * 4;
-    return { tensor: t, offset, size: Math.min(size, t.buffer.size - offset) };
+    return { tensor: t, offset, size: Math.min(size, t.bytesAvailable - offset) };
   }
 
   get f16(): boolean {
@@ -250,7 +250,7 @@ export class Engine {
     const padded = Math.ceil(src.byteLength / 4) * 4;
     const bytes = new Uint8Array(padded);
     bytes.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
-    this.device.queue.writeBuffer(t.buffer, 0, bytes);
+    this.device.queue.writeBuffer(t.buffer, t.byteOffset, bytes);
   }
 
   async read(t: Tensor): Promise<Float32Array> {
@@ -259,7 +259,7 @@ export class Engine {
     const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     this.flush();
     const enc = this.device.createCommandEncoder();
-    enc.copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
+    enc.copyBufferToBuffer(t.buffer, t.byteOffset, staging, 0, bytes);
     this.device.queue.submit([enc.finish()]);
     try {
       await staging.mapAsync(GPUMapMode.READ);
@@ -278,7 +278,7 @@ export class Engine {
   reshape(t: Tensor, shape: readonly number[]): Tensor {
     const resolved = resolveShape(shape, t.size);
     t.storage.retain();
-    const view = this.track(new Tensor(this, resolved, t.dtype, t.storage));
+    const view = this.track(new Tensor(this, resolved, t.dtype, t.storage, t.byteOffset));
     // The tape reshapes gradients back to each input's shape, so dY passes through.
     this.record('reshape', [t], view, [], (dY) => [dY]);
     return view;
@@ -287,7 +287,7 @@ export class Engine {
   /** Reshape that consumes its argument (no tape): for gradients the engine owns. */
   reshapeOwned(t: Tensor, shape: readonly number[]): Tensor {
     t.storage.retain();
-    const view = this.track(new Tensor(this, resolveShape(shape, t.size), t.dtype, t.storage));
+    const view = this.track(new Tensor(this, resolveShape(shape, t.size), t.dtype, t.storage, t.byteOffset));
     t.dispose();
     return view;
   }
@@ -302,9 +302,51 @@ export class Engine {
     // Copies cannot be recorded inside a compute pass: close it; the next dispatch opens another.
     this.pass?.end();
     this.pass = null;
-    this.encoder.copyBufferToBuffer(t.buffer, 0, y.buffer, 0, bytes);
+    this.encoder.copyBufferToBuffer(t.buffer, t.byteOffset, y.buffer, 0, bytes);
     if (++this.pendingDispatches >= MAX_DISPATCHES_PER_SUBMIT) this.flush();
     return y;
+  }
+
+  /**
+   * Copy `count` elements of `src` from element `srcAt` into `dst` from element `at` (a
+   * buffer copy: no binding limit applies). Ops that split their work use it to assemble
+   * a big output from chunks. Both byte ranges must be 4-byte aligned.
+   */
+  copyInto(dst: Tensor, at: number, src: Tensor, srcAt = 0, count = src.size - srcAt): void {
+    this.checkAlive();
+    const bpe = bytesPerElement(dst.dtype);
+    if (src.dtype !== dst.dtype || at < 0 || srcAt < 0 || at + count > dst.size || srcAt + count > src.size) {
+      throw new RangeError(`copyInto: ${count} elements of ${src} from ${srcAt} do not fit in ${dst} at ${at}`);
+    }
+    const to = dst.byteOffset + at * bpe;
+    const from = src.byteOffset + srcAt * bpe;
+    const bytes = count * bpe;
+    if (to % 4 !== 0 || from % 4 !== 0 || bytes % 4 !== 0) {
+      throw new RangeError(`copyInto: ${count} elements of ${src} from ${srcAt} into ${dst} at ${at} are not 4-byte aligned`);
+    }
+    if (bytes === 0) return;
+    this.encoder ??= this.device.createCommandEncoder();
+    this.pass?.end();
+    this.pass = null;
+    this.encoder.copyBufferToBuffer(src.buffer, from, dst.buffer, to, bytes);
+    if (++this.pendingDispatches >= MAX_DISPATCHES_PER_SUBMIT) this.flush();
+  }
+
+  /**
+   * A view of `count`-element range of `t` from element `start`, with `shape` (default
+   * [count]), sharing its memory; not on the tape (a split op's inputs and outputs, whose
+   * gradient the op itself handles). The start must fall on a binding alignment.
+   */
+  view(t: Tensor, start: number, shape: readonly number[]): Tensor {
+    const offset = t.byteOffset + start * bytesPerElement(t.dtype);
+    if (offset % this.bindingAlignment !== 0) {
+      throw new RangeError(`view: element ${start} of ${t} is not at a ${this.bindingAlignment}-byte aligned offset`);
+    }
+    if (start < 0 || start + shapeSize(shape) > t.size) {
+      throw new RangeError(`view: [${shape.join(',')}] from element ${start} is outside ${t}`);
+    }
+    t.storage.retain();
+    return this.track(new Tensor(this, [...shape], t.dtype, t.storage, offset));
   }
 
   /** Copy into a new tensor of `dtype` (no tape: casts are for storage, not for training). */
@@ -393,6 +435,12 @@ export class Engine {
     return t;
   }
 
+  /** Put a kept tensor back under the current scope (the reverse of keep()). */
+  adopt<T extends Tensor>(t: T): T {
+    this.scopes[this.scopes.length - 1]?.add(t);
+    return t;
+  }
+
   private track(t: Tensor): Tensor {
     this.scopes[this.scopes.length - 1]?.add(t);
     return t;
@@ -428,7 +476,7 @@ export class Engine {
   /** A new leaf sharing `t`'s memory: the start of a fresh graph. */
   alias(t: Tensor, requiresGrad = false): Tensor {
     t.storage.retain();
-    const a = this.track(new Tensor(this, t.shape, t.dtype, t.storage));
+    const a = this.track(new Tensor(this, t.shape, t.dtype, t.storage, t.byteOffset));
     a.requiresGrad = requiresGrad;
     return a;
   }
@@ -599,21 +647,22 @@ export class Engine {
     if (b instanceof Tensor) {
       // Bind the tensor's bytes, not its whole pool buffer (the size class may be up to 25 %
       // larger), rounded to 16 so vec4 views of the last elements stay in range.
-      const buffer = b.buffer;
-      return { buffer, offset: 0, size: Math.min(buffer.size, Math.max(16, Math.ceil(b.byteLength / 16) * 16)) };
+      const size = Math.min(b.bytesAvailable, Math.max(16, Math.ceil(b.byteLength / 16) * 16));
+      return { buffer: b.buffer, offset: b.byteOffset, size };
     }
     if ('tensor' in b) {
       const buffer = b.tensor.buffer;
+      const base = b.tensor.byteOffset;
       if (b.offset % this.bindingAlignment !== 0 || b.size % 4 !== 0 || b.size <= 0) {
         throw new RangeError(
           `binding slice at offset ${b.offset} of ${b.size} bytes: the offset must be a multiple of ` +
             `${this.bindingAlignment} and the size a positive multiple of 4`,
         );
       }
-      if (b.offset + b.size > buffer.size) {
+      if (base + b.offset + b.size > buffer.size) {
         throw new RangeError(`binding slice [${b.offset}, ${b.offset + b.size}) is past the end of ${b.tensor}`);
       }
-      return { buffer, offset: b.offset, size: b.size };
+      return { buffer, offset: base + b.offset, size: b.size };
     }
     return { buffer: b, offset: 0, size: b.size };
   }

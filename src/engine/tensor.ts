@@ -57,15 +57,25 @@ export class Tensor {
     readonly shape: readonly number[],
     readonly dtype: DType,
     readonly storage: Storage,
+    /**
+     * Where this tensor starts in its storage (bytes): nonzero only for the sub-range views
+     * that ops split into when a whole tensor would exceed the binding limit (Engine.view).
+     */
+    readonly byteOffset = 0,
   ) {
     this.size = shape.reduce((a, b) => a * b, 1);
-    if (storage.byteLength < this.size * bytesPerElement(dtype)) {
-      throw new Error(`storage of ${storage.byteLength} bytes too small for ${dtype}[${shape}]`);
+    if (storage.byteLength < byteOffset + this.size * bytesPerElement(dtype)) {
+      throw new Error(`storage of ${storage.byteLength} bytes too small for ${dtype}[${shape}] at byte ${byteOffset}`);
     }
   }
 
   get buffer(): GPUBuffer {
     return this.storage.buffer;
+  }
+
+  /** Bytes of the buffer from this tensor's start on (what a binding of it may cover). */
+  get bytesAvailable(): number {
+    return this.storage.buffer.size - this.byteOffset;
   }
 
   get rank(): number {

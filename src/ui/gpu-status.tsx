@@ -37,7 +37,11 @@ export function GpuStatus() {
           {info.f16 ? 'fp16 shaders' : 'no fp16 shaders — running in fp32 (about twice the memory, slower)'}
         </li>
         <li className={info.subgroups ? 'cap-yes' : 'cap-no'}>{info.subgroups ? 'subgroups' : 'no subgroups'}</li>
-        <li>largest buffer {formatBytes(limits.maxBufferSize)}</li>
+        <li data-testid="cap-max-buffer">largest buffer {formatBytes(limits.maxBufferSize)}</li>
+        <li data-testid="cap-max-binding">
+          largest storage binding {formatBytes(limits.maxStorageBufferBindingSize)} (bigger tensors are processed in
+          parts)
+        </li>
       </ul>
     </div>
   );

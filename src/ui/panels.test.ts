@@ -96,4 +96,26 @@ describe('worker-fed panels', () => {
       'WebGPU unavailable: No WebGPU adapter was found. Likeness runs on your GPU: personalizing and generating both need WebGPU (the prompt and image models run on it even when ONNX Runtime runs the UNet). Use a recent Chrome, Edge or Safari with hardware acceleration on; your concept library stays available for export meanwhile.',
     );
   });
+
+  it('the capability report shows the buffer and storage binding limits', () => {
+    const info = {
+      name: 'llvmpipe',
+      vendor: 'mesa',
+      architecture: '',
+      description: 'llvmpipe',
+      runtime: 'browser' as const,
+      f16: true,
+      subgroups: false,
+      timestampQuery: false,
+    };
+    show({
+      gpu: {
+        status: 'done',
+        report: { ok: true, info, limits: { maxBufferSize: 2 ** 32 - 1, maxStorageBufferBindingSize: 2 ** 27 } },
+      },
+    });
+    const out = text(html(GpuStatus));
+    expect(out).toContain('largest buffer 4.0 GB');
+    expect(out).toContain('largest storage binding 128 MB (bigger tensors are processed in parts)');
+  });
 });

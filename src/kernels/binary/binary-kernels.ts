@@ -313,7 +313,7 @@ export function affineForward(engine: Engine, x: Tensor, s: number, t: number, i
   const y = engine.empty(x.shape);
   const params = [u32(x.size), f32(s), f32(t)];
   // Both buffers must hold ⌈n/4⌉ whole vec4s (pool buffers always do).
-  const fits = [x, y].every((t) => t.buffer.size >= Math.ceil(x.size / 4) * 16);
+  const fits = [x, y].every((t) => t.bytesAvailable >= Math.ceil(x.size / 4) * 16);
   if (impl === 'vec4' && fits) engine.dispatch(affineVec4Kernel, [x, y], vecGrid(x.size), params);
   else engine.dispatch(affineKernel, [x, y], grid1d(x.size, ELEMENTWISE_WG), params);
   return y;

@@ -514,6 +514,9 @@ function defaultSplitK(M: number, N: number, K: number): number {
 
 // ------------------------------------------------------------------ dispatch
 
+/** Partial sums of dW the binding limit allows at once (the (splits, |dW|) buffer is bound whole). */
+const maxSplits = (engine: Engine, dWSize: number) => Math.max(1, Math.floor(engine.maxBindingBytes / (dWSize * 4)));
+
 const checkF32 = (what: string, ...ts: (Tensor | null)[]) => {
   for (const t of ts) if (t && t.dtype !== 'f32') throw new Error(`${what}: f32 only, got ${t}`);
 };
@@ -607,7 +610,8 @@ export function conv2dBackwardWeight(
     const blocksX = k33s1 ? g.Cin : blocks(g.Cin * g.kh * g.kw, 4);
     const perSplit = blocksX * blocks(g.Cout, DIRECT_CO);
     const rows = g.B * Ho;
-    const rowsPerSplit = Math.ceil(rows / (opts.splitK ?? defaultDirectSplit(perSplit, rows)));
+    const wanted = opts.splitK ?? defaultDirectSplit(perSplit, rows);
+    const rowsPerSplit = Math.ceil(rows / Math.min(wanted, maxSplits(engine, dW.size)));
     const splits = Math.ceil(rows / rowsPerSplit);
     const total = perSplit * splits;
     const out = splits === 1 ? dW : engine.empty([splits, dW.size]);
@@ -620,7 +624,7 @@ export function conv2dBackwardWeight(
     return dW;
   }
   const [M, N, K] = [g.Cout, g.Cin * g.kh * g.kw, g.B * Ho * Wo];
-  const plan = planGemm(M, N, K, opts.splitK ?? defaultSplitK(M, N, K));
+  const plan = planGemm(M, N, K, Math.min(opts.splitK ?? defaultSplitK(M, N, K), maxSplits(engine, dW.size)));
   if (plan.splits === 1) {
     engine.dispatch(tunedKernel('dw'), [x, dY, dW], plan.workgroups, params(g, plan.gemm));
     return dW;

@@ -15,6 +15,7 @@
 // next pass merges those lists SEG candidates at a time until one list per row remains.
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, grid, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
+import { chunkRows, mapRows, rowView } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { uploadWords } from '../embedding/embedding-kernels.ts';
 import { COSINE_EPS } from './cosine-top-k-reference.ts';
@@ -214,9 +215,28 @@ export function cosineShapes(a: Tensor, b: Tensor): [number, number, number] {
 // x: (R, C) → n: (R), unclamped L2 norm of each row
 export function rowNorms(engine: Engine, x: Tensor): Tensor {
   const [R, C] = checkMatrix(x, 'row norms');
-  const n = engine.empty([R]);
-  engine.dispatch(normsKernel, [x, n], grid(R), [u32(R), u32(C)]);
+  // A table above the binding limit (the 49408-row vocabulary) goes in row ranges.
+  const [n] = mapRows(engine, `cosine_row_norms ([${R},${C}])`, R, [x], [4], ([xs], _start, rows) => {
+    const part = engine.empty([rows]);
+    engine.dispatch(normsKernel, [xs, part], grid(rows), [u32(rows), u32(C)]);
+    return [part];
+  });
   return n;
+}
+
+// Columns [n0, n0 + w) of src: (M, N) into columns [d0, d0 + w) of dst: (M, dN), one buffer
+// copy per row (one in all when both are single rows).
+function copyColumns(engine: Engine, src: Tensor, N: number, n0: number, dst: Tensor, dN: number, d0: number, w: number) {
+  const M = src.size / N;
+  for (let m = 0; m < M; m++) engine.copyInto(dst, m * dN + d0, src, m * N + n0, w);
+}
+
+/**
+ * Columns of b per chunk so that b's rows, and the (M, w) blocks of S the chunk uses, fit
+ * the binding limit; N when everything fits at once.
+ */
+function bChunk(engine: Engine, M: number, N: number, C: number, what: string): number {
+  return chunkRows(engine, `${what} (a [${M},${C}], b [${N},${C}])`, N, [C * 4, 4], [M * 4]);
 }
 
 export interface CosineForwardOptions {
@@ -234,6 +254,19 @@ export function cosineSimilarityForward(
   options: CosineForwardOptions = {},
 ): Tensor {
   const [M, N, C] = cosineShapes(a, b);
+  const chunk = bChunk(engine, M, N, C, 'cosine similarity');
+  if (chunk < N) {
+    // b (the vocabulary) in row ranges: S in column blocks, copied into place.
+    const S = engine.empty([M, N]);
+    for (let n0 = 0; n0 < N; n0 += chunk) {
+      const w = Math.min(chunk, N - n0);
+      engine.scope(() => {
+        const part = cosineSimilarityForward(engine, a, rowView(b, n0, w), na, engine.view(nb, n0, [w]), options);
+        copyColumns(engine, part, w, 0, S, N, n0, w);
+      });
+    }
+    return S;
+  }
   const S = engine.empty([M, N]);
   if (options.naive) {
     engine.dispatch(forwardNaiveKernel, [a, b, na, nb, S], grid(Math.ceil((M * N) / ELEMENT_WG)), [
@@ -266,6 +299,36 @@ export function cosineSimilarityBackward(
 ): [Tensor | null, Tensor | null] {
   const [M, N, C] = cosineShapes(a, b);
   if (dS.dtype !== 'f32' || dS.size !== M * N) throw new Error(`cosine similarity backward: ${dS} for (${M}, ${N})`);
+  const chunk = bChunk(engine, M, N, C, 'cosine similarity backward');
+  if (chunk < N) {
+    // b in row ranges: dA sums over them, dB's rows are copied into place; each range
+    // takes its column blocks of S and dS.
+    const dA = needs[0] ? engine.zeros([M, C]) : null;
+    const dB = needs[1] ? engine.empty([N, C]) : null;
+    for (let n0 = 0; n0 < N; n0 += chunk) {
+      const w = Math.min(chunk, N - n0);
+      engine.scope(() => {
+        const block = (x: Tensor) => {
+          const out = engine.empty([M, w]);
+          copyColumns(engine, x, N, n0, out, w, 0, w);
+          return out;
+        };
+        const [pa, pb] = cosineSimilarityBackward(
+          engine,
+          a,
+          rowView(b, n0, w),
+          na,
+          engine.view(nb, n0, [w]),
+          block(S),
+          block(dS),
+          needs,
+        );
+        if (pa && dA) engine.accumulate(dA, pa);
+        if (pb && dB) engine.copyInto(dB, n0 * C, pb);
+      });
+    }
+    return [dA, dB];
+  }
   const side = (kernel: KernelDef, x: Tensor, y: Tensor, nx: Tensor, ny: Tensor, X: number, Y: number) => {
     const dX = engine.empty([X, C]);
     engine.dispatch(kernel, [x, y, nx, ny, S, dS, dX], grid(Math.ceil((X * C) / ELEMENT_WG)), [
@@ -435,6 +498,16 @@ export function topKForward(
   segment = TOPK_SEGMENT,
 ): TopKTensors {
   const [M, N] = checkMatrix(scores, 'top-k');
+  // Many rows of scores beyond the binding limit: rows in ranges (each row is independent).
+  const rowsAtOnce = chunkRows(engine, `top-k ([${M},${N}])`, M, [N * 4]);
+  if (rowsAtOnce < M) {
+    const excluded = [...exclude]; // read once per range
+    const [values, indices] = mapRows(engine, `top-k ([${M},${N}])`, M, [scores], [k * 4, k * 4], ([part]) => {
+      const r = topKForward(engine, part, k, excluded, segment);
+      return [r.values, r.indices];
+    });
+    return { values, indices };
+  }
   const { select, merge } = topKKernelPair(segment);
   if (!Number.isInteger(k) || k < 1 || 2 * k > segment) {
     throw new RangeError(`top-k: k = ${k} must be an integer in [1, ${segment / 2}]`);

@@ -6,9 +6,14 @@
 // list of positions that use it (a CSR "scatter plan"). One invocation per (distinct id,
 // channel) then sums its positions in a fixed order: no races, deterministic, and the work
 // is O(P·C) however large the vocabulary (only the zero fill of dTable touches all V rows).
+//
+// A table above the storage binding limit (CLIP's 49408×768 fp32 is 152 MB, the limit often
+// 128 MiB) is bound in row ranges: the gather runs once per range and writes only the
+// positions whose id falls in it; the scatter gets one plan per range, rows made relative.
 import { ELEMENTWISE_WG } from '../../engine/builtin-kernels.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, grid1d, u32, WGSL_FLAT_INDEX } from '../../engine/kernel.ts';
+import { chunkRows } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 
 const forwardKernel = defineKernel({
@@ -16,7 +21,7 @@ const forwardKernel = defineKernel({
   storage: ['read', 'read', 'write'],
   uniforms: true,
   code: /* wgsl */ `
-struct Params { n: u32, C: u32 }
+struct Params { n: u32, C: u32, base: u32, rows: u32 }
 @group(0) @binding(0) var<storage, read> ids: array<u32>;
 @group(0) @binding(1) var<storage, read> table: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
@@ -29,7 +34,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   if (i < p.n) {
     let pos = i / p.C;
     let c = i - pos * p.C;
-    y[i] = table[ids[pos] * p.C + c];
+    // Rows [base, base + rows) are bound (from table row base on); ids below base wrap to
+    // large u32 values and fail the test too.
+    let row = ids[pos] - p.base;
+    if (row < p.rows) { y[i] = table[row * p.C + c]; }
   }
 }`,
 });
@@ -91,15 +99,20 @@ export function checkIds(ids: ArrayLike<number>, V: number, what = 'embedding'):
 
 /** The CSR scatter plan of the backward kernel (see the layout above), distinct ids ascending. */
 export function scatterPlan(ids: ArrayLike<number>): { plan: Uint32Array; distinct: number } {
+  return scatterPlanAt(ids, Array.from({ length: ids.length }, (_, p) => p));
+}
+
+/** scatterPlan over the given positions only (the others belong to another row range). */
+function scatterPlanAt(ids: ArrayLike<number>, positions: readonly number[]): { plan: Uint32Array; distinct: number } {
   const byId = new Map<number, number[]>();
-  for (let p = 0; p < ids.length; p++) {
+  for (const p of positions) {
     const list = byId.get(ids[p]);
     if (list) list.push(p);
     else byId.set(ids[p], [p]);
   }
   const rows = [...byId.keys()].sort((a, b) => a - b);
   const U = rows.length;
-  const plan = new Uint32Array(2 * U + 1 + ids.length);
+  const plan = new Uint32Array(2 * U + 1 + positions.length);
   let q = 0;
   rows.forEach((row, k) => {
     plan[k] = row;
@@ -130,7 +143,18 @@ export function embeddingForward(
   }
   const y = engine.empty([...idsShape, C]);
   const idsBuffer = uploadWords(engine, words);
-  engine.dispatch(forwardKernel, [idsBuffer, table, y], grid1d(y.size, ELEMENTWISE_WG), [u32(y.size), u32(C)]);
+  const chunk = chunkRows(engine, `embedding_forward (table [${V},${C}])`, V, [C * 4]);
+  for (let base = 0; base < V; base += chunk) {
+    const rows = Math.min(chunk, V - base);
+    // Ranges no id falls in have nothing to write.
+    if (chunk < V && !words.some((id) => id >= base && id < base + rows)) continue;
+    engine.dispatch(
+      forwardKernel,
+      [idsBuffer, engine.slice(table, base * C, rows * C), y],
+      grid1d(y.size, ELEMENTWISE_WG),
+      [u32(y.size), u32(C), u32(base), u32(rows)],
+    );
+  }
   idsBuffer.dispose(); // the pool hands it out again only to later commands
   return y;
 }
@@ -140,12 +164,29 @@ export function embeddingBackward(engine: Engine, ids: ArrayLike<number>, dY: Te
   if (dY.dtype !== 'f32') throw new Error(`embedding backward: f32 only, got ${dY}`);
   const C = dY.size / ids.length;
   if (!Number.isInteger(C) || C < 1) throw new Error(`embedding backward: ${dY} does not match ${ids.length} ids`);
-  const { plan, distinct } = scatterPlan(checkIds(ids, V, 'embedding backward'));
+  const words = checkIds(ids, V, 'embedding backward');
   const dTable = engine.zeros([V, C]);
-  const planBuffer = uploadWords(engine, plan);
-  const n = distinct * C;
-  engine.dispatch(backwardKernel, [planBuffer, dY, dTable], grid1d(n, ELEMENTWISE_WG), [u32(n), u32(C), u32(distinct)]);
-  planBuffer.dispose();
+  const chunk = chunkRows(engine, `embedding_backward (dTable [${V},${C}])`, V, [C * 4]);
+  for (let base = 0; base < V; base += chunk) {
+    const rows = Math.min(chunk, V - base);
+    // Ids in this range, relative to it; positions of the others are simply absent.
+    const rel = new Int32Array(words.length).fill(-1);
+    words.forEach((id, pos) => {
+      if (id >= base && id < base + rows) rel[pos] = id - base;
+    });
+    const positions = [...rel.keys()].filter((pos) => rel[pos] >= 0);
+    if (positions.length === 0) continue;
+    const { plan, distinct } = scatterPlanAt(rel, positions);
+    const planBuffer = uploadWords(engine, plan);
+    const n = distinct * C;
+    engine.dispatch(
+      backwardKernel,
+      [planBuffer, dY, engine.slice(dTable, base * C, rows * C)],
+      grid1d(n, ELEMENTWISE_WG),
+      [u32(n), u32(C), u32(distinct)],
+    );
+    planBuffer.dispose();
+  }
   return dTable;
 }
 

@@ -1,7 +1,8 @@
 // GroupNorm (optionally fused with SiLU) as a differentiable op: forward on the GPU,
 // backward recorded on the tape. μ and rstd per (batch, group) are saved for backward.
 import type { Tensor } from '../../engine/tensor.ts';
-import { groupNormBackward, groupNormForward, type GroupNormKernelOptions } from './group-norm-kernels.ts';
+import type { GroupNormKernelOptions } from './group-norm-kernels.ts';
+import { groupNormBackwardSplit, groupNormForwardSplit } from './group-norm-split.ts';
 
 export type GroupNormOptions = GroupNormKernelOptions;
 
@@ -16,9 +17,9 @@ export function groupNorm(
   options: GroupNormOptions = {},
 ): Tensor {
   const e = x.engine;
-  const { y, mean, rstd } = groupNormForward(e, x, groups, weight, bias, eps, options);
+  const { y, mean, rstd } = groupNormForwardSplit(e, x, groups, weight, bias, eps, options);
   e.record('group_norm', [x, weight, bias], y, [x, weight, bias, mean, rstd], (dY) => {
-    const g = groupNormBackward(e, x, groups, weight, bias, mean, rstd, dY, {
+    const g = groupNormBackwardSplit(e, x, groups, weight, bias, mean, rstd, dY, {
       ...options,
       need: { x: x.requiresGrad, weight: weight.requiresGrad, bias: bias.requiresGrad },
     });

@@ -1,16 +1,17 @@
 // LayerNorm over the last dimension as a differentiable op: forward on the GPU, backward
 // recorded on the tape. μ and rstd per row are saved for backward.
 import type { Tensor } from '../../engine/tensor.ts';
-import { layerNormBackward, layerNormForward, type LayerNormKernelOptions } from './layer-norm-kernels.ts';
+import type { LayerNormKernelOptions } from './layer-norm-kernels.ts';
+import { layerNormBackwardSplit, layerNormForwardSplit } from './layer-norm-split.ts';
 
 export type LayerNormOptions = LayerNormKernelOptions;
 
 // x: (…, C); weight, bias: (C) → y: like x. PyTorch LayerNorm(C) (biased variance).
 export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps = 1e-5, options: LayerNormOptions = {}): Tensor {
   const e = x.engine;
-  const { y, mean, rstd } = layerNormForward(e, x, weight, bias, eps, options);
+  const { y, mean, rstd } = layerNormForwardSplit(e, x, weight, bias, eps, options);
   e.record('layer_norm', [x, weight, bias], y, [x, weight, mean, rstd], (dY) => {
-    const g = layerNormBackward(e, x, weight, mean, rstd, dY, {
+    const g = layerNormBackwardSplit(e, x, weight, mean, rstd, dY, {
       ...options,
       need: { x: x.requiresGrad, weight: weight.requiresGrad, bias: bias.requiresGrad },
     });

@@ -78,7 +78,7 @@ export interface UnaryActivationKernels {
 }
 
 // Whether every buffer holds ⌈n/4⌉ whole vec4s (pool buffers always do).
-const vec4Fits = (n: number, ts: Tensor[]) => ts.every((t) => t.buffer.size >= Math.ceil(n / 4) * 16);
+const vec4Fits = (n: number, ts: Tensor[]) => ts.every((t) => t.bytesAvailable >= Math.ceil(n / 4) * 16);
 
 function dispatch(engine: Engine, impl: UnaryImpl, vec: KernelDef, scalar: KernelDef, buffers: Tensor[], n: number) {
   if (impl === 'vec4' && vec4Fits(n, buffers)) {
