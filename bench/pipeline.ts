@@ -62,7 +62,7 @@ export async function runPipelineBench(o: { runs?: number; log?: (s: string) => 
         hard: engine.keep(encodePrompt(rt, tokens, null)),
       })),
     );
-    const vStar = engine.parameter(rt.tokenEmbedding(2368), [rt.tokenDim], 'v*');
+    const vStar = engine.parameter(await rt.tokenEmbedding(2368), [rt.tokenDim], 'v*');
     const lora = new Map<string, LoraPair<Tensor>>(
       targets.map((t) => [t.module, { A: engine.parameter(new Float32Array(4 * t.in).fill(0.01), [4, t.in]), B: engine.parameter(new Float32Array(t.out * 4).fill(0.01), [t.out, 4]) }]),
     );

@@ -45,3 +45,10 @@ export function parseArgs(argv: readonly string[], spec: Record<string, OptionSp
   }
   return { positional, options };
 }
+
+/** --weights: the GPU dtype of a pack's linear/conv weights (PackRuntimeOptions.weights). */
+export function weightsOption(v: unknown): 'stored' | 'f16' | 'f32' | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'stored' || v === 'f16' || v === 'f32') return v;
+  throw new UsageError(`--weights must be stored, f16 or f32, got ${String(v)}`);
+}

@@ -33,6 +33,8 @@ personalize --image <photo.png|jpg> --out <concept.safetensors> [options]
   --batch <n>             Noised views per tuning step (default 1).
   --checkpointing         Recompute UNet blocks in backward (less GPU memory).
   --kohya                 Write LoRA names for kohya/A1111 tools instead of diffusers/PEFT.
+  --weights <mode>        GPU dtype of linear/conv weights: stored (default: fp16 packs stay
+                          fp16), f16 (fp32 packs rounded to fp16 too) or f32.
 
 generate --prompt "<text>" --out <folder> [options]
   --concept <file>        A concept from \`personalize\`; write its placeholder in the prompt.
@@ -44,6 +46,7 @@ generate --prompt "<text>" --out <folder> [options]
   --seed <n>              Seed; image i of a batch uses seed + i (default 0).
   --batch <n>             Images to make.
   --pack <dir>            Model pack (default: the bundled tiny pack).
+  --weights <mode>        stored | f16 | f32, as for personalize.
   PNG files carry the settings as tEXt chunks.
 
 pack --from <diffusers folder> [--name <name>] [options]

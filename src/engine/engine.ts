@@ -253,6 +253,24 @@ export class Engine {
     this.device.queue.writeBuffer(t.buffer, t.byteOffset, bytes);
   }
 
+  /**
+   * Write raw little-endian bytes of t's dtype at `byteOffset` (a multiple of 4): streamed
+   * weight uploads, one chunk at a time, with no fp32 copy of fp16 data on the CPU.
+   */
+  writeBytes(t: Tensor, bytes: Uint8Array, byteOffset = 0): void {
+    if (byteOffset % 4 !== 0 || byteOffset + bytes.length > t.byteLength) {
+      throw new Error(`writeBytes: ${bytes.length} bytes at offset ${byteOffset} into ${t} (${t.byteLength} bytes)`);
+    }
+    this.flush(); // as in write(): commands recorded earlier may still read a recycled buffer
+    let src = bytes;
+    if (src.length % 4 !== 0) {
+      // writeBuffer moves whole words; the tensor's buffer is at least that large (pool size classes).
+      src = new Uint8Array(Math.ceil(bytes.length / 4) * 4);
+      src.set(bytes);
+    }
+    this.device.queue.writeBuffer(t.buffer, byteOffset, src.buffer, src.byteOffset, src.byteLength);
+  }
+
   async read(t: Tensor): Promise<Float32Array> {
     this.checkAlive();
     const bytes = Math.ceil(t.byteLength / 4) * 4;

@@ -5,6 +5,7 @@ import { testEngine } from '../../test/engine.ts';
 import { loadTinyPack, TINY_SD } from '../../test/tiny-pack.ts';
 import type { ConceptData } from '../worker/api.ts';
 import { generate, type GenerateEvent } from './generate.ts';
+import { liveOnnxGraphs } from './onnx-denoiser.ts';
 import { PackRuntime } from './pack-runtime.ts';
 
 const goldens = JSON.parse(readFileSync(`${TINY_SD}/goldens.json`, 'utf8'));
@@ -56,7 +57,14 @@ describe('generate on the tiny pack (engine)', () => {
     // and the concept changes the image relative to the plain prompt
     const [plain] = await generate(rt, { ...o, concept: null });
     expect(plain.latent).not.toEqual(e.latent);
+    // ORT holds one UNet session at a time (each would hold its own copy of the weights).
+    expect(liveOnnxGraphs(rt).filter((g) => g.startsWith('unet'))).toEqual(['unet_personalized']);
   });
+
+  it('onnxruntime-web keeps one UNet session: plain generation releases the personalized one', async () => {
+    await generate(rt, { ...base, steps: 1, sampler: 'euler', prompt: 'a house', seed: 1, runtime: 'onnx' });
+    expect(liveOnnxGraphs(rt).filter((g) => g.startsWith('unet'))).toEqual(['unet']);
+  }, 300_000);
 
   it('refuses a concept made with another pack', async () => {
     const concept = { packId: 'other', packHash: 'f'.repeat(64), embedding: new Float32Array(32) } as ConceptData;

@@ -9,6 +9,20 @@ import type { PackRuntime } from './pack-runtime.ts';
 
 const sessions = new WeakMap<PackRuntime, Map<string, Promise<OrtSession>>>();
 
+// The two UNet graphs read the same weights file, but onnxruntime-web cannot share
+// initializers between sessions: each session holds its own copy of the UNet's weights
+// (1.7 GB fp16 for SD 1.5; wasm memory tops out at 4 GiB). So at most one of them is alive
+// per runtime: switching between plain and personalized generation releases the other and
+// loads this one (seconds, once per switch). The weights bytes are read for the session's
+// creation only and not kept afterwards. The engine runtime has no such limit: its UNet
+// weights are uploaded once and serve both paths.
+const UNET_GRAPHS = new Set(['unet', 'unet_personalized']);
+
+/** Graphs with a live (or loading) ORT session for this runtime (tests, diagnostics). */
+export function liveOnnxGraphs(rt: PackRuntime): string[] {
+  return [...(sessions.get(rt)?.keys() ?? [])];
+}
+
 async function session(rt: PackRuntime, graph: string): Promise<OrtSession> {
   let byGraph = sessions.get(rt);
   if (!byGraph) sessions.set(rt, (byGraph = new Map()));
@@ -16,7 +30,10 @@ async function session(rt: PackRuntime, graph: string): Promise<OrtSession> {
   if (!s) {
     const file = rt.manifest.files.find((f) => f.role === 'onnx' && f.graph === graph);
     if (!file) throw new Error(`pack "${rt.manifest.name}" has no ONNX graph "${graph}" (rebuild it without --no-graphs)`);
+    const others = UNET_GRAPHS.has(graph) ? [...byGraph].filter(([g]) => g !== graph && UNET_GRAPHS.has(g)) : [];
+    for (const [g] of others) byGraph.delete(g);
     s = (async () => {
+      for (const [, other] of others) await other.then((o) => o.release()).catch(() => undefined);
       const model = await rt.pack.read(file.path);
       const externalData = await Promise.all((file.externalData ?? []).map(async (path) => ({ path, data: await rt.pack.read(path) })));
       return OrtSession.create(model, { backend: 'auto', device: rt.engine.device, externalData });

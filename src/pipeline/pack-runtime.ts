@@ -1,17 +1,27 @@
-// A loaded pack, ready to run on the engine: configs, lazily uploaded parameters per
-// component, and the tokenizer. One per (engine, pack).
+// A loaded pack, ready to run on the engine: configs, parameters per component (streamed to
+// the GPU at open, tensor by tensor; no weights file is kept in memory), and the tokenizer.
+// One per (engine, pack).
 import type { Engine } from '../engine/engine.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import type { ClipTextConfig, ClipVisionConfig } from '../models/clip/clip-config.ts';
 import { EngineOps } from '../models/engine-ops.ts';
-import { SafetensorsParams } from '../models/engine-params.ts';
+import {
+  frozenWeightsF16,
+  openSafetensorsSource,
+  SafetensorsParams,
+  type SafetensorsSource,
+} from '../models/engine-params.ts';
+import { embedding } from '../kernels/embedding/embedding.ts';
 import { Params } from '../models/params.ts';
-import { loraTargets, type LoraTarget, type TuningEncoderConfig } from '../models/tuning-encoder/tuning-encoder-config.ts';
+import {
+  loraTargets,
+  type LoraTarget,
+  type TuningEncoderConfig,
+} from '../models/tuning-encoder/tuning-encoder-config.ts';
 import { resolveUNetConfig, type ResolvedUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
 import { checkVaeConfig, type VaeConfig } from '../models/vae/vae-config.ts';
 import type { Manifest } from '../packs/manifest.ts';
 import type { LoadedPack } from '../packs/pack-loader.ts';
-import { parseSafetensors, type SafetensorsFile } from '../packs/safetensors.ts';
 import { sha256Hex } from '../packs/sha256.ts';
 import { ClipTokenizer, END_OF_TEXT } from './clip-tokenizer.ts';
 import { checkPackWeights } from './pack-weights-check.ts';
@@ -20,6 +30,20 @@ export interface EncoderRuntime {
   config: TuningEncoderConfig & { trained?: boolean };
   params: Params<Tensor>;
   targets: LoraTarget[];
+}
+
+export interface PackRuntimeOptions {
+  /**
+   * GPU dtype of the frozen linear and conv weights: 'stored' (default) keeps fp16 files fp16
+   * and fp32 files fp32; 'f16' rounds fp32 files to fp16 too; 'f32' widens everything (the
+   * reference mode). Everything else (biases, norms, embedding tables, the tuning encoder) is fp32.
+   */
+  weights?: 'stored' | 'f16' | 'f32';
+  /**
+   * Upload the CLIP vision tower (0.6 GB for CLIP-L) only when ensureImageEncoder() asks for
+   * it — personalize() does — so a session that only generates never holds it.
+   */
+  deferImageEncoder?: boolean;
 }
 
 export class PackRuntime {
@@ -37,42 +61,70 @@ export class PackRuntime {
     readonly vae: { config: VaeConfig; params: Params<Tensor> },
     readonly vision: { config: ClipVisionConfig; params: Params<Tensor> },
     readonly encoder: EncoderRuntime | null,
-    /** The token-embedding table on the CPU (V × C) for splicing and word look-ups. */
-    readonly tokenTable: Float32Array,
     /** The pack's files (ONNX graphs are read from here when the ORT runtime is used). */
     readonly pack: LoadedPack,
   ) {
     this.ops = new EngineOps(engine);
   }
 
-  static async open(engine: Engine, pack: LoadedPack): Promise<PackRuntime> {
+  static async open(engine: Engine, pack: LoadedPack, options: PackRuntimeOptions = {}): Promise<PackRuntime> {
     const m = pack.manifest;
-    // 1. parse every weights file and check it against what the configs imply
-    const files = new Map<string, SafetensorsFile>();
-    for (const component of ['text_encoder', 'unet', 'vae', 'image_encoder', ...(m.architecture.tuningEncoder ? ['tuning_encoder'] : [])]) {
+    // 1. read only the header of every weights file and check it against what the configs imply
+    const sources = new Map<string, SafetensorsSource>();
+    for (const component of [
+      'text_encoder',
+      'unet',
+      'vae',
+      'image_encoder',
+      ...(m.architecture.tuningEncoder ? ['tuning_encoder'] : []),
+    ]) {
       const file = m.files.find((f) => f.role === 'weights' && f.component === component);
       if (!file) throw new Error(`pack "${m.name}": no weights for ${component}`);
-      files.set(component, parseSafetensors(await pack.read(file.path)));
+      sources.set(
+        component,
+        await openSafetensorsSource((start, end) => pack.readRange(file.path, start, end), file.bytes),
+      );
     }
-    checkPackWeights(m, Object.fromEntries(files));
-    const weights = async (component: string) => new SafetensorsParams(engine, [files.get(component)!]);
+    checkPackWeights(m, Object.fromEntries([...sources].map(([c, s]) => [c, s.header])));
+    // 2. stream each file to the GPU tensor by tensor; nothing of it stays in JS memory
+    const mode = options.weights ?? 'stored';
+    const weights = async (component: string) => {
+      // The tuning encoder's weights are few and read by f32-only kernels (and trained in pre-training).
+      const f16 = mode === 'f32' || component === 'tuning_encoder' ? undefined : frozenWeightsF16;
+      const p = new SafetensorsParams(engine, [sources.get(component)!], { f16, f32ToF16: mode === 'f16' });
+      if (!(component === 'image_encoder' && options.deferImageEncoder)) await p.preload();
+      return p;
+    };
+    const arch = m.architecture;
     const merges = new TextDecoder().decode(await pack.read(m.tokenizer.merges));
     const tokenizer = new ClipTokenizer(merges);
-    const [textP, unetP, vaeP, visionP] = await Promise.all(['text_encoder', 'unet', 'vae', 'image_encoder'].map(weights));
-    const arch = m.architecture;
+    // One file at a time (reads stay small); what was uploaded is freed if a later one fails.
+    const uploaded: SafetensorsParams[] = [];
+    try {
+      for (const c of [
+        'text_encoder',
+        'unet',
+        'vae',
+        'image_encoder',
+        ...(arch.tuningEncoder ? ['tuning_encoder'] : []),
+      ]) {
+        uploaded.push(await weights(c));
+      }
+    } catch (e) {
+      for (const p of uploaded) p.dispose();
+      throw e;
+    }
+    const [textP, unetP, vaeP, visionP, encoderP = null] = uploaded;
     const textConfig = arch.textEncoder as unknown as ClipTextConfig;
     const unetConfig = resolveUNetConfig(arch.unet as unknown as UNetConfig);
     let encoder: EncoderRuntime | null = null;
-    let encoderP: SafetensorsParams | null = null;
-    if (arch.tuningEncoder) {
-      encoderP = await weights('tuning_encoder');
+    if (arch.tuningEncoder && encoderP) {
       encoder = {
         config: arch.tuningEncoder as unknown as TuningEncoderConfig & { trained?: boolean },
         params: new Params(encoderP),
         targets: loraTargets(unetConfig),
       };
     }
-    const tokenTable = files.get('text_encoder')!.float32('text_model.embeddings.token_embedding.weight');
     const manifestBytes = new TextEncoder().encode(JSON.stringify(m));
     const rt = new PackRuntime(
       engine,
@@ -84,10 +136,10 @@ export class PackRuntime {
       { config: checkVaeConfig(arch.vae as unknown as VaeConfig), params: new Params(vaeP) },
       { config: arch.imageEncoder as unknown as ClipVisionConfig, params: new Params(visionP) },
       encoder,
-      tokenTable,
       pack,
     );
-    rt.owned.push(textP, unetP, vaeP, visionP, ...(encoderP ? [encoderP] : []));
+    rt.owned.push(...uploaded);
+    rt.visionParams = visionP;
     return rt;
   }
 
@@ -109,15 +161,39 @@ export class PackRuntime {
     return this.text.config.hidden_size;
   }
 
-  /** Row `id` of the token-embedding table. */
-  tokenEmbedding(id: number): Float32Array {
-    const C = this.tokenDim;
-    return this.tokenTable.slice(id * C, (id + 1) * C);
+  /** Row `id` of the token-embedding table, gathered on the GPU (the table is not kept on the CPU). */
+  async tokenEmbedding(id: number): Promise<Float32Array> {
+    const row = this.engine.noGrad(() => embedding([id], this.tokenTableTensor()));
+    try {
+      return await row.read();
+    } finally {
+      row.dispose();
+    }
+  }
+
+  /** Rows `ids` of the token-embedding table as a constant (…idsShape, C) tensor, gathered on the GPU. */
+  tokenRows(ids: readonly number[], idsShape: readonly number[] = [ids.length]): Tensor {
+    return this.engine.noGrad(() => embedding(ids, this.tokenTableTensor(), idsShape));
   }
 
   /** The token-embedding table on the GPU (uploaded once, shared with the text encoder). */
   tokenTableTensor(): Tensor {
-    return this.text.params.get('text_model.embeddings.token_embedding.weight', [this.text.config.vocab_size, this.tokenDim]);
+    return this.text.params.get('text_model.embeddings.token_embedding.weight', [
+      this.text.config.vocab_size,
+      this.tokenDim,
+    ]);
+  }
+
+  private visionParams: SafetensorsParams | null = null;
+  private visionUpload: Promise<void> | null = null;
+
+  /** Upload the vision tower if open() deferred it (idempotent; personalize() calls it). */
+  ensureImageEncoder(): Promise<void> {
+    this.visionUpload ??= this.visionParams!.preload().catch((e: unknown) => {
+      this.visionUpload = null;
+      throw e;
+    });
+    return this.visionUpload;
   }
 
   get residentBytes(): number {

@@ -209,7 +209,7 @@ async function predictInitialGuess(rt: PackRuntime, img: PreparedImage, o: Perso
     const rng = new PhiloxRandom(o.seed, { stream: 7 });
     const targets = loraTargets(u);
     return {
-      vStar: rt.tokenEmbedding(ids[0]),
+      vStar: await rt.tokenEmbedding(ids[0]),
       lora: targets.map((t) => {
         const bound = 1 / Math.sqrt(t.in);
         const A = rng.uniforms(r * t.in).map((x) => (2 * x - 1) * bound);
@@ -219,6 +219,7 @@ async function predictInitialGuess(rt: PackRuntime, img: PreparedImage, o: Perso
     };
   }
   const enc = rt.encoder;
+  await rt.ensureImageEncoder(); // a runtime opened for generation may have deferred it
   const T = enc.config.unet_timestep;
   return engine.noGrad(() =>
     engine.scopeAsync(async () => {

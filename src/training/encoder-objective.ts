@@ -148,12 +148,6 @@ export function deltaWSquaredNorm<T>(ops: TensorOps<T>, lora: LoraSet<T>): T {
   return ops.reshape(ops.scale(total, lora.scale * lora.scale), [1]);
 }
 
-const rowsOf = (table: Float32Array, ids: readonly number[], C: number): Float32Array => {
-  const out = new Float32Array(ids.length * C);
-  ids.forEach((id, i) => out.set(table.subarray(id * C, (id + 1) * C), i * C));
-  return out;
-};
-
 /**
  * The objective on one batch; gradients reach the encoder's parameters when gradients are
  * on (call inside engine.noGrad for an evaluation). Run it inside a scope.
@@ -240,7 +234,7 @@ export async function encoderObjective(
   }
   if (w.reg === 'nn-cosine') {
     // cos(v*_b, v_h(b)) is the diagonal of the (B, B) similarity matrix.
-    const sim = cosineSimilarity(v, engine.tensor(rowsOf(rt.tokenTable, hardTokens, C), [B, C]));
+    const sim = cosineSimilarity(v, rt.tokenRows(hardTokens));
     const eye = new Float32Array(B * B);
     for (let b = 0; b < B; b++) eye[b * B + b] = 1;
     const meanCos = scale(ops.reshape(ops.mean(mul(sim, engine.tensor(eye, [B, B])), [0, 1]), [1]), B);
@@ -248,7 +242,7 @@ export async function encoderObjective(
     total = add(total, scale(terms.nnCosine, w.lambdaReg));
   }
   if (w.reg === 'contrastive') {
-    terms.contrastive = contrastiveLoss(v, engine.tensor(rowsOf(rt.tokenTable, [...indices], C), [B, K, C]), w.tau);
+    terms.contrastive = contrastiveLoss(v, rt.tokenRows([...indices], [B, K]), w.tau);
     total = add(total, scale(terms.contrastive, w.lambdaReg));
   }
   if (w.lambdaHyper > 0) {

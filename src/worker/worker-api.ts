@@ -137,7 +137,8 @@ function release(cb: unknown): void {
 }
 
 export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: RuntimeHost<Engine, PackRuntime> } {
-  const openRuntime = deps.openRuntime ?? ((e: Engine, p: LoadedPack) => PackRuntime.open(e, p));
+  // The vision tower is uploaded on the first personalization: generating never needs it.
+  const openRuntime = deps.openRuntime ?? ((e: Engine, p: LoadedPack) => PackRuntime.open(e, p, { deferImageEncoder: true }));
   const host = new RuntimeHost<Engine, PackRuntime>(() => deps.createEngine(), openRuntime);
   const jobs = new JobRegistry();
   const gpu = new Mutex();

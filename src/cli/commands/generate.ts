@@ -1,6 +1,6 @@
 // likeness generate [--concept c.safetensors] --prompt "a photo of S* on the beach" [--negative ""]
 //                   [--steps 25] [--guidance 7.5] [--sampler dpmpp-2m] [--blend 0.25] [--seed 1]
-//                   [--batch 1] [--pack dir] --out out/
+//                   [--batch 1] [--pack dir] [--weights stored|f16|f32] --out out/
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
@@ -11,7 +11,7 @@ import { encodePng } from '../../pipeline/image/png-encode.ts';
 import { PackRuntime } from '../../pipeline/pack-runtime.ts';
 import { isSamplerName } from '../../pipeline/schedulers/index.ts';
 import { importConcept } from '../../storage/concept-safetensors.ts';
-import { parseArgs, UsageError } from '../args.ts';
+import { parseArgs, UsageError, weightsOption } from '../args.ts';
 import { ensureTinyPack } from '../defaults.ts';
 
 export async function generateCommand(argv: string[], log: (s: string) => void): Promise<number> {
@@ -26,6 +26,7 @@ export async function generateCommand(argv: string[], log: (s: string) => void):
     seed: { type: 'number' },
     batch: { type: 'number' },
     pack: { type: 'string' },
+    weights: { type: 'string' },
     out: { type: 'string' },
   });
   if (positional.length) throw new UsageError(`unexpected argument ${positional[0]}`);
@@ -34,7 +35,7 @@ export async function generateCommand(argv: string[], log: (s: string) => void):
   const packDir = typeof o.pack === 'string' ? o.pack : ensureTinyPack(log);
   const engine = await Engine.create();
   log(`adapter: ${engine.info.name}`);
-  const rt = await PackRuntime.open(engine, await loadPackFromFolder(packDir));
+  const rt = await PackRuntime.open(engine, await loadPackFromFolder(packDir), { weights: weightsOption(o.weights), deferImageEncoder: true });
   try {
     const d = rt.manifest.defaults;
     const sampler = typeof o.sampler === 'string' ? o.sampler : d.sampler;

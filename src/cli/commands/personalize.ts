@@ -1,5 +1,6 @@
 // likeness personalize --image photo.jpg [--pack dir] [--token S*] [--steps 12] [--class-word dog]
-//                      [--crop x,y,size] [--seed 0] [--batch 1] [--checkpointing] [--kohya] --out concept.safetensors
+//                      [--crop x,y,size] [--seed 0] [--batch 1] [--checkpointing] [--kohya]
+//                      [--weights stored|f16|f32] --out concept.safetensors
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Engine } from '../../engine/engine.ts';
 import { loadPackFromFolder } from '../../packs/pack-node.ts';
@@ -8,13 +9,14 @@ import { cropRect } from '../../pipeline/image/transform.ts';
 import { PackRuntime } from '../../pipeline/pack-runtime.ts';
 import { DEFAULT_PERSONALIZE, NumericalError, personalize, STEPS_WITHOUT_ENCODER } from '../../pipeline/personalize.ts';
 import { exportConcept } from '../../storage/concept-safetensors.ts';
-import { parseArgs, UsageError } from '../args.ts';
+import { parseArgs, UsageError, weightsOption } from '../args.ts';
 import { ensureTinyPack } from '../defaults.ts';
 
 export async function personalizeCommand(argv: string[], log: (s: string) => void): Promise<number> {
   const { options: o, positional } = parseArgs(argv, {
     image: { type: 'string' },
     pack: { type: 'string' },
+    weights: { type: 'string' },
     token: { type: 'string' },
     steps: { type: 'number' },
     'class-word': { type: 'string' },
@@ -39,7 +41,7 @@ export async function personalizeCommand(argv: string[], log: (s: string) => voi
   }
   const engine = await Engine.create();
   log(`adapter: ${engine.info.name}`);
-  const rt = await PackRuntime.open(engine, await loadPackFromFolder(packDir));
+  const rt = await PackRuntime.open(engine, await loadPackFromFolder(packDir), { weights: weightsOption(o.weights) });
   try {
     const hasEncoder = rt.encoder !== null;
     if (!hasEncoder) log(`this pack has no tuning encoder: starting from the class word, ${STEPS_WITHOUT_ENCODER} steps by default`);

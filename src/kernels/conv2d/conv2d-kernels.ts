@@ -13,6 +13,7 @@
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, grid, grid1d, i32, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
 import type { Tensor } from '../../engine/tensor.ts';
+import { weightStore, weightVariant, type WeightStore } from '../../engine/weight-variant.ts';
 import { isSoftwareAdapter } from '../matmul/matmul-kernels.ts';
 import { DIRECT_CO, DIRECT_DX_CI, DIRECT_PX, DIRECT_WG, directKernel, directKernels } from './conv2d-direct-kernels.ts';
 import { convOutputSize, type ConvGeometry } from './conv2d-reference.ts';
@@ -521,6 +522,12 @@ const checkF32 = (what: string, ...ts: (Tensor | null)[]) => {
   for (const t of ts) if (t && t.dtype !== 'f32') throw new Error(`${what}: f32 only, got ${t}`);
 };
 
+// The weight (binding `w`) may be fp16 — a frozen weight kept at half size — and is then
+// read through weight-variant.ts's accessor; activations, bias and gradients are f32.
+const checkWeight = (what: string, w: Tensor) => {
+  if (w.dtype !== 'f32' && w.dtype !== 'f16') throw new Error(`${what}: f32 or f16 weight only, got ${w}`);
+};
+
 // x: (B, Cin, H, W), weight: (Cout, Cin, kh, kw), bias: (Cout) | null → y: (B, Cout, Ho, Wo)
 export function conv2dForward(
   engine: Engine,
@@ -529,7 +536,9 @@ export function conv2dForward(
   bias: Tensor | null,
   opts: Conv2dKernelOptions = {},
 ): Tensor {
-  checkF32('conv2d', x, weight, bias);
+  checkF32('conv2d', x, bias);
+  checkWeight('conv2d', weight);
+  const w = (k: KernelDef) => weightVariant(k, 'w', weightStore(engine, weight));
   const g = conv2dGeometry(x.shape, weight.shape, opts);
   if (bias && (bias.rank !== 1 || bias.shape[0] !== g.Cout))
     throw new Error(`conv2d: bias ${bias} for ${g.Cout} channels`);
@@ -541,16 +550,16 @@ export function conv2dForward(
     const blocksX = blocks(Wo, DIRECT_PX);
     const total = blocksX * Ho * g.B * blocks(g.Cout, DIRECT_CO);
     engine.dispatch(
-      directKernel('forward', k3s1(g)),
+      w(directKernel('forward', k3s1(g))),
       buffers,
       grid1d(total, DIRECT_WG),
       directParams(g, blocksX, total, !!bias),
     );
   } else if (impl === 'tuned') {
     const plan = planGemm(g.Cout, g.B * Ho * Wo, g.Cin * g.kh * g.kw);
-    engine.dispatch(tunedKernel('forward'), buffers, plan.workgroups, params(g, plan.gemm, !!bias));
+    engine.dispatch(w(tunedKernel('forward')), buffers, plan.workgroups, params(g, plan.gemm, !!bias));
   } else {
-    engine.dispatch(naiveForwardKernel(), buffers, grid1d(y.size, NAIVE_WG), params(g, undefined, !!bias));
+    engine.dispatch(w(naiveForwardKernel()), buffers, grid1d(y.size, NAIVE_WG), params(g, undefined, !!bias));
   }
   return y;
 }
@@ -563,7 +572,9 @@ export function conv2dBackwardInput(
   dY: Tensor,
   opts: Conv2dKernelOptions = {},
 ): Tensor {
-  checkF32('conv2d backward', weight, dY);
+  checkF32('conv2d backward', dY);
+  checkWeight('conv2d backward', weight);
+  const w = (k: KernelDef) => weightVariant(k, 'w', weightStore(engine, weight));
   const g = conv2dGeometry(xShape, weight.shape, opts);
   checkDy(g, dY);
   const dX = engine.empty(xShape);
@@ -572,16 +583,16 @@ export function conv2dBackwardInput(
     const blocksX = blocks(blocks(g.W, g.stride), DIRECT_PX);
     const total = blocksX * g.stride * g.H * g.B * blocks(g.Cin, DIRECT_DX_CI);
     engine.dispatch(
-      directKernel('dx', k3s1(g)),
+      w(directKernel('dx', k3s1(g))),
       [dY, weight, dX],
       grid1d(total, DIRECT_WG),
       directParams(g, blocksX, total),
     );
   } else if (impl === 'tuned') {
     const plan = planGemm(g.Cin, g.B * g.H * g.W, g.Cout * g.kh * g.kw);
-    engine.dispatch(tunedKernel('dx'), [dY, weight, dX], plan.workgroups, params(g, plan.gemm));
+    engine.dispatch(w(tunedKernel('dx')), [dY, weight, dX], plan.workgroups, params(g, plan.gemm));
   } else {
-    engine.dispatch(naiveDxKernel(), [dY, weight, dX], grid1d(dX.size, NAIVE_WG), params(g));
+    engine.dispatch(w(naiveDxKernel()), [dY, weight, dX], grid1d(dX.size, NAIVE_WG), params(g));
   }
   return dX;
 }
@@ -677,3 +688,16 @@ export const conv2dKernels: KernelDef[] = [
   tunedKernel('dw'),
   ...directKernels(),
 ];
+
+/** The kernels that read the weight (forward, dX), as they read an fp16 weight in `store`. */
+export const conv2dWeightKernels = (store: WeightStore): KernelDef[] =>
+  [
+    naiveForwardKernel(),
+    naiveDxKernel(),
+    tunedKernel('forward'),
+    tunedKernel('dx'),
+    directKernel('forward'),
+    directKernel('forward', true),
+    directKernel('dx'),
+    directKernel('dx', true),
+  ].map((k) => weightVariant(k, 'w', store));

@@ -5,6 +5,7 @@ import type { DType } from '../../engine/dtype.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, grid, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
 import type { Tensor } from '../../engine/tensor.ts';
+import { weightVariant, type WeightStore } from '../../engine/weight-variant.ts';
 import { gemm, matmulKernelVariants, type MatmulImpl, type MatmulTileConfig } from '../matmul/matmul-kernels.ts';
 
 export interface LinearKernelOptions {
@@ -154,3 +155,12 @@ export function linearKernelVariants(dtype: DType = 'f32'): KernelDef[] {
 }
 
 export const linearKernels: KernelDef[] = linearKernelVariants('f32');
+
+/** The f32 kernels that read the weight (forward with and without bias, dX) with an fp16 weight in `store`. */
+export function linearWeightKernels(store: WeightStore): KernelDef[] {
+  return matmulKernelVariants('f32', undefined, [
+    { transA: false, transB: true, bias: true },
+    { transA: false, transB: true, bias: false },
+    { transA: false, transB: false, bias: false },
+  ]).map((k) => weightVariant(k, 'b', store));
+}

@@ -2,8 +2,9 @@
 import type { Tensor } from '../../engine/tensor.ts';
 import { linearBackward, linearForward } from './linear-kernels.ts';
 
-// x: (…, in), weight: (out, in), bias: (out) → y: (…, out). f32, or f16 storage on
-// shader-f16 adapters (all operands of one dtype).
+// x: (…, in), weight: (out, in), bias: (out) → y: (…, out). f32; f16 storage on
+// shader-f16 adapters (all operands of one dtype); or f32 with a frozen fp16 weight, read
+// as f16 (shader-f16) or packed pairs (without) and never widened to an fp32 copy.
 export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
   const e = x.engine;
   const y = linearForward(e, x, weight, bias);

@@ -10,13 +10,15 @@
 //    a GPU, so staging there only adds copies and barriers: ≈ 2× faster on llvmpipe.
 // Loads are vec4 where the contiguous dimension is a multiple of 4, scalar otherwise.
 // Transposes are compile-time variants that change only how operands are loaded. fp16
-// variants store f16 and accumulate in f32. A "reduce" count lets one dispatch sum over
+// variants store f16 and accumulate in f32; an f32 product may read one operand (a frozen
+// fp16 weight) as f16 or packed pairs (weight-variant.ts). A "reduce" count lets one dispatch sum over
 // the batch (the gradient of an operand shared by every batch entry) without
 // materialising per-batch products.
 import type { DType } from '../../engine/dtype.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, grid, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
 import type { Tensor } from '../../engine/tensor.ts';
+import { weightStore, weightVariant, type WeightStore } from '../../engine/weight-variant.ts';
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -512,10 +514,34 @@ function checkDtypes(engine: Engine, what: string, ...ts: Tensor[]): DType {
   return dtype;
 }
 
+/**
+ * The compute dtype of a product and which operands are fp16 weights read by an f32 kernel
+ * (weight-variant.ts): all operands of one dtype, or f32 activations with an fp16 operand
+ * (a frozen weight; with or without shader-f16). The output has the compute dtype.
+ */
+function operandStores(engine: Engine, g: GemmArgs): { dtype: DType; a: WeightStore | null; b: WeightStore | null; bias: WeightStore | null } {
+  const ts = [g.a.t, g.b.t, ...(g.bias ? [g.bias] : [])];
+  if (ts.every((t) => t.dtype === ts[0].dtype)) return { dtype: checkDtypes(engine, 'matmul', ...ts), a: null, b: null, bias: null };
+  const act = ts.filter((t) => t.dtype === 'f32');
+  if (act.length === 0 || ts.some((t) => t.dtype !== 'f32' && t.dtype !== 'f16')) {
+    throw new Error(`matmul: mixed dtypes (${ts.join(', ')})`);
+  }
+  if (g.a.t.dtype === 'f16' && g.b.t.dtype === 'f16') {
+    throw new Error(`matmul: one fp16 weight operand with f32 activations, got ${ts.join(', ')}`);
+  }
+  return {
+    dtype: 'f32',
+    a: weightStore(engine, g.a.t),
+    b: weightStore(engine, g.b.t),
+    bias: g.bias ? weightStore(engine, g.bias) : null,
+  };
+}
+
 // a: op(A) is (M, K) per batch entry, b: op(B) is (K, N) → c: (batch, M, N) or (M, N) with sumBatch
 export function gemm(engine: Engine, g: GemmArgs): Tensor {
   const { M, N, K, batch } = g;
-  const dtype = checkDtypes(engine, 'matmul', g.a.t, g.b.t, ...(g.bias ? [g.bias] : []));
+  const stores = operandStores(engine, g);
+  const dtype = stores.dtype;
   const outBatch = g.sumBatch ? 1 : batch;
   if (g.outShape.reduce((p, d) => p * d, 1) !== outBatch * M * N) {
     throw new Error(`matmul: output shape [${g.outShape}] is not ${outBatch}×${M}×${N}`);
@@ -537,7 +563,7 @@ export function gemm(engine: Engine, g: GemmArgs): Tensor {
     vecK: K % 4 === 0,
     tile,
   };
-  const kernel = kernelFor(spec);
+  const kernel = weightVariant(weightVariant(weightVariant(kernelFor(spec), 'a', stores.a), 'b', stores.b), 'bias', stores.bias);
   const tm = impl === 'naive' ? NAIVE_TILE : REG * tile.wy;
   const tn = impl === 'naive' ? NAIVE_TILE : REG * tile.wx;
   const tilesN = Math.ceil(N / tn);
