@@ -4,8 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exportPackGraphs } from '../src/onnx/export-graphs.ts';
-import { buildPack } from '../src/packs/build-pack.ts';
+import { buildPackSync } from '../src/packs/pack-build-node.ts';
 import { loadPackFromFolder } from '../src/packs/pack-node.ts';
 import type { LoadedPack } from '../src/packs/pack-loader.ts';
 
@@ -16,8 +15,9 @@ let dir: string | null = null;
 
 export function tinyPackDir(): string {
   if (!dir) {
-    dir = mkdtempSync(join(tmpdir(), 'likeness-tiny-'));
-    buildPack({ from: TINY_SD, out: dir, name: 'tiny', exportGraphs: exportPackGraphs });
+    dir = join(mkdtempSync(join(tmpdir(), 'likeness-tiny-')), 'tiny');
+    // `likeness pack` in a child process: the builder is asynchronous, this helper is not.
+    buildPackSync(['--from', TINY_SD, '--out', dir, '--name', 'tiny', '--quiet']);
   }
   return dir;
 }

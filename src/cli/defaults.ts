@@ -1,8 +1,7 @@
 // Where the CLI finds the bundled tiny pack, and how it builds it when missing.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { buildPack } from '../packs/build-pack.ts';
-import { exportPackGraphs as exportGraphsForPack } from '../onnx/export-graphs.ts';
+import { buildPackSync } from '../packs/pack-build-node.ts';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** The product's models/ folder: packs live in models/<name>/ (served by the dev server and the build). */
@@ -17,6 +16,7 @@ export function ensureTinyPack(log: (s: string) => void): string {
     throw new Error(`the tiny pack is not built and its source ${TINY_SD_SOURCE} is missing; run \`npm run pack:tiny\` where ../shared exists, or pass --pack`);
   }
   log(`building the tiny pack into ${TINY_PACK_DIR} …`);
-  buildPack({ from: TINY_SD_SOURCE, out: TINY_PACK_DIR, name: 'tiny', log, exportGraphs: exportGraphsForPack });
+  // In a child process: the builder is asynchronous, this function's callers are not.
+  buildPackSync(['--from', TINY_SD_SOURCE, '--out', TINY_PACK_DIR, '--name', 'tiny', '--quiet']);
   return TINY_PACK_DIR;
 }

@@ -22,7 +22,7 @@ import { unet } from '../models/unet/unet.ts';
 import { resolveUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
 import { vaeDecode, vaeEncode } from '../models/vae/vae.ts';
 import { checkVaeConfig, type VaeConfig } from '../models/vae/vae-config.ts';
-import { parseSafetensorsHeader, type SafetensorsHeader } from '../packs/safetensors.ts';
+import type { SafetensorsHeader } from '../packs/safetensors.ts';
 import type { PackDraft } from '../packs/build-pack.ts';
 import { encodeModel, type OnnxModel, type OnnxValueInfo } from './onnx-proto.ts';
 import { OnnxTracer, TraceParams, type ExternalWeights, type OnnxTracerOptions, type TraceValue } from './onnx-tracer.ts';
@@ -286,7 +286,7 @@ export function exportPackGraphs(
   const component = <C>(key: string, config: unknown): ComponentSource<C> | undefined => {
     const w = pack.weights.get(key);
     if (!w) return undefined;
-    return { config: config as C, weights: { header: parseSafetensorsHeader(w.bytes, { fileSize: w.bytes.length }), location: w.path } };
+    return { config: config as C, weights: { header: w.header, location: w.path } };
   };
   const a = pack.architecture;
   const src: ModelSource = {

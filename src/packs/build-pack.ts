@@ -1,64 +1,597 @@
-// `likeness pack`: turn a Hugging Face diffusers folder (config.json + safetensors per
-// component, tokenizer files, scheduler config) into a Likeness pack: the same weights
-// (optionally fp16), the tokenizer merges, a tuning encoder, ONNX graphs whose initializers
-// point into the weights files, and a manifest with every file's size and sha256.
-// Node only.
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+// `likeness pack` (and the browser's Model step): turn a Stable Diffusion 1.x / 2.x model —
+// a diffusers folder, or an original single-file checkpoint (.safetensors in the LDM layout
+// of A1111/ComfyUI) — into a Likeness pack: the weights under diffusers names (optionally
+// fp16), the tokenizer merges, a tuning encoder, ONNX graphs whose initializers point into
+// the weights files, and a manifest with every file's size and sha256.
+//
+// It runs in two phases. Planning reads only configs and safetensors headers: every config
+// is checked and normalised (diffusers' defaults for missing keys, the scheduler mapped to
+// the pack's samplers), every tensor is placed (single-file names converted), and the
+// manifest and every tensor the models will ask for are checked — so a bad input fails in
+// seconds, before any weight is converted. Writing then streams each tensor by byte range
+// into the pack sink, converting dtypes piece by piece (bounded memory, files of any size),
+// with progress and cancellation; the sink makes the pack appear only when complete.
+//
+// IO is abstract (pack-io.ts): Node passes file handles and a staging folder
+// (pack-build-node.ts), a browser worker File.slice readers and an OPFS folder.
 import { resolveUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
 import { initTuningEncoder } from '../models/tuning-encoder/tuning-encoder-init.ts';
 import { loraTargets, type TuningEncoderConfig } from '../models/tuning-encoder/tuning-encoder-config.ts';
+import { checkPackWeights } from '../pipeline/pack-weights-check.ts';
+import { convertLdm, detectFamily, type LdmConversion, type SdFamily, VAE_PREFIX } from './ldm-convert.ts';
 import { describePackFile, PACK_FORMAT, validateManifest, type Manifest, type PackFile } from './manifest.ts';
-import { parseSafetensors, writeSafetensors, type SafetensorsTensorInput } from './safetensors.ts';
+import {
+  ProgressMeter,
+  readJson,
+  readSafetensorsHeader,
+  type BuildProgress,
+  type PackSink,
+  type RangedSource,
+  type SourceFolder,
+} from './pack-io.ts';
+import {
+  dtypeSize,
+  parseSafetensorsHeader,
+  writeSafetensors,
+  type SafetensorsDType,
+  type SafetensorsHeader,
+} from './safetensors.ts';
+import {
+  bundledConfigs,
+  CLIP_TEXT_DEFAULTS,
+  CLIP_VISION_DEFAULTS,
+  defaultVariant,
+  UNET_DEFAULTS,
+  VAE_DEFAULTS,
+  withDefaults,
+  type SdVariant,
+} from './source-configs.ts';
 import { normaliseSchedulerConfig } from './source-scheduler.ts';
+import { plannedHeader, writeTensors, type PlannedTensor } from './tensor-stream.ts';
+
+export type PackSource =
+  /** A diffusers folder: unet/, vae/, text_encoder/, tokenizer/, scheduler/ (image_encoder/ optional). */
+  | { kind: 'diffusers'; folder: SourceFolder }
+  /** An original (LDM-layout) single-file checkpoint; configs from `config` or the bundled SD ones. */
+  | { kind: 'single-file'; file: RangedSource; config?: SourceFolder; variant?: SdVariant; ema?: boolean };
 
 export interface BuildPackOptions {
-  from: string;
-  out: string;
-  name?: string;
-  /** Folder of a CLIPVisionModelWithProjection when `from` has no image_encoder/. */
-  imageEncoder?: string;
+  source: PackSource;
+  sink: PackSink;
+  name: string;
+  /** Folder of a CLIPVisionModelWithProjection (config.json + model.safetensors). */
+  imageEncoder?: SourceFolder;
   /** Folder holding a trained tuning encoder (config.json + model.safetensors). */
-  encoder?: string;
-  /** Store weights as fp16 (halves the download; computation stays fp32 where needed). */
+  encoder?: SourceFolder;
+  /** VAE override: a diffusers vae folder, or a .safetensors file (diffusers or LDM names). */
+  vae?: { folder: SourceFolder } | { file: RangedSource };
+  /** merges.txt (or bpe_simple_vocab_16e6.txt[.gz]) when the source has no tokenizer/. */
+  tokenizer?: RangedSource;
+  /** A scheduler_config.json replacing the source's. */
+  scheduler?: RangedSource;
+  /** Store float weights as fp16 (halves the download; computation stays fp32 where needed). */
   fp16?: boolean;
-  /** Seed of the untrained tuning encoder's initialisation (when no --encoder). */
+  /** Seed of the untrained tuning encoder's initialisation (when no encoder). */
   seed?: number;
-  /** Write the ONNX graphs (default true). */
-  graphs?: boolean;
   /** Builds the ONNX graphs for the pack; injected so this file stays free of the tracer. */
   exportGraphs?: (pack: PackDraft) => { graph: string; path: string; bytes: Uint8Array; externalData: string[] }[];
   log?: (line: string) => void;
+  onProgress?: (p: BuildProgress) => void;
+  signal?: AbortSignal;
+  /** Clock for progress (ms). */
+  now?: () => number;
 }
 
-/** What the graph exporter needs: configs and the weights files as written into the pack. */
+/** What the graph exporter needs: configs and the headers of the weights files as planned. */
 export interface PackDraft {
   architecture: Manifest['architecture'];
-  weights: Map<string, { path: string; bytes: Uint8Array }>;
+  weights: Map<string, { path: string; header: SafetensorsHeader }>;
 }
 
-const readJson = (p: string) => JSON.parse(readFileSync(p, 'utf8'));
+type Json = Record<string, unknown>;
+type WeightsComponent = 'text_encoder' | 'unet' | 'vae' | 'image_encoder' | 'tuning_encoder';
 
-function requireFile(p: string, what: string): string {
-  if (!existsSync(p)) throw new Error(`pack: ${what} not found at ${p}`);
-  return p;
+interface PlannedFile {
+  component: WeightsComponent;
+  path: string;
+  tensors: PlannedTensor[];
+  metadata?: Record<string, string>;
 }
 
-/** Copy a safetensors file, converting F32 tensors to F16 when asked. */
-function convertWeights(bytes: Uint8Array, fp16: boolean): Uint8Array {
-  const f = parseSafetensors(bytes);
-  if (!fp16) return bytes;
-  const tensors: SafetensorsTensorInput[] = f.names().map((name) => {
-    const info = f.info(name);
-    return info.dtype === 'F32'
-      ? { name, dtype: 'F16' as const, shape: info.shape, data: f.float32(name) }
-      : { name, dtype: info.dtype, shape: info.shape, data: f.rawBytes(name) };
+const WEIGHT_PATHS: Record<WeightsComponent, string> = {
+  text_encoder: 'text_encoder/model.safetensors',
+  unet: 'unet/diffusion_pytorch_model.safetensors',
+  vae: 'vae/diffusion_pytorch_model.safetensors',
+  image_encoder: 'image_encoder/model.safetensors',
+  tuning_encoder: 'tuning_encoder/model.safetensors',
+};
+
+/** What diffusers and transformers write into every safetensors file they save. */
+const PT_METADATA = { format: 'pt' };
+
+const PICKLE_HELP =
+  'it is a PyTorch pickle, and loading a pickle can run arbitrary code, so likeness never reads one. ' +
+  'Convert it to .safetensors where Python and PyTorch are installed, e.g.\n' +
+  `  python -c "import torch, safetensors.torch as st; sd = torch.load('model.ckpt', map_location='cpu', weights_only=True); sd = sd.get('state_dict', sd); ` +
+  `st.save_file({k: v.contiguous() for k, v in sd.items() if isinstance(v, torch.Tensor)}, 'model.safetensors')"\n` +
+  '(weights_only=True refuses pickles that would run code), then pack the .safetensors file.';
+
+/** Refuses PyTorch pickles (.ckpt/.pt/.pth/.bin, or a zip/pickle header) with the reason. */
+export async function refusePickle(src: RangedSource): Promise<void> {
+  const ext = /\.(ckpt|pt|pth|bin|pkl)$/i.exec(src.name)?.[1];
+  const head = src.size >= 2 ? await src.read(0, 2) : new Uint8Array(0);
+  const zip = head[0] === 0x50 && head[1] === 0x4b; // "PK": torch.save's zip container
+  const pickle = head[0] === 0x80 && head[1] >= 2 && head[1] <= 5; // pickle protocol 2–5
+  if (ext || zip || pickle) throw new Error(`${src.name}: ${PICKLE_HELP}`);
+}
+
+const floatTypes: readonly SafetensorsDType[] = ['F16', 'BF16', 'F32', 'F64'];
+/** The pack's dtype for a source tensor: fp16 when asked, else F16 stays, other floats → F32. */
+function packDtype(src: SafetensorsDType, fp16: boolean): SafetensorsDType {
+  if (!floatTypes.includes(src)) return src;
+  return fp16 || src === 'F16' ? 'F16' : 'F32';
+}
+
+async function requireFile(folder: SourceFolder, path: string, what: string): Promise<RangedSource> {
+  const f = await folder.open(path);
+  if (!f) throw new Error(`pack: ${what} not found: ${folder.name}/${path}`);
+  return f;
+}
+
+/** A component's weights in a diffusers folder: plain, .fp16 variant, or sharded (index.json). */
+async function diffusersWeights(
+  folder: SourceFolder,
+  dir: string,
+  base: string,
+): Promise<{ name: string; src: RangedSource; header: SafetensorsHeader }[]> {
+  const at = (f: string) => (dir ? `${dir}/${f}` : f);
+  for (const file of [at(`${base}.safetensors`), at(`${base}.fp16.safetensors`)]) {
+    const src = await folder.open(file);
+    if (src) {
+      const header = await readSafetensorsHeader(src);
+      return header.tensors.map((t) => ({ name: t.name, src, header }));
+    }
+  }
+  const index = await folder.open(at(`${base}.safetensors.index.json`));
+  if (index) {
+    const map = (await readJson(index)).weight_map as Record<string, string> | undefined;
+    if (!map || typeof map !== 'object') throw new Error(`${index.name}: no weight_map`);
+    const out: { name: string; src: RangedSource; header: SafetensorsHeader }[] = [];
+    for (const shard of [...new Set(Object.values(map))]) {
+      const src = await requireFile(folder, at(shard), 'weights shard');
+      const header = await readSafetensorsHeader(src);
+      for (const t of header.tensors) out.push({ name: t.name, src, header });
+    }
+    return out;
+  }
+  for (const pickle of [at(`${base}.bin`), at(`${base}.ckpt`)]) {
+    const src = await folder.open(pickle);
+    if (src) throw new Error(`${src.name}: ${PICKLE_HELP}`);
+  }
+  throw new Error(`pack: no weights in ${folder.name}/${dir} (expected ${base}.safetensors)`);
+}
+
+/** Old diffusers VAE files name the mid-block attention query/key/value/proj_attn. */
+function modernVaeName(name: string): string {
+  return name.replace(
+    /(mid_block\.attentions\.0\.)(query|key|value|proj_attn)\./,
+    (_m, p: string, w: string) => p + { query: 'to_q', key: 'to_k', value: 'to_v', proj_attn: 'to_out.0' }[w] + '.',
+  );
+}
+
+export async function buildPack(o: BuildPackOptions): Promise<Manifest> {
+  const log = o.log ?? (() => {});
+  const fp16 = !!o.fp16;
+  const signal = o.signal;
+  signal?.throwIfAborted();
+
+  // ---------------------------------------------------------------- 1. plan (configs and headers only)
+  const files: PlannedFile[] = [];
+  const notes: string[] = [];
+  let unetJson: Json;
+  let vaeJson: Json;
+  let textJson: Json;
+  let schedulerJson: Json;
+  let schedulerWhere: string;
+  let tokenizerSrc: RangedSource | null = o.tokenizer ?? null;
+  let padToken = '<|endoftext|>';
+  let family: SdFamily | null = null;
+  let sourceLabel: string;
+  let tokenizerFolder: SourceFolder | null = null;
+
+  const addFromEntries = (
+    component: WeightsComponent,
+    entries: { name: string; src: RangedSource; header: SafetensorsHeader }[],
+    rename: (n: string) => string | null = (n) => n,
+  ) => {
+    const tensors: PlannedTensor[] = [];
+    for (const e of entries) {
+      const target = rename(e.name);
+      if (target === null) continue;
+      const info = e.header.byName.get(e.name)!;
+      tensors.push({
+        name: target,
+        shape: info.shape,
+        dtype: packDtype(info.dtype, fp16),
+        source: e.src,
+        offset: info.fileOffset,
+        sourceDtype: info.dtype,
+      });
+    }
+    files.push({ component, path: WEIGHT_PATHS[component], tensors, metadata: PT_METADATA });
+  };
+  const dropIds = (component: string) => (n: string) => {
+    if (/embeddings\.position_ids$/.test(n)) {
+      notes.push(`${component}: ${n} left out (position ids 0…76 are implied)`);
+      return null;
+    }
+    return n;
+  };
+  const textNames = (entries: { name: string }[]) => {
+    const prefixed = entries.some((e) => e.name.startsWith('text_model.'));
+    return (n: string) => dropIds('text_encoder')(prefixed || n.startsWith('text_model.') ? n : `text_model.${n}`);
+  };
+
+  if (o.source.kind === 'diffusers') {
+    const f = o.source.folder;
+    sourceLabel = `diffusers folder ${f.name}`;
+    unetJson = await readJson(await requireFile(f, 'unet/config.json', 'UNet config'));
+    vaeJson = await readJson(await requireFile(f, 'vae/config.json', 'VAE config'));
+    textJson = await readJson(await requireFile(f, 'text_encoder/config.json', 'text encoder config'));
+    const sched = o.scheduler ?? (await requireFile(f, 'scheduler/scheduler_config.json', 'scheduler config'));
+    schedulerJson = await readJson(sched);
+    schedulerWhere = sched.name;
+    tokenizerFolder = f;
+    const text = await diffusersWeights(f, 'text_encoder', 'model');
+    addFromEntries('text_encoder', text, textNames(text));
+    addFromEntries('unet', await diffusersWeights(f, 'unet', 'diffusion_pytorch_model'));
+    if (!o.vae) addFromEntries('vae', await diffusersWeights(f, 'vae', 'diffusion_pytorch_model'), modernVaeName);
+  } else {
+    const s = o.source;
+    sourceLabel = `single file ${s.file.name}`;
+    await refusePickle(s.file);
+    const header = await readSafetensorsHeader(s.file);
+    const shapes = new Map(header.tensors.map((t) => [t.name, t.shape]));
+    const detected = detectFamily(shapes);
+    if (!detected) {
+      const sdxl = header.tensors.some((t) => t.name.startsWith('conditioner.embedders.'));
+      throw new Error(
+        `${s.file.name}: not an SD 1.x / 2.x checkpoint in the original layout${sdxl ? ' (it looks like SDXL, which packs do not support)' : ''}: no model.diffusion_model.* UNet with cond_stage_model.* text encoder`,
+      );
+    }
+    family = detected.family;
+    if (s.config) {
+      const c = s.config;
+      unetJson = await readJson(await requireFile(c, 'unet/config.json', 'UNet config (--config)'));
+      vaeJson = await readJson(await requireFile(c, 'vae/config.json', 'VAE config (--config)'));
+      textJson = await readJson(await requireFile(c, 'text_encoder/config.json', 'text encoder config (--config)'));
+      const sched =
+        o.scheduler ?? (await requireFile(c, 'scheduler/scheduler_config.json', 'scheduler config (--config)'));
+      schedulerJson = await readJson(sched);
+      schedulerWhere = sched.name;
+      tokenizerFolder = c;
+      log(`  ${family === 'sd1' ? 'SD 1.x' : 'SD 2.x'} single file (${detected.why}); configs from ${c.name}`);
+      if (family === 'sd2') padToken = '!';
+    } else {
+      const { variant, why } = s.variant
+        ? { variant: s.variant, why: '--variant' }
+        : defaultVariant(family, s.file.name);
+      const b = bundledConfigs(variant);
+      if ((variant === 'sd15') !== (family === 'sd1'))
+        throw new Error(
+          `${s.file.name}: --variant ${variant} does not fit these ${family === 'sd1' ? 'SD 1.x' : 'SD 2.x'} weights`,
+        );
+      unetJson = b.unet;
+      vaeJson = b.vae;
+      textJson = b.textEncoder;
+      schedulerJson = o.scheduler ? await readJson(o.scheduler) : b.scheduler;
+      schedulerWhere = o.scheduler?.name ?? `bundled ${variant} scheduler`;
+      padToken = b.padToken;
+      log(
+        `  ${family === 'sd1' ? 'SD 1.x' : 'SD 2.x'} single file (${detected.why}); bundled ${variant} configs (${why})`,
+      );
+    }
+    unetJson = withDefaults(unetJson, UNET_DEFAULTS);
+    vaeJson = withDefaults(vaeJson, VAE_DEFAULTS);
+    textJson = withDefaults(textJson, CLIP_TEXT_DEFAULTS);
+    const conv: LdmConversion = convertLdm(
+      shapes,
+      family,
+      { unet: unetJson as never, vae: vaeJson as never, textLayers: textJson.num_hidden_layers as number },
+      { ema: s.ema },
+    );
+    const reasons = new Map<string, number>();
+    for (const why of conv.ignored.values()) reasons.set(why, (reasons.get(why) ?? 0) + 1);
+    for (const [why, n] of reasons) notes.push(`${n} tensor${n === 1 ? '' : 's'} left out: ${why}`);
+    for (const component of ['text_encoder', 'unet', 'vae'] as const) {
+      if (component === 'vae' && o.vae) continue;
+      const tensors: PlannedTensor[] = [];
+      for (const [name, m] of conv.components[component]) {
+        const info = header.byName.get(m.source)!;
+        tensors.push({
+          name,
+          shape: m.shape,
+          dtype: packDtype(info.dtype, fp16),
+          source: s.file,
+          offset: info.fileOffset + m.elementOffset * dtypeSize(info.dtype),
+          sourceDtype: info.dtype,
+        });
+      }
+      files.push({ component, path: WEIGHT_PATHS[component], tensors, metadata: PT_METADATA });
+    }
+  }
+  unetJson = withDefaults(unetJson, UNET_DEFAULTS);
+  textJson = withDefaults(textJson, CLIP_TEXT_DEFAULTS);
+
+  // VAE override (--vae): a diffusers vae folder, or a file with diffusers or LDM names.
+  if (o.vae) {
+    if ('folder' in o.vae) {
+      const vf = o.vae.folder;
+      vaeJson = await readJson(await requireFile(vf, 'config.json', 'VAE config (--vae)'));
+      const src =
+        (await vf.open('diffusion_pytorch_model.safetensors')) ??
+        (await requireFile(vf, 'diffusion_pytorch_model.fp16.safetensors', 'VAE weights (--vae)'));
+      const header = await readSafetensorsHeader(src);
+      addFromEntries(
+        'vae',
+        header.tensors.map((t) => ({ name: t.name, src, header })),
+        modernVaeName,
+      );
+      notes.push(`VAE from ${vf.name}`);
+    } else {
+      const src = o.vae.file;
+      await refusePickle(src);
+      const header = await readSafetensorsHeader(src);
+      vaeJson = withDefaults(vaeJson, VAE_DEFAULTS);
+      const ldm = header.tensors.some((t) =>
+        /^(first_stage_model\.)?(encoder\.down\.|decoder\.up\.|encoder\.mid\.)/.test(t.name),
+      );
+      const kept = header.tensors.filter((t) => !t.name.startsWith('model_ema.') && !t.name.startsWith('loss.'));
+      const skipped = header.tensors.length - kept.length;
+      const tensors: PlannedTensor[] = [];
+      if (ldm) {
+        // Named as inside a single file, so the single-file VAE rules apply.
+        const full = (n: string) => (n.startsWith(VAE_PREFIX) ? n : VAE_PREFIX + n);
+        const byFull = new Map(kept.map((t) => [full(t.name), t]));
+        const conv = convertLdm(new Map(kept.map((t) => [full(t.name), t.shape])), 'sd1', {
+          unet: unetJson as never,
+          vae: vaeJson as never,
+          textLayers: 0,
+        });
+        for (const [name, m] of conv.components.vae) {
+          const t = byFull.get(m.source)!;
+          tensors.push({
+            name,
+            shape: m.shape,
+            dtype: packDtype(t.dtype, fp16),
+            source: src,
+            offset: t.fileOffset,
+            sourceDtype: t.dtype,
+          });
+        }
+      } else {
+        for (const t of kept)
+          tensors.push({
+            name: modernVaeName(t.name),
+            shape: t.shape,
+            dtype: packDtype(t.dtype, fp16),
+            source: src,
+            offset: t.fileOffset,
+            sourceDtype: t.dtype,
+          });
+      }
+      files.push({ component: 'vae', path: WEIGHT_PATHS.vae, tensors, metadata: PT_METADATA });
+      notes.push(
+        `VAE from ${src.name} (${ldm ? 'LDM' : 'diffusers'} names${skipped ? `; ${skipped} EMA/loss tensors left out` : ''})`,
+      );
+    }
+  }
+  vaeJson = withDefaults(vaeJson, VAE_DEFAULTS);
+
+  // Image encoder: the source's image_encoder/, or --image-encoder.
+  const imageFolder = o.imageEncoder ?? (o.source.kind === 'diffusers' ? o.source.folder : null);
+  const imagePrefix = o.imageEncoder ? '' : 'image_encoder/';
+  const imageConfigSrc = imageFolder ? await imageFolder.open(`${imagePrefix}config.json`) : null;
+  if (!imageFolder || !imageConfigSrc) {
+    throw new Error(
+      'pack: a pack needs a CLIP image encoder (CLIPVisionModelWithProjection, e.g. the image_encoder/ of an IP-Adapter or SD-unCLIP repo); pass --image-encoder <folder with config.json and model.safetensors>',
+    );
+  }
+  const imageJson = withDefaults(await readJson(imageConfigSrc), CLIP_VISION_DEFAULTS);
+  addFromEntries(
+    'image_encoder',
+    await diffusersWeights(imageFolder, imagePrefix.replace(/\/$/, ''), 'model'),
+    dropIds('image_encoder'),
+  );
+
+  // Scheduler: checked and mapped to the pack's samplers now, not after the weights.
+  const sched = normaliseSchedulerConfig(schedulerJson, schedulerWhere);
+  for (const d of sched.dropped) notes.push(`scheduler: ${d} left out`);
+
+  // Tokenizer: merges (and the pad token SD 2's tokenizer uses).
+  if (!tokenizerSrc && tokenizerFolder) tokenizerSrc = await tokenizerFolder.open('tokenizer/merges.txt');
+  if (!tokenizerSrc) {
+    throw new Error(
+      'pack: no tokenizer: single-file checkpoints carry none; pass --tokenizer <merges.txt or bpe_simple_vocab_16e6.txt.gz> (any SD diffusers folder has tokenizer/merges.txt) or --config <diffusers folder>',
+    );
+  }
+  if (tokenizerFolder && !o.tokenizer) {
+    const tc = await tokenizerFolder.open('tokenizer/tokenizer_config.json');
+    const pad = tc ? (await readJson(tc)).pad_token : undefined;
+    if (typeof pad === 'string') padToken = pad;
+    else if (pad && typeof pad === 'object' && typeof (pad as { content?: unknown }).content === 'string')
+      padToken = (pad as { content: string }).content;
+  }
+
+  // Tuning encoder: a trained one, or the deterministic initialisation.
+  const arch = {
+    textEncoder: textJson,
+    unet: unetJson,
+    vae: vaeJson,
+    imageEncoder: imageJson,
+    lora: { rank: 4, alpha: 4, targets: ['to_q', 'to_k', 'to_v', 'to_out.0'] },
+  } as unknown as Manifest['architecture'];
+  let encoderBytes: Uint8Array | null = null;
+  if (o.encoder) {
+    const cfg = await readJson(await requireFile(o.encoder, 'config.json', 'tuning encoder config'));
+    arch.tuningEncoder = { _class_name: 'LikenessTuningEncoder', ...cfg, trained: true };
+    addFromEntries('tuning_encoder', await diffusersWeights(o.encoder, '', 'model'));
+  } else {
+    const encoderConfig = { ...defaultTuningEncoderConfig(arch), trained: false };
+    const targets = loraTargets(resolveUNetConfig(arch.unet as unknown as UNetConfig));
+    const init = initTuningEncoder(encoderConfig, targets, o.seed ?? 0);
+    encoderBytes = writeSafetensors(
+      [...init].map(([name, t]) => ({
+        name,
+        dtype: fp16 ? ('F16' as const) : ('F32' as const),
+        shape: t.shape,
+        data: t.data,
+      })),
+      { format: 'pt', note: 'untrained: deterministic initialisation (likeness pack)' },
+    );
+    arch.tuningEncoder = { _class_name: 'LikenessTuningEncoder', ...encoderConfig };
+  }
+
+  // Headers of every weights file as it will be written; the manifest and every tensor the
+  // models ask for are checked against them before anything is converted.
+  const headers: Record<string, SafetensorsHeader> = {};
+  const draft: PackDraft = { architecture: arch, weights: new Map() };
+  for (const f of files) {
+    headers[f.component] = plannedHeader(f.tensors, f.metadata);
+    draft.weights.set(f.component, { path: f.path, header: headers[f.component] });
+  }
+  if (encoderBytes) {
+    headers.tuning_encoder = parseSafetensorsHeader(encoderBytes, { fileSize: encoderBytes.length });
+    draft.weights.set('tuning_encoder', { path: WEIGHT_PATHS.tuning_encoder, header: headers.tuning_encoder });
+  }
+  const vaeFactor = 2 ** ((arch.vae.block_out_channels as number[]).length - 1);
+  const latentSize = (arch.unet as { sample_size: number }).sample_size;
+  const manifestBody = (packFiles: PackFile[]) => ({
+    format: PACK_FORMAT,
+    name: o.name,
+    description: `Built by likeness pack from a ${sourceLabel}${family ? ` (${family === 'sd1' ? 'SD 1.x' : 'SD 2.x'})` : ''}; scheduler ${sched.sourceClass}, prediction ${sched.config.prediction_type}.`,
+    licence: {
+      id: 'see base model',
+      notice: `Built from ${o.source.kind === 'diffusers' ? o.source.folder.name : o.source.file.name} by likeness pack.`,
+    },
+    architecture: arch,
+    imageSize: latentSize * vaeFactor,
+    latentSize,
+    vaeScalingFactor: (arch.vae.scaling_factor as number | undefined) ?? 0.18215,
+    scheduler: sched.config,
+    defaults: {
+      steps: 25,
+      guidanceScale: 7.5,
+      sampler: 'dpmpp-2m' as const,
+      blend: 0.25,
+      negativePrompt: '',
+      batchSize: 1,
+      placeholder: 'S*',
+      tuningSteps: 12,
+      tuningLearningRate: 2e-3,
+      nearestWords: 5,
+    },
+    tokenizer: { type: 'clip-bpe' as const, merges: 'tokenizer/merges.txt', maxLength: 77, padToken },
+    files: packFiles,
   });
-  return writeSafetensors(tensors, f.hasMetadata ? f.metadata : undefined);
+  const placeholderFiles: PackFile[] = [
+    ...files.map((f) => ({
+      path: f.path,
+      role: 'weights' as const,
+      component: f.component,
+      bytes: headers[f.component].fileSize,
+      sha256: '0'.repeat(64),
+    })),
+    ...(encoderBytes
+      ? [
+          {
+            path: WEIGHT_PATHS.tuning_encoder,
+            role: 'weights' as const,
+            component: 'tuning_encoder' as const,
+            bytes: encoderBytes.length,
+            sha256: '0'.repeat(64),
+          },
+        ]
+      : []),
+    { path: 'tokenizer/merges.txt', role: 'tokenizer', bytes: 1, sha256: '0'.repeat(64) },
+  ];
+  const draftManifest = validateManifest(manifestBody(placeholderFiles));
+  checkPackWeights(draftManifest, headers);
+  const graphs = o.exportGraphs ? o.exportGraphs(draft) : [];
+  for (const n of notes) log(`  note: ${n}`);
+  log(
+    `  scheduler: ${sched.sourceClass} → ddim / euler / dpmpp-2m, ${sched.config.prediction_type}, spacing ${sched.config.timestep_spacing ?? "each sampler's default"}`,
+  );
+
+  // ---------------------------------------------------------------- 2. write (streamed)
+  const total = files.reduce(
+    (n, f) => n + f.tensors.reduce((m, t) => m + t.shape.reduce((a, b) => a * b, 1) * dtypeSize(t.sourceDtype), 0),
+    0,
+  );
+  const meter = new ProgressMeter(total, o.onProgress, o.now);
+  const packFiles: PackFile[] = [];
+  try {
+    const put = async (
+      path: string,
+      role: PackFile['role'],
+      bytes: Uint8Array,
+      extra: Pick<PackFile, 'component' | 'graph' | 'externalData'> = {},
+    ) => {
+      signal?.throwIfAborted();
+      const sink = await o.sink.create(path);
+      await sink.write(bytes);
+      await sink.close();
+      packFiles.push(describePackFile(path, role, bytes, extra));
+    };
+    for (const f of files) {
+      signal?.throwIfAborted();
+      const sink = await o.sink.create(f.path);
+      const r = await writeTensors(sink, f.tensors, {
+        metadata: f.metadata,
+        signal,
+        onSourceBytes: (n) => meter.add(n, f.path),
+      });
+      packFiles.push({ path: f.path, role: 'weights', component: f.component, bytes: r.bytes, sha256: r.sha256 });
+      log(`  ${f.path}  ${(r.bytes / 1e6).toFixed(2)} MB`);
+    }
+    if (encoderBytes) {
+      await put(WEIGHT_PATHS.tuning_encoder, 'weights', encoderBytes, { component: 'tuning_encoder' });
+      log(`  ${WEIGHT_PATHS.tuning_encoder}  untrained initialisation, seed ${o.seed ?? 0}`);
+    }
+    await put('tokenizer/merges.txt', 'tokenizer', await mergesText(tokenizerSrc));
+    for (const g of graphs) {
+      await put(g.path, 'onnx', g.bytes, {
+        component: componentOfGraph(g.graph),
+        graph: g.graph,
+        externalData: g.externalData,
+      });
+      log(`  ${g.path}  ${(g.bytes.length / 1e3).toFixed(1)} kB graph`);
+    }
+    const manifest = validateManifest(manifestBody(packFiles));
+    const manifestSink = await o.sink.create('manifest.json');
+    await manifestSink.write(new TextEncoder().encode(JSON.stringify(manifest, null, 2) + '\n'));
+    await manifestSink.close();
+    signal?.throwIfAborted();
+    await o.sink.commit();
+    return manifest;
+  } catch (e) {
+    await o.sink.discard();
+    throw e;
+  }
+}
+
+/** The merges as text: merges.txt as is, bpe_simple_vocab_16e6.txt.gz decompressed. */
+async function mergesText(src: RangedSource): Promise<Uint8Array> {
+  const bytes = await src.read(0, src.size);
+  if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
+  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('gzip'));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
 /** The tuning encoder's configuration for a base model (widths follow the base model). */
-export function defaultTuningEncoderConfig(arch: Pick<Manifest['architecture'], 'unet' | 'imageEncoder' | 'textEncoder' | 'lora'>): TuningEncoderConfig {
+export function defaultTuningEncoderConfig(
+  arch: Pick<Manifest['architecture'], 'unet' | 'imageEncoder' | 'textEncoder' | 'lora'>,
+): TuningEncoderConfig {
   const unet = resolveUNetConfig(arch.unet as unknown as UNetConfig);
   const ch = unet.block_out_channels;
   const unetChannels = ch[ch.length - 1];
@@ -76,106 +609,6 @@ export function defaultTuningEncoderConfig(arch: Pick<Manifest['architecture'], 
     lora_alpha: arch.lora.alpha,
     unet_timestep: 0,
   };
-}
-
-export function buildPack(o: BuildPackOptions): Manifest {
-  const log = o.log ?? (() => {});
-  const from = o.from;
-  const imageEncoderDir = o.imageEncoder ?? join(from, 'image_encoder');
-  const arch = {
-    textEncoder: readJson(requireFile(join(from, 'text_encoder/config.json'), 'text encoder config')),
-    unet: readJson(requireFile(join(from, 'unet/config.json'), 'UNet config')),
-    vae: readJson(requireFile(join(from, 'vae/config.json'), 'VAE config')),
-    imageEncoder: readJson(requireFile(join(imageEncoderDir, 'config.json'), 'image encoder config (use --image-encoder)')),
-    lora: { rank: 4, alpha: 4, targets: ['to_q', 'to_k', 'to_v', 'to_out.0'] },
-  } as Manifest['architecture'];
-  // Real SD configs (PNDM, no prediction_type, …) become the complete config the pack needs.
-  const schedulerPath = requireFile(join(from, 'scheduler/scheduler_config.json'), 'scheduler config');
-  const scheduler = normaliseSchedulerConfig(readJson(schedulerPath), schedulerPath).config;
-
-  mkdirSync(o.out, { recursive: true });
-  const files: PackFile[] = [];
-  const weights = new Map<string, { path: string; bytes: Uint8Array }>();
-  const put = (path: string, bytes: Uint8Array, file: PackFile) => {
-    mkdirSync(dirname(join(o.out, path)), { recursive: true });
-    writeFileSync(join(o.out, path), bytes);
-    files.push(file);
-  };
-  const addWeights = (component: PackFile['component'] & string, src: string, path: string) => {
-    const bytes = convertWeights(new Uint8Array(readFileSync(requireFile(src, `${component} weights`))), !!o.fp16);
-    put(path, bytes, describePackFile(path, 'weights', bytes, { component }));
-    weights.set(component, { path, bytes });
-    log(`  ${path}  ${(bytes.length / 1e6).toFixed(2)} MB`);
-  };
-
-  // 1. weights of the base model, by diffusers/transformers names
-  addWeights('text_encoder', join(from, 'text_encoder/model.safetensors'), 'text_encoder/model.safetensors');
-  addWeights('unet', join(from, 'unet/diffusion_pytorch_model.safetensors'), 'unet/diffusion_pytorch_model.safetensors');
-  addWeights('vae', join(from, 'vae/diffusion_pytorch_model.safetensors'), 'vae/diffusion_pytorch_model.safetensors');
-  addWeights('image_encoder', join(imageEncoderDir, 'model.safetensors'), 'image_encoder/model.safetensors');
-
-  // 2. the tuning encoder: a trained checkpoint, or a deterministic initialisation
-  let encoderConfig: TuningEncoderConfig & { trained: boolean };
-  if (o.encoder) {
-    encoderConfig = { ...readJson(requireFile(join(o.encoder, 'config.json'), 'tuning encoder config')), trained: true };
-    addWeights('tuning_encoder', join(o.encoder, 'model.safetensors'), 'tuning_encoder/model.safetensors');
-  } else {
-    encoderConfig = { ...defaultTuningEncoderConfig(arch), trained: false };
-    const targets = loraTargets(resolveUNetConfig(arch.unet as unknown as UNetConfig));
-    const init = initTuningEncoder(encoderConfig, targets, o.seed ?? 0);
-    const bytes = writeSafetensors(
-      [...init].map(([name, t]) => ({ name, dtype: o.fp16 ? ('F16' as const) : ('F32' as const), shape: t.shape, data: t.data })),
-      { format: 'pt', note: 'untrained: deterministic initialisation (likeness pack)' },
-    );
-    const path = 'tuning_encoder/model.safetensors';
-    put(path, bytes, describePackFile(path, 'weights', bytes, { component: 'tuning_encoder' }));
-    weights.set('tuning_encoder', { path, bytes });
-    log(`  ${path}  untrained initialisation, seed ${o.seed ?? 0}`);
-  }
-  arch.tuningEncoder = { _class_name: 'LikenessTuningEncoder', ...encoderConfig };
-
-  // 3. tokenizer: CLIP BPE merges
-  const mergesSrc = requireFile(join(from, 'tokenizer/merges.txt'), 'tokenizer merges');
-  const merges = new Uint8Array(readFileSync(mergesSrc));
-  put('tokenizer/merges.txt', merges, describePackFile('tokenizer/merges.txt', 'tokenizer', merges));
-
-  // 4. ONNX graphs whose initializers point into the weights files written above
-  if (o.graphs !== false && o.exportGraphs) {
-    for (const g of o.exportGraphs({ architecture: arch, weights })) {
-      put(g.path, g.bytes, describePackFile(g.path, 'onnx', g.bytes, { component: componentOfGraph(g.graph), graph: g.graph, externalData: g.externalData }));
-      log(`  ${g.path}  ${(g.bytes.length / 1e3).toFixed(1)} kB graph`);
-    }
-  }
-
-  // 5. manifest
-  const vaeFactor = 2 ** (arch.vae.block_out_channels.length - 1);
-  const latentSize = (arch.unet as { sample_size: number }).sample_size;
-  const manifest = validateManifest({
-    format: PACK_FORMAT,
-    name: o.name ?? 'likeness pack',
-    licence: { id: 'see base model', notice: `Built from ${from} by likeness pack.` },
-    architecture: arch,
-    imageSize: latentSize * vaeFactor,
-    latentSize,
-    vaeScalingFactor: arch.vae.scaling_factor ?? 0.18215,
-    scheduler,
-    defaults: {
-      steps: 25,
-      guidanceScale: 7.5,
-      sampler: 'dpmpp-2m',
-      blend: 0.25,
-      negativePrompt: '',
-      batchSize: 1,
-      placeholder: 'S*',
-      tuningSteps: 12,
-      tuningLearningRate: 2e-3,
-      nearestWords: 5,
-    },
-    tokenizer: { type: 'clip-bpe', merges: 'tokenizer/merges.txt', maxLength: 77, padToken: '<|endoftext|>' },
-    files,
-  });
-  writeFileSync(join(o.out, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-  return manifest;
 }
 
 function componentOfGraph(graph: string): PackFile['component'] {

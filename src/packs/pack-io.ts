@@ -145,3 +145,42 @@ export class ProgressMeter {
     });
   }
 }
+
+/** A PackSink in memory (tests; small packs in a worker): `files` holds what was committed. */
+export function memoryPackSink(): PackSink & {
+  files: Map<string, Uint8Array> | null;
+  created: string[];
+  discarded: boolean;
+} {
+  const staging = new Map<string, Uint8Array>();
+  const sink = {
+    files: null as Map<string, Uint8Array> | null,
+    created: [] as string[],
+    discarded: false,
+    async create(path: string): Promise<PackFileSink> {
+      sink.created.push(path);
+      const parts: Uint8Array[] = [];
+      return {
+        write: async (bytes) => void parts.push(bytes.slice()),
+        close: async () => {
+          const n = parts.reduce((a, p) => a + p.length, 0);
+          const out = new Uint8Array(n);
+          let at = 0;
+          for (const p of parts) {
+            out.set(p, at);
+            at += p.length;
+          }
+          staging.set(path, out);
+        },
+      };
+    },
+    async commit() {
+      sink.files = new Map(staging);
+    },
+    async discard() {
+      staging.clear();
+      sink.discarded = true;
+    },
+  };
+  return sink;
+}

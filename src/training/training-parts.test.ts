@@ -10,7 +10,7 @@ import { assertClose } from '../../test/close.ts';
 import { testEngine } from '../../test/engine.ts';
 import { rng } from '../../test/random.ts';
 import { loadTinyPack, TINY_SD } from '../../test/tiny-pack.ts';
-import { buildPack } from '../packs/build-pack.ts';
+import { buildPackFromPaths } from '../packs/pack-build-node.ts';
 import { loadPackFromFolder } from '../packs/pack-node.ts';
 import { flipHorizontal } from '../pipeline/augment.ts';
 import { newImage } from '../pipeline/image/types.ts';
@@ -185,7 +185,7 @@ describe('checkpoint and export', () => {
     writeFileSync(join(dir, 'config.json'), configJson);
     writeFileSync(join(dir, 'model.safetensors'), weights);
     const packDir = join(dir, 'pack');
-    buildPack({ from: TINY_SD, out: packDir, name: 'tiny-trained', encoder: dir, graphs: false });
+    await buildPackFromPaths({ from: TINY_SD, out: packDir, name: 'tiny-trained', encoder: dir });
     const rt2 = await PackRuntime.open(rt.engine, await loadPackFromFolder(packDir));
     try {
       expect(rt2.encoder?.config.trained).toBe(true);

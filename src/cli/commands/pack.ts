@@ -1,45 +1,93 @@
-// likeness pack --from <diffusers folder> [--name <name>] [--out <dir>] [--image-encoder <dir>] [--encoder <dir>] [--fp16]
+// likeness pack --from <diffusers folder | single-file .safetensors> [--name <name>] [--out <dir>] [options]
 // The pack goes to models/<name>/ (the folder the app serves) unless --out says otherwise.
 import { basename, join } from 'node:path';
-import { buildPack } from '../../packs/build-pack.ts';
+import { buildPackFromPaths } from '../../packs/pack-build-node.ts';
+import type { BuildProgress } from '../../packs/pack-io.ts';
+import { SD_VARIANTS, type SdVariant } from '../../packs/source-configs.ts';
 import { parseArgs, UsageError } from '../args.ts';
 import { MODELS_DIR } from '../defaults.ts';
 import { exportPackGraphs as exportGraphsForPack } from '../../onnx/export-graphs.ts';
+
+const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
 export async function packCommand(argv: string[], log: (s: string) => void): Promise<number> {
   const { options: o, positional } = parseArgs(argv, {
     from: { type: 'string' },
     out: { type: 'string' },
     name: { type: 'string' },
+    config: { type: 'string' },
+    variant: { type: 'string' },
+    ema: { type: 'flag' },
+    vae: { type: 'string' },
+    tokenizer: { type: 'string' },
+    scheduler: { type: 'string' },
     'image-encoder': { type: 'string' },
     encoder: { type: 'string' },
     fp16: { type: 'flag' },
     seed: { type: 'number' },
     'no-graphs': { type: 'flag' },
+    quiet: { type: 'flag' },
   });
   if (positional.length) throw new UsageError(`unexpected argument ${positional[0]}`);
-  if (typeof o.from !== 'string') throw new UsageError('pack needs --from <diffusers folder>');
-  const name = typeof o.name === 'string' ? o.name : defaultPackName(o.from);
-  const out = typeof o.out === 'string' ? o.out : join(MODELS_DIR, name);
+  if (typeof o.from !== 'string')
+    throw new UsageError('pack needs --from <diffusers folder or single-file .safetensors>');
+  const variant = str(o.variant);
+  if (variant !== undefined && !(SD_VARIANTS as readonly string[]).includes(variant))
+    throw new UsageError(`--variant must be one of ${SD_VARIANTS.join(', ')}`);
+  const name = str(o.name) ?? defaultPackName(o.from);
+  const out = str(o.out) ?? join(MODELS_DIR, name);
   const t0 = performance.now();
   log(`packing ${o.from} → ${out}`);
-  const manifest = buildPack({
-    from: o.from,
-    out,
-    name,
-    imageEncoder: typeof o['image-encoder'] === 'string' ? o['image-encoder'] : undefined,
-    encoder: typeof o.encoder === 'string' ? o.encoder : undefined,
-    fp16: o.fp16 === true,
-    seed: typeof o.seed === 'number' ? o.seed : undefined,
-    exportGraphs: o['no-graphs'] ? undefined : exportGraphsForPack,
-    log,
-  });
-  const bytes = manifest.files.reduce((n, f) => n + f.bytes, 0);
-  log(`pack "${manifest.name}": ${manifest.files.length} files, ${(bytes / 1e6).toFixed(2)} MB, in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  if (!manifest.architecture.tuningEncoder || (manifest.architecture.tuningEncoder as { trained?: boolean }).trained === false) {
-    log('note: this pack carries an UNTRAINED tuning encoder (deterministic initialisation); pack a trained one with --encoder for real personalization quality.');
+  // Ctrl-C cancels cleanly: the staging folder is removed, nothing that looks like a pack stays.
+  const abort = new AbortController();
+  const onSigint = () => abort.abort(new Error('interrupted'));
+  process.once('SIGINT', onSigint);
+  let last = 0;
+  const onProgress = (p: BuildProgress) => {
+    const now = performance.now();
+    if (o.quiet || (now - last < 2000 && p.bytesDone < p.bytesTotal)) return;
+    last = now;
+    const eta = p.etaSeconds === null ? '' : `, ${Math.ceil(p.etaSeconds)} s left`;
+    log(
+      `  … ${(p.bytesDone / 1e9).toFixed(2)} / ${(p.bytesTotal / 1e9).toFixed(2)} GB, ${(p.rate / 1e6).toFixed(0)} MB/s${eta}  (${p.stage})`,
+    );
+  };
+  try {
+    const manifest = await buildPackFromPaths({
+      from: o.from,
+      out,
+      name,
+      config: str(o.config),
+      variant: variant as SdVariant | undefined,
+      ema: o.ema === true,
+      vae: str(o.vae),
+      tokenizer: str(o.tokenizer),
+      scheduler: str(o.scheduler),
+      imageEncoder: str(o['image-encoder']),
+      encoder: str(o.encoder),
+      fp16: o.fp16 === true,
+      seed: typeof o.seed === 'number' ? o.seed : undefined,
+      exportGraphs: o['no-graphs'] ? undefined : exportGraphsForPack,
+      log,
+      onProgress,
+      signal: abort.signal,
+    });
+    const bytes = manifest.files.reduce((n, f) => n + f.bytes, 0);
+    log(
+      `pack "${manifest.name}": ${manifest.files.length} files, ${(bytes / 1e6).toFixed(2)} MB, in ${((performance.now() - t0) / 1000).toFixed(1)} s → ${out}`,
+    );
+    if (
+      !manifest.architecture.tuningEncoder ||
+      (manifest.architecture.tuningEncoder as { trained?: boolean }).trained === false
+    ) {
+      log(
+        'note: this pack carries an UNTRAINED tuning encoder (deterministic initialisation); pack a trained one with --encoder for real personalization quality.',
+      );
+    }
+    return 0;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
   }
-  return 0;
 }
 
 /** models/<name>: the source's folder or file name, without a weights extension, made path-safe. */
