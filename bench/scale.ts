@@ -12,7 +12,7 @@ import { clipVision } from '../src/models/clip/clip-vision.ts';
 import type { LoraPair } from '../src/models/lora.ts';
 import { unet } from '../src/models/unet/unet.ts';
 import { vaeDecode, vaeEncode } from '../src/models/vae/vae.ts';
-import { buildPack } from '../src/packs/build-pack.ts';
+import { buildPackFromPaths } from '../src/packs/pack-build-node.ts';
 import { loadPackFromFolder } from '../src/packs/pack-node.ts';
 import { writeSyntheticSd, type SyntheticSdOptions } from '../src/packs/synthetic-sd.ts';
 import { generate } from '../src/pipeline/generate.ts';
@@ -92,7 +92,7 @@ function folderOptions(o: ScaleBenchOptions): Omit<SyntheticSdOptions, 'out'> {
 }
 
 /** The synthetic folder and its pack, made once per option set and reused. */
-function preparePack(o: ScaleBenchOptions): { packDir: string; folderMs: number | null; packMs: number | null } {
+async function preparePack(o: ScaleBenchOptions): Promise<{ packDir: string; folderMs: number | null; packMs: number | null }> {
   const fo = folderOptions(o);
   const key = [
     o.variant,
@@ -119,7 +119,7 @@ function preparePack(o: ScaleBenchOptions): { packDir: string; folderMs: number 
   writeSyntheticSd({ ...fo, out: folder, log: o.log });
   folderMs = performance.now() - t0;
   t0 = performance.now();
-  buildPack({ from: folder, out: packDir, name: `synthetic-${key}`, graphs: false, log: o.log });
+  await buildPackFromPaths({ from: folder, out: packDir, name: `synthetic-${key}`, log: o.log });
   packMs = performance.now() - t0;
   // The pack holds its own copy of every file: the source folder is not needed again.
   rmSync(folder, { recursive: true, force: true });
@@ -129,7 +129,7 @@ function preparePack(o: ScaleBenchOptions): { packDir: string; folderMs: number 
 
 export async function runScaleBench(o: ScaleBenchOptions): Promise<ScaleBenchReport> {
   const log = o.log;
-  const { packDir, folderMs, packMs } = preparePack(o);
+  const { packDir, folderMs, packMs } = await preparePack(o);
   const engine = await Engine.create();
   const limits = engine.device.limits;
   log(
@@ -225,7 +225,7 @@ export async function runScaleBench(o: ScaleBenchOptions): Promise<ScaleBenchRep
     });
     await measure('tuning-step', async () => {
       const rank = r.manifest.architecture.lora.rank;
-      const vStar = engine.parameter(r.tokenEmbedding(tokens.ids[tokens.slots[0]]), [r.tokenDim], 'v*');
+      const vStar = engine.parameter(await r.tokenEmbedding(tokens.ids[tokens.slots[0]]), [r.tokenDim], 'v*');
       const lora = new Map<string, LoraPair<Tensor>>(
         r.loraTargets.map((t) => [
           t.module,

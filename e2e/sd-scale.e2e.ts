@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, normalize } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { buildPack } from '../src/packs/build-pack.ts';
+import { buildPackFromPaths } from '../src/packs/pack-build-node.ts';
 import { writeSyntheticSd } from '../src/packs/synthetic-sd.ts';
 import { expect, test } from './fixtures.ts';
 
@@ -31,7 +31,7 @@ beforeAll(async () => {
     visionLayers: 1,
     visionImageSize: 56,
   });
-  buildPack({ from: folder, out: packDir, name: 'sd15-synthetic', graphs: false });
+  await buildPackFromPaths({ from: folder, out: packDir, name: 'sd15-synthetic' });
   rmSync(folder, { recursive: true, force: true });
   // A plain static server on another origin (with CORS), streaming files from disk: the
   // pack is 1.5 GB and must not pass through the test process's memory.

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { testEngine } from '../../test/engine.ts';
 import { TINY_SD, tinyPackDir } from '../../test/tiny-pack.ts';
-import { buildPack } from '../packs/build-pack.ts';
+import { buildPackSync } from '../packs/pack-build-node.ts';
 import { loadPackFromFolder } from '../packs/pack-node.ts';
 import type { LoadedPack } from '../packs/pack-loader.ts';
 import { parseSafetensors } from '../packs/safetensors.ts';
@@ -42,7 +42,8 @@ let fp16Dir: string | null = null;
 function fp16PackDir(): string {
   if (!fp16Dir) {
     fp16Dir = mkdtempSync(join(tmpdir(), 'likeness-tiny-fp16-'));
-    buildPack({ from: TINY_SD, out: fp16Dir, name: 'tiny-fp16', fp16: true, graphs: false });
+    fp16Dir = join(fp16Dir, 'tiny-fp16');
+    buildPackSync(['--from', TINY_SD, '--out', fp16Dir, '--name', 'tiny-fp16', '--fp16', '--no-graphs', '--quiet']);
   }
   return fp16Dir;
 }
