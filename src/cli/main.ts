@@ -33,7 +33,8 @@ personalize --image <photo.png|jpg> --out <concept.safetensors> [options]
   --seed <n>              Seed of the tuning noise (default 0).
   --lr <x>                Adam learning rate (default 0.002).
   --batch <n>             Noised views per tuning step (default 1).
-  --checkpointing         Recompute UNet blocks in backward (less GPU memory).
+  --checkpointing         Recompute UNet blocks in backward (less GPU memory; on by
+                          default for packs of 256 px and up).
   --kohya                 Write LoRA names for kohya/A1111 tools instead of diffusers/PEFT.
   --weights <mode>        GPU dtype of linear/conv weights: stored (default: fp16 packs stay
                           fp16), f16 (fp32 packs rounded to fp16 too) or f32.
