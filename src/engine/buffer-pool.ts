@@ -52,7 +52,11 @@ export class BufferPool {
     private readonly maxBufferSize: number,
   ) {}
 
-  acquire(bytes: number): GPUBuffer {
+  /**
+   * A buffer of at least `bytes`. `exact` skips the size class (up to 25 % more): for
+   * tensors kept for a whole session, such as a model's weights, which are never recycled.
+   */
+  acquire(bytes: number, exact = false): GPUBuffer {
     if (bytes > this.maxBufferSize) {
       throw new RangeError(
         `buffer of ${bytes} bytes exceeds the adapter's maxBufferSize (${this.maxBufferSize}); ` +
@@ -60,7 +64,7 @@ export class BufferPool {
       );
     }
     // Near the limit the size class may round past it: use the exact (4-aligned) size then.
-    let size = sizeClass(Math.max(bytes, 4));
+    let size = exact ? Math.ceil(Math.max(bytes, 4) / 4) * 4 : sizeClass(Math.max(bytes, 4));
     if (size > this.maxBufferSize) size = Math.ceil(bytes / 4) * 4;
     const s = this.stats;
     s.acquires++;

@@ -216,11 +216,11 @@ export class Engine {
     return this.keep(t);
   }
 
-  /** Uninitialised tensor. */
-  empty(shape: readonly number[], dtype: DType = 'f32'): Tensor {
+  /** Uninitialised tensor; `exact`: no pool size-class rounding (for long-lived weights). */
+  empty(shape: readonly number[], dtype: DType = 'f32', options: { exact?: boolean } = {}): Tensor {
     this.checkAlive();
     const bytes = shapeSize(shape) * bytesPerElement(dtype);
-    const storage = new Storage(this, this.pool.acquire(bytes), bytes);
+    const storage = new Storage(this, this.pool.acquire(bytes, options.exact), bytes);
     return this.track(new Tensor(this, [...shape], dtype, storage));
   }
 
