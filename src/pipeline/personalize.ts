@@ -339,6 +339,8 @@ export async function personalize(
     throwIfAborted(signal);
     // 1. θ₀ from the encoder (or the class word)
     const guess = await predictInitialGuess(rt, img, o);
+    // The vision tower is done with: tuning and generating never read it.
+    rt.releaseImageEncoder();
     throwIfAborted(signal);
 
     // 2. N(v*) and v_h
