@@ -117,3 +117,38 @@ export function sumOverRows(
   }
   return sums!.map((t) => engine.adopt(t));
 }
+
+/**
+ * Call fn with views of consecutive row ranges of every tensor (each holds `rows` equal rows;
+ * a view of a tensor whose leading dimension is `rows` keeps its trailing shape, others are
+ * flat), each range fitting the binding limit. Outputs among the tensors are written in
+ * place through their views. With everything fitting, fn gets the tensors themselves.
+ */
+export function forEachRowRange(
+  engine: Engine,
+  what: string,
+  rows: number,
+  tensors: readonly Tensor[],
+  fn: (views: Tensor[], count: number, start: number) => void,
+): void {
+  const per = tensors.map((t) => t.size / rows);
+  const chunk = chunkRows(
+    engine,
+    what,
+    rows,
+    tensors.map((t, i) => per[i] * bytesPerElement(t.dtype)),
+  );
+  if (chunk >= rows) {
+    fn([...tensors], rows, 0);
+    return;
+  }
+  for (let start = 0; start < rows; start += chunk) {
+    const count = Math.min(chunk, rows - start);
+    engine.scope(() => {
+      const views = tensors.map((t, i) =>
+        engine.view(t, start * per[i], t.shape[0] === rows ? [count, ...t.shape.slice(1)] : [count * per[i]]),
+      );
+      fn(views, count, start);
+    });
+  }
+}

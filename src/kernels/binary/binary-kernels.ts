@@ -13,6 +13,7 @@
 import { ELEMENTWISE_WG } from '../../engine/builtin-kernels.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, f32, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
+import { forEachRowRange } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { reduceToShape } from '../reduce/reduce-kernels.ts';
 import {
@@ -311,11 +312,14 @@ export function binaryBackward(
 export function affineForward(engine: Engine, x: Tensor, s: number, t: number, impl: ElementwiseImpl = 'vec4'): Tensor {
   checkF32('affine', x);
   const y = engine.empty(x.shape);
-  const params = [u32(x.size), f32(s), f32(t)];
-  // Both buffers must hold ⌈n/4⌉ whole vec4s (pool buffers always do).
-  const fits = [x, y].every((t) => t.bytesAvailable >= Math.ceil(x.size / 4) * 16);
-  if (impl === 'vec4' && fits) engine.dispatch(affineVec4Kernel, [x, y], vecGrid(x.size), params);
-  else engine.dispatch(affineKernel, [x, y], grid1d(x.size, ELEMENTWISE_WG), params);
+  // Element ranges under the binding limit (whole vec4s: ranges start at aligned offsets).
+  forEachRowRange(engine, `binary_affine (${x})`, x.size, [x, y], ([xs, ys], n) => {
+    const params = [u32(n), f32(s), f32(t)];
+    // Both buffers must hold ⌈n/4⌉ whole vec4s (pool buffers always do).
+    const fits = [xs, ys].every((b) => b.bytesAvailable >= Math.ceil(n / 4) * 16);
+    if (impl === 'vec4' && fits) engine.dispatch(affineVec4Kernel, [xs, ys], vecGrid(n), params);
+    else engine.dispatch(affineKernel, [xs, ys], grid1d(n, ELEMENTWISE_WG), params);
+  });
   return y;
 }
 

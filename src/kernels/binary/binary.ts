@@ -1,15 +1,16 @@
 // Broadcasting add/sub/mul/div and the scalar ops scale/addScalar as differentiable ops:
 // forward on the GPU, backward recorded on the tape.
 import type { Tensor } from '../../engine/tensor.ts';
-import { affineForward, binaryBackward, binaryForward, type BinaryOp } from './binary-kernels.ts';
+import { affineForward, type BinaryOp } from './binary-kernels.ts';
+import { binaryBackwardSplit, binaryForwardSplit } from './binary-split.ts';
 
 function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   if (a.engine !== b.engine) throw new Error(`${op}: tensors from two engines`);
   const e = a.engine;
-  const y = binaryForward(e, op, a, b);
+  const y = binaryForwardSplit(e, op, a, b);
   // add/sub's backward reads only the shapes, so their inputs' memory need not outlive them.
   const saved = op === 'mul' || op === 'div' ? [a, b] : [];
-  e.record(op, [a, b], y, saved, (dY) => binaryBackward(e, op, a, b, dY, [a.requiresGrad, b.requiresGrad]));
+  e.record(op, [a, b], y, saved, (dY) => binaryBackwardSplit(e, op, a, b, dY, [a.requiresGrad, b.requiresGrad]));
   return y;
 }
 

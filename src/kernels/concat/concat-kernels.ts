@@ -6,6 +6,7 @@
 import { ELEMENTWISE_WG } from '../../engine/builtin-kernels.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, grid1d, u32, WGSL_FLAT_INDEX } from '../../engine/kernel.ts';
+import { chunkRows } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 
 // dst[o·dstRow + dstOffset + j] = src[o·srcRow + srcOffset + j]   for o < n / len, j < len
@@ -39,11 +40,34 @@ interface RowCopy {
   dstOffset: number;
 }
 
+/** Above this many rows, tensors over the binding limit use the kernel on row ranges instead of one buffer copy per row. */
+const MAX_ROW_COPIES = 1024;
+
 function rowCopy(engine: Engine, src: Tensor, dst: Tensor, c: RowCopy): void {
-  const n = c.outer * c.len;
-  engine.dispatch(rowCopyKernel, [src, dst], grid1d(n, ELEMENTWISE_WG), [
-    u32(n), u32(c.len), u32(c.srcRow), u32(c.srcOffset), u32(c.dstRow), u32(c.dstOffset),
-  ]); // prettier-ignore
+  const dispatch = (s: Tensor, d: Tensor, outer: number) => {
+    const n = outer * c.len;
+    engine.dispatch(rowCopyKernel, [s, d], grid1d(n, ELEMENTWISE_WG), [
+      u32(n), u32(c.len), u32(c.srcRow), u32(c.srcOffset), u32(c.dstRow), u32(c.dstOffset),
+    ]); // prettier-ignore
+  };
+  const limit = engine.maxBindingBytes;
+  if (src.byteLength <= limit && dst.byteLength <= limit) return dispatch(src, dst, c.outer);
+  // Tensors above the binding limit (skip connections of 512 px VAE/UNet activations): each
+  // row's run is contiguous, so a few long rows are buffer copies, which bind nothing.
+  if (c.outer <= MAX_ROW_COPIES) {
+    for (let o = 0; o < c.outer; o++) {
+      engine.copyInto(dst, o * c.dstRow + c.dstOffset, src, o * c.srcRow + c.srcOffset, c.len);
+    }
+    return;
+  }
+  // Many short rows: the kernel on aligned ranges of rows.
+  const chunk = chunkRows(engine, `row_copy (${src} → ${dst})`, c.outer, [c.srcRow * 4, c.dstRow * 4]);
+  for (let o = 0; o < c.outer; o += chunk) {
+    const m = Math.min(chunk, c.outer - o);
+    engine.scope(() =>
+      dispatch(engine.view(src, o * c.srcRow, [m * c.srcRow]), engine.view(dst, o * c.dstRow, [m * c.dstRow]), m),
+    );
+  }
 }
 
 /** Axis in [0, rank), accepting negative axes counted from the end. */

@@ -7,6 +7,7 @@
 import { ELEMENTWISE_WG } from '../../engine/builtin-kernels.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
+import { forEachRowRange } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { geluWgsl, type GeluApproximate } from '../gelu/gelu-kernels.ts';
 import { VEC_PER, VEC_WG, WGSL_ELEMENTWISE_ENTRY as ENTRY, type UnaryImpl } from '../unary/unary-kernels.ts';
@@ -133,11 +134,15 @@ function dispatch(
   n: number,
   f: number,
 ) {
-  if (impl === 'vec4' && f % 4 === 0) {
-    engine.dispatch(vec, buffers, grid1d(n / 4, VEC_WG * VEC_PER), [u32(n), u32(f)]);
-  } else {
-    engine.dispatch(scalar, buffers, grid1d(n, ELEMENTWISE_WG), [u32(n), u32(f)]);
-  }
+  // Rows of (2F | F) under the binding limit.
+  forEachRowRange(engine, `${scalar.name} (${buffers[0]})`, n / f, buffers, (views, rows) => {
+    const m = rows * f;
+    if (impl === 'vec4' && f % 4 === 0) {
+      engine.dispatch(vec, views, grid1d(m / 4, VEC_WG * VEC_PER), [u32(m), u32(f)]);
+    } else {
+      engine.dispatch(scalar, views, grid1d(m, ELEMENTWISE_WG), [u32(m), u32(f)]);
+    }
+  });
 }
 
 // x: (…, 2F) → y: (…, F)

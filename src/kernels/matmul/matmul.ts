@@ -1,6 +1,7 @@
 // Batched matrix multiply as a differentiable op: forward on the GPU, backward recorded on the tape.
 import type { Tensor } from '../../engine/tensor.ts';
-import { matmulBackward, matmulForward, type MatmulOptions } from './matmul-kernels.ts';
+import type { MatmulOptions } from './matmul-kernels.ts';
+import { matmulBackwardSplit, matmulForwardSplit } from './matmul-split.ts';
 
 export type { MatmulOptions } from './matmul-kernels.ts';
 
@@ -10,9 +11,9 @@ export type { MatmulOptions } from './matmul-kernels.ts';
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   const e = a.engine;
   const o: MatmulOptions = { transA: !!opts.transA, transB: !!opts.transB };
-  const y = matmulForward(e, a, b, o);
+  const y = matmulForwardSplit(e, a, b, o);
   // dA needs only b and dB only a: a frozen operand's partner need not stay alive.
   const saved = [...(b.requiresGrad ? [a] : []), ...(a.requiresGrad ? [b] : [])];
-  e.record('matmul', [a, b], y, saved, (dY) => matmulBackward(e, a, b, dY, o, [a.requiresGrad, b.requiresGrad]));
+  e.record('matmul', [a, b], y, saved, (dY) => matmulBackwardSplit(e, a, b, dY, o, [a.requiresGrad, b.requiresGrad]));
   return y;
 }

@@ -5,6 +5,7 @@
 import { ELEMENTWISE_WG } from '../../engine/builtin-kernels.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, f32, grid, grid1d, u32, WGSL_FLAT_INDEX } from '../../engine/kernel.ts';
+import { chunkRows, forEachRowRange } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { reduceToShape } from '../reduce/reduce-kernels.ts';
 
@@ -84,6 +85,17 @@ export function mseLossForward(engine: Engine, pred: Tensor, target: Tensor, red
   check(pred, target);
   const n = pred.size;
   const scale = scaleOf(n, reduction);
+  if (chunkRows(engine, `mse_loss (${pred})`, n, [4]) < n) {
+    // Element ranges under the binding limit: sum each range's loss, then scale.
+    const loss = engine.zeros([1]);
+    forEachRowRange(engine, `mse_loss (${pred})`, n, [pred, target], ([p, t]) =>
+      engine.accumulate(loss, mseLossForward(engine, p, t, 'sum')),
+    );
+    if (scale === 1) return loss;
+    const scaled = reduceToShape(engine, loss, [1], scale);
+    loss.dispose();
+    return scaled;
+  }
   const chunkLen = Math.max(CHUNK, Math.ceil(n / MAX_CHUNKS));
   const chunks = Math.max(1, Math.ceil(n / chunkLen));
   const partial = engine.empty(chunks === 1 ? [1] : [chunks]);
@@ -109,10 +121,9 @@ export function mseLossBackward(
   const coef = 2 * scaleOf(pred.size, reduction);
   const grad = (sign: number) => {
     const dX = engine.empty(pred.shape);
-    engine.dispatch(backwardKernel, [pred, target, dL, dX], grid1d(pred.size, ELEMENTWISE_WG), [
-      u32(pred.size),
-      f32(sign * coef),
-    ]);
+    forEachRowRange(engine, `mse_loss backward (${pred})`, pred.size, [pred, target, dX], ([p, t, d]) =>
+      engine.dispatch(backwardKernel, [p, t, dL, d], grid1d(p.size, ELEMENTWISE_WG), [u32(p.size), f32(sign * coef)]),
+    );
     return dX;
   };
   return [needs[0] ? grad(1) : null, needs[1] ? grad(-1) : null];

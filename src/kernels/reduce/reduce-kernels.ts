@@ -6,6 +6,7 @@
 import type { Engine } from '../../engine/engine.ts';
 import { ELEMENTWISE_WG } from '../../engine/builtin-kernels.ts';
 import { defineKernel, f32, grid, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
+import { chunkRows } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { broadcastLayout, broadcastParams, WGSL_BROADCAST } from '../binary/broadcast.ts';
 import { axesReducedTo, normalizeAxes, planReduction, reducedShape, type ReduceStep } from './reduce-plan.ts';
@@ -217,7 +218,40 @@ function runSteps(
 // x: shape → y: `axes` summed (all when undefined), removed or kept as 1s; y = scale · Σ
 export function sumForward(engine: Engine, x: Tensor, axes?: readonly number[], keepDims = false, scale = 1): Tensor {
   const ax = normalizeAxes(x.rank, axes);
-  return runSteps(engine, x, planReduction(x.shape, ax), reducedShape(x.shape, ax, keepDims), scale, tunedStep);
+  const out = reducedShape(x.shape, ax, keepDims);
+  return (
+    splitAxis0(engine, 'sum', x, ax.includes(0), out, (xs) => sumForward(engine, xs, ax, keepDims, scale)) ??
+    runSteps(engine, x, planReduction(x.shape, ax), out, scale, tunedStep)
+  );
+}
+
+/**
+ * For x above the binding limit: `part` on ranges of x's leading axis, summed when that
+ * axis is reduced, else stacked (copied into place) along the output's leading axis; null
+ * when x fits whole. A single row above the limit is an error (BindingLimitError).
+ */
+function splitAxis0(
+  engine: Engine,
+  what: string,
+  x: Tensor,
+  reduced: boolean,
+  outShape: readonly number[],
+  part: (xs: Tensor, n: number) => Tensor,
+): Tensor | null {
+  if (x.rank === 0 || x.byteLength <= engine.maxBindingBytes) return null;
+  const rows = x.shape[0];
+  const chunk = chunkRows(engine, `${what} (${x})`, rows, [(x.size / rows) * 4]);
+  if (chunk >= rows) return null; // one row fits: chunkRows would have thrown otherwise
+  const y = reduced ? engine.zeros(outShape) : engine.empty(outShape);
+  for (let r0 = 0; r0 < rows; r0 += chunk) {
+    const n = Math.min(chunk, rows - r0);
+    engine.scope(() => {
+      const p = engine.noGrad(() => part(engine.view(x, (r0 * x.size) / rows, [n, ...x.shape.slice(1)]), n));
+      if (reduced) engine.accumulate(y, p);
+      else engine.copyInto(y, (r0 * y.size) / rows, p);
+    });
+  }
+  return y;
 }
 
 /** sumForward with the one-invocation-per-output kernel (a second reference for tests). */
@@ -235,7 +269,12 @@ export function sumForwardNaive(
 // x: shape → y: `shape`, summing the axes along which `shape` broadcasts to x's (binary backward)
 export function reduceToShape(engine: Engine, x: Tensor, shape: readonly number[], scale = 1): Tensor {
   const axes = axesReducedTo(x.shape, shape);
-  return runSteps(engine, x, planReduction(x.shape, axes), [...shape], scale, tunedStep);
+  const reduced = axes.includes(0);
+  return (
+    splitAxis0(engine, 'reduce', x, reduced, shape, (xs, n) =>
+      reduceToShape(engine, xs, reduced ? shape : [n, ...shape.slice(1)], scale),
+    ) ?? runSteps(engine, x, planReduction(x.shape, axes), [...shape], scale, tunedStep)
+  );
 }
 
 // dY: x's shape with `axes` summed (kept or not) → dX: xShape, dX = scale · dY broadcast
@@ -246,10 +285,43 @@ export function sumBackward(
   axes?: readonly number[],
   scale = 1,
 ): Tensor {
-  const keptShape = reducedShape(xShape, normalizeAxes(xShape.length, axes), true);
+  const ax = normalizeAxes(xShape.length, axes);
+  const keptShape = reducedShape(xShape, ax, true);
   const dX = engine.empty(xShape);
-  const layout = broadcastLayout(xShape, [keptShape]);
-  engine.dispatch(expandKernel, [dY, dX], grid1d(dX.size, ELEMENTWISE_WG), broadcastParams(dX.size, layout, scale));
+  const expand = (dYs: Tensor, dXs: Tensor, shape: readonly number[], kept: readonly number[]) => {
+    const layout = broadcastLayout(shape, [kept]);
+    engine.dispatch(
+      expandKernel,
+      [dYs, dXs],
+      grid1d(dXs.size, ELEMENTWISE_WG),
+      broadcastParams(dXs.size, layout, scale),
+    );
+  };
+  const rows = xShape[0] ?? 1;
+  if (dX.byteLength <= engine.maxBindingBytes || xShape.length === 0) {
+    expand(dY, dX, xShape, keptShape);
+    return dX;
+  }
+  // dX above the binding limit: ranges of its leading axis; dY is shared when that axis is
+  // summed, else its matching rows go along.
+  const summed = ax.includes(0);
+  const per = dX.size / rows;
+  const perY = summed ? 0 : dY.size / rows;
+  // dY's (smaller) rows are copied out, needing no aligned offsets.
+  const chunk = chunkRows(engine, `sum backward (${dX})`, rows, [per * 4], [perY * 4]);
+  for (let r0 = 0; r0 < rows; r0 += chunk) {
+    const n = Math.min(chunk, rows - r0);
+    engine.scope(() => {
+      const shape = [n, ...xShape.slice(1)];
+      const kept = summed ? keptShape : [n, ...keptShape.slice(1)];
+      let dYs = dY;
+      if (!summed) {
+        dYs = engine.empty(kept);
+        engine.copyInto(dYs, 0, dY, r0 * perY, n * perY);
+      }
+      expand(dYs, engine.view(dX, r0 * per, shape), shape, kept);
+    });
+  }
   return dX;
 }
 

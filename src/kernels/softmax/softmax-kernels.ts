@@ -4,6 +4,7 @@
 // reduction in workgroup memory.
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, grid, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
+import { forEachRowRange } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 
 /** Workgroup sizes compiled: a narrow one keeps short rows (77 tokens) from idling 200 lanes. */
@@ -138,7 +139,10 @@ function rowsOf(t: Tensor, what: string): { rows: number; n: number } {
 export function softmaxForward(engine: Engine, x: Tensor): Tensor {
   const { rows, n } = rowsOf(x, 'softmax');
   const y = engine.empty(x.shape);
-  engine.dispatch(forwardKernel(workgroupFor(n)), [x, y], grid(rows), [u32(rows), u32(n)]);
+  // Rows under the binding limit.
+  forEachRowRange(engine, `softmax (${x})`, rows, [x, y], (views, r) =>
+    engine.dispatch(forwardKernel(workgroupFor(n)), views, grid(r), [u32(r), u32(n)]),
+  );
   return y;
 }
 
@@ -149,7 +153,9 @@ export function softmaxBackward(engine: Engine, y: Tensor, dY: Tensor): Tensor {
     throw new Error(`softmax backward: dY ${dY} does not match y ${y}`);
   }
   const dX = engine.empty(y.shape);
-  engine.dispatch(backwardKernel(workgroupFor(n)), [y, dY, dX], grid(rows), [u32(rows), u32(n)]);
+  forEachRowRange(engine, `softmax backward (${y})`, rows, [y, dY, dX], (views, r) =>
+    engine.dispatch(backwardKernel(workgroupFor(n)), views, grid(r), [u32(r), u32(n)]),
+  );
   return dX;
 }
 

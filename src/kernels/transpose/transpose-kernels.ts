@@ -10,6 +10,7 @@
 //   the reads (along the input's last axis) and the writes (along the output's) are contiguous.
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, grid, grid1d, u32, WGSL_FLAT_INDEX, type Param } from '../../engine/kernel.ts';
+import { forEachRowRange } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 
 const NAIVE_WG = 256;
@@ -147,6 +148,15 @@ export function transposeForward(
 ): Tensor {
   if (x.dtype !== 'f32') throw new Error(`transpose: f32 only, got ${x}`);
   checkPermutation(perm, x.rank);
+  if (perm[0] === 0 && x.rank > 1 && x.shape[0] > 1 && x.byteLength > engine.maxBindingBytes) {
+    // Above the binding limit with the leading axis in place ((B, C, HW) ↔ (B, HW, C) over a
+    // big batch): each range of it transposes on its own; parts are copied into place.
+    const y = engine.empty(perm.map((d) => x.shape[d]));
+    forEachRowRange(engine, `transpose (${x})`, x.shape[0], [x, y], ([xs, ys]) => {
+      engine.copyInto(ys, 0, transposeForward(engine, xs, perm, impl));
+    });
+    return y;
+  }
   const c = canonicalPermutation(x.shape, perm);
   if (c.shape.length > 4) throw new Error(`transpose: [${perm.join(',')}] of ${x} needs more than 4 axes`);
   const y = engine.empty(perm.map((d) => x.shape[d]));

@@ -13,6 +13,7 @@
 import { ELEMENTWISE_WG } from '../../engine/builtin-kernels.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
+import { forEachRowRange } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 
 export type UnaryImpl = 'vec4' | 'scalar';
@@ -80,7 +81,14 @@ export interface UnaryActivationKernels {
 // Whether every buffer holds ⌈n/4⌉ whole vec4s (pool buffers always do).
 const vec4Fits = (n: number, ts: Tensor[]) => ts.every((t) => t.bytesAvailable >= Math.ceil(n / 4) * 16);
 
+// Element ranges under the binding limit (views start at aligned offsets: whole vec4s).
 function dispatch(engine: Engine, impl: UnaryImpl, vec: KernelDef, scalar: KernelDef, buffers: Tensor[], n: number) {
+  forEachRowRange(engine, `${scalar.name} (${buffers[0]})`, n, buffers, (views, count) =>
+    dispatchRange(engine, impl, vec, scalar, views, count),
+  );
+}
+
+function dispatchRange(engine: Engine, impl: UnaryImpl, vec: KernelDef, scalar: KernelDef, buffers: Tensor[], n: number) {
   if (impl === 'vec4' && vec4Fits(n, buffers)) {
     const n4 = Math.ceil(n / 4);
     engine.dispatch(vec, buffers, grid1d(n4, VEC_WG * VEC_PER), [u32(n), u32(n4)]);

@@ -5,6 +5,7 @@
 import { ELEMENTWISE_WG } from '../../engine/builtin-kernels.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, grid1d, u32, WGSL_FLAT_INDEX } from '../../engine/kernel.ts';
+import { forEachRowRange } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 
 // Output rows are 2W floats, so an output row pair starts at an even float index and vec2
@@ -65,7 +66,10 @@ export function upsampleNearest2xForward(engine: Engine, x: Tensor): Tensor {
   check('upsampleNearest2x', x);
   const [B, C, H, W] = x.shape;
   const y = engine.empty([B, C, 2 * H, 2 * W]);
-  engine.dispatch(forwardKernel, [x, y], grid1d(x.size, ELEMENTWISE_WG), [u32(x.size), u32(W)]);
+  // (B·C) planes are independent: ranges of them under the binding limit.
+  forEachRowRange(engine, `upsample_nearest2x (${x})`, B * C, [x, y], ([xs, ys]) =>
+    engine.dispatch(forwardKernel, [xs, ys], grid1d(xs.size, ELEMENTWISE_WG), [u32(xs.size), u32(W)]),
+  );
   return y;
 }
 
@@ -75,7 +79,9 @@ export function upsampleNearest2xBackward(engine: Engine, dY: Tensor): Tensor {
   const [B, C, H2, W2] = dY.shape;
   if (H2 % 2 || W2 % 2) throw new Error(`upsampleNearest2x backward: odd spatial size in ${dY}`);
   const dX = engine.empty([B, C, H2 / 2, W2 / 2]);
-  engine.dispatch(backwardKernel, [dY, dX], grid1d(dX.size, ELEMENTWISE_WG), [u32(dX.size), u32(W2 / 2)]);
+  forEachRowRange(engine, `upsample_nearest2x backward (${dY})`, B * C, [dY, dX], ([dYs, dXs]) =>
+    engine.dispatch(backwardKernel, [dYs, dXs], grid1d(dXs.size, ELEMENTWISE_WG), [u32(dXs.size), u32(W2 / 2)]),
+  );
   return dX;
 }
 
