@@ -61,7 +61,7 @@ describe('tensors and scopes', () => {
     const e = await testEngine();
     const base = e.pool.getStats().liveBytes;
     const data = rng(2).normals(1301);
-    const t = e.keep(e.empty([1301], 'f32', { exact: true }));
+    const t = e.keep(e.empty([1301], 'f32', true));
     e.write(t, data);
     expect(e.pool.getStats().liveBytes - base).toBe(1301 * 4);
     expect(sizeClass(1301 * 4)).toBeGreaterThan(1301 * 4);
@@ -90,6 +90,25 @@ describe('tensors and scopes', () => {
       }),
     ).toThrow('boom');
     expect(e.pool.getStats().liveBytes).toBe(base);
+  });
+
+  it('exact-size tensors (weights): no size-class rounding, destroyed on release; writeBytes fills them', async () => {
+    const e = await testEngine();
+    const s0 = e.pool.getStats();
+    const t = e.empty([1001], 'f16', true); // 2002 bytes → a 2004-byte buffer (size class: 2048)
+    expect(e.pool.getStats().liveBytes - s0.liveBytes).toBe(2004);
+    const halves = new Uint16Array(1001).map((_, i) => 0x3c00 + (i % 7)); // 1 + i·2⁻¹⁰
+    e.writeBytes(t, new Uint8Array(halves.buffer, 0, 1000), 0); // odd tail: padded to whole words
+    e.writeBytes(t, new Uint8Array(halves.buffer, 1000), 1000);
+    const got = await t.read();
+    expect(Array.from(got.slice(0, 8))).toEqual([0, 1, 2, 3, 4, 5, 6, 0].map((k) => 1 + k / 1024));
+    expect(got[1000]).toBe(1 + (1000 % 7) / 1024);
+    expect(() => e.writeBytes(t, new Uint8Array(4), 2)).toThrow(/offset/);
+    t.dispose();
+    const s1 = e.pool.getStats();
+    expect(s1.liveBytes).toBe(s0.liveBytes);
+    expect(s1.freeBytes).toBe(s0.freeBytes); // not kept for reuse
+    expect(s1.allocatedBytes).toBe(s0.allocatedBytes);
   });
 
   it('copy is new memory with the same contents, ordered with the kernels around it', async () => {

@@ -216,11 +216,11 @@ export class Engine {
     return this.keep(t);
   }
 
-  /** Uninitialised tensor; `exact`: no pool size-class rounding (for long-lived weights). */
-  empty(shape: readonly number[], dtype: DType = 'f32', options: { exact?: boolean } = {}): Tensor {
+  /** Uninitialised tensor. `exact`: a buffer of its own exact size (long-lived weights; see BufferPool.acquire). */
+  empty(shape: readonly number[], dtype: DType = 'f32', exact = false): Tensor {
     this.checkAlive();
     const bytes = shapeSize(shape) * bytesPerElement(dtype);
-    const storage = new Storage(this, this.pool.acquire(bytes, options.exact), bytes);
+    const storage = new Storage(this, this.pool.acquire(bytes, exact), bytes);
     return this.track(new Tensor(this, [...shape], dtype, storage));
   }
 

@@ -162,9 +162,8 @@ export class SafetensorsParams implements ParamSource<Tensor> {
   }
 
   private allocate(info: SafetensorsTensorInfo): Tensor {
-    // Exact size: weights live for the session, so the pool's size classes would only waste
-    // (≈ 12 % of SD 1.5's 2 GB on average).
-    const t = this.engine.keep(this.engine.empty(info.shape, this.dtypeOf(info), { exact: true }));
+    // Exact-size buffers: weights live for the session, so size-class rounding would only waste memory.
+    const t = this.engine.keep(this.engine.empty(info.shape, this.dtypeOf(info), true));
     t.name = info.name;
     this.uploaded.set(info.name, t);
     return t;

@@ -15,7 +15,8 @@ const sessions = new WeakMap<PackRuntime, Map<string, Promise<OrtSession>>>();
 // per runtime: switching between plain and personalized generation releases the other and
 // loads this one (seconds, once per switch). The weights bytes are read for the session's
 // creation only and not kept afterwards. The engine runtime has no such limit: its UNet
-// weights are uploaded once and serve both paths.
+// weights are uploaded once and serve both paths. Generations run one at a time (the
+// worker's GPU mutex, the CLI's loop), so a released session is never still running.
 const UNET_GRAPHS = new Set(['unet', 'unet_personalized']);
 
 /** Graphs with a live (or loading) ORT session for this runtime (tests, diagnostics). */
