@@ -10,7 +10,7 @@ Usage:
 Commands:
   personalize             One photo → a concept file (.safetensors).
   generate                Images from a prompt, with or without a concept.
-  pack                    Build a model pack from a diffusers folder.
+  pack                    Build a model pack from a diffusers folder or a .safetensors checkpoint.
   train-encoder           Pre-train the tuning encoder on a folder of photos (paper §3, App. B–C).
   eval                    CLIP image–image / text–image scores of personalization variants (App. B, D).
   gpu                     Acquire the WebGPU adapter and print what it offers (features,
@@ -52,14 +52,27 @@ generate --prompt "<text>" --out <folder> [options]
   --weights <mode>        stored | f16 | f32, as for personalize.
   PNG files carry the settings as tEXt chunks.
 
-pack --from <diffusers folder> [--name <name>] [options]
+pack --from <diffusers folder | model.safetensors> [--name <name>] [options]
+  Builds a pack from an SD 1.x / 2.x diffusers folder or an original single-file
+  checkpoint (A1111/ComfyUI layout); see docs/packs.md. .ckpt pickles are refused.
   --out <dir>             Where to write the pack (default models/<name>/, which the app serves).
+  --name <text>           Pack name (default: the source's folder or file name).
   --image-encoder <dir>   CLIPVisionModelWithProjection folder when --from has none.
   --encoder <dir>         Trained tuning encoder (config.json + model.safetensors);
                           without it the pack gets an untrained, deterministic one.
-  --fp16                  Store weights as fp16.
-  --name <text>           Pack name (default: the source's folder name).
+  --fp16                  Store weights as fp16 (fp32 and bf16 sources are rounded).
+  --vae <dir|file>        Replace the VAE: a diffusers vae folder or a .safetensors file.
+  --scheduler <file|dir>  A scheduler_config.json replacing the source's.
+  --tokenizer <file|dir>  CLIP merges.txt (or bpe_simple_vocab_16e6.txt.gz, or a folder
+                          with tokenizer/merges.txt); single files carry no tokenizer.
+  --config <dir>          Single file: take unet/vae/text_encoder/scheduler configs (and
+                          the tokenizer) from a diffusers folder, for non-standard models.
+  --variant <name>        Single file without --config: sd15 | sd21 (768, v-prediction) |
+                          sd21-base (512, epsilon). Default: sd15 for SD 1.x weights; for
+                          SD 2.x sd21, or sd21-base when the file name says base/512.
+  --ema                   Single file: take the UNet from its EMA copy (model_ema.*).
   --no-graphs             Skip the ONNX graphs.
+  --quiet                 No progress lines.
 
 train-encoder --images <folder|list> --out <dir> [options]
   --pack <dir>            Model pack whose CLIP vision, text encoder, UNet and VAE stay frozen.

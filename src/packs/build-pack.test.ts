@@ -11,9 +11,17 @@ import { buildPack, type BuildPackOptions } from './build-pack.ts';
 import { diffusersToLdmName, emaName } from './ldm-convert.ts';
 import { buildPackFromPaths } from './pack-build-node.ts';
 import { nodeFolder } from './pack-io-node.ts';
-import { memoryPackSink, memorySource, type BuildProgress } from './pack-io.ts';
+import {
+  blobFolder,
+  blobSource,
+  memoryPackSink,
+  memorySource,
+  type BuildProgress,
+  type SourceFolder,
+} from './pack-io.ts';
 import {
   parseSafetensors,
+  planSafetensorsLayout,
   writeSafetensors,
   type SafetensorsFile,
   type SafetensorsTensorInput,
@@ -312,5 +320,103 @@ describe('likeness pack: streaming builder', () => {
     ).rejects.toThrow(/stop/);
     expect(existsSync(out)).toBe(false);
     expect(readdirSync(parent)).toEqual([]);
+  });
+});
+
+/** A single file of the given names and shapes whose data reads as zeros, made on demand. */
+function virtualLdm(name: string, keysFile: string, dtype: 'F32' | 'F16' | 'BF16') {
+  const keys = JSON.parse(readFileSync(new URL(keysFile, REF), 'utf8')).keys as { name: string; shape: number[] }[];
+  const size = dtype === 'F32' ? 4 : 2;
+  const layout = planSafetensorsLayout(
+    keys.map((k) => ({ name: k.name, dtype, shape: k.shape, byteLength: k.shape.reduce((a, b) => a * b, 1) * size })),
+    { format: 'pt' },
+  );
+  return {
+    name,
+    size: layout.fileSize,
+    read: async (offset: number, length: number) => {
+      const out = new Uint8Array(length);
+      const head = layout.header.subarray(offset, Math.min(offset + length, layout.header.length));
+      out.set(head);
+      return out;
+    },
+  };
+}
+
+describe('likeness pack: real-size single files (planning on the full key lists)', () => {
+  const sd15Text = nodeFolder(join(TINY, '..')); // only for a tokenizer: tiny-sd's merges
+  // CLIP ViT-L/14 vision at full size: its real config and a zero-data weights file
+  const vitL: SourceFolder = {
+    name: 'clip-vit-large-patch14-vision',
+    open: async (path) =>
+      path === 'config.json'
+        ? memorySource(
+            path,
+            readFileSync(new URL('keys/clip-vit-large-patch14-vision-with-projection.config.json', REF)),
+          )
+        : path === 'model.safetensors'
+          ? virtualLdm(path, 'keys/clip-vit-large-patch14-vision-with-projection.keys.json', 'F32')
+          : null,
+  };
+  for (const [variant, keysFile, dtype, unetBytes] of [
+    ['sd15', 'single-file/sd15-ldm.keys.json', 'F32', 859520964 * 4],
+    ['sd21-base', 'single-file/sd21-ldm.keys.json', 'F16', 865910724 * 2],
+    ['sd21', 'single-file/sd21-ldm.keys.json', 'BF16', 865910724 * 4],
+  ] as const) {
+    it(`${variant}: every tensor placed, every config and model tensor checked, before any byte is converted`, async () => {
+      const sink = memoryPackSink();
+      const lines: string[] = [];
+      const m = await buildPack({
+        source: { kind: 'single-file', file: virtualLdm(`${variant}.safetensors`, keysFile, dtype), variant },
+        sink,
+        name: variant,
+        imageEncoder: vitL,
+        tokenizer: (await sd15Text.open('tiny-sd/tokenizer/merges.txt'))!,
+        dryRun: true,
+        log: (l) => lines.push(l),
+      });
+      expect(sink.created).toEqual([]);
+      const unet = m.files.find((f) => f.path === 'unet/diffusion_pytorch_model.safetensors')!;
+      expect(unet.bytes - unetBytes).toBeGreaterThan(0); // + header
+      expect(unet.bytes - unetBytes).toBeLessThan(200_000);
+      expect(m.architecture.unet.cross_attention_dim).toBe(variant === 'sd15' ? 768 : 1024);
+      expect(m.scheduler.prediction_type).toBe(variant === 'sd21' ? 'v_prediction' : 'epsilon');
+      if (variant !== 'sd15') expect(lines.join('\n')).toMatch(/12 tensors left out: OpenCLIP block 23/);
+      if (variant === 'sd21') {
+        // 768-v: 96×96 latents, upcast attention; the untrained encoder cannot fit a 12×12
+        // UNet grid, so the pack has none (personalization starts from the class word)
+        expect(m.architecture.unet).toMatchObject({ sample_size: 96, upcast_attention: true });
+        expect(m.imageSize).toBe(768);
+        expect(m.architecture.tuningEncoder).toBeUndefined();
+        expect(lines.join('\n')).toMatch(/no tuning encoder: .*grid/);
+      }
+    });
+  }
+});
+
+describe('likeness pack: browser-style sources', () => {
+  it('Blob sources (File.slice) give the same pack as the Node file handles', async () => {
+    const blobs = new Map<string, Blob>();
+    for (const dir of ['unet', 'vae', 'text_encoder', 'tokenizer', 'scheduler', 'image_encoder']) {
+      for (const f of readdirSync(join(TINY, dir)))
+        blobs.set(`${dir}/${f}`, new Blob([readFileSync(join(TINY, dir, f))]));
+    }
+    const viaBlob = await buildInMemory(
+      base({ source: { kind: 'diffusers', folder: blobFolder('picked', blobs) }, imageEncoder: undefined }),
+    );
+    const viaNode = await buildInMemory(
+      base({ source: { kind: 'diffusers', folder: nodeFolder(TINY) }, imageEncoder: undefined }),
+    );
+    expect(viaBlob.manifest.files).toEqual(viaNode.manifest.files);
+    const single = await buildInMemory(
+      base({
+        source: {
+          kind: 'single-file',
+          file: blobSource('tiny.safetensors', new Blob([ldm.bytes as Uint8Array<ArrayBuffer>])),
+          config: blobFolder('cfg', blobs),
+        },
+      }),
+    );
+    for (const c of ['text_encoder', 'unet', 'vae'] as const) expectSameTensors(single.file(c), TINY_WEIGHTS[c], c);
   });
 });

@@ -47,7 +47,7 @@ import {
   type SdVariant,
 } from './source-configs.ts';
 import { normaliseSchedulerConfig } from './source-scheduler.ts';
-import { plannedHeader, writeTensors, type PlannedTensor } from './tensor-stream.ts';
+import { plannedHeader, writeTensors, type Hasher, type PlannedTensor } from './tensor-stream.ts';
 
 export type PackSource =
   /** A diffusers folder: unet/, vae/, text_encoder/, tokenizer/, scheduler/ (image_encoder/ optional). */
@@ -78,6 +78,13 @@ export interface BuildPackOptions {
   log?: (line: string) => void;
   onProgress?: (p: BuildProgress) => void;
   signal?: AbortSignal;
+  /**
+   * Plan and check only: nothing is written (the sink is discarded) and the returned
+   * manifest has the planned sizes with all-zero sha256s. For showing sizes before a build.
+   */
+  dryRun?: boolean;
+  /** SHA-256 for the weights files (default: the portable implementation). */
+  hasher?: () => Hasher;
   /** Clock for progress (ms). */
   now?: () => number;
 }
@@ -437,19 +444,28 @@ export async function buildPack(o: BuildPackOptions): Promise<Manifest> {
     arch.tuningEncoder = { _class_name: 'LikenessTuningEncoder', ...cfg, trained: true };
     addFromEntries('tuning_encoder', await diffusersWeights(o.encoder, '', 'model'));
   } else {
-    const encoderConfig = { ...defaultTuningEncoderConfig(arch), trained: false };
-    const targets = loraTargets(resolveUNetConfig(arch.unet as unknown as UNetConfig));
-    const init = initTuningEncoder(encoderConfig, targets, o.seed ?? 0);
-    encoderBytes = writeSafetensors(
-      [...init].map(([name, t]) => ({
-        name,
-        dtype: fp16 ? ('F16' as const) : ('F32' as const),
-        shape: t.shape,
-        data: t.data,
-      })),
-      { format: 'pt', note: 'untrained: deterministic initialisation (likeness pack)' },
-    );
-    arch.tuningEncoder = { _class_name: 'LikenessTuningEncoder', ...encoderConfig };
+    try {
+      const encoderConfig = { ...defaultTuningEncoderConfig(arch), trained: false };
+      const targets = loraTargets(resolveUNetConfig(arch.unet as unknown as UNetConfig));
+      const init = initTuningEncoder(encoderConfig, targets, o.seed ?? 0);
+      encoderBytes = writeSafetensors(
+        [...init].map(([name, t]) => ({
+          name,
+          dtype: fp16 ? ('F16' as const) : ('F32' as const),
+          shape: t.shape,
+          data: t.data,
+        })),
+        { format: 'pt', note: 'untrained: deterministic initialisation (likeness pack)' },
+      );
+      arch.tuningEncoder = { _class_name: 'LikenessTuningEncoder', ...encoderConfig };
+    } catch (e) {
+      // The encoder's architecture cannot fit every base model (SD 2.1-768: CLIP grid 16,
+      // UNet grid 12). Such a pack has no tuning encoder; personalization then starts from
+      // the class word, which the pack format and runtime support.
+      if (!/^tuning encoder:/.test((e as Error).message)) throw e;
+      encoderBytes = null;
+      notes.push(`no tuning encoder: ${(e as Error).message}; personalization starts from the class word`);
+    }
   }
 
   // Headers of every weights file as it will be written; the manifest and every tensor the
@@ -517,6 +533,11 @@ export async function buildPack(o: BuildPackOptions): Promise<Manifest> {
   ];
   const draftManifest = validateManifest(manifestBody(placeholderFiles));
   checkPackWeights(draftManifest, headers);
+  if (o.dryRun) {
+    for (const n of notes) log(`  note: ${n}`);
+    await o.sink.discard();
+    return draftManifest;
+  }
   const graphs = o.exportGraphs ? o.exportGraphs(draft) : [];
   for (const n of notes) log(`  note: ${n}`);
   log(
@@ -550,6 +571,7 @@ export async function buildPack(o: BuildPackOptions): Promise<Manifest> {
         metadata: f.metadata,
         signal,
         onSourceBytes: (n) => meter.add(n, f.path),
+        hasher: o.hasher,
       });
       packFiles.push({ path: f.path, role: 'weights', component: f.component, bytes: r.bytes, sha256: r.sha256 });
       log(`  ${f.path}  ${(r.bytes / 1e6).toFixed(2)} MB`);

@@ -2,6 +2,7 @@
 // single-file checkpoint; every other input is a folder or file too. Files are read by
 // range through handles, and the pack is staged next to `out` and renamed at the end.
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildPack, type BuildPackOptions, type PackSource } from './build-pack.ts';
@@ -107,6 +108,10 @@ export async function buildPackFromPaths(o: BuildPackFromPathsOptions): Promise<
       ...rest,
       source,
       sink: nodePackSink(out),
+      hasher: () => {
+        const h = createHash('sha256');
+        return { update: (b: Uint8Array) => h.update(b), hex: () => h.digest('hex') };
+      },
       imageEncoder: imageEncoder ? folder(imageEncoder, '--image-encoder') : undefined,
       encoder: encoder ? folder(encoder, '--encoder') : undefined,
       vae,

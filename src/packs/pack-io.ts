@@ -184,3 +184,30 @@ export function memoryPackSink(): PackSink & {
   };
   return sink;
 }
+
+/** A RangedSource over a Blob or File (browser File.slice; Node's Blob too): nothing is read whole. */
+export function blobSource(name: string, blob: Blob): RangedSource {
+  return {
+    name,
+    size: blob.size,
+    read: async (offset, length) => {
+      if (offset < 0 || offset + length > blob.size)
+        throw new Error(`${name}: read past the end (${offset}+${length} of ${blob.size})`);
+      return new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer());
+    },
+  };
+}
+
+/**
+ * A SourceFolder over picked files by relative path (e.g. an <input webkitdirectory> pick:
+ * `webkitRelativePath` minus the top folder's name).
+ */
+export function blobFolder(name: string, files: ReadonlyMap<string, Blob>): SourceFolder {
+  return {
+    name,
+    open: async (path) => {
+      const b = files.get(path.replace(/^\.\//, ''));
+      return b ? blobSource(`${name}/${path}`, b) : null;
+    },
+  };
+}

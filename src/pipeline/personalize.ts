@@ -28,6 +28,7 @@ import { encodePrompt, encodePromptWith, tokenizeWithPlaceholder, type PromptTok
 import { PhiloxRandom } from './random.ts';
 import { releaseFreeBuffers } from './release-memory.ts';
 import { createScheduler } from './schedulers/index.ts';
+import { diffusionTarget } from './schedulers/prediction.ts';
 
 /** Textual Inversion's prompt templates: the concept seen in a few phrasings. */
 export const TUNING_TEMPLATES = [
@@ -135,9 +136,10 @@ export function prepareImage(rt: PackRuntime, image: RgbaImage): PreparedImage {
 export interface TuningLossInputs<T> {
   theta: { vStar: T; lora: ReadonlyMap<string, LoraPair<T>>; scale: number };
   theta0: { vStar: T; lora: ReadonlyMap<string, LoraPair<T>> };
-  /** z_t: (B, L, h, w), ε: (B, L, h, w); one timestep per sample (or one for all). */
+  /** z_t: (B, L, h, w); one timestep per sample (or one for all). */
   zt: T;
   t: number | readonly number[];
+  /** What the UNet should output at z_t, (B, L, h, w): ε, or v for v-prediction models (diffusionTarget). */
   eps: T;
   tokens: PromptTokens;
   /** C_h for the dual path: (1, 77, C) */
@@ -374,7 +376,8 @@ export async function personalize(
 
     // 5. the tuning loop
     const rng = new PhiloxRandom(o.seed, { stream: 1 });
-    const alphas = createScheduler('ddim', rt.manifest.scheduler).alphasCumprod;
+    const { alphasCumprod: alphas, config: schedule } = createScheduler('ddim', rt.manifest.scheduler);
+    const predictionType = schedule.predictionType;
     const [views, L, h, w] = img.latents.shape;
     const latentSize = L * h * w;
     const lossCurve: number[] = [];
@@ -403,14 +406,18 @@ export async function personalize(
             sqrt1mA.fill(Math.sqrt(1 - alphas[t]), b * latentSize, (b + 1) * latentSize);
           });
           const z0 = B === 1 ? rt.ops.slice(img.latents, 0, picks[0], 1) : rt.ops.concat(picks.map((v) => rt.ops.slice(img.latents, 0, v, 1)), 0);
-          const zt = add(mul(z0, engine.tensor(sqrtA, [B, L, h, w])), mul(eps, engine.tensor(sqrt1mA, [B, L, h, w])));
+          const alpha = engine.tensor(sqrtA, [B, L, h, w]);
+          const sigma = engine.tensor(sqrt1mA, [B, L, h, w]);
+          const zt = add(mul(z0, alpha), mul(eps, sigma));
+          // what the UNet predicts: ε, or v = √ᾱ·ε − √(1−ᾱ)·z₀ for v-prediction models (SD 2.x 768)
+          const target = diffusionTarget(rt.ops, predictionType, z0, eps, alpha, sigma);
           // 5c. Eq. 1 through the dual path, plus the two L2 anchors
           const loss = tuningLoss(rt.ops, rt.text, rt.unet, {
             theta,
             theta0: { vStar: v0, lora: lora0 },
             zt,
             t: ts,
-            eps,
+            eps: target,
             tokens: prompt.tokens,
             hardContext: prompt.hard,
             blend: o.blend,

@@ -76,10 +76,9 @@ export async function packCommand(argv: string[], log: (s: string) => void): Pro
     log(
       `pack "${manifest.name}": ${manifest.files.length} files, ${(bytes / 1e6).toFixed(2)} MB, in ${((performance.now() - t0) / 1000).toFixed(1)} s → ${out}`,
     );
-    if (
-      !manifest.architecture.tuningEncoder ||
-      (manifest.architecture.tuningEncoder as { trained?: boolean }).trained === false
-    ) {
+    if (!manifest.architecture.tuningEncoder) {
+      log('note: this pack has no tuning encoder; personalization starts from a class word (--class-word).');
+    } else if ((manifest.architecture.tuningEncoder as { trained?: boolean }).trained === false) {
       log(
         'note: this pack carries an UNTRAINED tuning encoder (deterministic initialisation); pack a trained one with --encoder for real personalization quality.',
       );

@@ -23,3 +23,29 @@ export function predictionCoefficients(type: PredictionType, alpha: number, sigm
       throw new Error(`prediction_type "${type as string}" is not supported`);
   }
 }
+
+/**
+ * What the network is trained to output at z_t = α·x₀ + σ·ε (α = √ᾱ_t, σ = √(1−ᾱ_t)), as
+ * diffusers' training scripts take it from the scheduler config: ε for "epsilon",
+ * v = α·ε − σ·x₀ for "v_prediction" (SD 2.x 768), x₀ for "sample". `alpha` / `sigma` are
+ * per-sample factors shaped like the latents, so a batch may mix timesteps.
+ */
+export function diffusionTarget<T>(
+  ops: { add(a: T, b: T): T; mul(a: T, b: T): T; sub(a: T, b: T): T },
+  type: PredictionType,
+  x0: T,
+  eps: T,
+  alpha: T,
+  sigma: T,
+): T {
+  switch (type) {
+    case 'epsilon':
+      return eps;
+    case 'v_prediction':
+      return ops.sub(ops.mul(alpha, eps), ops.mul(sigma, x0));
+    case 'sample':
+      return x0;
+    default:
+      throw new Error(`prediction_type "${type as string}" is not supported`);
+  }
+}
