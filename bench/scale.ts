@@ -96,7 +96,9 @@ function folderOptions(o: ScaleBenchOptions): Omit<SyntheticSdOptions, 'out'> {
 }
 
 /** The synthetic folder and its pack, made once per option set and reused. */
-async function preparePack(o: ScaleBenchOptions): Promise<{ packDir: string; folderMs: number | null; packMs: number | null }> {
+async function preparePack(
+  o: ScaleBenchOptions,
+): Promise<{ packDir: string; folderMs: number | null; packMs: number | null }> {
   const fo = folderOptions(o);
   const key = [
     o.variant,
