@@ -228,9 +228,12 @@ export async function runScaleBench(o: ScaleBenchOptions): Promise<ScaleBenchRep
             sample: engine.full([2, u.in_channels, h, h], 0.1),
             timesteps: [500, 500],
             cond: { context: ops.concat([ctx, ctx], 0), lora: null, dual: null },
+            // as generate runs it: each block frees its intermediates when it returns
+            checkpointing: true,
           }).read();
         }),
       );
+      return 'as in generate (blocks as segments)';
     });
     await measure('tuning-step', async () => {
       const rank = r.manifest.architecture.lora.rank;
