@@ -39,6 +39,9 @@ function parseArgs(argv: string[]): BenchArgs {
 }
 
 export async function runBench(argv: string[]): Promise<number> {
+  // The scale suite has its own options and is never part of the default run (it takes
+  // minutes to hours on a software adapter).
+  if (argv[0] === 'scale') return (await import('./scale.ts')).scaleCommand(argv.slice(1));
   let args: BenchArgs;
   try {
     args = parseArgs(argv);

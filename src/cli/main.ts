@@ -20,6 +20,8 @@ Commands:
                           adapter; pipeline: UNet forward/backward, tuning step, personalize
                           and generate times on the tiny pack. Prints tables, writes
                           bench/results.json (both suites when none is named).
+  bench scale             Stable Diffusion 1.5 shapes (synthetic random weights) phase by
+                          phase: time, peak GPU pool, largest buffer, RSS (see below).
   help                    Show this text.
 
 personalize --image <photo.png|jpg> --out <concept.safetensors> [options]
@@ -36,7 +38,8 @@ personalize --image <photo.png|jpg> --out <concept.safetensors> [options]
   --lr <x>                Adam learning rate (default 0.002, both starts; see docs/pipeline.md).
   Prints which start was used (tuning encoder or class word); the concept file records it.
   --batch <n>             Noised views per tuning step (default 1).
-  --checkpointing         Recompute UNet blocks in backward (less GPU memory).
+  --checkpointing         Recompute UNet blocks in backward (less GPU memory; on by
+                          default for packs of 256 px and up).
   --kohya                 Write LoRA names for kohya/A1111 tools instead of diffusers/PEFT.
   --weights <mode>        GPU dtype of linear/conv weights: stored (default: fp16 packs stay
                           fp16), f16 (fp32 packs rounded to fp16 too) or f32.
@@ -132,6 +135,15 @@ Options for bench:
   --only <op,op>          Run only these benchmarks: matmul, conv2d, attention-self,
                           attention-cross, group-norm, layer-norm, silu.
   --runs <n>              Timed samples per measurement (default 5; --quick 3).
+
+Options for bench scale (writes bench/results-scale.json; exit 1 if a phase failed):
+  --size <px>             Image size, a multiple of 64 (default 512).
+  --phases <a,b>          Subset of: open, text-encoder, clip-vision, vae-encode,
+                          unet-batch2, tuning-step, vae-decode, personalize, generate.
+  --variant <name>        sd15 (default), sd21, sd21-base.   --fp32   fp32 weights (default fp16).
+  --unet-layers <n>, --text-layers <n>, --vision-layers <n>   Fewer layers (smoke runs).
+  --tuning-steps <n>      Personalize steps (default 12).  --steps <n>  Generate steps (default 25).
+  --dir <dir>             Where the synthetic model and its pack are kept (default bench/.scale).
 
 Environment:
   LIKENESS_VULKAN=lavapipe|swiftshader   Choose the software Vulkan driver in Node

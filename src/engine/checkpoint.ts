@@ -5,7 +5,9 @@ import { runBackward } from './tape.ts';
 import type { Tensor } from './tensor.ts';
 
 export function checkpoint(engine: Engine, fn: (...inputs: Tensor[]) => Tensor, inputs: readonly Tensor[]): Tensor {
-  if (!engine.isGradEnabled) return fn(...inputs);
+  // Without gradients the segment is only a memory boundary: its intermediates are freed
+  // as soon as it returns (a whole UNet or VAE otherwise holds every activation at once).
+  if (!engine.isGradEnabled) return engine.scope(() => fn(...inputs));
   // 1. Forward on a private tape that is dropped at once: the segment's intermediates die
   //    with the scope. A non-empty tape tells us that something inside (an input or a
   //    parameter captured by `fn`) requires grad.

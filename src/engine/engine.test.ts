@@ -57,6 +57,19 @@ describe('tensors and scopes', () => {
     });
   });
 
+  it('exact tensors take their own size (4-aligned), not a size class, and read back', async () => {
+    const e = await testEngine();
+    const base = e.pool.getStats().liveBytes;
+    const data = rng(2).normals(1301);
+    const t = e.keep(e.empty([1301], 'f32', true));
+    e.write(t, data);
+    expect(e.pool.getStats().liveBytes - base).toBe(1301 * 4);
+    expect(sizeClass(1301 * 4)).toBeGreaterThan(1301 * 4);
+    assertClose(await t.read(), data, { rtol: 0, atol: 0 }, 'exact');
+    t.dispose();
+    expect(e.pool.getStats().liveBytes).toBe(base);
+  });
+
   it('frees everything a scope created except its result, also on error', async () => {
     const e = await testEngine();
     const base = e.pool.getStats().liveBytes;

@@ -13,6 +13,7 @@ import { onnxDenoiser } from './onnx-denoiser.ts';
 import type { PackRuntime } from './pack-runtime.ts';
 import { encodePrompt, tokenizeWithPlaceholder } from './prompt.ts';
 import { randomNormals } from './random.ts';
+import { releaseFreeBuffers } from './release-memory.ts';
 import { torchRandn } from './torch-random.ts';
 import { createScheduler } from './schedulers/index.ts';
 import { conceptFieldProblems } from '../storage/concept-limits.ts';
@@ -120,6 +121,8 @@ function engineDenoiser(rt: PackRuntime, o: GenerateOptions, state: Conditioning
             sample: concat([xt, xt], 0),
             timesteps: [t, t],
             cond: { context: state.context, lora, dual: c ? { hardContext: state.hardContext, alpha: o.blend } : null },
+            // without gradients: each block frees its intermediates when it returns
+            checkpointing: true,
           });
           return eps.read();
         }),
@@ -202,6 +205,7 @@ export async function generate(
       const size = rt.manifest.imageSize;
       images.push({ width: size, height: size, rgba: pixelsToRgba(pixels, size, size), seed, latent: x });
     }
+    await releaseFreeBuffers(engine);
     return images;
   } finally {
     denoiser?.dispose();

@@ -175,6 +175,7 @@ export class PackRuntime {
     );
     rt.owned.push(...uploaded);
     rt.visionParams = visionP;
+    rt.visionDeferred = options.deferImageEncoder === true;
     return rt;
   }
 
@@ -217,6 +218,18 @@ export class PackRuntime {
 
   private visionParams: SafetensorsParams | null = null;
   private visionUpload: Promise<void> | null = null;
+  private visionDeferred = false;
+
+  /**
+   * Frees the vision tower's GPU memory (0.6 GB for CLIP-L) when open() deferred it: only
+   * the encoder's prediction needs it, not tuning or generating; ensureImageEncoder()
+   * uploads it again. A no-op for runtimes that hold it from the start.
+   */
+  releaseImageEncoder(): void {
+    if (!this.visionDeferred || !this.visionUpload) return;
+    this.visionParams!.dispose();
+    this.visionUpload = null;
+  }
 
   /** Upload the vision tower if open() deferred it (idempotent; personalize() calls it). */
   ensureImageEncoder(): Promise<void> {

@@ -27,6 +27,7 @@ import { nearestTokens } from './nearest-tokens.ts';
 import type { PackRuntime } from './pack-runtime.ts';
 import { encodePrompt, encodePromptWith, tokenizeWithPlaceholder, type PromptTokens } from './prompt.ts';
 import { PhiloxRandom } from './random.ts';
+import { releaseFreeBuffers } from './release-memory.ts';
 import { createScheduler } from './schedulers/index.ts';
 import { diffusionTarget } from './schedulers/prediction.ts';
 import { placeholderProblem } from '../storage/concept-limits.ts';
@@ -58,7 +59,7 @@ export interface PersonalizeOptions {
   classWord?: string;
   /** Noised views per step (each with its own t and ε; default 1). */
   batch?: number;
-  /** Recompute each UNet block in backward instead of keeping its activations. */
+  /** Recompute each UNet block in backward instead of keeping its activations (default: from 256 px up). */
   checkpointing?: boolean;
 }
 
@@ -165,11 +166,16 @@ export function prepareImage(rt: PackRuntime, image: RgbaImage): PreparedImage {
   views.forEach((v, i) => vaePixels.set(toVaePixels(v.data, v.width, v.height), i * 3 * size * size));
   const S = rt.vision.config.image_size;
   const clip = toClipPixels(square.data, square.width, square.height, S);
+  // One view at a time: at 512 px the VAE's activations are 128 MiB per image and channel
+  // block, so encoding the four views as one batch would need four times the GPU memory.
+  const n = 3 * size * size;
   return engine.noGrad(() =>
     engine.scope(() => {
-      const { mean } = vaeEncode(ops, rt.vae.params, rt.vae.config, engine.tensor(vaePixels, [views.length, 3, size, size]));
+      const means = views.map((_, i) =>
+        engine.scope(() => vaeEncode(ops, rt.vae.params, rt.vae.config, engine.tensor(vaePixels.subarray(i * n, (i + 1) * n), [1, 3, size, size])).mean),
+      );
       return {
-        latents: engine.keep(scale(mean, rt.manifest.vaeScalingFactor)),
+        latents: engine.keep(scale(means.length === 1 ? means[0] : ops.concat(means, 0), rt.manifest.vaeScalingFactor)),
         clipPixels: engine.keep(engine.tensor(clip, [1, 3, S, S])),
       };
     }),
@@ -272,7 +278,7 @@ async function predictInitialGuess(rt: PackRuntime, img: PreparedImage, o: Perso
       const clipTokens = clipVision(ops, rt.vision.params, rt.vision.config, img.clipPixels).lastHiddenState;
       const z0 = ops.slice(img.latents, 0, 0, 1);
       const empty = encodePrompt(rt, tokenizeWithPlaceholder(rt, '', null, 0), null);
-      const feats = unetEncoderFeatures(ops, rt.unet.params, u, { sample: z0, timesteps: [T], cond: { context: empty, lora: null, dual: null } });
+      const feats = unetEncoderFeatures(ops, rt.unet.params, u, { sample: z0, timesteps: [T], cond: { context: empty, lora: null, dual: null }, checkpointing: true });
       // 2. the two heads
       const out = tuningEncoder(ops, enc.params, enc.config, enc.targets, clipTokens, feats);
       const lora = [];
@@ -362,6 +368,14 @@ function throwIfAborted(signal?: AbortSignal): void {
 }
 
 /**
+ * Checkpointing when not asked either way: on from 32×32 latents (256 px) up, where the
+ * UNet's kept activations outgrow its weights (SD 1.5 at 512 px: many GB without it).
+ */
+export function checkpointingByDefault(rt: PackRuntime): boolean {
+  return rt.manifest.latentSize >= 32;
+}
+
+/**
  * One photo → a concept. Cancels between steps when `signal` aborts; a NaN/Inf loss stops
  * tuning with a NumericalError that carries the encoder's prediction.
  */
@@ -386,6 +400,8 @@ export async function personalize(
     throwIfAborted(signal);
     // 1. θ₀ from the encoder (or the class word)
     const guess = await predictInitialGuess(rt, img, o);
+    // The vision tower is done with: tuning and generating never read it.
+    rt.releaseImageEncoder();
     throwIfAborted(signal);
 
     // 2. N(v*) and v_h
@@ -466,7 +482,7 @@ export async function personalize(
             blend: o.blend,
             lambdaWeights: o.lambdaWeights,
             lambdaEmbedding: o.lambdaEmbedding,
-            checkpointing: o.checkpointing,
+            checkpointing: o.checkpointing ?? checkpointingByDefault(rt),
           });
           // 5d. gradients of everything in θ
           engine.backward(loss.total);
@@ -494,6 +510,7 @@ export async function personalize(
         start: guess.start,
       };
       onEvent({ stage: 'done' });
+      await releaseFreeBuffers(engine);
       return guessToConcept(rt, tuned, hardTokenId, near.words, o, lossCurve);
     } finally {
       engine.clearTape();

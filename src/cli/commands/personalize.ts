@@ -91,7 +91,8 @@ export async function personalizeCommand(argv: string[], log: (s: string) => voi
         classWord,
         seed: typeof o.seed === 'number' ? o.seed : 0,
         batch: typeof o.batch === 'number' ? o.batch : 1,
-        checkpointing: o.checkpointing === true,
+        // the flag forces it on; otherwise personalize decides by size (on from 256 px)
+        checkpointing: o.checkpointing === true ? true : undefined,
       },
       (e) => {
         if (e.stage === 'encoding') log('encoding the photo …');

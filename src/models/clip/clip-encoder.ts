@@ -4,16 +4,17 @@ import type { Params } from '../params.ts';
 import type { TensorOps } from '../tensor-ops.ts';
 import type { ClipEncoderConfig } from './clip-config.ts';
 
-// x: (B, N, C) → (B, N, C)
-export function clipEncoder<T>(ops: TensorOps<T>, p: Params<T>, c: ClipEncoderConfig, x: T, causal: boolean): T {
+// x: (B, N, C) → (B, N, C). `segmented`: each layer runs as one ops.checkpoint segment where
+// the backend has them, so a pass without gradients frees each layer's intermediates as it
+// goes (CLIP-L vision: ~0.5 GB otherwise); used for the frozen vision tower.
+export function clipEncoder<T>(ops: TensorOps<T>, p: Params<T>, c: ClipEncoderConfig, x: T, causal: boolean, segmented = false): T {
   const C = c.hidden_size;
   const I = c.intermediate_size;
   const ln = (q: Params<T>, name: string, h: T) =>
     ops.layerNorm(h, q.get(`${name}.weight`, [C]), q.get(`${name}.bias`, [C]), c.layer_norm_eps);
   const lin = (q: Params<T>, name: string, h: T, out: number, inp: number) =>
     ops.linear(h, q.get(`${name}.weight`, [out, inp]), q.get(`${name}.bias`, [out]));
-  for (let i = 0; i < c.num_hidden_layers; i++) {
-    const l = p.sub(`layers.${i}`);
+  const layer = (l: Params<T>, x: T) => {
     // 1. self-attention (causal for text)
     const h = ln(l, 'layer_norm1', x);
     const a = l.sub('self_attn');
@@ -22,7 +23,11 @@ export function clipEncoder<T>(ops: TensorOps<T>, p: Params<T>, c: ClipEncoderCo
     // 2. MLP
     let m = lin(l.sub('mlp'), 'fc1', ln(l, 'layer_norm2', x), I, C);
     m = c.hidden_act === 'quick_gelu' ? ops.quickGelu(m) : ops.gelu(m);
-    x = ops.add(x, lin(l.sub('mlp'), 'fc2', m, C, I));
+    return ops.add(x, lin(l.sub('mlp'), 'fc2', m, C, I));
+  };
+  for (let i = 0; i < c.num_hidden_layers; i++) {
+    const l = p.sub(`layers.${i}`);
+    x = segmented && ops.checkpoint ? ops.checkpoint((h) => layer(l, h), [x]) : layer(l, x);
   }
   return x;
 }

@@ -28,7 +28,7 @@ export function clipVision<T>(ops: TensorOps<T>, params: Params<T>, c: ClipVisio
   let x = ops.add(ops.concat([cls, patches], 1), pos);
   // 2. pre-norm (sic: "pre_layrnorm" in transformers), encoder
   x = ops.layerNorm(x, p.get('pre_layrnorm.weight', [C]), p.get('pre_layrnorm.bias', [C]), c.layer_norm_eps);
-  const lastHiddenState = clipEncoder(ops, p.sub('encoder'), c, x, false);
+  const lastHiddenState = clipEncoder(ops, p.sub('encoder'), c, x, false, true);
   // 3. class token → post-norm → projection
   const pooled = ops.layerNorm(
     ops.reshape(ops.slice(lastHiddenState, 1, 0, 1), [B, C]),

@@ -9,8 +9,15 @@ import type { VaeConfig } from './vae-config.ts';
 // The VAE's resnets and attention use eps 1e-6 (diffusers hard-codes it for AutoencoderKL).
 const EPS = 1e-6;
 
+// Each resnet and the attention run as one segment where the backend has them (the engine):
+// at 512 px one 128-channel activation is 128 MiB per image, so the VAE must not hold every
+// intermediate of a pass at once (and in backward they are recomputed).
+function segment<T>(ops: TensorOps<T>, fn: (x: T) => T, x: T): T {
+  return ops.checkpoint ? ops.checkpoint(fn, [x]) : fn(x);
+}
+
 function resnet<T>(ops: TensorOps<T>, p: Params<T>, c: VaeConfig, x: T, ci: number, co: number): T {
-  return resnetBlock(ops, p, { inChannels: ci, outChannels: co, groups: c.norm_num_groups, eps: EPS }, x, null);
+  return segment(ops, (h) => resnetBlock(ops, p, { inChannels: ci, outChannels: co, groups: c.norm_num_groups, eps: EPS }, h, null), x);
 }
 
 // Single-head self-attention over pixels with a group norm and residual.
@@ -28,7 +35,7 @@ function midAttention<T>(ops: TensorOps<T>, p: Params<T>, c: VaeConfig, x: T, C:
 
 function midBlock<T>(ops: TensorOps<T>, p: Params<T>, c: VaeConfig, x: T, C: number): T {
   let h = resnet(ops, p.sub('resnets.0'), c, x, C, C);
-  if (c.mid_block_add_attention ?? true) h = midAttention(ops, p.sub('attentions.0'), c, h, C);
+  if (c.mid_block_add_attention ?? true) h = segment(ops, (t) => midAttention(ops, p.sub('attentions.0'), c, t, C), h);
   return resnet(ops, p.sub('resnets.1'), c, h, C, C);
 }
 
@@ -48,13 +55,20 @@ export function vaeEncode<T>(ops: TensorOps<T>, params: Params<T>, c: VaeConfig,
   let prev = ch[0];
   ch.forEach((co, i) => {
     const b = p.sub(`down_blocks.${i}`);
-    for (let j = 0; j < c.layers_per_block; j++) h = resnet(ops, b.sub(`resnets.${j}`), c, h, j === 0 ? prev : co, co);
-    if (i < ch.length - 1) {
-      h = ops.conv2d(h, b.get('downsamplers.0.conv.weight', [co, co, 3, 3]), b.get('downsamplers.0.conv.bias', [co]), {
-        stride: 2,
-        padding: [0, 0, 1, 1],
-      });
-    }
+    const ci = prev;
+    // the whole block is a segment too, so only its output outlives it
+    h = segment(
+      ops,
+      (x) => {
+        for (let j = 0; j < c.layers_per_block; j++) x = resnet(ops, b.sub(`resnets.${j}`), c, x, j === 0 ? ci : co, co);
+        if (i === ch.length - 1) return x;
+        return ops.conv2d(x, b.get('downsamplers.0.conv.weight', [co, co, 3, 3]), b.get('downsamplers.0.conv.bias', [co]), {
+          stride: 2,
+          padding: [0, 0, 1, 1],
+        });
+      },
+      h,
+    );
     prev = co;
   });
   // 2. mid block, head → 2·latent channels (mean ‖ logvar), quant_conv
@@ -85,11 +99,17 @@ export function vaeDecode<T>(ops: TensorOps<T>, params: Params<T>, c: VaeConfig,
   let prev = rev[0];
   rev.forEach((co, i) => {
     const b = p.sub(`up_blocks.${i}`);
-    for (let j = 0; j <= c.layers_per_block; j++) h = resnet(ops, b.sub(`resnets.${j}`), c, h, j === 0 ? prev : co, co);
-    if (i < rev.length - 1) {
-      h = ops.upsampleNearest2x(h);
-      h = ops.conv2d(h, b.get('upsamplers.0.conv.weight', [co, co, 3, 3]), b.get('upsamplers.0.conv.bias', [co]), { padding: 1 });
-    }
+    const ci = prev;
+    h = segment(
+      ops,
+      (x) => {
+        for (let j = 0; j <= c.layers_per_block; j++) x = resnet(ops, b.sub(`resnets.${j}`), c, x, j === 0 ? ci : co, co);
+        if (i === rev.length - 1) return x;
+        x = ops.upsampleNearest2x(x);
+        return ops.conv2d(x, b.get('upsamplers.0.conv.weight', [co, co, 3, 3]), b.get('upsamplers.0.conv.bias', [co]), { padding: 1 });
+      },
+      h,
+    );
     prev = co;
   });
   // 3. head
