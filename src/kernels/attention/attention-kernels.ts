@@ -18,6 +18,7 @@ import type { DType } from '../../engine/dtype.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, f32, grid, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
 import type { Tensor } from '../../engine/tensor.ts';
+import { forEachRowRange } from '../../engine/split.ts';
 import { softmaxBackward, softmaxForward } from '../softmax/softmax-kernels.ts';
 
 export interface AttentionOptions {
@@ -756,16 +757,6 @@ function checkInputs(engine: Engine, what: string, q: Tensor, k: Tensor, v: Tens
   if (dtype === 'f16' && !engine.f16) {
     throw new Error(`${what}: f16 tensors need the 'shader-f16' feature, which this adapter lacks`);
   }
-  // Each of q, k, v, o and the gradients is bound whole. Splitting the batch needs
-  // sub-range bindings the engine does not have yet: say so rather than fail in validation.
-  const limit = engine.device.limits.maxStorageBufferBindingSize;
-  const widest = Math.max(q.byteLength, k.byteLength);
-  if (widest > limit) {
-    throw new Error(
-      `${what}: q ${q} / k ${k} would bind ${widest} bytes, above this device's ` +
-        `maxStorageBufferBindingSize of ${limit}; use a smaller batch (split along B is not implemented)`,
-    );
-  }
   return { B, Nq, Nk, H: heads, D, dtype };
 }
 
@@ -790,14 +781,16 @@ export function attentionForward(
   const s = checkInputs(engine, 'attention', q, k, v, heads);
   const o = engine.empty(q.shape, s.dtype);
   const lse = engine.empty([s.B, s.H, s.Nq]);
-  const prm = params(s, options);
-  if (s.D > ATTENTION_WIDE_ABOVE) {
-    const y = wideVariant(s.dtype, s.D);
-    engine.dispatch(wideForwardKernel(y), [q, k, v, o, lse], grid(s.B * s.H * Math.ceil(s.Nq / y.r)), prm);
-  } else {
-    const x = variant(s.dtype, s.D);
-    engine.dispatch(forwardKernel(x), [q, k, v, o, lse], grid(s.B * s.H * Math.ceil(s.Nq / WG)), prm);
-  }
+  // Batch items are independent: above the binding limit, run on views of a few at a time.
+  forEachRowRange(engine, 'attention', s.B, [q, k, v, o, lse], (t, B) => {
+    const prm = params({ ...s, B }, options);
+    if (s.D > ATTENTION_WIDE_ABOVE) {
+      const y = wideVariant(s.dtype, s.D);
+      engine.dispatch(wideForwardKernel(y), t, grid(B * s.H * Math.ceil(s.Nq / y.r)), prm);
+    } else {
+      engine.dispatch(forwardKernel(variant(s.dtype, s.D)), t, grid(B * s.H * Math.ceil(s.Nq / WG)), prm);
+    }
+  });
   return { o, lse };
 }
 
@@ -828,33 +821,43 @@ export function attentionBackward(
   if (o.dtype !== s.dtype) throw new Error(`attention backward: o ${o} has another dtype than q ${q}`);
   if (lse.size !== s.B * s.H * s.Nq) throw new Error(`attention backward: lse ${lse} is not (B, H, Nq)`);
   const x = variant(s.dtype, s.D);
-  const p = params(s, options);
   const grads: AttentionGrads = { dQ: null, dK: null, dV: null };
   if (!wanted.q && !wanted.k && !wanted.v) return grads;
   const g = dO.dtype === s.dtype ? dO : engine.cast(dO, s.dtype);
   const delta = engine.empty([s.B, s.H, s.Nq]);
-  engine.dispatch(deltaKernel(x), [o, g, delta], grid1d(s.B * s.Nq * s.H, WG), p);
   const wide = s.D > ATTENTION_WIDE_ABOVE ? wideVariant(s.dtype, s.D) : null;
-  if (wanted.q) {
-    const dQ = (grads.dQ = engine.empty(q.shape, s.dtype));
-    if (wide) {
-      engine.dispatch(wideDqKernel(wide), [q, k, v, g, lse, delta, dQ], grid(s.B * s.H * Math.ceil(s.Nq / wide.r)), p);
-    } else {
-      engine.dispatch(dqKernel(x), [q, k, v, g, lse, delta, dQ], grid(s.B * s.H * Math.ceil(s.Nq / WG)), p);
+  const dQ = wanted.q ? engine.empty(q.shape, s.dtype) : null;
+  // One pass yields both dK and dV; the one nobody asked for goes straight back to the pool.
+  const dK = wanted.k || wanted.v ? engine.empty(k.shape, s.dtype) : null;
+  const dV = dK ? engine.empty(v.shape, s.dtype) : null;
+  const all = [q, k, v, g, lse, delta, o, ...[dQ, dK, dV].filter((t): t is Tensor => t !== null)];
+  // Batch items are independent: above the binding limit, run on views of a few at a time.
+  forEachRowRange(engine, 'attention backward', s.B, all, (t, B) => {
+    const [tq, tk, tv, tg, tl, td, to] = t;
+    const p = params({ ...s, B }, options);
+    engine.dispatch(deltaKernel(x), [to, tg, td], grid1d(B * s.Nq * s.H, WG), p);
+    const shared = [tq, tk, tv, tg, tl, td];
+    let next = 7;
+    if (dQ) {
+      const out = t[next++];
+      if (wide) {
+        engine.dispatch(wideDqKernel(wide), [...shared, out], grid(B * s.H * Math.ceil(s.Nq / wide.r)), p);
+      } else {
+        engine.dispatch(dqKernel(x), [...shared, out], grid(B * s.H * Math.ceil(s.Nq / WG)), p);
+      }
     }
-  }
-  if (wanted.k || wanted.v) {
-    // One pass yields both; the one nobody asked for goes straight back to the pool.
-    const dK = engine.empty(k.shape, s.dtype);
-    const dV = engine.empty(v.shape, s.dtype);
-    if (wide) {
-      const workgroups = grid(s.B * s.H * Math.ceil(s.Nk / wide.r));
-      engine.dispatch(wideDkvKernel(wide), [q, k, v, g, lse, delta, dK, dV], workgroups, p);
-    } else {
-      const keys = dkvKeys(s.Nk);
-      const workgroups = grid(s.B * s.H * Math.ceil(s.Nk / keys));
-      engine.dispatch(dkvKernel(x, keys), [q, k, v, g, lse, delta, dK, dV], workgroups, p);
+    if (dK) {
+      const outs = [t[next], t[next + 1]];
+      if (wide) {
+        engine.dispatch(wideDkvKernel(wide), [...shared, ...outs], grid(B * s.H * Math.ceil(s.Nk / wide.r)), p);
+      } else {
+        const keys = dkvKeys(s.Nk);
+        engine.dispatch(dkvKernel(x, keys), [...shared, ...outs], grid(B * s.H * Math.ceil(s.Nk / keys)), p);
+      }
     }
+  });
+  grads.dQ = dQ;
+  if (dK && dV) {
     if (wanted.k) grads.dK = dK;
     else dK.dispose();
     if (wanted.v) grads.dV = dV;

@@ -313,6 +313,36 @@ describe('attention', () => {
     for (const t of [y, dY, q, k, v]) t.dispose();
   });
 
+  // Bindings above the limit: the batch runs in ranges of whole items (one per range here).
+  // Row bytes are multiples of the 256-byte offset alignment (q: Nq·H·D·4, lse: H·Nq·4).
+  it.each([
+    { B: 3, Nq: 64, Nk: 32, H: 2, D: 40, causal: true, limit: 24576 },
+    { B: 3, Nq: 64, Nk: 64, H: 1, D: 512, causal: false, limit: 131072 },
+  ])('splits the batch under a low binding limit (D=$D, limit $limit)', async ({ limit, ...c }) => {
+    const e = await testEngine();
+    const d = data(c, 21);
+    const fwd = attentionForwardRef(d.q, d.k, d.v, dimsOf(c));
+    const bwd = attentionBackwardRef(d.q, d.k, d.v, d.dO, dimsOf(c));
+    const previous = e.maxBindingBytes;
+    e.setBindingLimit(limit);
+    try {
+      await e.scopeAsync(async () => {
+        const t = upload(e, c, d);
+        expect(t.q.byteLength).toBeGreaterThan(limit);
+        const opts = { causal: c.causal };
+        const { o, lse } = attentionForward(e, t.q, t.k, t.v, c.H, opts);
+        const g = attentionBackward(e, t.q, t.k, t.v, o, lse, t.dO, c.H, opts);
+        assertClose(await o.read(), fwd.o, TOL_O, 'o');
+        assertClose(await lse.read(), fwd.lse, TOL_O, 'lse');
+        assertClose(await g.dQ!.read(), bwd.dQ, TOL_GRAD, 'dQ');
+        assertClose(await g.dK!.read(), bwd.dK, TOL_GRAD, 'dK');
+        assertClose(await g.dV!.read(), bwd.dV, TOL_GRAD, 'dV');
+      });
+    } finally {
+      e.setBindingLimit(previous);
+    }
+  });
+
   it('fp16 storage (fp32 accumulation) matches the reference on fp16-rounded inputs', async () => {
     const e = await testEngine();
     const c: Case = { B: 2, Nq: 77, Nk: 77, H: 2, D: 40, causal: true };
