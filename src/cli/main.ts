@@ -89,7 +89,8 @@ pack --from <diffusers folder | model.safetensors> [--name <name>] [options]
   --vae <dir|file>        Replace the VAE: a diffusers vae folder or a .safetensors file.
   --scheduler <file|dir>  A scheduler_config.json replacing the source's.
   --tokenizer <file|dir>  CLIP merges.txt (or bpe_simple_vocab_16e6.txt.gz, or a folder
-                          with tokenizer/merges.txt); single files carry no tokenizer.
+                          with tokenizer/merges.txt); single files carry no tokenizer, so
+                          without it the bundled CLIP merges are used.
   --config <dir>          Single file: take unet/vae/text_encoder/scheduler configs (and
                           the tokenizer) from a diffusers folder, for non-standard models.
   --variant <name>        Single file without --config: sd15 | sd21 (768, v-prediction) |

@@ -9,8 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { f16BitsToF32, f32ToF16Bits } from '../engine/dtype.ts';
 import { buildPack, type BuildPackOptions } from './build-pack.ts';
 import { diffusersToLdmName, emaName } from './ldm-convert.ts';
-import { buildPackFromPaths } from './pack-build-node.ts';
-import { nodeFolder } from './pack-io-node.ts';
+import { ClipTokenizer } from '../pipeline/clip-tokenizer.ts';
+import { BUNDLED_MERGES, buildPackFromPaths } from './pack-build-node.ts';
+import { nodeFolder, openNodeSource } from './pack-io-node.ts';
 import {
   blobFolder,
   blobSource,
@@ -481,5 +482,40 @@ describe('likeness pack: diffusers folders as the Hub has them', () => {
       base({ source: { kind: 'diffusers', folder: blobFolder('hub', blobs) }, imageEncoder: undefined }),
     );
     for (const c of ['text_encoder', 'unet', 'vae'] as const) expectSameTensors(file(c), TINY_WEIGHTS[c], c);
+  });
+});
+
+describe('likeness pack: the bundled tokenizer', () => {
+  it('a single file with no tokenizer anywhere takes the bundled CLIP merges, which tokenize as CLIP does', async () => {
+    const tiny = nodeFolder(TINY);
+    // tiny-sd's configs without its tokenizer/: as a single file with a config folder that has none
+    const configs: SourceFolder = {
+      name: 'tiny-sd (no tokenizer)',
+      open: async (path) => (path.startsWith('tokenizer/') ? null : tiny.open(path)),
+    };
+    const file = await openNodeSource(TINY_LDM);
+    const bundled = await openNodeSource(BUNDLED_MERGES);
+    try {
+      const base = {
+        source: { kind: 'single-file' as const, file, config: configs },
+        imageEncoder: { name: 'image_encoder', open: (p: string) => tiny.open(`image_encoder/${p}`) },
+        name: 't',
+      };
+      await expect(buildPack({ ...base, sink: memoryPackSink() })).rejects.toThrow(/no tokenizer/);
+      const sink = memoryPackSink();
+      const lines: string[] = [];
+      await buildPack({ ...base, sink, bundledTokenizer: bundled, log: (l) => lines.push(l) });
+      expect(lines.join('\n')).toMatch(/using the bundled CLIP BPE merges/);
+      const merges = new TextDecoder().decode(sink.files!.get('tokenizer/merges.txt')!);
+      const cases = JSON.parse(readFileSync(new URL('../clip/tokenizer-cases.json', REF), 'utf8')) as {
+        cases: { text: string; ids_untruncated: number[] }[];
+      };
+      const tok = new ClipTokenizer(merges);
+      for (const c of cases.cases) expect(tok.encode(c.text), c.text).toEqual(c.ids_untruncated.slice(1, -1));
+    } finally {
+      await file.close();
+      await bundled.close();
+      await tiny.closeAll();
+    }
   });
 });

@@ -75,6 +75,11 @@ export interface BuildPackOptions {
   vae?: { folder: SourceFolder } | { file: RangedSource };
   /** merges.txt (or bpe_simple_vocab_16e6.txt[.gz]) when the source has no tokenizer/. */
   tokenizer?: RangedSource;
+  /**
+   * The merges the project ships (src/packs/clip-bpe/): the last resort when neither
+   * `tokenizer` nor the source or config folder gives one, as for single-file checkpoints.
+   */
+  bundledTokenizer?: RangedSource;
   /** A scheduler_config.json replacing the source's. */
   scheduler?: RangedSource;
   /** Store float weights as fp16 (halves the download; computation stays fp32 where needed). */
@@ -438,6 +443,11 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
 
   // Tokenizer: merges (and the pad token SD 2's tokenizer uses).
   if (!tokenizerSrc && tokenizerFolder) tokenizerSrc = await tokenizerFolder.open('tokenizer/merges.txt');
+  if (!tokenizerSrc && o.bundledTokenizer) {
+    // Every SD 1.x / 2.x text encoder reads the same CLIP BPE vocabulary.
+    tokenizerSrc = o.bundledTokenizer;
+    notes.push('tokenizer: none in the source, using the bundled CLIP BPE merges (the vocabulary of every SD 1.x/2.x)');
+  }
   if (!tokenizerSrc) {
     throw new Error(
       'pack: no tokenizer: single-file checkpoints carry none; pass --tokenizer <merges.txt or bpe_simple_vocab_16e6.txt.gz> (any SD diffusers folder has tokenizer/merges.txt) or --config <diffusers folder>',

@@ -11,6 +11,9 @@ import { nodeFolder, nodePackSink, openNodeSource } from './pack-io-node.ts';
 import type { RangedSource, SourceFolder } from './pack-io.ts';
 import type { SdVariant } from './source-configs.ts';
 
+/** The CLIP BPE merges the project ships, for sources that carry no tokenizer. */
+export const BUNDLED_MERGES = fileURLToPath(new URL('./clip-bpe/bpe_simple_vocab_16e6.txt.gz', import.meta.url));
+
 export interface BuildPackFromPathsOptions extends Omit<
   BuildPackOptions,
   'source' | 'sink' | 'imageEncoder' | 'encoder' | 'vae' | 'tokenizer' | 'scheduler'
@@ -116,6 +119,7 @@ export async function buildPackFromPaths(o: BuildPackFromPathsOptions): Promise<
       encoder: encoder ? folder(encoder, '--encoder') : undefined,
       vae,
       tokenizer,
+      bundledTokenizer: await file(BUNDLED_MERGES),
       scheduler,
     });
   } finally {

@@ -17,8 +17,21 @@ import { toDownloadProgress } from './pack-source.ts';
 /** What the worker hands the builder: the part of build-pack.ts's options a picked model fills. */
 export type WorkerBuildOptions = Pick<
   BuildPackOptions,
-  'source' | 'sink' | 'name' | 'onProgress' | 'signal' | 'imageEncoder'
+  'source' | 'sink' | 'name' | 'onProgress' | 'signal' | 'imageEncoder' | 'bundledTokenizer'
 >;
+
+// The CLIP BPE merges the app ships (Vite emits the file as an asset): single-file
+// checkpoints carry no tokenizer, and every SD 1.x / 2.x text encoder reads this one.
+const BUNDLED_MERGES_URL = new URL('../packs/clip-bpe/bpe_simple_vocab_16e6.txt.gz', import.meta.url);
+
+async function fetchBundledMerges(): Promise<Blob> {
+  const r = await fetch(BUNDLED_MERGES_URL);
+  if (!r.ok)
+    throw new Error(
+      `the bundled CLIP tokenizer (${BUNDLED_MERGES_URL.pathname}) could not be loaded: HTTP ${r.status}`,
+    );
+  return r.blob();
+}
 
 /** `folder`'s subfolder `sub` as a folder of its own. */
 function subFolder(folder: SourceFolder, sub: string): SourceFolder {
@@ -103,15 +116,23 @@ export async function buildAndLoad(
     signal: AbortSignal;
     onProgress: (p: DownloadProgress) => void;
     buildId?: string;
+    /** The bundled CLIP merges (default: fetched from the app's assets); tests read the file. */
+    bundledMerges?: () => Promise<Blob>;
   },
 ): Promise<LoadedPack> {
   const sink = new CachePackSink(o.cache, o.buildId);
   try {
     const source = modelSourceFor(model);
     const imageEncoder = await imageEncoderFor(model, source);
+    // Only a single file without a config folder can lack a tokenizer.
+    const bundledTokenizer =
+      source.kind === 'single-file' && !source.config
+        ? blobSource('bpe_simple_vocab_16e6.txt.gz', await (o.bundledMerges ?? fetchBundledMerges)())
+        : undefined;
     await o.builder({
       source,
       ...(imageEncoder ? { imageEncoder } : {}),
+      ...(bundledTokenizer ? { bundledTokenizer } : {}),
       sink,
       name: o.name?.trim() || modelName(model),
       signal: o.signal,
