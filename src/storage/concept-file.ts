@@ -151,7 +151,7 @@ export function importConceptFile(
 // ------------------------------------------------------------------------------------------
 
 /** Only the ConceptData fields: a stored record may carry more, which the file must not. */
-function conceptData(r: ConceptRecord): ConceptData {
+export function conceptData(r: ConceptRecord): ConceptData {
   return {
     placeholder: r.placeholder,
     embedding: r.embedding,

@@ -2,7 +2,14 @@
 // its actions; the worker and the library are reached only from here. The state is plain
 // data (no tensors on the GPU, no class instances) so it can be inspected and tested.
 import { create } from 'zustand';
-import { exportConceptFile, conceptFileName, defaultSettings, type ConceptNaming, type ImportedConcept } from '../storage/concept-file.ts';
+import {
+  conceptData,
+  exportConceptFile,
+  conceptFileName,
+  defaultSettings,
+  type ConceptNaming,
+  type ImportedConcept,
+} from '../storage/concept-file.ts';
 import { importConceptBlob } from '../storage/concept-file-blob.ts';
 import { formatBytes } from './format.ts';
 import { bundleZip, exportBundle, safeStem } from '../storage/concept-export.ts';
@@ -300,22 +307,6 @@ export const useAppStore = create<AppState>((set, get) => {
         }
       : null;
   };
-
-  /** The ConceptData part of a stored record (what the worker needs). */
-  const conceptOf = (r: ConceptRecord): ConceptData => ({
-    placeholder: r.placeholder,
-    embedding: r.embedding,
-    nearestWords: r.nearestWords,
-    hardTokenId: r.hardTokenId,
-    ...(r.hardTokenIds ? { hardTokenIds: r.hardTokenIds } : {}),
-    rank: r.rank,
-    alpha: r.alpha,
-    blend: r.blend,
-    lora: r.lora,
-    lossCurve: r.lossCurve,
-    packId: r.packId,
-    packHash: r.packHash,
-  });
 
   /** Other tools' files (a LoRA and/or an embedding dropped together) as one new concept. */
   const importForeign = async (files: File[]): Promise<void> => {
@@ -1157,7 +1148,7 @@ export const useAppStore = create<AppState>((set, get) => {
             batch: 1,
             seed: 0,
             runtime: s.generate.runtime,
-            concept: conceptOf(record),
+            concept: conceptData(record),
           },
           progressCallback(() => {}),
         );
