@@ -6,8 +6,8 @@
 // leaves nothing in OPFS.
 import { expect, test, type AppPage } from './fixtures.ts';
 
-const TINY_SD = '/work/shared/data/reference/tiny-sd';
-const TINY_LDM = '/work/shared/data/reference/single-file/tiny-sd.ldm.safetensors';
+const TINY_SD = new URL('../../shared/data/reference/tiny-sd', import.meta.url).pathname;
+const TINY_LDM = new URL('../../shared/data/reference/single-file/tiny-sd.ldm.safetensors', import.meta.url).pathname;
 
 interface Record {
   shown: string[];

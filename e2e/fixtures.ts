@@ -9,7 +9,7 @@ import type { AppState, StepId } from '../src/ui/store.ts';
 import { launchBrowser, type LaunchedBrowser } from './chromium.ts';
 
 export const ARTIFACTS = 'e2e/artifacts';
-export const PHOTOS = '/work/shared/data/photos';
+export const PHOTOS = new URL('../../shared/data/photos', import.meta.url).pathname;
 
 export interface FileInput {
   name: string;

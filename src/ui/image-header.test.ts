@@ -3,7 +3,7 @@ import { crc32 as zlibCrc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { checkStructure, describeOther, readImageHeader, sniffFormat } from './image-header.ts';
 
-const photo = (name: string) => new Uint8Array(readFileSync(`/work/shared/data/photos/${name}`));
+const photo = (name: string) => new Uint8Array(readFileSync(new URL(`../../../shared/data/photos/${name}`, import.meta.url)));
 
 /** Signature + IHDR (CRC from node:zlib) + an empty IDAT + IEND: a PNG that claims w × h. */
 function pngClaiming(w: number, h: number, depth = 8, colour = 2): Uint8Array {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { crc32 } from './crc32.ts';
 import { insertPngText, listPngChunks, pngChunk, PngFormatError, readPngText, textChunk } from './png-text.ts';
 
-const chelsea = new Uint8Array(readFileSync('/work/shared/data/photos/chelsea.png'));
+const chelsea = new Uint8Array(readFileSync(new URL('../../../shared/data/photos/chelsea.png', import.meta.url)));
 
 // An independent chunk walker: raw DataView reads and node:zlib's CRC, nothing from png-text.ts.
 function rawChunks(png: Uint8Array) {
