@@ -10,7 +10,7 @@ import type { Tensor } from '../src/engine/tensor.ts';
 import type { LoraPair } from '../src/models/lora.ts';
 import { loadPackFromFolder } from '../src/packs/pack-node.ts';
 import { generate } from '../src/pipeline/generate.ts';
-import { decodeImage } from '../src/pipeline/image/decode-node.ts';
+import { decodeImage } from '../src/image/decode-node.ts';
 import { PackRuntime } from '../src/pipeline/pack-runtime.ts';
 import { DEFAULT_PERSONALIZE, personalize, tuningLoss } from '../src/pipeline/personalize.ts';
 import { encodePrompt, tokenizeWithPlaceholder } from '../src/pipeline/prompt.ts';

@@ -16,7 +16,7 @@ import { buildPackFromPaths } from '../src/packs/pack-build-node.ts';
 import { loadPackFromFolder } from '../src/packs/pack-node.ts';
 import { writeSyntheticSd, type SyntheticSdOptions } from '../src/packs/synthetic-sd.ts';
 import { generate } from '../src/pipeline/generate.ts';
-import { decodeImage } from '../src/pipeline/image/decode-node.ts';
+import { decodeImage } from '../src/image/decode-node.ts';
 import { PackRuntime } from '../src/pipeline/pack-runtime.ts';
 import { DEFAULT_PERSONALIZE, personalize, tuningLoss } from '../src/pipeline/personalize.ts';
 import { encodePrompt, tokenizeWithPlaceholder } from '../src/pipeline/prompt.ts';

@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { bundleZip, exportBundle, type ExportFormat } from '../storage/concept-export.ts';
 import { exportConcept } from '../storage/concept-safetensors.ts';
-import type { ConceptData } from '../worker/api.ts';
+import type { ConceptData } from '../domain/types.ts';
 import { UsageError } from './args.ts';
 
 export function parseExportFormat(v: unknown): ExportFormat {

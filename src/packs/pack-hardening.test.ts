@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { MAX_LISTED_PROBLEMS } from '../limits.ts';
+import { MAX_LISTED_PROBLEMS } from '../domain/limits.ts';
 import { checkOnnxExternalData } from '../onnx/onnx-external-check.ts';
 import { encodeModel, OnnxDataType } from '../onnx/onnx-proto.ts';
 import { ClipTokenizer } from '../pipeline/clip-tokenizer.ts';

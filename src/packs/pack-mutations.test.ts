@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bounded } from '../../test/bounded.ts';
 import { rng, type Rng } from '../../test/random.ts';
-import { MANIFEST_LIMITS } from '../limits.ts';
+import { MANIFEST_LIMITS } from '../domain/limits.ts';
 import { checkOnnxExternalData } from '../onnx/onnx-external-check.ts';
 import { encodeModel, OnnxDataType } from '../onnx/onnx-proto.ts';
 import { openTokenizer } from '../pipeline/pack-runtime.ts';

@@ -1,7 +1,7 @@
 // Light augmentation for tuning on one photo: the whole square and a slightly zoomed
 // centre crop, each also mirrored. Zoom and mirror keep the subject recognisable.
-import { cropRect, resize } from './image/transform.ts';
-import { newImage, type RgbaImage } from './image/types.ts';
+import { cropRect, resize } from '../image/transform.ts';
+import { newImage, type RgbaImage } from '../image/types.ts';
 
 /** The square image at `size`, and its centre 7/8 zoomed to `size`. */
 export function squareViews(square: RgbaImage, size: number): RgbaImage[] {

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertClose } from '../../test/close.ts';
 import { testEngine } from '../../test/engine.ts';
 import { loadTinyPack, TINY_SD } from '../../test/tiny-pack.ts';
-import type { ConceptData } from '../worker/api.ts';
+import type { ConceptData } from '../domain/types.ts';
 import { generate, type GenerateEvent } from './generate.ts';
 import { liveOnnxGraphs } from './onnx-denoiser.ts';
 import { PackRuntime } from './pack-runtime.ts';

@@ -6,7 +6,7 @@ import { concat } from '../kernels/concat/concat.ts';
 import type { LoraPair, LoraSet } from '../models/lora.ts';
 import { unet } from '../models/unet/unet.ts';
 import { vaeDecode } from '../models/vae/vae.ts';
-import type { ConceptData, GenerateSettings, ImageResult, RngName } from '../worker/api.ts';
+import type { ConceptData, GenerateSettings, ImageResult, RngName } from '../domain/types.ts';
 import type { Denoiser } from './denoiser.ts';
 import { latentPreview, pixelsToRgba } from './latent-preview.ts';
 import { onnxDenoiser } from './onnx-denoiser.ts';

@@ -18,7 +18,7 @@ import {
 import { exportForA1111, exportForDiffusers } from '../storage/concept-export.ts';
 import { readForeignFile, type ForeignReadOptions } from '../storage/concept-foreign.ts';
 import { ConceptFileError, type ConceptPackInfo } from '../storage/concept-safetensors.ts';
-import type { ConceptData } from '../worker/api.ts';
+import type { ConceptData } from '../domain/types.ts';
 import { generate } from './generate.ts';
 import { conceptFromForeign } from './import-concept.ts';
 import { PackRuntime } from './pack-runtime.ts';

@@ -10,7 +10,7 @@
 // - an embedding without a LoRA gets a zero LoRA (ΔW = 0).
 // The blend defaults to 1, the look the file has in the tool it came from.
 import { placeholderProblem } from '../storage/concept-limits.ts';
-import type { ConceptData } from '../worker/api.ts';
+import type { ConceptData } from '../domain/types.ts';
 import { ConceptFileError, MAX_EMBEDDING_VECTORS } from '../storage/concept-safetensors.ts';
 import type { ForeignRead } from '../storage/concept-foreign.ts';
 import { nearestTokens } from './nearest-tokens.ts';

@@ -4,7 +4,7 @@
 // the sampling time goes. ORT shares the engine's GPUDevice where it can.
 import { checkOnnxExternalData } from '../onnx/onnx-external-check.ts';
 import { OrtSession, type OrtArray } from '../onnx/ort.ts';
-import type { ConceptData } from '../worker/api.ts';
+import type { ConceptData } from '../domain/types.ts';
 import type { Denoiser } from './denoiser.ts';
 import type { PackRuntime } from './pack-runtime.ts';
 

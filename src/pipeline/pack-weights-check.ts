@@ -14,7 +14,7 @@ import { vaeDecode, vaeEncode } from '../models/vae/vae.ts';
 import { checkVaeConfig, type VaeConfig } from '../models/vae/vae-config.ts';
 import type { Manifest } from '../packs/manifest.ts';
 import type { SafetensorsHeader } from '../packs/safetensors.ts';
-import { MAX_LISTED_PROBLEMS } from '../limits.ts';
+import { MAX_LISTED_PROBLEMS } from '../domain/limits.ts';
 
 export class PackWeightsError extends Error {
   /** `problems` holds the first MAX_LISTED_PROBLEMS; `total` counts them all. */

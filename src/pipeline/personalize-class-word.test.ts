@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testEngine } from '../../test/engine.ts';
 import { PHOTOS, tinyPackWithoutEncoderDir } from '../../test/tiny-pack.ts';
 import { loadPackFromFolder } from '../packs/pack-node.ts';
-import { decodeImage } from './image/decode-node.ts';
-import type { RgbaImage } from './image/types.ts';
+import { decodeImage } from '../image/decode-node.ts';
+import type { RgbaImage } from '../image/types.ts';
 import { PackRuntime } from './pack-runtime.ts';
 import {
   CLASS_WORD_SCHEDULE,

@@ -8,8 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertClose } from '../../test/close.ts';
 import { testEngine } from '../../test/engine.ts';
 import { loadTinyPack, PHOTOS } from '../../test/tiny-pack.ts';
-import { decodeImage } from './image/decode-node.ts';
-import type { RgbaImage } from './image/types.ts';
+import { decodeImage } from '../image/decode-node.ts';
+import type { RgbaImage } from '../image/types.ts';
 import { PackRuntime } from './pack-runtime.ts';
 import { DEFAULT_PERSONALIZE, personalize } from './personalize.ts';
 

@@ -4,10 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertClose } from '../../test/close.ts';
 import { testEngine } from '../../test/engine.ts';
 import { loadTinyPack, PHOTOS } from '../../test/tiny-pack.ts';
-import { decodeImage } from './image/decode-node.ts';
-import type { RgbaImage } from './image/types.ts';
+import { decodeImage } from '../image/decode-node.ts';
+import type { RgbaImage } from '../image/types.ts';
 import { PackRuntime } from './pack-runtime.ts';
-import type { ConceptData } from '../worker/api.ts';
+import type { ConceptData } from '../domain/types.ts';
 import { conceptDiffusionLoss, DEFAULT_PERSONALIZE, NumericalError, personalize, prepareImage, type PersonalizeEvent } from './personalize.ts';
 
 let rt: PackRuntime;

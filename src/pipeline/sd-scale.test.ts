@@ -15,11 +15,11 @@ import { buildPackFromPaths } from '../packs/pack-build-node.ts';
 import { loadPackFromFolder } from '../packs/pack-node.ts';
 import { writeSyntheticSd } from '../packs/synthetic-sd.ts';
 import { generate } from './generate.ts';
-import { decodeImage } from './image/decode-node.ts';
-import type { RgbaImage } from './image/types.ts';
+import { decodeImage } from '../image/decode-node.ts';
+import type { RgbaImage } from '../image/types.ts';
 import { PackRuntime } from './pack-runtime.ts';
 import { DEFAULT_PERSONALIZE, personalize, type PersonalizeEvent } from './personalize.ts';
-import type { ConceptData } from '../worker/api.ts';
+import type { ConceptData } from '../domain/types.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'likeness-sd-scale-'));
 let rt: PackRuntime;

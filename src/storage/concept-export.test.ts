@@ -5,7 +5,7 @@ import { rng } from '../../test/random.ts';
 import { loraTargets } from '../models/tuning-encoder/tuning-encoder-config.ts';
 import { resolveUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
 import { decodeFloat32, parseSafetensors } from '../packs/safetensors.ts';
-import type { ConceptData } from '../worker/api.ts';
+import type { ConceptData } from '../domain/types.ts';
 import {
   A1111_EMBEDDING_KEY,
   bundleZip,

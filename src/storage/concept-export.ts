@@ -22,7 +22,7 @@
 //   kohya's model spec and the LoRA managers read).
 // Every export has README.txt: how to load it, and that other tools apply the concept at
 // blend 1 — the dual path (docs/concepts.md) is Likeness' own.
-import type { ConceptData } from '../worker/api.ts';
+import type { ConceptData } from '../domain/types.ts';
 import { writeSafetensors, type SafetensorsTensorInput } from '../packs/safetensors.ts';
 import { ConceptFileError, kohyaModuleName, peftAdapterMetadata } from './concept-safetensors.ts';
 import { writeZip, type ZipEntry } from './zip.ts';

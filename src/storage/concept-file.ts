@@ -12,9 +12,9 @@
 // The library's own keys are optional: each one that is missing, oversized or malformed
 // falls back to a default (and is reported as a warning), so a file from an older export or
 // another tool that kept the tensors still imports.
-import { readImageHeader } from '../ui/image-header.ts';
-import { listPngChunks, PngFormatError } from '../ui/png-text.ts';
-import type { ConceptData, CropRect, GenerateSettings, SamplerName } from '../worker/api.ts';
+import { readImageHeader } from '../image/image-header.ts';
+import { listPngChunks, PngFormatError } from '../image/png-text.ts';
+import type { ConceptData, CropRect, GenerateSettings, SamplerName } from '../domain/types.ts';
 import { JsonSyntaxError, parseStrictJson, type JsonObjectMap, type JsonValue } from '../packs/strict-json.ts';
 import { cleanName, MAX_NAME_LENGTH, type ConceptRecord, type ConceptSettings } from './concept-record.ts';
 import {

@@ -24,7 +24,7 @@
 // that is not one of the pack's attention projections, a wrong width: refused, each naming
 // what was expected and what was found. The file is never trusted: bounded header and size,
 // float dtypes only, offsets checked by the parser, finite values within the f16 range.
-import type { ConceptData } from '../worker/api.ts';
+import type { ConceptData } from '../domain/types.ts';
 import {
   decodeFloat32,
   parseSafetensors,

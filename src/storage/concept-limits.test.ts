@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LORA_ALPHA } from '../limits.ts';
+import { LORA_ALPHA } from '../domain/limits.ts';
 import { importConceptBlob } from './concept-file-blob.ts';
 import { conceptFieldProblems, placeholderProblem } from './concept-limits.ts';
 import { ConceptFileError, exportConcept, importConcept, maxConceptFileBytes } from './concept-safetensors.ts';

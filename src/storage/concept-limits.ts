@@ -3,7 +3,7 @@
 // export (concept-safetensors.ts) and generation (pipeline/generate.ts). A concept that one
 // of them would refuse is refused by all, with the same sentence. The numbers are in
 // ../limits.ts.
-import { BLEND, LORA_ALPHA, LORA_MAX_SCALE, LORA_RANK, PLACEHOLDER_MAX_CHARS } from '../limits.ts';
+import { BLEND, LORA_ALPHA, LORA_MAX_SCALE, LORA_RANK, PLACEHOLDER_MAX_CHARS } from '../domain/limits.ts';
 
 /** What the placeholder and token-id rules need of the pack's tokenizer (ClipTokenizer fits). */
 export interface ConceptVocabulary {

@@ -1,7 +1,7 @@
 // What the concept library stores. A concept is ONE record (ConceptData + name, thumbnail,
 // dates, settings; tensors and thumbnail inside it) so it is either fully stored or absent;
 // the index record lists summaries so the library can be shown without reading tensors.
-import type { ConceptData, ConceptStart, CropRect, GenerateSettings } from '../worker/api.ts';
+import type { ConceptData, ConceptStart, CropRect, GenerateSettings } from '../domain/types.ts';
 
 /** The layout this build reads and writes (see migrations.ts for how older ones are lifted). */
 export const SCHEMA_VERSION = 1;

@@ -5,7 +5,7 @@ import { loraTargets } from '../models/tuning-encoder/tuning-encoder-config.ts';
 import { resolveUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
 import { parseSafetensors, writeSafetensors, type SafetensorsTensorInput } from '../packs/safetensors.ts';
 import { parseStrictJson, jsonToPlain } from '../packs/strict-json.ts';
-import type { ConceptData } from '../worker/api.ts';
+import type { ConceptData } from '../domain/types.ts';
 import {
   CONCEPT_FILE_FORMAT,
   CONCEPT_MAX_HEADER_BYTES,

@@ -30,7 +30,7 @@
 // pack, only F32/F16/BF16, exactly the pack's LoRA modules with exact shapes, finite values
 // within the f16 range, checked metadata, and the base pack hash equal to the loaded pack's.
 // Every refusal is a ConceptFileError with a code and a message saying what to do.
-import type { ConceptData, ConceptStart } from '../worker/api.ts';
+import type { ConceptData, ConceptStart } from '../domain/types.ts';
 import { f16BitsToF32, f32ToF16Bits } from '../engine/dtype.ts';
 import {
   decodeFloat32,
@@ -44,7 +44,7 @@ import {
   type SafetensorsTensorInput,
 } from '../packs/safetensors.ts';
 import { JsonSyntaxError, parseStrictJson, type JsonValue } from '../packs/strict-json.ts';
-import { LORA_RANK, PLACEHOLDER_MAX_CHARS } from '../limits.ts';
+import { LORA_RANK, PLACEHOLDER_MAX_CHARS } from '../domain/limits.ts';
 import {
   alphaProblem,
   blendProblem,

@@ -7,7 +7,7 @@ import { loraTargets } from '../models/tuning-encoder/tuning-encoder-config.ts';
 import { resolveUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
 import { parseSafetensors, writeSafetensors, type SafetensorsTensorInput } from '../packs/safetensors.ts';
 import { ClipTokenizer } from '../pipeline/clip-tokenizer.ts';
-import type { ConceptData } from '../worker/api.ts';
+import type { ConceptData } from '../domain/types.ts';
 import type { ConceptPackInfo } from './concept-safetensors.ts';
 
 const REF = new URL('../../../shared/data/reference/tiny-sd/', import.meta.url);

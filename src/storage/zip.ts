@@ -2,7 +2,7 @@
 // not compress, and every unzip tool reads "stored"), CRC-32 per entry, UTF-8 names, one
 // central directory. No ZIP64: an export is a few MiB, so sizes past 4 GiB or more than
 // 65 535 entries are refused rather than written wrong. Layout per APPNOTE.TXT (PKWARE) §4.3.
-import { crc32 } from '../ui/crc32.ts';
+import { crc32 } from '../image/crc32.ts';
 
 export interface ZipEntry {
   /** Path inside the archive, '/'-separated, no leading '/', no '..'. */

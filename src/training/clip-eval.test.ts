@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testEngine } from '../../test/engine.ts';
 import { loadTinyPack, PHOTOS } from '../../test/tiny-pack.ts';
-import { decodeImage } from '../pipeline/image/decode-node.ts';
-import type { RgbaImage } from '../pipeline/image/types.ts';
+import { decodeImage } from '../image/decode-node.ts';
+import type { RgbaImage } from '../image/types.ts';
 import { PackRuntime } from '../pipeline/pack-runtime.ts';
 import { encodePrompt, tokenizeWithPlaceholder } from '../pipeline/prompt.ts';
 import {

@@ -21,14 +21,14 @@ import type { ParamSource } from '../models/params.ts';
 import { Params } from '../models/params.ts';
 import { END_OF_TEXT } from '../pipeline/clip-tokenizer.ts';
 import { generate } from '../pipeline/generate.ts';
-import { toClipPixels } from '../pipeline/image/pixels.ts';
-import { cropRect } from '../pipeline/image/transform.ts';
-import type { RgbaImage } from '../pipeline/image/types.ts';
+import { toClipPixels } from '../image/pixels.ts';
+import { cropRect } from '../image/transform.ts';
+import type { RgbaImage } from '../image/types.ts';
 import type { PackRuntime } from '../pipeline/pack-runtime.ts';
 import { DEFAULT_PERSONALIZE, personalize } from '../pipeline/personalize.ts';
 import { encodePrompt, tokenizeWithPlaceholder } from '../pipeline/prompt.ts';
 import type { SamplerName } from '../pipeline/schedulers/index.ts';
-import type { ConceptData } from '../worker/api.ts';
+import type { ConceptData } from '../domain/types.ts';
 
 export const EVAL_VARIANTS = ['full', 'no-tuning', 'no-dual-path', 'no-hypernetwork'] as const;
 export type EvalVariant = (typeof EVAL_VARIANTS)[number];

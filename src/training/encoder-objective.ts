@@ -29,7 +29,7 @@ import type { LoraTarget, TuningEncoderConfig } from '../models/tuning-encoder/t
 import { unet, unetEncoderFeatures } from '../models/unet/unet.ts';
 import { vaeEncode } from '../models/vae/vae.ts';
 import { CONTEXT_LENGTH, END_OF_TEXT, START_OF_TEXT } from '../pipeline/clip-tokenizer.ts';
-import { toClipPixels, toVaePixels } from '../pipeline/image/pixels.ts';
+import { toClipPixels, toVaePixels } from '../image/pixels.ts';
 import type { PackRuntime } from '../pipeline/pack-runtime.ts';
 import { TUNING_TEMPLATES } from '../pipeline/personalize.ts';
 import { tokenizeWithPlaceholder, type PromptTokens } from '../pipeline/prompt.ts';

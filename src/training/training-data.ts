@@ -5,9 +5,9 @@
 // Node only (reads files).
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
-import { decodeImage } from '../pipeline/image/decode-node.ts';
-import { cropRect, resize, type CropRect } from '../pipeline/image/transform.ts';
-import type { RgbaImage } from '../pipeline/image/types.ts';
+import { decodeImage } from '../image/decode-node.ts';
+import { cropRect, resize, type CropRect } from '../image/transform.ts';
+import type { RgbaImage } from '../image/types.ts';
 import { flipHorizontal } from '../pipeline/augment.ts';
 import { PhiloxRandom } from '../pipeline/random.ts';
 

@@ -13,7 +13,7 @@ import { loadTinyPack, TINY_SD } from '../../test/tiny-pack.ts';
 import { buildPackFromPaths } from '../packs/pack-build-node.ts';
 import { loadPackFromFolder } from '../packs/pack-node.ts';
 import { flipHorizontal } from '../pipeline/augment.ts';
-import { newImage } from '../pipeline/image/types.ts';
+import { newImage } from '../image/types.ts';
 import { PackRuntime } from '../pipeline/pack-runtime.ts';
 import { encodePromptWith, tokenizeWithPlaceholder } from '../pipeline/prompt.ts';
 import { encoderFiles, readCheckpoint, writeCheckpoint, type HostTensor } from './encoder-checkpoint.ts';

@@ -1,5 +1,5 @@
 import { useRef, type PointerEvent as ReactPointerEvent } from 'react';
-import type { CropRect } from '../worker/api.ts';
+import type { CropRect } from '../domain/types.ts';
 import { clampCrop, cropForKey } from './crop.ts';
 import { useAppStore } from './store.ts';
 

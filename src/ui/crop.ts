@@ -1,6 +1,6 @@
 // The square crop over the photo, in source pixels of the (EXIF-oriented) image. Moves and
 // resizes keep it inside the image; resizing keeps its centre where possible.
-import type { CropRect } from '../worker/api.ts';
+import type { CropRect } from '../domain/types.ts';
 
 /** Smallest crop side, in source pixels (the model's input is far larger than this anyway). */
 export const MIN_CROP = 16;

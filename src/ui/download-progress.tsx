@@ -1,4 +1,4 @@
-import type { DownloadProgress } from '../worker/api.ts';
+import type { DownloadProgress } from '../domain/types.ts';
 import { formatBytes, formatEta, formatRate } from './format.ts';
 import { useAppStore } from './store.ts';
 

@@ -1,5 +1,5 @@
 // How numbers read in the UI.
-import type { ConceptStart } from '../worker/api.ts';
+import type { ConceptStart } from '../domain/types.ts';
 
 export function formatBytes(n: number): string {
   if (!Number.isFinite(n) || n < 0) return '—';

@@ -1,8 +1,8 @@
 // The settings a generated image carries in its PNG text chunks: an A1111-style
 // "parameters" entry (what other tools and image sites read) and the exact settings as JSON
 // under "likeness" (what this app reads back).
-import type { GenerateSettings, RngName } from '../worker/api.ts';
-import type { PngTextEntry } from './png-text.ts';
+import type { GenerateSettings, RngName } from '../domain/types.ts';
+import type { PngTextEntry } from '../image/png-text.ts';
 
 export interface GenerationRecord extends GenerateSettings {
   prompt: string;

@@ -1,7 +1,7 @@
 // Browser-side image work for the UI: PNG encoding (with text chunks), thumbnails from the
 // crop, and saving a file. OffscreenCanvas where there is one, a <canvas> otherwise.
-import type { CropRect, ImageResult } from '../worker/api.ts';
-import { insertPngText, type PngTextEntry } from './png-text.ts';
+import type { CropRect, ImageResult } from '../domain/types.ts';
+import { insertPngText, type PngTextEntry } from '../image/png-text.ts';
 
 type AnyCanvas = OffscreenCanvas | HTMLCanvasElement;
 

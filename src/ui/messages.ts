@@ -1,7 +1,7 @@
 // What each failure means to the person using the app: a title, the specific message, and
 // what to do. Worker errors keep the worker's own message (it names the file, the tensor,
 // the limit); the kind decides the title and the advice.
-import type { ErrorKind, WorkerError } from '../worker/api.ts';
+import type { ErrorKind, WorkerError } from '../domain/types.ts';
 
 export type NoticeArea = 'gpu' | 'pack' | 'photo' | 'personalize' | 'generate' | 'library';
 export type NoticeTone = 'error' | 'warning' | 'info';

@@ -1,5 +1,5 @@
 import { useEffect, useRef } from 'react';
-import type { ImageResult } from '../worker/api.ts';
+import type { ImageResult } from '../domain/types.ts';
 
 /** Draws RGBA pixels (a progressive preview) into a canvas that scales with its box. */
 export function RgbaCanvas({ image, label }: { image: ImageResult; label: string }) {

@@ -23,14 +23,14 @@ import type {
   CropRect,
   DownloadProgress,
   GenerateRequest,
-  GpuReport,
   ImageResult,
   PackSource,
   PackSummary,
   PersonalizeProgress,
   RngName,
   SamplerName,
-} from '../worker/api.ts';
+} from '../domain/types.ts';
+import type { GpuReport } from '../worker/api.ts';
 import { newJobId, progressCallback, toWorkerError, workerApi } from '../worker/client.ts';
 import { clampCrop, defaultCrop } from './crop.ts';
 import { generationTextEntries, imageFileName, type GenerationRecord } from './generation-metadata.ts';

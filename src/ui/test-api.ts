@@ -2,7 +2,7 @@
 // devtools. Reading is free; changes go through the same store actions the UI uses (there
 // is no back door into storage), for what a person cannot do yet without a pipeline — e.g.
 // put a concept into the library without personalizing one.
-import type { ConceptData, GenerateRequest, ImageResult } from '../worker/api.ts';
+import type { ConceptData, GenerateRequest, ImageResult } from '../domain/types.ts';
 import { useAppStore, type AppState } from './store.ts';
 
 export interface LikenessTestApi {

@@ -2,8 +2,8 @@
 // costs least: size 0, then the magic bytes and the claimed size from the header (a prefix
 // of the file), then the chunk/segment structure (whole file), and only then a real decode.
 // Each refusal has its own message saying what is wrong and what to do.
-import { MAX_PIXELS } from '../limits.ts';
-import { checkStructure, readImageHeader, type ImageFormat, type ImageHeader } from './image-header.ts';
+import { MAX_PIXELS } from '../domain/limits.ts';
+import { checkStructure, readImageHeader, type ImageFormat, type ImageHeader } from '../image/image-header.ts';
 
 export const MAX_MEGAPIXELS = MAX_PIXELS / 1e6;
 const PREFIX_BYTES = 64 * 1024;

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { TINY_SD } from '../../test/tiny-pack.ts';
 import { Engine } from '../engine/engine.ts';
 import { MemoryPackCache } from '../packs/pack-cache.ts';
-import type { DownloadProgress, WorkerError } from './api.ts';
+import type { DownloadProgress, WorkerError } from '../domain/types.ts';
 import { modelName, modelSourceFor } from './pack-build.ts';
 import { createWorkerApi } from './worker-api.ts';
 

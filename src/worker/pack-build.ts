@@ -11,7 +11,7 @@ import { pickedDiffusersFolder, pickedFolderOf } from '../packs/pack-io-browser.
 import { blobSource, type BuildProgress, type SourceFolder } from '../packs/pack-io.ts';
 import type { LoadedPack } from '../packs/pack-loader.ts';
 import { CachePackSink } from '../packs/pack-sink-cache.ts';
-import type { DownloadProgress, ModelSource } from './api.ts';
+import type { DownloadProgress, ModelSource } from '../domain/types.ts';
 import { toDownloadProgress } from './pack-source.ts';
 
 /** What the worker hands the builder: the part of build-pack.ts's options a picked model fills. */

@@ -9,7 +9,7 @@ import { OpfsPackCache } from '../packs/pack-cache-opfs.ts';
 import { PackLoadError, type PackProgress } from '../packs/pack-loader.ts';
 import { sha256Hex } from '../packs/sha256.ts';
 import { STEPS_WITHOUT_ENCODER } from '../pipeline/personalize.ts';
-import type { DownloadProgress, PackSource, PackSummary } from './api.ts';
+import type { DownloadProgress, PackSource, PackSummary } from '../domain/types.ts';
 
 /** The bundled tiny pack's manifest, below the app's base URL (vite's `base`). */
 export function bundledManifestUrl(base: string = import.meta.env.BASE_URL, here: string = self.location.href): string {

@@ -6,9 +6,9 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Engine } from '../engine/engine.ts';
 import { MemoryPackCache } from '../packs/pack-cache.ts';
-import { decodeImage } from '../pipeline/image/decode-node.ts';
+import { decodeImage } from '../image/decode-node.ts';
 import { PHOTOS, tinyPackDir, tinyPackWithoutEncoderDir } from '../../test/tiny-pack.ts';
-import type { GenerateProgress, GenerateRequest, PackSummary, PersonalizeProgress, WorkerError } from './api.ts';
+import type { GenerateProgress, GenerateRequest, PackSummary, PersonalizeProgress, WorkerError } from '../domain/types.ts';
 import { applyCrop, createWorkerApi } from './worker-api.ts';
 
 function folder(dir: string): File[] {

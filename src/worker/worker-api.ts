@@ -10,9 +10,9 @@ import { generate } from '../pipeline/generate.ts';
 import { conceptFromForeign } from '../pipeline/import-concept.ts';
 import { readForeignFile } from '../storage/concept-foreign.ts';
 import { ConceptFileError } from '../storage/concept-safetensors.ts';
-import { decodeImageBrowser } from '../pipeline/image/decode-browser.ts';
-import { cropRect } from '../pipeline/image/transform.ts';
-import type { RgbaImage } from '../pipeline/image/types.ts';
+import { decodeImageBrowser } from '../image/decode-browser.ts';
+import { cropRect } from '../image/transform.ts';
+import type { RgbaImage } from '../image/types.ts';
 import { classWordToken, DEFAULT_PERSONALIZE, personalize, tuningDefaults, type PersonalizeEvent } from '../pipeline/personalize.ts';
 import type {
   ConceptData,
@@ -21,14 +21,13 @@ import type {
   GenerateProgress,
   ForeignImportRequest,
   GenerateRequest,
-  GpuReport,
   ImageResult,
   PackSource,
   PackSummary,
   PersonalizeProgress,
   PersonalizeRequest,
-  WorkerApi,
-} from './api.ts';
+} from '../domain/types.ts';
+import type { GpuReport, WorkerApi } from './api.ts';
 import { JobRegistry, Mutex } from './jobs.ts';
 import {
   manifestHash,

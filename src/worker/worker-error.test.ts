@@ -3,9 +3,9 @@ import { DeviceLostError, GpuValidationError } from '../engine/engine.ts';
 import { WebGpuUnavailableError } from '../engine/gpu.ts';
 import { ManifestError } from '../packs/manifest.ts';
 import { PackLoadError } from '../packs/pack-loader.ts';
-import { ImageError } from '../pipeline/image/types.ts';
+import { ImageError } from '../image/types.ts';
 import { NumericalError } from '../pipeline/personalize.ts';
-import type { ConceptData } from './api.ts';
+import type { ConceptData } from '../domain/types.ts';
 import { toWireError, toWorkerError } from './worker-error.ts';
 
 const concept = {

@@ -3,7 +3,7 @@
 // it is. So the worker throws plain `WorkerError` objects `{ kind, message, fallback? }`,
 // and the UI reads any rejection back with toWorkerError — which also understands Errors
 // by class name, for rejections that did not come through toWireError.
-import type { ConceptData, ErrorKind, WorkerError } from './api.ts';
+import type { ConceptData, ErrorKind, WorkerError } from '../domain/types.ts';
 
 export const ERROR_KINDS: readonly ErrorKind[] = [
   'cancelled',

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { Engine } from '../../engine/engine.ts';
 import { loadPackFromFolder } from '../../packs/pack-node.ts';
-import { decodeImage } from '../../pipeline/image/decode-node.ts';
+import { decodeImage } from '../../image/decode-node.ts';
 import { PackRuntime } from '../../pipeline/pack-runtime.ts';
 import { isSamplerName } from '../../pipeline/schedulers/index.ts';
 import { EVAL_VARIANTS, evaluateConcepts, reportMarkdown, type EvalVariant } from '../../training/clip-eval.ts';

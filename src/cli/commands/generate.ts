@@ -8,13 +8,13 @@ import { deflateSync } from 'node:zlib';
 import { Engine } from '../../engine/engine.ts';
 import { loadPackFromFolder } from '../../packs/pack-node.ts';
 import { generate } from '../../pipeline/generate.ts';
-import { encodePng } from '../../pipeline/image/png-encode.ts';
+import { encodePng } from '../../image/png-encode.ts';
 import { PackRuntime } from '../../pipeline/pack-runtime.ts';
 import { isSamplerName } from '../../pipeline/schedulers/index.ts';
 import { conceptFromForeign } from '../../pipeline/import-concept.ts';
 import { readForeignFile } from '../../storage/concept-foreign.ts';
 import { ConceptFileError, importConcept, type ConceptPackInfo } from '../../storage/concept-safetensors.ts';
-import type { ConceptData } from '../../worker/api.ts';
+import type { ConceptData } from '../../domain/types.ts';
 import { parseArgs, UsageError, weightsOption } from '../args.ts';
 import { ensureTinyPack } from '../defaults.ts';
 

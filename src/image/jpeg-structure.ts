@@ -4,7 +4,7 @@
 // refuse files that would make a decoder allocate or loop for long before it finds out
 // anything is wrong: no scan at all, thousands of scans, or far too little data for the
 // size the header claims.
-import { MAX_JPEG_SCAN_BLOCKS, MAX_JPEG_SCANS } from '../../limits.ts';
+import { MAX_JPEG_SCAN_BLOCKS, MAX_JPEG_SCANS } from '../domain/limits.ts';
 
 export interface JpegStructure {
   width: number;

@@ -5,8 +5,8 @@
 // Formats: PNG (signature + IHDR, spec §5.2, §11.2.2), JPEG (marker segments up to the first
 // SOFn, ITU T.81 §B.2), WebP (RIFF container; VP8X canvas size, VP8 key-frame header per
 // RFC 6386 §9.1, VP8L header per the WebP lossless spec §3).
-import { MAX_PNG_CHUNKS } from '../limits.ts';
-import { checkJpeg } from '../pipeline/image/jpeg-structure.ts';
+import { MAX_PNG_CHUNKS } from '../domain/limits.ts';
+import { checkJpeg } from './jpeg-structure.ts';
 import { crc32 } from './crc32.ts';
 
 export type ImageFormat = 'png' | 'jpeg' | 'webp';
@@ -245,7 +245,7 @@ export function checkStructure(b: Uint8Array, format: ImageFormat): StructurePro
       }
     }
     case 'jpeg': {
-      // The same walk the Node decoder makes (pipeline/image/jpeg-structure.ts): a frame, at
+      // The same walk the Node decoder makes (image/jpeg-structure.ts): a frame, at
       // least one scan, EOI, a bounded number of scans and enough data for the claimed size.
       const check = checkJpeg(b);
       if (check.ok) return null;

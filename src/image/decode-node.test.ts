@@ -5,7 +5,7 @@ import { concat, encodeTestPng, ihdr, SIGNATURE } from './png-test-encoder.ts';
 import { inspectImage } from './sniff.ts';
 import { ImageError, type ImageErrorCode } from './types.ts';
 
-const PHOTOS = new URL('../../../../shared/data/photos/', import.meta.url);
+const PHOTOS = new URL('../../../shared/data/photos/', import.meta.url);
 const photo = (name: string) => new Uint8Array(readFileSync(new URL(name, PHOTOS)));
 
 // Reference values from Chromium's own decoder (createImageBitmap + OffscreenCanvas

@@ -4,7 +4,7 @@
 import { inflateSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { applyOrientation, jpegOrientation, tiffOrientation } from './exif.ts';
-import { MAX_PIXELS, NODE_JPEG_MAX_MEMORY_MB, NODE_JPEG_MAX_PIXELS } from '../../limits.ts';
+import { MAX_PIXELS, NODE_JPEG_MAX_MEMORY_MB, NODE_JPEG_MAX_PIXELS } from '../domain/limits.ts';
 import { checkJpeg } from './jpeg-structure.ts';
 import { decodePng } from './png.ts';
 import { inspectImage } from './sniff.ts';

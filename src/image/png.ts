@@ -2,7 +2,7 @@
 // depth, tRNS transparency, Adam7 interlacing, CRC checks on every chunk. The zlib inflate
 // is passed in (node:zlib in Node); the browser path decodes with createImageBitmap instead.
 // Colour management (gAMA, iCCP, sRGB, cHRM) is not applied: samples are returned as stored.
-import { MAX_PNG_CHUNKS } from '../../limits.ts';
+import { MAX_PNG_CHUNKS } from '../domain/limits.ts';
 import { checkPixelCount, u32be } from './sniff.ts';
 import { ImageError, newImage, type RgbaImage } from './types.ts';
 
@@ -66,7 +66,7 @@ function readChunks(bytes: Uint8Array): { info: PngInfo; chunks: Chunk[] } {
   let info: PngInfo | null = null;
   while (true) {
     if (p === bytes.length) {
-      // A missing IEND is refused, as the app's Photo step does (ui/image-header.ts): the file
+      // A missing IEND is refused, as the app's Photo step does (image/image-header.ts): the file
       // was cut short, and whatever image data there is may be incomplete.
       if (chunks.some((c) => c.type === 'IDAT')) throw truncated('it ends without its IEND chunk');
       throw truncated(chunks.length === 0 ? 'it has no header chunk' : 'it ends before the image data');

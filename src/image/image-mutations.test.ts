@@ -2,13 +2,13 @@
 // scan counts, missing scans and cut data; PNG shapes (1 × N, N × 1), IDAT bombs and junk,
 // chunk floods, bad checksums, missing IEND. Each input must decode within a time and memory
 // bound to an image of its header's size, or be refused with an ImageError — and whatever the
-// app's Photo step refuses (ui/image-header.ts checkStructure), the Node decoder refuses too.
+// app's Photo step refuses (image/image-header.ts checkStructure), the Node decoder refuses too.
 import { deflateSync } from 'node:zlib';
 import jpeg from 'jpeg-js';
 import { describe, expect, it } from 'vitest';
-import { bounded } from '../../../test/bounded.ts';
-import { rng, type Rng } from '../../../test/random.ts';
-import { checkStructure, readImageHeader } from '../../ui/image-header.ts';
+import { bounded } from '../../test/bounded.ts';
+import { rng, type Rng } from '../../test/random.ts';
+import { checkStructure, readImageHeader } from './image-header.ts';
 import { decodeImage } from './decode-node.ts';
 import {
   jpegClaiming,

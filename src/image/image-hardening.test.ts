@@ -1,9 +1,9 @@
 import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { bounded } from '../../../test/bounded.ts';
-import { MAX_JPEG_SCANS, NODE_JPEG_MAX_PIXELS } from '../../limits.ts';
-import { checkStructure } from '../../ui/image-header.ts';
-import { validateUpload } from '../../ui/upload-validation.ts';
+import { bounded } from '../../test/bounded.ts';
+import { MAX_JPEG_SCANS, NODE_JPEG_MAX_PIXELS } from '../domain/limits.ts';
+import { checkStructure } from './image-header.ts';
+import { validateUpload } from '../ui/upload-validation.ts';
 import { decodeImage } from './decode-node.ts';
 import {
   jpegClaiming,

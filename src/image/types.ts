@@ -15,7 +15,7 @@ export interface ImageDecoder {
 }
 
 /** Images above this many pixels are refused before any pixel is decoded (DESIGN §5: > 40 MP; limits.ts). */
-export { MAX_PIXELS } from '../../limits.ts';
+export { MAX_PIXELS } from '../domain/limits.ts';
 
 export type ImageErrorCode = 'empty' | 'not-an-image' | 'unsupported-format' | 'truncated' | 'corrupt' | 'too-large';
 

@@ -1,6 +1,6 @@
 // Every numeric bound Likeness puts on what it reads from strangers — pack manifests, concept
 // files, photos — stated once, here, and listed in docs/limits.md. The validators
-// (packs/manifest.ts, storage/concept-limits.ts, pipeline/image/*, ui/upload-validation.ts)
+// (packs/manifest.ts, storage/concept-limits.ts, image/*, ui/upload-validation.ts)
 // import these numbers; none repeats one.
 //
 // Each bound is far above every real model or file it has to admit (Stable Diffusion 1.x/2.x,

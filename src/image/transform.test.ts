@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { rng } from '../../../test/random.ts';
+import { rng } from '../../test/random.ts';
 import { decodePng } from './png.ts';
 import {
   centerSquare,
@@ -15,7 +15,7 @@ import {
 import type { RgbaImage } from './types.ts';
 
 const chelsea = decodePng(
-  new Uint8Array(readFileSync(new URL('../../../../shared/data/photos/chelsea.png', import.meta.url))),
+  new Uint8Array(readFileSync(new URL('../../../shared/data/photos/chelsea.png', import.meta.url))),
   (d, max) => inflateSync(d, { maxOutputLength: max }),
 );
 

@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { assertClose } from '../../../test/close.ts';
+import { assertClose } from '../../test/close.ts';
 import { decodeImage } from './decode-node.ts';
 import { CLIP_MEAN, CLIP_STD, toClipPixels, toVaePixels } from './pixels.ts';
 import { cropRect, resize } from './transform.ts';
 
 const chelsea = await decodeImage(
-  new Uint8Array(readFileSync(new URL('../../../../shared/data/photos/chelsea.png', import.meta.url))),
+  new Uint8Array(readFileSync(new URL('../../../shared/data/photos/chelsea.png', import.meta.url))),
 );
 
 describe('model pixels', () => {
