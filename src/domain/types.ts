@@ -1,6 +1,8 @@
 // The domain's plain data: what a concept, a pack summary and each request are, shared by
 // every layer above (pipeline, training, storage, worker, CLI, UI). No code, no imports from
 // those layers: they depend on this file, never the other way round.
+import type { SamplerName } from './samplers.ts';
+
 /** Errors crossing the worker boundary keep a machine-readable kind. */
 export type ErrorKind =
   | 'cancelled'
@@ -141,7 +143,7 @@ export interface ConceptData {
 
 // ---------------------------------------------------------------- generate
 
-export type SamplerName = 'ddim' | 'euler' | 'dpmpp-2m';
+export type { SamplerName };
 
 export interface GenerateSettings {
   steps: number;

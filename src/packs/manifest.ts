@@ -7,6 +7,7 @@
 // fields are camelCase. `validateManifest` reports every defect at once, each with its JSON
 // path (`files[2].sha256: expected 64 lowercase hex chars`), so a pack author fixes them in
 // one round.
+import { SAMPLERS, type SamplerName } from '../domain/samplers.ts';
 import { LORA_ALPHA, LORA_MAX_SCALE, LORA_RANK, MANIFEST_LIMITS as L, MAX_LISTED_PROBLEMS, VOCAB_SIZE, type Range } from '../domain/limits.ts';
 import { sha256Hex } from './sha256.ts';
 import { JsonSyntaxError, jsonToPlain, parseStrictJson } from './strict-json.ts';
@@ -146,13 +147,11 @@ export interface PackArchitecture {
   lora: LoraConfig;
 }
 
-export type Sampler = 'ddim' | 'euler' | 'dpmpp-2m';
-export const SAMPLERS: readonly Sampler[] = ['ddim', 'euler', 'dpmpp-2m'];
 
 export interface GenerationDefaults {
   steps: number;
   guidanceScale: number;
-  sampler: Sampler;
+  sampler: SamplerName;
   /** α of the dual path, in [0, 1]. */
   blend: number;
   negativePrompt: string;

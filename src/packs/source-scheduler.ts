@@ -14,7 +14,7 @@
 // with the reason; options that only pick a solver variant the pack does not offer
 // (PNDM's PRK steps, DDPM's variance type, a stochastic DPM-Solver) are dropped and named.
 import { createScheduler } from '../pipeline/schedulers/index.ts';
-import type { SamplerName } from '../pipeline/schedulers/types.ts';
+import { SAMPLERS } from '../domain/samplers.ts';
 import type { SchedulerConfig } from './manifest.ts';
 
 export const SCHEDULER_CLASSES = [
@@ -168,7 +168,7 @@ export function normaliseSchedulerConfig(
     throw new Error(`${where} (${cls}) cannot be mapped to the pack's samplers:\n  - ${problems.join('\n  - ')}`);
 
   // Every sampler must accept it now, not at the first generation.
-  for (const name of ['ddim', 'euler', 'dpmpp-2m'] as SamplerName[]) {
+  for (const name of SAMPLERS) {
     try {
       createScheduler(name, out).setTimesteps(25);
     } catch (e) {

@@ -14,7 +14,8 @@
 // another tool that kept the tensors still imports.
 import { readImageHeader } from '../image/image-header.ts';
 import { listPngChunks, PngFormatError } from '../image/png-text.ts';
-import type { ConceptData, CropRect, GenerateSettings, SamplerName } from '../domain/types.ts';
+import type { ConceptData, CropRect, GenerateSettings } from '../domain/types.ts';
+import { isSamplerName, type SamplerName } from '../domain/samplers.ts';
 import { JsonSyntaxError, parseStrictJson, type JsonObjectMap, type JsonValue } from '../packs/strict-json.ts';
 import { cleanName, MAX_NAME_LENGTH, type ConceptRecord, type ConceptSettings } from './concept-record.ts';
 import {
@@ -45,7 +46,6 @@ const MAX_NAME_CHARS = 4 * MAX_NAME_LENGTH;
 const MAX_SOURCE_NAME_CHARS = 255;
 /** Largest image side accepted in the settings (uploads are refused above 40 MP). */
 const MAX_IMAGE_SIDE = 100_000;
-const SAMPLERS: readonly SamplerName[] = ['ddim', 'euler', 'dpmpp-2m'];
 
 /** A file name for the export: the concept's name made safe, plus the naming. */
 export function conceptFileName(record: Pick<ConceptRecord, 'name'>, naming: ConceptNaming = 'peft'): string {
@@ -258,7 +258,7 @@ function readGenerate(m: JsonObjectMap): GenerateSettings | undefined {
   const guidance = num(m.get('guidance'), 0, 100);
   const blend = num(m.get('blend'), 0, 1);
   const batch = int(m.get('batch'), 1, 64);
-  if (typeof sampler !== 'string' || !(SAMPLERS as readonly string[]).includes(sampler)) return undefined;
+  if (!isSamplerName(sampler)) return undefined;
   return steps !== undefined && guidance !== undefined && blend !== undefined && batch !== undefined
     ? { steps, guidance, sampler: sampler as SamplerName, blend, batch }
     : undefined;

@@ -1,4 +1,5 @@
 import { Gallery } from './gallery.tsx';
+import { SAMPLER_LABELS, SAMPLERS } from '../domain/samplers.ts';
 import { PreviewStrip } from './preview-strip.tsx';
 import { useAppStore } from './store.ts';
 
@@ -121,9 +122,11 @@ export function GeneratePanel() {
               value={g.sampler}
               onChange={(e) => set('sampler', e.target.value as typeof g.sampler)}
             >
-              <option value="ddim">DDIM</option>
-              <option value="euler">Euler</option>
-              <option value="dpmpp-2m">DPM++ 2M</option>
+              {SAMPLERS.map((name) => (
+                <option key={name} value={name}>
+                  {SAMPLER_LABELS[name]}
+                </option>
+              ))}
             </select>
           </div>
           <div className="field">

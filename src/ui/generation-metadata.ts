@@ -1,6 +1,7 @@
 // The settings a generated image carries in its PNG text chunks: an A1111-style
 // "parameters" entry (what other tools and image sites read) and the exact settings as JSON
 // under "likeness" (what this app reads back).
+import { SAMPLER_LABELS } from '../domain/samplers.ts';
 import type { GenerateSettings, RngName } from '../domain/types.ts';
 import type { PngTextEntry } from '../image/png-text.ts';
 
@@ -19,16 +20,11 @@ export interface GenerationRecord extends GenerateSettings {
   createdAt: number;
 }
 
-const SAMPLER_LABEL: Record<GenerateSettings['sampler'], string> = {
-  ddim: 'DDIM',
-  euler: 'Euler',
-  'dpmpp-2m': 'DPM++ 2M',
-};
 
 export function a1111Parameters(g: GenerationRecord): string {
   const fields = [
     ['Steps', g.steps],
-    ['Sampler', SAMPLER_LABEL[g.sampler]],
+    ['Sampler', SAMPLER_LABELS[g.sampler]],
     ['CFG scale', g.guidance],
     ['Seed', g.seed],
     ['Size', `${g.width}x${g.height}`],

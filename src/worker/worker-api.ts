@@ -28,6 +28,7 @@ import type {
   PersonalizeRequest,
 } from '../domain/types.ts';
 import type { GpuReport, WorkerApi } from './api.ts';
+import { SAMPLERS } from '../domain/samplers.ts';
 import { JobRegistry, Mutex } from './jobs.ts';
 import {
   manifestHash,
@@ -68,7 +69,6 @@ class BadRequest extends Error {
   }
 }
 
-const SAMPLERS = ['ddim', 'euler', 'dpmpp-2m'] as const;
 
 /** The streaming builder and the graph exporter, imported on first use (loading a pack never needs them). */
 const defaultBuilder: PackBuilder = async (o) => {

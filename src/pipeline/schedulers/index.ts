@@ -15,12 +15,6 @@ export { DpmSolverScheduler } from './dpm-solver.ts';
 export { EulerScheduler } from './euler.ts';
 export { ddimConfigFromJson, dpmSolverConfigFromJson, eulerConfigFromJson, isSamplerName } from './schedule.ts';
 
-export const SAMPLERS: readonly { name: SamplerName; label: string }[] = [
-  { name: 'ddim', label: 'DDIM' },
-  { name: 'euler', label: 'Euler' },
-  { name: 'dpmpp-2m', label: 'DPM-Solver++ 2M' },
-];
-
 export function createScheduler<T = Float32Array>(
   name: SamplerName,
   diffusersConfig: Record<string, unknown> = {},

@@ -8,7 +8,6 @@ import type {
   EulerConfig,
   NoiseScheduleConfig,
   PredictionType,
-  SamplerName,
   TimestepSpacing,
 } from './types.ts';
 
@@ -339,6 +338,4 @@ export function dpmSolverConfigFromJson(json: Json = {}): DpmSolverConfig {
   };
 }
 
-export function isSamplerName(name: string): name is SamplerName {
-  return name === 'ddim' || name === 'euler' || name === 'dpmpp-2m';
-}
+export { isSamplerName } from '../../domain/samplers.ts';

@@ -5,7 +5,9 @@
 export type BetaSchedule = 'linear' | 'scaled_linear';
 export type PredictionType = 'epsilon' | 'v_prediction' | 'sample';
 export type TimestepSpacing = 'leading' | 'trailing' | 'linspace';
-export type SamplerName = 'ddim' | 'euler' | 'dpmpp-2m';
+import type { SamplerName } from '../../domain/samplers.ts';
+
+export type { SamplerName };
 
 /** The options all three samplers share, with diffusers' meaning (camelCase of its config keys). */
 export interface NoiseScheduleConfig {
