@@ -18,6 +18,7 @@ import { tuningEncoder } from '../models/tuning-encoder/tuning-encoder.ts';
 import { loraTargets } from '../models/tuning-encoder/tuning-encoder-config.ts';
 import { unet, unetEncoderFeatures } from '../models/unet/unet.ts';
 import { vaeEncode } from '../models/vae/vae.ts';
+import { DEFAULTS } from '../domain/defaults.ts';
 import type { ConceptData, ConceptStart } from '../domain/types.ts';
 import { flipHorizontal, squareViews } from './augment.ts';
 import { cropRect } from '../image/transform.ts';
@@ -63,40 +64,40 @@ export interface PersonalizeOptions {
   checkpointing?: boolean;
 }
 
+/** The tuning defaults of src/domain/defaults.ts (DEFAULTS.personalize), in this function's option names. */
 export const DEFAULT_PERSONALIZE: Omit<PersonalizeOptions, 'seed'> = {
-  placeholder: 'S*',
-  steps: 12,
-  learningRate: 2e-3,
-  blend: 0.25,
-  lambdaWeights: 1e-2,
-  lambdaEmbedding: 1e-2,
-  nearestK: 5,
+  placeholder: DEFAULTS.personalize.placeholder,
+  steps: DEFAULTS.personalize.steps,
+  learningRate: DEFAULTS.personalize.learningRate,
+  blend: DEFAULTS.personalize.tuningBlend,
+  lambdaWeights: DEFAULTS.personalize.lambdaWeights,
+  lambdaEmbedding: DEFAULTS.personalize.lambdaEmbedding,
+  nearestK: DEFAULTS.personalize.nearestWords,
 };
 
 /**
- * The encoder-free schedule: a pack without a tuning encoder starts from a class word's
- * embedding and B = 0, far from the concept, so it tunes longer. Where each value comes
- * from (the paper's App. B, Textual Inversion, LoRA-PTI; which are this project's own
- * choices) is in docs/pipeline.md, "Starting without an encoder".
+ * The encoder-free schedule (DEFAULTS.classWord): a pack without a tuning encoder starts from
+ * a class word's embedding and B = 0, far from the concept, so it tunes longer. Where each
+ * value comes from is in DEFAULT_SOURCES.classWord and docs/pipeline.md, "Starting without an
+ * encoder".
  */
-export const CLASS_WORD_SCHEDULE = {
-  /** 60 × 2e-3 ≈ LoRA-PTI's UNet phase, 1000 × 1e-4: the same Adam travel in 1/17 the steps. */
-  steps: 60,
-  /** The paper's tuning rate (App. B), between LoRA-PTI's 1e-4 (UNet) and 5e-4 (embedding) and Textual Inversion's 5e-3. */
-  learningRate: 2e-3,
-  /** λ_w on Σ‖θ − θ₀‖² with B₀ = 0: an L2 on the LoRA offsets (paper §3.3's hyper-weight regulariser). */
-  lambdaWeights: 1e-2,
-  /** λ_e on ‖v* − v*₀‖² with v*₀ the class word: E4T's pull toward the domain word (paper §2.2). */
-  lambdaEmbedding: 1e-2,
-} as const;
+export const CLASS_WORD_SCHEDULE = DEFAULTS.classWord;
 
 /** Steps used when the pack has no tuning encoder (everything starts from scratch). */
 export const STEPS_WITHOUT_ENCODER = CLASS_WORD_SCHEDULE.steps;
 
 /** The tuning defaults for a pack with or without a tuning encoder. */
-export function tuningDefaults(hasEncoder: boolean, packLearningRate: number = DEFAULT_PERSONALIZE.learningRate) {
+export function tuningDefaults(
+  hasEncoder: boolean,
+  packLearningRate: number = DEFAULT_PERSONALIZE.learningRate,
+): { steps: number; learningRate: number; lambdaWeights: number; lambdaEmbedding: number } {
   return hasEncoder
-    ? { steps: DEFAULT_PERSONALIZE.steps, learningRate: packLearningRate, lambdaWeights: DEFAULT_PERSONALIZE.lambdaWeights, lambdaEmbedding: DEFAULT_PERSONALIZE.lambdaEmbedding }
+    ? {
+        steps: DEFAULTS.personalize.steps,
+        learningRate: packLearningRate,
+        lambdaWeights: DEFAULTS.personalize.lambdaWeights,
+        lambdaEmbedding: DEFAULTS.personalize.lambdaEmbedding,
+      }
     : { ...CLASS_WORD_SCHEDULE };
 }
 

@@ -5,9 +5,10 @@
 //   editability — text–image: cosine of the generated image's image_embeds and the prompt's
 //                 text embedding, the prompt with the placeholder removed (as Textual
 //                 Inversion scores prompt fidelity).
-// Variants: full (encoder + tuning, α = 0.25), no tuning (the encoder's prediction, 0 steps),
-// no dual path (α = 1 while tuning and generating: Eq. 3 switched off), no hypernetwork (the
-// hypernetwork's A and B predicted as zero, so ΔW = 0 throughout and tuning moves v* only).
+// Variants: full (encoder + tuning at the default tuning α, DEFAULTS.personalize.tuningBlend),
+// no tuning (the encoder's prediction, 0 steps), no dual path (α = 1 while tuning and
+// generating: Eq. 3 switched off), no hypernetwork (the hypernetwork's A and B predicted as
+// zero, so ΔW = 0 throughout and tuning moves v* only).
 //
 // The CLIP here is the pack's own: its image encoder (with projection) and its text encoder.
 // The text encoder is CLIPTextModel without text_projection, so the text side is the pooled
@@ -27,7 +28,7 @@ import type { RgbaImage } from '../image/types.ts';
 import type { PackRuntime } from '../pipeline/pack-runtime.ts';
 import { DEFAULT_PERSONALIZE, personalize } from '../pipeline/personalize.ts';
 import { encodePrompt, tokenizeWithPlaceholder } from '../pipeline/prompt.ts';
-import type { SamplerName } from '../pipeline/schedulers/index.ts';
+import type { SamplerName } from '../domain/samplers.ts';
 import type { ConceptData } from '../domain/types.ts';
 
 export const EVAL_VARIANTS = ['full', 'no-tuning', 'no-dual-path', 'no-hypernetwork'] as const;
@@ -231,7 +232,7 @@ export async function evaluateConcepts(
     comparable
       ? `text–image: cosine of the generated image's image_embeds (${v.projection_dim ?? v.hidden_size}) and the pack's text-encoder POOLED output (${rt.text.config.hidden_size}; end-of-text token after final_layer_norm, prompt without the placeholder). The pack has no CLIP text_projection, so the two vectors are not in a shared space: the sizes only happen to agree. This is NOT the paper's text–image metric (ViT-B/16 CLIP, projected embeddings); compare it across variants only.`
       : `text–image: not computed — the pack's text encoder (${rt.text.config.hidden_size}) has no CLIP text projection into the image embedding space (${v.projection_dim ?? v.hidden_size}).`,
-    `variants: full = encoder + ${o.tuningSteps} tuning steps at α 0.25; no-tuning = the encoder's prediction (0 steps); no-dual-path = α 1 while tuning and generating; no-hypernetwork = the hypernetwork's A, B set to zero (tuning moves v* only).`,
+    `variants: full = encoder + ${o.tuningSteps} tuning steps at α ${DEFAULT_PERSONALIZE.blend}; no-tuning = the encoder's prediction (0 steps); no-dual-path = α 1 while tuning and generating; no-hypernetwork = the hypernetwork's A, B set to zero (tuning moves v* only).`,
   ];
   if ((rt.encoder.config as { trained?: boolean }).trained === false) {
     notes.push("the pack's tuning encoder is UNTRAINED (deterministic initialisation): the numbers exercise the pipeline, not the method's quality.");

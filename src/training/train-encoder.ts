@@ -8,6 +8,7 @@
 // for bit.
 import { mkdirSync, readFileSync, renameSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULTS } from '../domain/defaults.ts';
 import { Adam } from '../engine/adam.ts';
 import type { Tensor } from '../engine/tensor.ts';
 import { scale } from '../kernels/binary/binary.ts';
@@ -65,9 +66,9 @@ export const DEFAULT_TRAIN_ENCODER: TrainEncoderOptions = {
   lambdaHyper: 1e-2,
   tau: 0.07,
   positives: 5,
-  // Pre-training blends both paths as tuning does (Eq. 3; paper App. B gives 0.25 for tuning).
-  blend: 0.25,
-  placeholder: 'S*',
+  // Pre-training blends both paths as tuning does (Eq. 3, the tuning α of paper App. B).
+  blend: DEFAULTS.personalize.tuningBlend,
+  placeholder: DEFAULTS.personalize.placeholder,
 };
 
 export type LossValues = Record<LossTerm, number | null>;

@@ -1,6 +1,7 @@
 // The samplers the app offers, built from a pack's diffusers scheduler config the way
 // `XScheduler.from_config(pipe.scheduler.config)` does: keys a sampler does not know are
 // ignored, keys it knows override its own defaults.
+import { SAMPLERS } from '../../domain/samplers.ts';
 import { cpuLatentOps } from './cpu-latent-ops.ts';
 import { DdimScheduler } from './ddim.ts';
 import { DpmSolverScheduler } from './dpm-solver.ts';
@@ -28,6 +29,6 @@ export function createScheduler<T = Float32Array>(
     case 'dpmpp-2m':
       return new DpmSolverScheduler(dpmSolverConfigFromJson(diffusersConfig), ops);
     default:
-      throw new Error(`unknown sampler "${name as string}" (ddim, euler, dpmpp-2m)`);
+      throw new Error(`unknown sampler "${name as string}" (${SAMPLERS.join(', ')})`);
   }
 }
