@@ -48,6 +48,8 @@ import {
   withDefaults,
   type SdVariant,
 } from './source-configs.ts';
+import { SAMPLERS } from '../domain/samplers.ts';
+import { packDefaults } from './pack-defaults.ts';
 import { normaliseSchedulerConfig } from './source-scheduler.ts';
 import { plannedHeader, writeTensors, type Hasher, type PlannedTensor } from './tensor-stream.ts';
 
@@ -530,18 +532,7 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
     latentSize,
     vaeScalingFactor: (arch.vae.scaling_factor as number | undefined) ?? 0.18215,
     scheduler: sched.config,
-    defaults: {
-      steps: 25,
-      guidanceScale: 7.5,
-      sampler: 'dpmpp-2m' as const,
-      blend: 0.25,
-      negativePrompt: '',
-      batchSize: 1,
-      placeholder: 'S*',
-      tuningSteps: 12,
-      tuningLearningRate: 2e-3,
-      nearestWords: 5,
-    },
+    defaults: packDefaults(),
     tokenizer: { type: 'clip-bpe' as const, merges: 'tokenizer/merges.txt', maxLength: 77, padToken },
     files: packFiles,
   });
@@ -576,7 +567,7 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
   const graphs = o.exportGraphs ? o.exportGraphs(draft) : [];
   for (const n of notes) log(`  note: ${n}`);
   log(
-    `  scheduler: ${sched.sourceClass} → ddim / euler / dpmpp-2m, ${sched.config.prediction_type}, spacing ${sched.config.timestep_spacing ?? "each sampler's default"}`,
+    `  scheduler: ${sched.sourceClass} → ${SAMPLERS.join(' / ')}, ${sched.config.prediction_type}, spacing ${sched.config.timestep_spacing ?? "each sampler's default"}`,
   );
 
   // ---------------------------------------------------------------- 2. write (streamed)
