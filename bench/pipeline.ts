@@ -5,6 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureTinyPack, TINY_SD_SOURCE } from '../src/cli/defaults.ts';
+import { DEFAULTS } from '../src/domain/defaults.ts';
+import { SAMPLER_LABELS } from '../src/domain/samplers.ts';
 import { Engine } from '../src/engine/engine.ts';
 import type { Tensor } from '../src/engine/tensor.ts';
 import type { LoraPair } from '../src/models/lora.ts';
@@ -71,7 +73,7 @@ export async function runPipelineBench(o: { runs?: number; log?: (s: string) => 
       unet(ops, rt.unet.params, u, {
         sample: fixed.zt,
         timesteps: [500],
-        cond: { context: encodePrompt(rt, tokens, vStar), lora: { layers: lora, scale: 1 }, dual: { hardContext: fixed.hard, alpha: 0.25 } },
+        cond: { context: encodePrompt(rt, tokens, vStar), lora: { layers: lora, scale: 1 }, dual: { hardContext: fixed.hard, alpha: DEFAULT_PERSONALIZE.blend } },
       });
     // warm-up compiles every pipeline once
     await engine.scopeAsync(async () => void (await engine.noGrad(forward).read()));
@@ -87,7 +89,7 @@ export async function runPipelineBench(o: { runs?: number; log?: (s: string) => 
           eps: fixed.eps,
           tokens,
           hardContext: fixed.hard,
-          blend: 0.25,
+          blend: DEFAULT_PERSONALIZE.blend,
           lambdaWeights: 0,
           lambdaEmbedding: 0,
         });
@@ -109,12 +111,13 @@ export async function runPipelineBench(o: { runs?: number; log?: (s: string) => 
     });
     const personalizeMs = performance.now() - t0;
     rows.push({ stage: 'one tuning step (loop average)', ms: perStep });
-    rows.push({ stage: 'personalize (encoder + nearest + 12 steps)', ms: personalizeMs });
+    rows.push({ stage: `personalize (encoder + nearest + ${DEFAULT_PERSONALIZE.steps} steps)`, ms: personalizeMs });
     for (const runtime of ['engine', 'onnx'] as const) {
-      const base = { prompt: 'a photo of a cat', negativePrompt: '', steps: 25, guidance: 7.5, sampler: 'dpmpp-2m' as const, blend: 0.25, batch: 1, seed: 1, concept: null, runtime, previewEvery: 0 };
+      const g = DEFAULTS.generate;
+      const base = { prompt: 'a photo of a cat', negativePrompt: g.negativePrompt, steps: g.steps, guidance: g.guidance, sampler: g.sampler, blend: g.generateBlend, batch: g.batch, seed: g.seed, concept: null, runtime, previewEvery: 0 };
       await generate(rt, { ...base, steps: 1 }); // session creation / compile outside the timing
       const ms = await median(1, async () => void (await generate(rt, base)));
-      rows.push({ stage: `generate one image, 25 steps DPM++ 2M, UNet on ${runtime === 'onnx' ? 'onnxruntime-web' : 'the engine'}`, ms });
+      rows.push({ stage: `generate one image, ${g.steps} steps ${SAMPLER_LABELS[g.sampler]}, UNet on ${runtime === 'onnx' ? 'onnxruntime-web' : 'the engine'}`, ms });
     }
     const peak = engine.pool.getStats().peakLiveBytes;
     fixed.zt.dispose();

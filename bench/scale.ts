@@ -6,6 +6,8 @@
 // that fails is reported with its error and the others still run. Not a test.
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { DEFAULTS } from '../src/domain/defaults.ts';
+import { SAMPLER_LABELS } from '../src/domain/samplers.ts';
 import { Engine } from '../src/engine/engine.ts';
 import type { Tensor } from '../src/engine/tensor.ts';
 import { clipVision } from '../src/models/clip/clip-vision.ts';
@@ -260,7 +262,7 @@ export async function runScaleBench(o: ScaleBenchOptions): Promise<ScaleBenchRep
             eps: engine.full([1, u.in_channels, h, h], 0.05),
             tokens,
             hardContext: hard,
-            blend: 0.25,
+            blend: DEFAULT_PERSONALIZE.blend,
             lambdaWeights: 0,
             lambdaEmbedding: 0,
             checkpointing: true,
@@ -298,18 +300,18 @@ export async function runScaleBench(o: ScaleBenchOptions): Promise<ScaleBenchRep
     await measure('generate', async () => {
       const [img] = await generate(r, {
         prompt: 'a photo of a cat',
-        negativePrompt: '',
+        negativePrompt: DEFAULTS.generate.negativePrompt,
         steps: o.generateSteps,
-        guidance: 7.5,
-        sampler: 'dpmpp-2m',
-        blend: 0.25,
+        guidance: DEFAULTS.generate.guidance,
+        sampler: DEFAULTS.generate.sampler,
+        blend: DEFAULTS.generate.generateBlend,
         batch: 1,
         seed: 0,
         concept: null,
         previewEvery: 0,
       });
       if (!img.latent.every(Number.isFinite)) throw new Error('the final latent is not finite');
-      return `${o.generateSteps} steps DPM++ 2M, batch 1 (CFG: UNet batch 2)`;
+      return `${o.generateSteps} steps ${SAMPLER_LABELS[DEFAULTS.generate.sampler]}, batch 1 (CFG: UNet batch 2)`;
     });
     const packBytes = r.manifest.files.reduce((n, f) => n + f.bytes, 0);
     return {
@@ -353,8 +355,8 @@ export async function scaleCommand(argv: string[]): Promise<number> {
     phases: [...SCALE_PHASES],
     variant: 'sd15',
     dtype: 'fp16',
-    tuningSteps: 12,
-    generateSteps: 25,
+    tuningSteps: DEFAULTS.personalize.steps,
+    generateSteps: DEFAULTS.generate.steps,
     dir: 'bench/.scale',
     log: (line) => process.stderr.write(`${line}\n`),
   };
