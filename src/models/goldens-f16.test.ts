@@ -56,7 +56,7 @@ describe('tiny-sd goldens with fp16 weights', () => {
       const cfg = json('text_encoder/config.json');
       await run(engine, 'text_encoder/model.safetensors', async (p, ops) => {
         expect(p.get('text_model.encoder.layers.0.self_attn.q_proj.weight', [cfg.hidden_size, cfg.hidden_size]).dtype).toBe('f16');
-        const out = clipText(ops, p, cfg, clipTokenEmbeddings(ops, p, cfg, ids(g.input_ids)), positions(77));
+        const out = clipText(ops, p, cfg, clipTokenEmbeddings(ops, p, cfg, ids(g.input_ids)), positions(g.input_ids.length));
         const got = await out.read();
         assertClose(got, g.last_hidden_state.data, F16_TOL, `last_hidden_state (${name})`);
         report('text', got, g.last_hidden_state.data);

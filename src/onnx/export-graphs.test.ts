@@ -36,7 +36,9 @@ async function run(g: ExportedGraph, feeds: Record<string, OrtArray | OrtIntArra
 }
 
 const te = goldens.text_encoder;
-const embeds = (ids: number[]): OrtArray => ({ data: tokenEmbeddings(ids), dims: [1, ids.length, 32] });
+// Sizes come from the goldens' own arrays and configs, never restated here.
+const [, N, hidden] = te.last_hidden_state.shape as number[];
+const embeds = (ids: number[]): OrtArray => ({ data: tokenEmbeddings(ids), dims: [1, ids.length, hidden] });
 const unetFeeds = (context: OrtArray) => ({ sample: feed(goldens.unet.latent), timestep: scalarFeed(goldens.unet.timestep), encoder_hidden_states: context });
 const C = feed(te.last_hidden_state);
 const Cuncond = feed(te.uncond_last_hidden_state);
@@ -47,41 +49,46 @@ describe('exported graphs of tiny-sd on onnxruntime-web (wasm) vs diffusers/tran
       const g = graph(name);
       return [g.inputs.map((i) => `${i.name}[${i.shape}]`), g.outputs.map((o) => `${o.name}[${o.shape}]`)];
     };
-    expect(io('text_encoder')).toEqual([['inputs_embeds[1,77,32]', 'position_ids[1,77]'], ['last_hidden_state[1,77,32]']]);
-    expect(io('unet')).toEqual([['sample[1,4,8,8]', 'timestep[1]', 'encoder_hidden_states[1,77,32]'], ['noise_pred[1,4,8,8]']]);
-    expect(io('vae_encoder')).toEqual([['image[1,3,16,16]'], ['latent_mean[1,4,8,8]', 'latent_logvar[1,4,8,8]']]);
-    expect(io('vae_decoder')).toEqual([['latent[1,4,8,8]'], ['image[1,3,16,16]']]);
-    expect(io('image_encoder')).toEqual([['pixel_values[1,3,32,32]'], ['last_hidden_state[1,17,32]', 'image_embeds[1,32]']]);
+    const at = (name: string, a: { shape: number[] }) => `${name}[${a.shape}]`;
+    const { unet: gu, vae: gv, image_encoder: gi } = goldens;
+    const context = at('encoder_hidden_states', te.last_hidden_state);
+    expect(io('text_encoder')).toEqual([[at('inputs_embeds', te.last_hidden_state), `position_ids[1,${N}]`], [at('last_hidden_state', te.last_hidden_state)]]);
+    expect(io('unet')).toEqual([[at('sample', gu.latent), 'timestep[1]', context], [at('noise_pred', gu.noise_pred)]]);
+    expect(io('vae_encoder')).toEqual([[at('image', gv.image)], [at('latent_mean', gv.encode_latent_dist_mean), at('latent_logvar', gv.encode_latent_dist_logvar)]]);
+    expect(io('vae_decoder')).toEqual([[at('latent', gv.decode_input_latent)], [at('image', gv.decode_sample)]]);
+    expect(io('image_encoder')).toEqual([[at('pixel_values', gi.pixel_values)], [at('last_hidden_state', gi.last_hidden_state), at('image_embeds', gi.image_embeds)]]);
     const p = graph('unet_personalized');
+    const { rank, num_lora_modules: modules } = goldens.unet_lora;
+    const unetConfig = goldens.meta.configs.unet;
     expect(p.inputs.slice(0, 5).map((i) => i.name)).toEqual(['sample', 'timestep', 'encoder_hidden_states', 'hard_encoder_hidden_states', 'blend']);
-    expect(p.loraTargets).toHaveLength(32);
-    expect(p.inputs).toHaveLength(5 + 64);
-    expect(p.inputs.find((i) => i.name === 'lora.down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.A')?.shape).toEqual([4, 32]);
-    expect(p.inputs.find((i) => i.name === 'lora.mid_block.attentions.0.transformer_blocks.0.attn1.to_out.0.B')?.shape).toEqual([64, 4]);
+    expect(p.loraTargets).toHaveLength(modules);
+    expect(p.inputs).toHaveLength(5 + 2 * modules);
+    expect(p.inputs.find((i) => i.name === 'lora.down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.A')?.shape).toEqual([rank, unetConfig.cross_attention_dim]);
+    expect(p.inputs.find((i) => i.name === 'lora.mid_block.attentions.0.transformer_blocks.0.attn1.to_out.0.B')?.shape).toEqual([unetConfig.block_out_channels.at(-1), rank]);
     // every weight of the checkpoint is external; inline data is only small constants
     const u = graph('unet').model.graph.initializers!;
-    expect(u.filter((i) => i.external)).toHaveLength(208);
+    expect(u.filter((i) => i.external)).toHaveLength(tinyFiles.get('unet/diffusion_pytorch_model.safetensors')!.names().length);
     expect(u.filter((i) => i.data).every((i) => i.data!.byteLength <= 64 * 1024)).toBe(true);
     expect(graph('unet').externalData).toEqual(['unet/diffusion_pytorch_model.safetensors']);
   });
 
   it('text encoder: last_hidden_state, the uncond prompt, and v* spliced into inputs_embeds', async () => {
     const g = graph('text_encoder');
-    const out = await run(g, { inputs_embeds: embeds(te.input_ids), position_ids: positionIds(77) });
+    const out = await run(g, { inputs_embeds: embeds(te.input_ids), position_ids: positionIds(N) });
     assertClose(out.last_hidden_state.data, te.last_hidden_state.data, TOL, 'last_hidden_state');
-    const uncond = await run(g, { inputs_embeds: embeds(te.uncond_input_ids), position_ids: positionIds(77) });
+    const uncond = await run(g, { inputs_embeds: embeds(te.uncond_input_ids), position_ids: positionIds(N) });
     assertClose(uncond.last_hidden_state.data, te.uncond_last_hidden_state.data, TOL, 'uncond');
     const variant = te.inputs_embeds_variant;
     const spliced = tokenEmbeddings(te.input_ids);
-    spliced.set(variant.replacement_vector.data, variant.replaced_position * 32);
-    const v = await run(g, { inputs_embeds: { data: spliced, dims: [1, 77, 32] }, position_ids: positionIds(77) });
+    spliced.set(variant.replacement_vector.data, variant.replaced_position * hidden);
+    const v = await run(g, { inputs_embeds: { data: spliced, dims: te.last_hidden_state.shape }, position_ids: positionIds(N) });
     assertClose(v.last_hidden_state.data, variant.last_hidden_state.data, TOL, 'inputs_embeds variant');
   });
 
   it('text encoder with com.microsoft MultiHeadAttention (causal via attention_bias) also matches', async () => {
     const src = tinySource().textEncoder!;
     const g = exportTextEncoder(src.config, src.weights, { attention: 'mha' });
-    const out = await run(g, { inputs_embeds: embeds(te.input_ids), position_ids: positionIds(77) });
+    const out = await run(g, { inputs_embeds: embeds(te.input_ids), position_ids: positionIds(N) });
     assertClose(out.last_hidden_state.data, te.last_hidden_state.data, TOL, 'last_hidden_state (MHA)');
   });
 
@@ -122,9 +129,10 @@ describe('exported graphs of tiny-sd on onnxruntime-web (wasm) vs diffusers/tran
     const g = exportModelGraphs(tinySource(), { graphs: ['unet'], batch: 2 })[0];
     const cat = (a: OrtArray, b: OrtArray): OrtArray => ({ data: Float32Array.of(...a.data, ...b.data), dims: [2, ...a.dims.slice(1)] });
     const latent = feed(goldens.unet.latent);
-    const out = await run(g, { sample: cat(latent, latent), timestep: { data: Float32Array.of(500, 500), dims: [2] }, encoder_hidden_states: cat(Cuncond, C) });
-    expect(out.noise_pred.dims).toEqual([2, 4, 8, 8]);
-    assertClose(out.noise_pred.data.subarray(256), goldens.unet.noise_pred.data, TOL, 'cond half');
+    const t = goldens.unet.timestep;
+    const out = await run(g, { sample: cat(latent, latent), timestep: { data: Float32Array.of(t, t), dims: [2] }, encoder_hidden_states: cat(Cuncond, C) });
+    expect(out.noise_pred.dims).toEqual([2, ...goldens.unet.noise_pred.shape.slice(1)]);
+    assertClose(out.noise_pred.data.subarray(goldens.unet.noise_pred.data.length), goldens.unet.noise_pred.data, TOL, 'cond half');
   });
 
   it('fp16 weights (F16 initializers + Cast) equal fp32 weights holding the same rounded values', async () => {
@@ -158,10 +166,10 @@ describe('exported graphs of tiny-sd on onnxruntime-web (wasm) vs diffusers/tran
         json: async (p) => JSON.parse(readFileSync(new URL(p, TINY_SD), 'utf8')),
         header: async (p) => tinyFiles.get(p)!,
       },
-      { rank: 4, alpha: 4 },
+      { rank: goldens.unet_lora.rank, alpha: goldens.unet_lora.alpha },
     );
     expect(src.unet?.weights.location).toBe('unet/diffusion_pytorch_model.safetensors');
-    const arch = { textEncoder: src.textEncoder!.config, unet: src.unet!.config, vae: src.vae!.config, imageEncoder: src.imageEncoder!.config, lora: { rank: 4, alpha: 4, targets: [] } };
+    const arch = { textEncoder: src.textEncoder!.config, unet: src.unet!.config, vae: src.vae!.config, imageEncoder: src.imageEncoder!.config, lora: { ...src.lora!, targets: [] } };
     const weights = new Map([...tinyFiles].map(([path, f]) => [path.split('/')[0], { path, header: f }]));
     const out = exportPackGraphs({ architecture: arch as never, weights });
     expect(out.map((g) => g.path)).toEqual(['text_encoder.onnx', 'unet.onnx', 'unet_personalized.onnx', 'vae_encoder.onnx', 'vae_decoder.onnx', 'image_encoder.onnx']);
@@ -203,21 +211,24 @@ describe('export at full size from the real models\' key lists (structure only, 
     expect(g.outputs[0].shape).toEqual([2, 4, 64, 64]);
     expect(g.loraTargets).toHaveLength(16 * 8);
     const inits = g.model.graph.initializers!;
-    expect(inits.filter((i) => i.external)).toHaveLength(686);
-    expect(g.model.graph.nodes.filter((n) => n.opType === 'Cast')).toHaveLength(686);
+    const tensors = keyJson(`${stem}.keys.json`).num_tensors;
+    expect(inits.filter((i) => i.external)).toHaveLength(tensors);
+    expect(g.model.graph.nodes.filter((n) => n.opType === 'Cast')).toHaveLength(tensors);
     // structure only: the graph file stays small (constants are shapes, masks, scalars)
     expect(encodeModel(g.model).byteLength).toBeLessThan(4e6);
   });
 
   it('SD VAE decoder and CLIP ViT-L/14 text encoder', () => {
+    const vaeConfig = keyJson('sd-vae.config.json');
     const vae = exportModelGraphs(
-      { vae: { config: keyJson('sd-vae.config.json'), weights: { header: f16Header('sd-vae'), location: 'vae.safetensors' } } },
+      { vae: { config: vaeConfig, weights: { header: f16Header('sd-vae'), location: 'vae.safetensors' } } },
       { graphs: ['vae_decoder'] },
     )[0];
-    expect(vae.outputs[0].shape).toEqual([1, 3, 512, 512]);
-    const text = exportTextEncoder(keyJson('clip-vit-large-patch14-text.config.json'), { header: f16Header('clip-vit-large-patch14-text'), location: 'te.safetensors' });
-    expect(text.outputs[0].shape).toEqual([1, 77, 768]);
+    expect(vae.outputs[0].shape).toEqual([1, vaeConfig.out_channels, vaeConfig.sample_size, vaeConfig.sample_size]);
+    const textConfig = keyJson('clip-vit-large-patch14-text.config.json');
+    const text = exportTextEncoder(textConfig, { header: f16Header('clip-vit-large-patch14-text'), location: 'te.safetensors' });
+    expect(text.outputs[0].shape).toEqual([1, textConfig.max_position_embeddings, textConfig.hidden_size]);
     // the token embedding table stays on the CPU side (the pipeline splices v*)
-    expect(text.model.graph.initializers!.filter((i) => i.external)).toHaveLength(196 - 1);
+    expect(text.model.graph.initializers!.filter((i) => i.external)).toHaveLength(keyJson('clip-vit-large-patch14-text.keys.json').num_tensors - 1);
   });
 });

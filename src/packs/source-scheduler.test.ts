@@ -5,6 +5,7 @@
 // pack's ddim and euler samplers compute from the normalised config.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { SAMPLERS } from '../domain/samplers.ts';
 import { createScheduler, DdimScheduler, EulerScheduler } from '../pipeline/schedulers/index.ts';
 import { parsePythonJson } from './pack-io.ts';
 import { CLASS_TIMESTEP_SPACING, normaliseSchedulerConfig, SCHEDULER_CLASSES } from './source-scheduler.ts';
@@ -20,11 +21,17 @@ interface StepGolden {
   sigmas?: number[];
   init_noise_sigma: number;
 }
+/** Per scheduler class: the resolved config and, under `steps_<n>`, the numbers for n steps. */
+type ClassGolden = { resolved_config: Record<string, unknown> } & Record<`steps_${number}`, StepGolden>;
 interface Golden {
-  DDIMScheduler: { resolved_config: Record<string, unknown>; steps_25: StepGolden; steps_50: StepGolden };
-  EulerDiscreteScheduler: { resolved_config: Record<string, unknown>; steps_25: StepGolden; steps_50: StepGolden };
+  DDIMScheduler: ClassGolden;
+  EulerDiscreteScheduler: ClassGolden;
   alphas_cumprod_all_1000: number[];
 }
+
+/** The step counts a golden records (its `steps_<n>` keys). */
+const stepCounts = (c: ClassGolden): number[] =>
+  Object.keys(c).flatMap((k) => (/^steps_\d+$/.test(k) ? [Number(k.slice('steps_'.length))] : []));
 
 const REPOS = [
   'runwayml--stable-diffusion-v1-5',
@@ -41,7 +48,10 @@ function expectClose(a: readonly number[], b: readonly number[], rel: number, wh
 }
 
 function checkAgainstDiffusers(config: Record<string, unknown>, g: Golden, what: string) {
-  for (const n of [25, 50] as const) {
+  const counts = stepCounts(g.DDIMScheduler);
+  expect(counts.length, `${what}: step counts in the golden`).toBeGreaterThan(0);
+  expect(stepCounts(g.EulerDiscreteScheduler)).toEqual(counts);
+  for (const n of counts) {
     const dg = g.DDIMScheduler[`steps_${n}`];
     const ddim = createScheduler('ddim', config) as DdimScheduler;
     ddim.setTimesteps(n);
@@ -87,17 +97,21 @@ describe('scheduler configs → pack samplers, against diffusers', () => {
     expect(config.prediction_type).toBe('epsilon');
     expect(config.timestep_spacing).toBeUndefined(); // each sampler takes its own class default
     expect(dropped.join()).toMatch(/skip_prk_steps/);
+    // Which spacing each class defaults to is diffusers' (the golden's resolved configs).
+    const g = read('runwayml--stable-diffusion-v1-5.timesteps.json') as Golden;
+    expect([g.DDIMScheduler.resolved_config.timestep_spacing, g.EulerDiscreteScheduler.resolved_config.timestep_spacing]).toEqual(['leading', 'linspace']);
+    const [n] = stepCounts(g.DDIMScheduler);
     const ddim = createScheduler('ddim', config as never);
-    ddim.setTimesteps(25);
-    expect(ddim.timesteps.slice(0, 3)).toEqual([961, 921, 881]);
+    ddim.setTimesteps(n);
+    expect(ddim.timesteps).toEqual(g.DDIMScheduler[`steps_${n}`].timesteps);
     const euler = createScheduler('euler', config as never);
-    euler.setTimesteps(25);
-    expect(euler.timesteps.slice(0, 2)).toEqual([999, 957.375]);
+    euler.setTimesteps(n);
+    expectClose(euler.timesteps, g.EulerDiscreteScheduler[`steps_${n}`].timesteps, 1e-7, 'euler timesteps');
   });
 
   it('SD 2.1-768 keeps v_prediction for every sampler', () => {
     const { config } = normaliseSchedulerConfig(read('stabilityai--stable-diffusion-2-1.scheduler_config.json'));
-    for (const s of ['ddim', 'euler', 'dpmpp-2m'] as const)
+    for (const s of SAMPLERS)
       expect(createScheduler(s, config as never).config.predictionType).toBe('v_prediction');
   });
 

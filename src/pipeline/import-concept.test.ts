@@ -26,7 +26,11 @@ import { encodePrompt, tokenizeWithPlaceholder } from './prompt.ts';
 
 const goldens = JSON.parse(readFileSync(`${TINY_SD}/goldens.json`, 'utf8'));
 // diffusers' own save_lora_weights output: PEFT names, r 4, lora_alpha 4, no embedding.
-const goldenBytes = new Uint8Array(readFileSync(`${TINY_SD}/lora-goldens.safetensors`));
+const goldenBytes = new Uint8Array(readFileSync(`${TINY_SD}/${goldens.unet_lora.tensors_file}`));
+type GoldenArray = { shape: number[]; data: number[] };
+/** Goldens name inputs stored elsewhere by dotted path, e.g. "text_encoder.last_hidden_state". */
+const ref = (v: GoldenArray | string): GoldenArray =>
+  typeof v === 'string' ? v.split('.').reduce((o, k) => o[k], goldens) : v;
 const golden = parseSafetensors(goldenBytes);
 const gTensor = (name: string) => ({ info: golden.tensors.find((t) => t.name === name)!, data: golden.float32(name) });
 const modules = golden.tensors
@@ -81,7 +85,7 @@ const kohya = (m: string) => `lora_unet_${m.replaceAll('.', '_')}`;
 
 describe('importing LoRA files', () => {
   it('PEFT (diffusers save_lora_weights) at blend 1 gives diffusers’ own LoRA output (goldens unet_lora)', async () => {
-    const concept = await conceptFromForeign(rt, [read(goldenBytes, 'lora-goldens.safetensors')], {
+    const concept = await conceptFromForeign(rt, [read(goldenBytes, goldens.unet_lora.tensors_file)], {
       placeholder: 'cat',
     });
     expect(concept.placeholder).toBe('cat');
@@ -92,9 +96,11 @@ describe('importing LoRA files', () => {
       const layers = new Map<string, LoraPair<Tensor>>();
       for (const l of concept.lora)
         layers.set(l.module, { A: engine.tensor(l.A, l.aShape), B: engine.tensor(l.B, l.bShape) });
-      const ctx = engine.tensor(goldens.text_encoder.last_hidden_state.data, [1, 77, 32]);
+      const context = ref(g.encoder_hidden_states);
+      const ctx = engine.tensor(context.data, context.shape);
+      const latent = ref(g.latent);
       return unet(ops, rt.unet.params, rt.unet.config, {
-        sample: engine.tensor(goldens.unet.latent.data, goldens.unet.latent.shape), // g.latent = "unet.latent"
+        sample: engine.tensor(latent.data, latent.shape),
         timesteps: [g.timestep],
         cond: {
           context: ctx,
@@ -141,7 +147,8 @@ describe('importing LoRA files', () => {
         const layers = new Map<string, LoraPair<Tensor>>();
         for (const l of concept.lora)
           layers.set(l.module, { A: engine.tensor(l.A, l.aShape), B: engine.tensor(l.B, l.bShape) });
-        const ctx = engine.tensor(goldens.text_encoder.last_hidden_state.data, [1, 77, 32]);
+        const context = ref(g.encoder_hidden_states);
+        const ctx = engine.tensor(context.data, context.shape);
         const x = engine.tensor(g.latent.data, g.latent.shape);
         const a = unet(ops, rt.unet.params, rt.unet.config, {
           sample: x,

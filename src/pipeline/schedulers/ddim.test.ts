@@ -16,6 +16,8 @@ interface Goldens {
   ddim_loop: {
     initial_latent: { data: number[] };
     guidance_scale: number;
+    num_inference_steps: number;
+    eta: number;
     steps: { timestep: number; latent_sum: number; guided_eps_sum: number }[];
   };
 }
@@ -33,7 +35,7 @@ function oracleEps(s: DdimScheduler, x: Float32Array, x0: Float32Array, t: numbe
 describe('DDIM scheduler', () => {
   it('matches diffusers: timesteps, ᾱ at them and the final ᾱ (rel 2e-7)', () => {
     const s = new DdimScheduler(ddimConfigFromJson(sdConfig));
-    s.setTimesteps(10);
+    s.setTimesteps(G.scheduler.ddim_timesteps.length);
     expect(s.timesteps).toEqual(G.scheduler.ddim_timesteps);
     expect(s.initNoiseSigma).toBe(1);
     assertClose(
@@ -49,11 +51,11 @@ describe('DDIM scheduler', () => {
     // Each golden step records Σ guided ε and Σ latent after the step. Running the real
     // step on one-element "latents" holding these sums must give the next Σ latent.
     const s = createScheduler('ddim', sdConfig);
-    s.setTimesteps(10);
+    s.setTimesteps(G.ddim_loop.num_inference_steps);
     let sum = G.ddim_loop.initial_latent.data.reduce((a, b) => a + b, 0);
     G.ddim_loop.steps.forEach((golden, i) => {
       expect(s.timesteps[i]).toBe(golden.timestep);
-      const { prevSample } = s.step(Float32Array.of(golden.guided_eps_sum), golden.timestep, Float32Array.of(sum));
+      const { prevSample } = s.step(Float32Array.of(golden.guided_eps_sum), golden.timestep, Float32Array.of(sum), { eta: G.ddim_loop.eta });
       expect(Math.abs(prevSample[0] - golden.latent_sum)).toBeLessThan(1e-5 * Math.max(1, Math.abs(golden.latent_sum)));
       sum = golden.latent_sum; // restart each step from the golden value so errors do not compound
     });

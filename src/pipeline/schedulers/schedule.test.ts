@@ -31,14 +31,17 @@ const sd = ddimConfigFromJson(G.ddim_config);
 
 describe('noise schedule', () => {
   it('reads the SD DDIM config', () => {
+    const c = G.ddim_config;
     expect(sd).toMatchObject({
-      numTrainTimesteps: 1000,
-      betaSchedule: 'scaled_linear',
-      setAlphaToOne: false,
-      stepsOffset: 1,
-      clipSample: false,
-      predictionType: 'epsilon',
-      timestepSpacing: 'leading',
+      numTrainTimesteps: c.num_train_timesteps,
+      betaStart: c.beta_start,
+      betaEnd: c.beta_end,
+      betaSchedule: c.beta_schedule,
+      setAlphaToOne: c.set_alpha_to_one,
+      stepsOffset: c.steps_offset,
+      clipSample: c.clip_sample,
+      predictionType: c.prediction_type,
+      timestepSpacing: c.timestep_spacing,
     });
   });
 
