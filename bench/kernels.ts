@@ -1,7 +1,13 @@
-// Kernel benchmark: each op's forward and backward on the engine, and the same op as a
-// one-node (or few-node) ONNX graph on onnxruntime-web's WebGPU EP — on the engine's own
-// GPUDevice, reading the engine's input buffers, in the same process. Not a timed test:
-// numbers are for humans and for bench/results.json (DESIGN §8).
+// Kernel benchmark: each op's forward and backward on the engine, and the same op as an
+// ONNX graph on onnxruntime-web's WebGPU EP — on the engine's own GPUDevice, reading the
+// engine's input buffers, in the same process. Not a timed test: numbers are for humans and
+// for bench/results.json (DESIGN §8).
+//
+// The ONNX graphs are traced with the OnnxTracer the app's exported graphs come from
+// (src/onnx/onnx-tracer.ts, as src/onnx/export-graphs.ts uses it): each case calls the
+// tracer's TensorOps method, so ORT runs exactly the node pattern the app ships for that op
+// (e.g. GroupNorm as Reshape · InstanceNormalization · affine, attention as MatMul · Softmax ·
+// MatMul). Other tracer options (com.microsoft MultiHeadAttention) are timed as alternatives.
 //
 // Timing: after a first call (which compiles every pipeline) and warm-up calls, each
 // sample runs the work `inner` times between two queue drains (engine.sync()), with
@@ -16,17 +22,8 @@
 import { Engine } from '../src/engine/engine.ts';
 import type { GpuInfo } from '../src/engine/gpu.ts';
 import type { Tensor } from '../src/engine/tensor.ts';
-import {
-  attrFloat,
-  attrInt,
-  attrInts,
-  encodeModel,
-  floatInitializer,
-  int64Initializer,
-  MS_DOMAIN,
-  type OnnxInitializer,
-  type OnnxNode,
-} from '../src/onnx/onnx-proto.ts';
+import { floatInitializer } from '../src/onnx/onnx-proto.ts';
+import { OnnxTracer, type OnnxTracerOptions, type TraceValue } from '../src/onnx/onnx-tracer.ts';
 import { OrtSession, ortVersion, type OrtGpuOutput } from '../src/onnx/ort.ts';
 import { rng } from '../test/random.ts';
 
@@ -84,7 +81,7 @@ export interface OrtTiming {
   forwardGflops: number;
   firstForwardMs: number;
   sessionCreateMs: number;
-  /** The ONNX graph that was timed, e.g. "com.microsoft.MultiHeadAttention". */
+  /** The ONNX graph that was timed: its op types in order, e.g. "Reshape+Transpose+MatMul+Mul+Softmax". */
   graph: string;
   /** Whether every node ran on the WebGPU EP (false: ORT put some on its CPU EP). */
   allOnGpu: boolean;
@@ -140,13 +137,12 @@ interface InputSpec {
 }
 
 interface OnnxPart {
-  /** Human name of the ORT graph. */
-  graph: string;
-  nodes: OnnxNode[];
-  /** Extra constants (shapes for Reshape, …) besides the 'weight' inputs. */
-  constants?: OnnxInitializer[];
-  /** ORT-side layout of a weight, when it differs from the engine's (same data). */
-  weightDims?: Record<string, number[]>;
+  /** What the graph is, for the report (the op types it holds are added when traced). */
+  label: string;
+  /** Tracer options (default: those of the app's exported graphs). */
+  tracer?: OnnxTracerOptions;
+  /** Records the op with the tracer's TensorOps method, as the model code does. */
+  trace: (t: OnnxTracer, v: Readonly<Record<string, TraceValue>>) => TraceValue;
 }
 
 type EngineOp = (xs: Tensor[]) => Tensor;
@@ -180,7 +176,7 @@ function matmulCase(M: number, K: number, N: number): BenchCase {
       const { matmul } = await import('../src/kernels/matmul/matmul.ts');
       return ([a, b]) => matmul(a, b);
     },
-    onnx: { graph: 'MatMul', nodes: [{ opType: 'MatMul', inputs: ['a', 'b'], outputs: ['y'] }] },
+    onnx: { label: 'matmul', trace: (t, v) => t.matmul(v.a, v.b) },
   };
 }
 
@@ -200,23 +196,14 @@ function conv2dCase(B: number, Cin: number, H: number, W: number, Cout: number):
       const { conv2d } = await import('../src/kernels/conv2d/conv2d.ts');
       return ([x, w, b]) => conv2d(x, w, b, { padding: 1 });
     },
-    onnx: {
-      graph: 'Conv',
-      nodes: [
-        {
-          opType: 'Conv',
-          inputs: ['x', 'w', 'bias'],
-          outputs: ['y'],
-          attributes: { kernel_shape: attrInts([3, 3]), pads: attrInts([1, 1, 1, 1]) },
-        },
-      ],
-    },
+    onnx: { label: 'conv2d', trace: (t, v) => t.conv2d(v.x, v.w, v.bias, { padding: 1 }) },
   };
 }
 
 function attentionCase(op: KernelBenchOp, B: number, heads: number, Nq: number, Nk: number, D: number): BenchCase {
   const C = heads * D;
   const pairs = B * heads * Nq * Nk * D;
+  const trace = (t: OnnxTracer, v: Readonly<Record<string, TraceValue>>) => t.attention(v.q, v.k, v.v, heads);
   return {
     op,
     shape: `${heads} heads × ${Nq} q × ${Nk} kv × ${D} d`,
@@ -231,47 +218,11 @@ function attentionCase(op: KernelBenchOp, B: number, heads: number, Nq: number, 
       const { attention } = await import('../src/kernels/attention/attention.ts');
       return ([q, k, v]) => attention(q, k, v, heads);
     },
-    onnx: {
-      graph: 'com.microsoft.MultiHeadAttention',
-      nodes: [
-        {
-          opType: 'MultiHeadAttention',
-          domain: MS_DOMAIN,
-          inputs: ['q', 'k', 'v'],
-          outputs: ['y'],
-          attributes: { num_heads: attrInt(heads), scale: attrFloat(1 / Math.sqrt(D)) },
-        },
-      ],
-    },
-    onnxAlternatives: [unfusedAttention(B, heads, Nq, Nk, D)],
-  };
-}
-
-// The same attention from standard ops; materialises the (B, H, Nq, Nk) scores.
-function unfusedAttention(B: number, heads: number, Nq: number, Nk: number, D: number): OnnxPart {
-  const perm = (p: number[]) => ({ perm: attrInts(p) });
-  return {
-    graph: 'MatMul+Softmax+MatMul',
-    nodes: [
-      { opType: 'Reshape', inputs: ['q', 'q_heads'], outputs: ['q4'] },
-      { opType: 'Transpose', inputs: ['q4'], outputs: ['qh'], attributes: perm([0, 2, 1, 3]) },
-      { opType: 'Reshape', inputs: ['k', 'kv_heads'], outputs: ['k4'] },
-      { opType: 'Transpose', inputs: ['k4'], outputs: ['khT'], attributes: perm([0, 2, 3, 1]) },
-      { opType: 'Reshape', inputs: ['v', 'kv_heads'], outputs: ['v4'] },
-      { opType: 'Transpose', inputs: ['v4'], outputs: ['vh'], attributes: perm([0, 2, 1, 3]) },
-      { opType: 'MatMul', inputs: ['qh', 'khT'], outputs: ['s'] },
-      { opType: 'Mul', inputs: ['s', 'scale'], outputs: ['ss'] },
-      { opType: 'Softmax', inputs: ['ss'], outputs: ['p'], attributes: { axis: attrInt(-1) } },
-      { opType: 'MatMul', inputs: ['p', 'vh'], outputs: ['oh'] },
-      { opType: 'Transpose', inputs: ['oh'], outputs: ['o4'], attributes: perm([0, 2, 1, 3]) },
-      { opType: 'Reshape', inputs: ['o4', 'merged'], outputs: ['y'] },
-    ],
-    constants: [
-      int64Initializer('q_heads', [4], [B, Nq, heads, D]),
-      int64Initializer('kv_heads', [4], [B, Nk, heads, D]),
-      int64Initializer('merged', [3], [B, Nq, heads * D]),
-      floatInitializer('scale', [], [1 / Math.sqrt(D)]),
-    ],
+    // The app ships the decomposition (materialises the (B, H, Nq, Nk) scores); the fused
+    // contrib op is the tracer's other mode, not shipped (wrong on subgroup-8 devices, see
+    // onnx-tracer.ts).
+    onnx: { label: 'attention', trace },
+    onnxAlternatives: [{ label: 'attention, tracer mode mha (not shipped)', tracer: { attention: 'mha' }, trace }],
   };
 }
 
@@ -291,30 +242,7 @@ function groupNormCase(B: number, C: number, H: number, W: number, G: number): B
       const { groupNorm } = await import('../src/kernels/group-norm/group-norm.ts');
       return ([x, w, b]) => groupNorm(x, G, w, b, 1e-5);
     },
-    // ORT's WebGPU EP has no GroupNormalization kernel (it would run on the CPU); this is
-    // the graph PyTorch exports GroupNorm as, all of it on WebGPU.
-    onnx: {
-      graph: 'Reshape+InstanceNormalization+Reshape+Mul+Add',
-      nodes: [
-        { opType: 'Reshape', inputs: ['x', 'grouped'], outputs: ['xg'] },
-        {
-          opType: 'InstanceNormalization',
-          inputs: ['xg', 'one', 'zero'],
-          outputs: ['ng'],
-          attributes: { epsilon: attrFloat(1e-5) },
-        },
-        { opType: 'Reshape', inputs: ['ng', 'full'], outputs: ['n'] },
-        { opType: 'Mul', inputs: ['n', 'gamma'], outputs: ['s'] },
-        { opType: 'Add', inputs: ['s', 'beta'], outputs: ['y'] },
-      ],
-      constants: [
-        int64Initializer('grouped', [3], [B, G, -1]),
-        int64Initializer('full', [4], [B, C, H, W]),
-        floatInitializer('one', [G], new Float32Array(G).fill(1)),
-        floatInitializer('zero', [G], new Float32Array(G)),
-      ],
-      weightDims: { gamma: [C, 1, 1], beta: [C, 1, 1] },
-    },
+    onnx: { label: 'groupNorm', trace: (t, v) => t.groupNorm(v.x, G, v.gamma, v.beta, 1e-5) },
   };
 }
 
@@ -334,17 +262,7 @@ function layerNormCase(rows: number, C: number): BenchCase {
       const { layerNorm } = await import('../src/kernels/layer-norm/layer-norm.ts');
       return ([x, w, b]) => layerNorm(x, w, b, 1e-5);
     },
-    onnx: {
-      graph: 'LayerNormalization',
-      nodes: [
-        {
-          opType: 'LayerNormalization',
-          inputs: ['x', 'gamma', 'beta'],
-          outputs: ['y'],
-          attributes: { axis: attrInt(-1), epsilon: attrFloat(1e-5) },
-        },
-      ],
-    },
+    onnx: { label: 'layerNorm', trace: (t, v) => t.layerNorm(v.x, v.gamma, v.beta, 1e-5) },
   };
 }
 
@@ -360,13 +278,7 @@ function siluCase(shape: number[]): BenchCase {
       const { silu } = await import('../src/kernels/silu/silu.ts');
       return ([x]) => silu(x);
     },
-    onnx: {
-      graph: 'Sigmoid+Mul',
-      nodes: [
-        { opType: 'Sigmoid', inputs: ['x'], outputs: ['s'] },
-        { opType: 'Mul', inputs: ['x', 's'], outputs: ['y'] },
-      ],
-    },
+    onnx: { label: 'silu', trace: (t, v) => t.silu(v.x) },
   };
 }
 
@@ -541,20 +453,23 @@ async function benchEngine(
   };
 }
 
-function onnxModelBytes(c: BenchCase, o: OnnxPart, data: Float32Array[]): Uint8Array {
-  const initializers: OnnxInitializer[] = [...(o.constants ?? [])];
+/**
+ * The case's op traced into an ONNX model the way the app's graphs are: graph inputs for the
+ * 'input' tensors, initializers for the weights, the op recorded through the tracer.
+ */
+function tracedModel(c: BenchCase, o: OnnxPart, data: Float32Array[]): { bytes: Uint8Array; graph: string } {
+  const t = new OnnxTracer(o.tracer);
+  const v: Record<string, TraceValue> = {};
   c.inputs.forEach((s, i) => {
-    if (s.role === 'weight') initializers.push(floatInitializer(s.name, o.weightDims?.[s.name] ?? s.shape, data[i]));
+    v[s.name] = s.role === 'input' ? t.input(s.name, s.shape) : t.initializer(floatInitializer(s.name, s.shape, data[i]));
   });
-  return encodeModel({
-    graph: {
-      name: c.op,
-      nodes: o.nodes,
-      inputs: c.inputs.filter((s) => s.role === 'input').map((s) => ({ name: s.name, shape: s.shape })),
-      outputs: [{ name: 'y', shape: c.output }],
-      initializers,
-    },
-  });
+  const y = o.trace(t, v);
+  if (y.shape.join() !== c.output.join()) throw new Error(`traced ${o.label}: output [${y.shape}] ≠ [${c.output}]`);
+  t.output('y', y);
+  const model = t.model({ name: c.op });
+  // The graph's op types in order of first use, without the Identity that names the output.
+  const ops = [...new Set(model.graph.nodes.filter((n) => n.opType !== 'Identity').map((n) => (n.domain ? `${n.domain}.${n.opType}` : n.opType)))];
+  return { bytes: t.encode({ name: c.op }), graph: `${ops.join('+')}${o.tracer?.attention === 'mha' ? ' (not shipped)' : ''}` };
 }
 
 async function benchOrt(
@@ -565,7 +480,7 @@ async function benchOrt(
   xs: Tensor[],
   t: Timer,
 ): Promise<{ timing: OrtTiming; output: Float32Array }> {
-  const bytes = onnxModelBytes(c, part, data);
+  const { bytes, graph } = tracedModel(c, part, data);
   let start = now();
   let allOnGpu = true;
   let session: OrtSession;
@@ -601,7 +516,7 @@ async function benchOrt(
     out.dispose();
     return {
       timing: {
-        graph: part.graph,
+        graph,
         forwardMs: fwd.ms,
         forwardGflops: gflops(c.flops.forward, fwd.ms),
         firstForwardMs: fwd.firstMs,
@@ -665,12 +580,12 @@ async function benchCase(engine: Engine, c: BenchCase, t: Timer, seed: number): 
         if (row.engine) timing.engineOverOrt = row.engine.forwardGflops / timing.forwardGflops;
       } catch (e) {
         if (i === 0) row.ortError = message(e);
-        else (row.ortAlternatives ??= []).push({ graph: part.graph, error: message(e) });
+        else (row.ortAlternatives ??= []).push({ graph: part.label, error: message(e) });
         continue;
       }
-      if (!timing.allOnGpu) notes.push(`ORT ran part of ${part.graph} on its CPU EP`);
+      if (!timing.allOnGpu) notes.push(`ORT ran part of ${timing.graph} on its CPU EP`);
       if ((timing.relDiffVsEngine ?? 0) > AGREEMENT) {
-        notes.push(`ORT ${part.graph} disagrees with the engine (Δ ${timing.relDiffVsEngine!.toExponential(1)})`);
+        notes.push(`ORT ${timing.graph} disagrees with the engine (Δ ${timing.relDiffVsEngine!.toExponential(1)})`);
       }
       if (i === 0) {
         row.ort = timing;
