@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { parseSafetensors } from '../../packs/safetensors.ts';
 import { Params } from '../params.ts';
 import { ParamRecorder, ShapeOps, type ShapeTensor } from '../shape-ops.ts';
 import { unet } from './unet.ts';
@@ -36,6 +37,9 @@ describe('UNet parameter names and shapes', () => {
 
   it('equal the tiny-sd checkpoint', () => {
     const config = readJson('tiny-sd/unet/config.json');
-    expect(unetParams(config).size).toBe(208);
+    const file = parseSafetensors(new Uint8Array(readFileSync(new URL('tiny-sd/unet/diffusion_pytorch_model.safetensors', REF))));
+    const ours = unetParams(config);
+    expect([...ours.keys()].sort()).toEqual(file.names().sort());
+    for (const name of file.names()) expect(ours.get(name), name).toEqual(file.info(name).shape);
   });
 });
