@@ -11,6 +11,7 @@
 //                  ("--blend <α> … (default 0.25)").
 // A field set to a value other than the table's (a benchmark's 2 steps, a LoRA's alpha 4) is
 // not a copy of the table and is not flagged.
+import ts from 'typescript';
 import { DEFAULTS } from '../src/domain/defaults.ts';
 import { SAMPLERS, SAMPLER_LABELS } from '../src/domain/samplers.ts';
 
@@ -24,88 +25,25 @@ export interface LiteralFinding {
 
 /**
  * The source with every comment replaced by spaces (newlines kept, so line numbers hold).
- * Strings, template literals (with nested `${…}`) and regular-expression literals are kept
- * and skipped over as units, so a `//` inside them does not start a comment.
+ * TypeScript's parser finds the comments, so a `//` inside a string, a template literal, a
+ * regular expression or JSX text is left alone.
  */
-export function blankComments(src: string): string {
+export function blankComments(src: string, fileName = 'source.tsx'): string {
+  const kind = fileName.endsWith('.tsx') ? ts.ScriptKind.TSX : ts.ScriptKind.TS;
+  const file = ts.createSourceFile(fileName, src, ts.ScriptTarget.Latest, true, kind);
   const out = src.split('');
-  const blank = (from: number, to: number) => {
-    for (let k = from; k < to; k++) if (out[k] !== '\n') out[k] = ' ';
+  const blank = (pos: number, end: number) => {
+    for (let k = pos; k < end; k++) if (out[k] !== '\n') out[k] = ' ';
   };
-  // Brace depths at which a template literal's `${` was opened.
-  const templates: number[] = [];
-  let depth = 0;
-  let lastSignificant = '';
-  let i = 0;
-  const skipString = (quote: string) => {
-    i++;
-    while (i < src.length && src[i] !== quote && src[i] !== '\n') i += src[i] === '\\' ? 2 : 1;
-    i++;
-  };
-  // Inside a template literal's text: up to its end, or into a `${` expression.
-  const skipTemplateText = () => {
-    while (i < src.length) {
-      if (src[i] === '\\') i += 2;
-      else if (src[i] === '`') {
-        i++;
-        return;
-      } else if (src[i] === '$' && src[i + 1] === '{') {
-        templates.push(depth);
-        depth++;
-        i += 2;
-        return;
-      } else i++;
+  const visit = (node: ts.Node) => {
+    // JSX text is not trivia: scanning it for comments would misread a literal `//`.
+    if (node.kind !== ts.SyntaxKind.JsxText) {
+      ts.forEachLeadingCommentRange(src, node.getFullStart(), blank);
+      ts.forEachTrailingCommentRange(src, node.getEnd(), blank);
     }
+    for (const child of node.getChildren(file)) visit(child);
   };
-  while (i < src.length) {
-    const c = src[i];
-    const next = src[i + 1];
-    if (c === '/' && next === '/') {
-      const end = src.indexOf('\n', i);
-      const stop = end < 0 ? src.length : end;
-      blank(i, stop);
-      i = stop;
-    } else if (c === '/' && next === '*') {
-      const end = src.indexOf('*/', i + 2);
-      const stop = end < 0 ? src.length : end + 2;
-      blank(i, stop);
-      i = stop;
-    } else if (c === '/' && (lastSignificant === '' || '(,=:[!&|?{};+-*%<>~^'.includes(lastSignificant))) {
-      // A regular-expression literal (a `/` where an operand is expected).
-      let inClass = false;
-      i++;
-      while (i < src.length && src[i] !== '\n' && (inClass || src[i] !== '/')) {
-        if (src[i] === '\\') i++;
-        else if (src[i] === '[') inClass = true;
-        else if (src[i] === ']') inClass = false;
-        i++;
-      }
-      i++;
-      while (/[a-z]/i.test(src[i] ?? '')) i++;
-      lastSignificant = 'x';
-    } else if (c === "'" || c === '"') {
-      skipString(c);
-      lastSignificant = 'x';
-    } else if (c === '`') {
-      i++;
-      skipTemplateText();
-      lastSignificant = 'x';
-    } else {
-      if (c === '{') depth++;
-      else if (c === '}') {
-        depth--;
-        if (templates.length && templates[templates.length - 1] === depth) {
-          templates.pop();
-          i++;
-          skipTemplateText();
-          lastSignificant = 'x';
-          continue;
-        }
-      }
-      if (!/\s/.test(c)) lastSignificant = /[\w$)\]]/.test(c) ? 'x' : c;
-      i++;
-    }
-  }
+  visit(file);
   return out.join('');
 }
 
@@ -149,8 +87,11 @@ function literalValue(lit: string): Value {
 }
 
 /** Every place in `src` (a file's text) that copies the table of defaults or the sampler list. */
-export function findDefaultLiterals(src: string, o: { samplers: boolean; defaults: boolean }): LiteralFinding[] {
-  const code = blankComments(src);
+export function findDefaultLiterals(
+  src: string,
+  o: { samplers: boolean; defaults: boolean; fileName?: string },
+): LiteralFinding[] {
+  const code = blankComments(src, o.fileName);
   const found: LiteralFinding[] = [];
   const lineOf = (index: number) => code.slice(0, index).split('\n').length;
   const add = (rule: LiteralRule, index: number, text: string) =>

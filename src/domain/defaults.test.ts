@@ -38,6 +38,7 @@ function findings(): Map<string, LiteralFinding[]> {
     const hits = findDefaultLiterals(readFileSync(join(ROOT, file), 'utf8'), {
       samplers: file !== SAMPLER_LIST,
       defaults: file !== TABLE,
+      fileName: file,
     });
     if (hits.length) out.set(relative(ROOT, join(ROOT, file)), hits);
   }
