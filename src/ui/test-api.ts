@@ -3,7 +3,7 @@
 // is no back door into storage), for what a person cannot do yet without a pipeline — e.g.
 // put a concept into the library without personalizing one.
 import type { ConceptData, GenerateRequest, ImageResult } from '../domain/types.ts';
-import { useAppStore, type AppState } from './store.ts';
+import { useAppStore, type AppState } from './store/index.ts';
 
 export interface LikenessTestApi {
   readonly version: 1;

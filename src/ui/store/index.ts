@@ -9,14 +9,14 @@ import {
   defaultSettings,
   type ConceptNaming,
   type ImportedConcept,
-} from '../storage/concept-file.ts';
-import { importConceptBlob } from '../storage/concept-file-blob.ts';
-import { formatBytes } from './format.ts';
-import { bundleZip, exportBundle, safeStem } from '../storage/concept-export.ts';
-import { CONCEPT_MAX_FILE_BYTES, ConceptFileError, type ConceptPackInfo } from '../storage/concept-safetensors.ts';
-import { cleanName, type ConceptRecord, type ConceptSettings, type ConceptSummary } from '../storage/concept-record.ts';
-import { ConceptLibrary, type StorageEstimate, type WriteHooks } from '../storage/library-db.ts';
-import { StorageError, storageError, toStorageError, type StorageErrorKind } from '../storage/storage-error.ts';
+} from '../../storage/concept-file.ts';
+import { importConceptBlob } from '../../storage/concept-file-blob.ts';
+import { formatBytes } from '../format.ts';
+import { bundleZip, exportBundle, safeStem } from '../../storage/concept-export.ts';
+import { CONCEPT_MAX_FILE_BYTES, ConceptFileError, type ConceptPackInfo } from '../../storage/concept-safetensors.ts';
+import { cleanName, type ConceptRecord, type ConceptSettings, type ConceptSummary } from '../../storage/concept-record.ts';
+import { ConceptLibrary, type StorageEstimate, type WriteHooks } from '../../storage/library-db.ts';
+import { StorageError, storageError, toStorageError, type StorageErrorKind } from '../../storage/storage-error.ts';
 import type {
   ConceptData,
   ConceptStart,
@@ -29,15 +29,15 @@ import type {
   PersonalizeProgress,
   RngName,
   SamplerName,
-} from '../domain/types.ts';
-import type { GpuReport } from '../worker/api.ts';
-import { newJobId, progressCallback, toWorkerError, workerApi } from '../worker/client.ts';
-import { clampCrop, defaultCrop } from './crop.ts';
-import { generationTextEntries, imageFileName, type GenerationRecord } from './generation-metadata.ts';
-import { cropThumbnail, encodePng, saveFile } from './image-encode.ts';
-import { workerNotice, type Notice, type NoticeArea } from './messages.ts';
-import { validateUpload, type UploadProblem } from './upload-validation.ts';
-import { pickedFolderKind, type PickedFolderKind } from '../packs/pack-io-browser.ts';
+} from '../../domain/types.ts';
+import type { GpuReport } from '../../worker/api.ts';
+import { newJobId, progressCallback, toWorkerError, workerApi } from '../../worker/client.ts';
+import { clampCrop, defaultCrop } from '../crop.ts';
+import { generationTextEntries, imageFileName, type GenerationRecord } from '../generation-metadata.ts';
+import { cropThumbnail, encodePng, saveFile } from '../image-encode.ts';
+import { workerNotice, type Notice, type NoticeArea } from '../messages.ts';
+import { validateUpload, type UploadProblem } from '../upload-validation.ts';
+import { pickedFolderKind, type PickedFolderKind } from '../../packs/pack-io-browser.ts';
 
 /** A folder the user picked, described for the Model step. */
 function pickedFolder(files: File[]): PickedFolder | null {
