@@ -186,13 +186,13 @@ export const NOTICES = {
   }),
 
   // ---------------------------------------------------------------- generate
-  emptyPrompt: (): NoticeText => ({
+  emptyPrompt: (placeholder: string): NoticeText => ({
     area: 'generate',
     tone: 'error',
     kind: 'empty-prompt',
     title: 'Write a prompt first',
     message: 'The prompt is empty.',
-    hint: 'Describe the picture, e.g. “a watercolor of S* in Paris”.',
+    hint: `Describe the picture, e.g. “a watercolor of ${placeholder} in Paris”.`,
   }),
   placeholderMissing: (concept: { name: string; placeholder: string }): NoticeText => ({
     area: 'generate',

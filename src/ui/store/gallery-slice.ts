@@ -1,4 +1,5 @@
 // The gallery: finished images as PNGs with their settings embedded, newest first.
+import { DEFAULTS } from '../../domain/defaults.ts';
 import type { GenerateRequest, ImageResult } from '../../domain/types.ts';
 import { newJobId } from '../../worker/client.ts';
 import { NOTICES } from '../copy.ts';
@@ -40,7 +41,7 @@ export const createGallerySlice: Slice<GallerySlice> = (set, get) => ({
         batch: request.batch,
         seed: image.seed,
         runtime: request.runtime,
-        rng: request.rng ?? 'philox',
+        rng: request.rng ?? DEFAULTS.generate.rng,
         width: image.width,
         height: image.height,
         packId: get().pack.summary?.id ?? null,

@@ -1,12 +1,19 @@
 // The Generate step: the settings form, the concept to generate with, and the run in the
 // worker (its progress previews). Finished images go to the gallery (gallery-slice.ts).
-import type { GenerateRequest, ImageResult, RngName, SamplerName } from '../../domain/types.ts';
+import { DEFAULTS } from '../../domain/defaults.ts';
+import type {
+  GenerateRequest,
+  GenerateSettings,
+  ImageResult,
+  PackSummary,
+  RngName,
+  SamplerName,
+} from '../../domain/types.ts';
 import type { ConceptRecord } from '../../storage/concept-record.ts';
 import { newJobId, progressCallback, toWorkerError, workerApi } from '../../worker/client.ts';
 import { NOTICES, PROMPTS, STORAGE_DOING, WORKER_DOING } from '../copy.ts';
-import { DEFAULT_PLACEHOLDER } from './personalize-slice.ts';
 import { workerNotice } from '../messages.ts';
-import type { JobStatus, Slice } from './app-state.ts';
+import type { GetState, JobStatus, SetState, Slice } from './app-state.ts';
 import { needLibrary, storageFailure } from './library-access.ts';
 import { cancelWorkerJob, patcher } from './patch.ts';
 
@@ -46,30 +53,60 @@ export type GenerateField =
 
 export interface GenerateSlice {
   generate: GenerateState;
+  /** Choosing a concept (conceptId) also sets the blend to the concept's own. */
   setGenerate<K extends GenerateField>(field: K, value: GenerateState[K]): void;
   rollSeed(): void;
   startGenerate(): Promise<void>;
   cancelGenerate(): void;
 }
 
+/** The generation settings the loaded pack proposes, or the defaults table's before one is loaded. */
+export function generateSettings(pack: PackSummary | null): GenerateSettings {
+  if (pack) return pack.defaults;
+  const d = DEFAULTS.generate;
+  return { steps: d.steps, guidance: d.guidance, sampler: d.sampler, blend: d.generateBlend, batch: d.batch };
+}
+
 const randomSeed = () => crypto.getRandomValues(new Uint32Array(1))[0];
+
+/** The read of the last chosen concept's blend while it runs; a generation started meanwhile waits for it. */
+let conceptBlend: Promise<void> | null = null;
+
+/**
+ * Chooses the library concept to generate with (null: none). As in the CLI, a concept
+ * brings its own stored blend α; it is read from the library unless the caller has it.
+ */
+export function selectConcept(set: SetState, get: GetState, id: string | null, blend?: number): void {
+  const patch = patcher(set);
+  patch('generate', { conceptId: id, ...(blend === undefined ? {} : { blend }) });
+  if (id === null || blend !== undefined) return;
+  const read: Promise<void> = needLibrary(get)
+    .then((lib) => lib.get(id))
+    .then(
+      (record) => {
+        if (get().generate.conceptId === id) patch('generate', { blend: record.blend });
+      },
+      (err: unknown) => {
+        storageFailure(get, err, STORAGE_DOING.read);
+      },
+    )
+    .finally(() => {
+      if (conceptBlend === read) conceptBlend = null;
+    });
+  conceptBlend = read;
+}
 
 export const createGenerateSlice: Slice<GenerateSlice> = (set, get) => {
   const patch = patcher(set);
+  const d = DEFAULTS.generate;
   return {
     generate: {
-      prompt: PROMPTS.starter(DEFAULT_PLACEHOLDER),
-      negativePrompt: '',
-      steps: 25,
-      guidance: 7.5,
-      seed: 42,
-      sampler: 'dpmpp-2m',
-      blend: 0.25,
-      batch: 1,
-      // Measured faster than onnxruntime-web's WebGPU EP on the adapters here (bench pipeline);
-      // ONNX Runtime stays one click away.
-      runtime: 'engine',
-      rng: 'philox',
+      prompt: PROMPTS.starter(DEFAULTS.personalize.placeholder),
+      negativePrompt: d.negativePrompt,
+      ...generateSettings(null),
+      seed: d.seed,
+      runtime: d.runtime,
+      rng: d.rng,
       conceptId: null,
       status: 'idle',
       jobId: null,
@@ -78,17 +115,19 @@ export const createGenerateSlice: Slice<GenerateSlice> = (set, get) => {
       previews: [],
     },
     setGenerate(field, value) {
-      patch('generate', { [field]: value } as Partial<GenerateState>);
+      if (field === 'conceptId') selectConcept(set, get, value as string | null);
+      else patch('generate', { [field]: value } as Partial<GenerateState>);
     },
     rollSeed() {
       patch('generate', { seed: randomSeed() });
     },
     async startGenerate() {
+      if (conceptBlend) await conceptBlend;
       const s = get();
       const g = s.generate;
       if (g.status === 'running' || s.pack.status !== 'done') return;
       if (!g.prompt.trim()) {
-        get().notify(NOTICES.emptyPrompt());
+        get().notify(NOTICES.emptyPrompt(s.personalize.placeholder));
         return;
       }
       get().clearNotices('generate');

@@ -12,6 +12,7 @@ import { ConceptLibrary, type StorageEstimate, type WriteHooks } from '../../sto
 import { BUSY, newConceptName, NOTICES, PROMPTS, STORAGE_DOING } from '../copy.ts';
 import { cropThumbnail } from '../image-encode.ts';
 import type { Slice } from './app-state.ts';
+import { selectConcept } from './generate-slice.ts';
 import { connection, needLibrary, storageFailure } from './library-access.ts';
 import { patcher } from './patch.ts';
 
@@ -52,7 +53,7 @@ export interface LibrarySlice {
   cancelRename(): void;
   askDelete(id: string | null): void;
   deleteConcept(id: string): Promise<void>;
-  /** Generates with the concept: selects it and goes to the Generate step. */
+  /** Generates with the concept: selects it (and its blend) and goes to the Generate step. */
   useConcept(id: string): void;
 }
 
@@ -191,7 +192,8 @@ export const createLibrarySlice: Slice<LibrarySlice> = (set, get) => {
       if (!c) return;
       const g = get().generate;
       const prompt = g.prompt.includes(c.placeholder) ? g.prompt : PROMPTS.concept(c.placeholder);
-      patch('generate', { conceptId: id, prompt });
+      selectConcept(set, get, id);
+      patch('generate', { prompt });
       set({ step: 'generate' });
     },
   };

@@ -1,6 +1,7 @@
 // Concepts in and out of the library: Likeness concept files, other tools' LoRA and
 // embedding files (read by the worker), exports for diffusers / A1111, and the blend-1
 // preview that shows how other tools will draw a concept.
+import { DEFAULTS } from '../../domain/defaults.ts';
 import { bundleZip, exportBundle, safeStem } from '../../storage/concept-export.ts';
 import {
   conceptData,
@@ -20,6 +21,7 @@ import { formatBytes } from '../format.ts';
 import { saveFile } from '../image-encode.ts';
 import { workerNotice } from '../messages.ts';
 import type { GetState, Slice } from './app-state.ts';
+import { generateSettings } from './generate-slice.ts';
 import { needLibrary, storageFailure } from './library-access.ts';
 import type { OtherToolFormat } from './library-slice.ts';
 import { patcher } from './patch.ts';
@@ -142,19 +144,19 @@ export const createLibraryTransferSlice: Slice<LibraryTransferSlice> = (set, get
       patch('library', { blendOne: { id, status: 'running', image: null } });
       try {
         const record = await (await needLibrary(get)).get(id);
-        const d = s.pack.summary?.defaults;
+        const { steps, guidance, sampler } = generateSettings(s.pack.summary);
         const [image] = await workerApi().generate(
           newJobId('blend-one'),
           {
             prompt: PROMPTS.concept(record.placeholder),
-            negativePrompt: '',
-            steps: d?.steps ?? 25,
-            guidance: d?.guidance ?? 7.5,
-            sampler: d?.sampler ?? 'dpmpp-2m',
+            negativePrompt: DEFAULTS.generate.negativePrompt,
+            steps,
+            guidance,
+            sampler,
             // The whole LoRA, as other tools apply it: what this preview is for.
             blend: 1,
             batch: 1,
-            seed: 0,
+            seed: DEFAULTS.generate.seed,
             runtime: s.generate.runtime,
             concept: conceptData(record),
           },

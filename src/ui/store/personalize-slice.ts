@@ -1,10 +1,12 @@
 // The Personalize step: the tuning settings, the run in the worker (its stages, nearest
 // words and losses as they arrive), and saving the concept it produces to the library.
+import { DEFAULTS } from '../../domain/defaults.ts';
 import type { ConceptData, ConceptStart, PersonalizeProgress } from '../../domain/types.ts';
 import { newJobId, progressCallback, toWorkerError, workerApi } from '../../worker/client.ts';
 import { NOTICES, WORKER_DOING } from '../copy.ts';
 import { workerNotice } from '../messages.ts';
 import type { JobStatus, Slice } from './app-state.ts';
+import { selectConcept } from './generate-slice.ts';
 import { cancelWorkerJob, patcher } from './patch.ts';
 
 export interface PersonalizeState {
@@ -32,21 +34,19 @@ export interface PersonalizeSlice {
   cancelPersonalize(): void;
 }
 
-export const DEFAULT_PLACEHOLDER = 'S*';
-
 export const createPersonalizeSlice: Slice<PersonalizeSlice> = (set, get) => {
   const patch = patcher(set);
   return {
     personalize: {
-      placeholder: DEFAULT_PLACEHOLDER,
-      steps: 12,
-      seed: 0,
+      placeholder: DEFAULTS.personalize.placeholder,
+      steps: DEFAULTS.personalize.steps,
+      seed: DEFAULTS.personalize.seed,
       classWord: '',
       status: 'idle',
       stage: null,
       jobId: null,
       step: 0,
-      totalSteps: 12,
+      totalSteps: DEFAULTS.personalize.steps,
       nearest: [],
       start: null,
       losses: [],
@@ -99,7 +99,7 @@ export const createPersonalizeSlice: Slice<PersonalizeSlice> = (set, get) => {
           },
         });
         patch('personalize', { savedId: id });
-        patch('generate', { conceptId: id });
+        selectConcept(set, get, id, concept.blend);
       };
       let concept: ConceptData;
       try {
