@@ -96,14 +96,6 @@ export const NOTICES = {
     message: 'Enter the address of a pack’s manifest.json first.',
     hint: 'Paste the address of a model pack folder or of its manifest.json, e.g. https://example.com/packs/sd15/manifest.json.',
   }),
-  badPackUrl: (url: string): NoticeText => ({
-    area: 'pack',
-    tone: 'error',
-    kind: 'bad-url',
-    title: 'That is not a pack address',
-    message: `${quoted(url)} is not an http(s) address.`,
-    hint: 'Paste the address of a model pack folder or of its manifest.json, e.g. https://example.com/packs/sd15/manifest.json.',
-  }),
   noPackFolder: (): NoticeText => ({
     area: 'pack',
     tone: 'error',
@@ -156,23 +148,6 @@ export const NOTICES = {
   }),
 
   // ---------------------------------------------------------------- personalize
-  badPlaceholder: (placeholder: string): NoticeText => ({
-    area: 'personalize',
-    tone: 'error',
-    kind: 'bad-placeholder',
-    title: 'The placeholder token needs fixing',
-    message: placeholder ? `${quoted(placeholder)} contains spaces.` : 'The placeholder token is empty.',
-    hint: 'Use one short word that is not an ordinary word, such as S* or <my-mug>.',
-  }),
-  classWordNeeded: (classWord: string): NoticeText => ({
-    area: 'personalize',
-    tone: 'error',
-    kind: 'class-word',
-    title: classWord ? 'The class word must be one word' : 'Say what the photo shows',
-    message:
-      'This model has no tuning encoder, so personalization starts from an ordinary word for the thing in the photo and tunes from there.',
-    hint: 'Type one word, such as dog, mug or statue.',
-  }),
   /** Tuning diverged and its starting point was saved: the class word, or the encoder's prediction. */
   savedFallback: (classWord: string | null): NoticeText => ({
     area: 'personalize',
@@ -201,14 +176,6 @@ export const NOTICES = {
     title: 'The concept is not in the prompt',
     message: `The prompt does not contain ${quoted(concept.placeholder)}, so ${quoted(concept.name)} will not appear.`,
     hint: `Add ${concept.placeholder} where the thing should be, e.g. “${PROMPTS.concept(concept.placeholder)} on a beach”.`,
-  }),
-  wrongPack: (concept: { name: string; packId: string }, packId: string): NoticeText => ({
-    area: 'generate',
-    tone: 'error',
-    kind: 'wrong-pack',
-    title: 'This concept belongs to another model',
-    message: `${quoted(concept.name)} was made with the pack ${quoted(concept.packId)}; the loaded pack is ${quoted(packId)}.`,
-    hint: `Load ${quoted(concept.packId)} on the Model step, or choose another concept.`,
   }),
   pngFailed: (detail: string): NoticeText => ({
     area: 'generate',

@@ -139,12 +139,9 @@ export const createGenerateSlice: Slice<GenerateSlice> = (set, get) => {
           storageFailure(get, err, STORAGE_DOING.read);
           return;
         }
+        // Advice only: the worker generates either way. Whether the concept fits the loaded
+        // pack is the worker's check; its refusal is shown below.
         if (!g.prompt.includes(concept.placeholder)) get().notify(NOTICES.placeholderMissing(concept));
-        const pack = s.pack.summary;
-        if (pack && pack.hash !== concept.packHash) {
-          get().notify(NOTICES.wrongPack(concept, pack.id));
-          return;
-        }
       }
       const jobId = newJobId('generate');
       const request: GenerateRequest = {

@@ -55,24 +55,17 @@ function pickedFolder(files: File[]): PickedFolder | null {
 export const createPackSlice: Slice<PackSlice> = (set, get) => {
   const patch = patcher(set);
 
-  /** The source to load, or null after saying what is wrong with the form. */
+  /**
+   * The source to load, or null after saying what is missing. Only what the form can tell
+   * at once is checked here (nothing entered, a folder that is neither a pack nor a model);
+   * the worker checks the address and the files themselves and its answer is shown.
+   */
   const packSource = (pack: PackState): PackSource | null => {
     switch (pack.sourceKind) {
       case 'url': {
         const url = pack.url.trim();
         if (!url) {
           get().notify(NOTICES.noPackUrl());
-          return null;
-        }
-        let ok: boolean;
-        try {
-          const u = new URL(url, location.href);
-          ok = u.protocol === 'https:' || u.protocol === 'http:';
-        } catch {
-          ok = false;
-        }
-        if (!ok) {
-          get().notify(NOTICES.badPackUrl(url));
           return null;
         }
         return { kind: 'url', url };

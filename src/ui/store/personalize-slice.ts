@@ -64,18 +64,11 @@ export const createPersonalizeSlice: Slice<PersonalizeSlice> = (set, get) => {
       const s = get();
       const img = s.photo.image;
       if (s.personalize.status === 'running' || !img || s.pack.status !== 'done') return;
+      // The placeholder, the class word and the step count are checked by the worker, which
+      // refuses a bad one before tuning starts, naming the problem; that message is shown.
       const placeholder = s.personalize.placeholder.trim();
-      if (!placeholder || /\s/.test(placeholder)) {
-        get().notify(NOTICES.badPlaceholder(placeholder));
-        return;
-      }
       const classWord = s.personalize.classWord.trim();
-      if (s.pack.summary && !s.pack.summary.hasTuningEncoder && (!classWord || /\s/.test(classWord))) {
-        get().notify(NOTICES.classWordNeeded(classWord));
-        return;
-      }
-      const steps = Math.max(1, Math.min(100, Math.round(s.personalize.steps)));
-      const seed = s.personalize.seed;
+      const { steps, seed } = s.personalize;
       const jobId = newJobId('personalize');
       get().clearNotices('personalize');
       patch('personalize', {
