@@ -1,7 +1,8 @@
 // What the store says to the person using the app, in one place: step names, example
-// prompts, status lines and every notice the store raises itself. The store decides when
-// to say something; this file decides how it is worded. Worker failures keep the worker's
-// own message, with the title and advice for their kind from messages.ts.
+// prompts, status lines, every notice the store raises itself and the advice for each kind
+// of worker error. The store decides when to say something; this file decides how it is
+// worded. Worker failures keep the worker's own message, with the title and advice below.
+import type { ErrorKind } from '../domain/types.ts';
 import type { StorageErrorKind } from '../storage/storage-error.ts';
 import type { Notice } from './messages.ts';
 import type { StepId } from './store/navigation-slice.ts';
@@ -61,6 +62,35 @@ export const STORAGE_DOING = {
   /** `what` is already quoted. */
   import: (what: string) => `import ${what}`,
 } as const;
+
+/** The title and the advice for each kind of worker error (messages.ts's workerNotice). */
+export const WORKER_ERROR_ADVICE: Readonly<Record<ErrorKind, { title: string; hint: string }>> = {
+  cancelled: { title: 'Cancelled', hint: 'Nothing was changed. Start again whenever you like.' },
+  'bad-input': {
+    title: 'The input was refused',
+    hint: 'Check the photo and the settings named above, then try again.',
+  },
+  pack: {
+    title: 'The model pack could not be loaded',
+    hint: 'Check the address or folder. A download that stopped resumes where it left off when you try again.',
+  },
+  'device-lost': {
+    title: 'The GPU stopped responding',
+    hint: 'This happens when the GPU is reset or another tab uses it heavily. Reload the page; your concept library is safe.',
+  },
+  'out-of-memory': {
+    title: 'The GPU ran out of memory',
+    hint: 'Lower the batch size, close other GPU-heavy tabs or apps, or use a smaller model pack.',
+  },
+  numerical: {
+    title: 'The computation went wrong numerically',
+    hint: 'Try another seed, fewer tuning steps or a lower guidance value.',
+  },
+  internal: {
+    title: 'Likeness could not do that',
+    hint: 'Reload the page and try again. If it keeps happening, report the message above.',
+  },
+};
 
 /** The title of a library notice for each kind of storage failure. */
 export const STORAGE_TITLES: Readonly<Record<StorageErrorKind, string>> = {
