@@ -5,7 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { inject, test as base } from 'vitest';
 import type { Page } from 'playwright-core';
-import type { AppState, StepId } from '../src/ui/store.ts';
+import type { AppState, StepId } from '../src/ui/store/index.ts';
 import { launchBrowser, type LaunchedBrowser } from './chromium.ts';
 
 export const ARTIFACTS = 'e2e/artifacts';

@@ -1,6 +1,6 @@
 // Every screen renders, is reachable with the keyboard alone, labels all its controls and
 // fits a phone's width; the GPU report and worker errors reach the screen.
-import { STEPS, type StepId } from '../src/ui/store.ts';
+import { STEPS, type StepId } from '../src/ui/store/index.ts';
 import { expect, test } from './fixtures.ts';
 
 test('each screen is reachable by keyboard, labels its controls, and is screenshotted', async ({ app }) => {

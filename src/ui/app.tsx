@@ -7,7 +7,7 @@ import { PackPanel } from './pack-panel.tsx';
 import { PersonalizePanel } from './personalize-panel.tsx';
 import { PhotoPanel } from './photo-panel.tsx';
 import { StepNav } from './step-nav.tsx';
-import { useAppStore } from './store.ts';
+import { useAppStore } from './store/index.ts';
 import { installTestApi } from './test-api.ts';
 
 export function App() {

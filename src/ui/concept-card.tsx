@@ -1,7 +1,7 @@
 import { ConceptThumbnail } from './concept-thumbnail.tsx';
 import { formatBytes, formatDate, formatStart } from './format.ts';
 import { RgbaCanvas } from './rgba-canvas.tsx';
-import { useAppStore, type OtherToolFormat } from './store.ts';
+import { useAppStore, type OtherToolFormat } from './store/index.ts';
 
 export function ConceptCard({ id }: { id: string }) {
   const c = useAppStore((s) => s.library.concepts.find((x) => x.id === id));

@@ -1,7 +1,7 @@
 import { useRef, type PointerEvent as ReactPointerEvent } from 'react';
 import type { CropRect } from '../domain/types.ts';
 import { clampCrop, cropForKey } from './crop.ts';
-import { useAppStore } from './store.ts';
+import { useAppStore } from './store/index.ts';
 
 type Drag = { mode: 'move' | 'resize'; startX: number; startY: number; start: CropRect; scale: number };
 

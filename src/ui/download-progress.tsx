@@ -1,6 +1,6 @@
 import type { DownloadProgress } from '../domain/types.ts';
 import { formatBytes, formatEta, formatRate } from './format.ts';
-import { useAppStore } from './store.ts';
+import { useAppStore } from './store/index.ts';
 
 function progressLabel(p: DownloadProgress | null): string {
   if (!p || p.phase === 'manifest') return 'Reading the pack manifest…';

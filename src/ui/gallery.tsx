@@ -1,4 +1,4 @@
-import { useAppStore } from './store.ts';
+import { useAppStore } from './store/index.ts';
 
 /** Finished images, newest first; each downloads as a PNG that carries its settings. */
 export function Gallery() {

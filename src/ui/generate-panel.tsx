@@ -1,7 +1,7 @@
 import { Gallery } from './gallery.tsx';
 import { SAMPLER_LABELS, SAMPLERS } from '../domain/samplers.ts';
 import { PreviewStrip } from './preview-strip.tsx';
-import { useAppStore } from './store.ts';
+import { useAppStore } from './store/index.ts';
 
 export function GeneratePanel() {
   const g = useAppStore((s) => s.generate);

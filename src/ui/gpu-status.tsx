@@ -1,5 +1,5 @@
 import { formatBytes } from './format.ts';
-import { useAppStore } from './store.ts';
+import { useAppStore } from './store/index.ts';
 
 /** What this device can do, and what Likeness falls back to where it cannot. */
 export function GpuStatus() {

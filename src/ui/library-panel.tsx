@@ -2,7 +2,7 @@ import { useShallow } from 'zustand/react/shallow';
 import { ConceptCard } from './concept-card.tsx';
 import { DropZone } from './drop-zone.tsx';
 import { StorageMeter } from './storage-meter.tsx';
-import { useAppStore } from './store.ts';
+import { useAppStore } from './store/index.ts';
 
 export function LibraryPanel() {
   const status = useAppStore((s) => s.library.status);

@@ -1,6 +1,6 @@
 import { formatLoss } from './format.ts';
 import { lossChartGeometry } from './loss-chart-geometry.ts';
-import { useAppStore } from './store.ts';
+import { useAppStore } from './store/index.ts';
 
 /** The diffusion loss per tuning step, growing as steps arrive. */
 export function LossChart() {

@@ -1,4 +1,4 @@
-import { useAppStore } from './store.ts';
+import { useAppStore } from './store/index.ts';
 
 const AREA_LABEL = {
   gpu: 'GPU',

@@ -1,6 +1,6 @@
 import { DownloadProgressBar } from './download-progress.tsx';
 import { formatBytes } from './format.ts';
-import { useAppStore } from './store.ts';
+import { useAppStore } from './store/index.ts';
 
 export function PackPanel() {
   const pack = useAppStore((s) => s.pack);

@@ -11,7 +11,7 @@ import { GpuStatus } from './gpu-status.tsx';
 import { MessageArea } from './message-area.tsx';
 import { workerNotice } from './messages.ts';
 import { PersonalizePanel } from './personalize-panel.tsx';
-import { useAppStore, type AppState } from './store.ts';
+import { useAppStore, type AppState } from './store/index.ts';
 
 // Server rendering reads zustand's initial-state object (useSyncExternalStore's server
 // snapshot), so the states under test are written into that object and restored after.

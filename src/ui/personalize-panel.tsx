@@ -1,6 +1,6 @@
 import { formatStart } from './format.ts';
 import { LossChart } from './loss-chart.tsx';
-import { useAppStore } from './store.ts';
+import { useAppStore } from './store/index.ts';
 
 const STAGE_TEXT = {
   encoding: 'Reading the photo…',

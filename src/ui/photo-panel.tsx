@@ -1,7 +1,7 @@
 import { CropBox } from './crop-box.tsx';
 import { DropZone } from './drop-zone.tsx';
 import { MAX_MEGAPIXELS } from './upload-validation.ts';
-import { useAppStore } from './store.ts';
+import { useAppStore } from './store/index.ts';
 
 export function PhotoPanel() {
   const photo = useAppStore((s) => s.photo);

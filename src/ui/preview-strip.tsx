@@ -1,5 +1,5 @@
 import { RgbaCanvas } from './rgba-canvas.tsx';
-import { useAppStore } from './store.ts';
+import { useAppStore } from './store/index.ts';
 
 /** The images as they form, step by step, while generation runs. */
 export function PreviewStrip() {

@@ -1,4 +1,4 @@
-import { STEPS, useAppStore, type StepId } from './store.ts';
+import { STEPS, useAppStore, type StepId } from './store/index.ts';
 
 /** Which steps are complete, for the check marks. */
 function useDone(): Record<StepId, boolean> {

@@ -1,5 +1,5 @@
 import { formatBytes } from './format.ts';
-import { useAppStore } from './store.ts';
+import { useAppStore } from './store/index.ts';
 
 /** How much this site stores and may store, and whether the browser may evict it. */
 export function StorageMeter() {

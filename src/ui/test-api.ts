@@ -2,8 +2,8 @@
 // devtools. Reading is free; changes go through the same store actions the UI uses (there
 // is no back door into storage), for what a person cannot do yet without a pipeline — e.g.
 // put a concept into the library without personalizing one.
-import type { ConceptData, GenerateRequest, ImageResult } from '../domain/types.ts';
-import { useAppStore, type AppState } from './store.ts';
+import type { ConceptData, ImageResult } from '../domain/types.ts';
+import { useAppStore, type AppState, type GalleryRequest } from './store/index.ts';
 
 export interface LikenessTestApi {
   readonly version: 1;
@@ -17,7 +17,7 @@ export interface LikenessTestApi {
    */
   startSaveConcept(concept: ConceptData, options?: { name?: string }): Promise<void>;
   /** Puts finished images into the gallery (as a finished generation does). */
-  addGalleryImages(images: ImageResult[], request: Omit<GenerateRequest, 'concept'>): Promise<void>;
+  addGalleryImages(images: ImageResult[], request: GalleryRequest): Promise<void>;
 }
 
 declare global {
