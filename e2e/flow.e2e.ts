@@ -236,7 +236,9 @@ test('photo → personalize → generate → reload → export → delete → im
   await loadBundledPack(app);
   await app.goToStep('library');
   await page.locator('#concept-import-input').setInputFiles(conceptPath);
-  await expect.poll(() => app.libraryNames()).toEqual([conceptName]);
+  // The import reads the file and asks the worker to check it against the pack: seconds
+  // on a loaded 2-core machine, not the default one-second poll.
+  await expect.poll(() => app.libraryNames(), { timeout: 30_000 }).toEqual([conceptName]);
   expect(await app.notices()).toEqual([]);
 
   // 9. The imported concept, the same seed and settings: the same pixels.
