@@ -8,5 +8,8 @@ export default defineConfig({
     maxWorkers: 1,
     testTimeout: 300_000,
     hookTimeout: 300_000,
+    // The browser works in a worker on a software GPU, on 2 shared cores: what takes
+    // milliseconds on a laptop can take seconds here, so polls wait up to 20 s.
+    expect: { poll: { timeout: 20_000 } },
   },
 });
