@@ -20,7 +20,14 @@ import { resolveUNetConfig, type UNetConfig } from '../models/unet/unet-config.t
 import { initTuningEncoder } from '../models/tuning-encoder/tuning-encoder-init.ts';
 import { loraTargets, type TuningEncoderConfig } from '../models/tuning-encoder/tuning-encoder-config.ts';
 import { checkPackWeights } from '../pipeline/pack-weights-check.ts';
-import { convertLdm, detectFamily, type LdmConversion, type SdFamily, VAE_PREFIX } from './ldm-convert.ts';
+import {
+  convertLdm,
+  detectFamily,
+  groupByPrefix,
+  type LdmConversion,
+  type SdFamily,
+  VAE_PREFIX,
+} from './ldm-convert.ts';
 import { describePackFile, PACK_FORMAT, validateManifest, type Manifest, type PackFile } from './manifest.ts';
 import {
   ProgressMeter,
@@ -221,6 +228,8 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
   // ---------------------------------------------------------------- 1. plan (configs and headers only)
   const files: PlannedFile[] = [];
   const notes: string[] = [];
+  /** Things the user should know about the source: logged as warnings and kept in the manifest's description. */
+  const warnings: string[] = [];
   let unetJson: Json;
   let vaeJson: Json;
   let textJson: Json;
@@ -336,6 +345,12 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
     const reasons = new Map<string, number>();
     for (const why of conv.ignored.values()) reasons.set(why, (reasons.get(why) ?? 0) + 1);
     for (const [why, n] of reasons) notes.push(`${n} tensor${n === 1 ? '' : 's'} left out: ${why}`);
+    if (conv.extras.length) {
+      const n = conv.extras.length;
+      warnings.push(
+        `${n} tensor${n === 1 ? '' : 's'} outside the SD model left out (not UNet, VAE or text encoder; e.g. training state or an add-on saved in the same file): ${groupByPrefix(conv.extras)}`,
+      );
+    }
     for (const component of ['text_encoder', 'unet', 'vae'] as const) {
       if (component === 'vae' && o.vae) continue;
       const tensors: PlannedTensor[] = [];
@@ -520,7 +535,7 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
   const manifestBody = (packFiles: PackFile[]) => ({
     format: PACK_FORMAT,
     name: o.name,
-    description: `Built by likeness pack from a ${sourceLabel}${family ? ` (${family === 'sd1' ? 'SD 1.x' : 'SD 2.x'})` : ''}; scheduler ${sched.sourceClass}, prediction ${sched.config.prediction_type}.`,
+    description: `Built by likeness pack from a ${sourceLabel}${family ? ` (${family === 'sd1' ? 'SD 1.x' : 'SD 2.x'})` : ''}; scheduler ${sched.sourceClass}, prediction ${sched.config.prediction_type}.${warnings.map((w) => ` Warning: ${w}.`).join('')}`,
     licence: {
       id: 'see base model',
       notice: `Built from ${o.source.kind === 'diffusers' ? o.source.folder.name : o.source.file.name} by likeness pack.`,
@@ -570,11 +585,13 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
   checkPackWeights(draftManifest, headers);
   if (o.dryRun) {
     for (const n of notes) log(`  note: ${n}`);
+    for (const w of warnings) log(`  warning: ${w}`);
     await o.sink.discard();
     return draftManifest;
   }
   const graphs = o.exportGraphs ? o.exportGraphs(draft) : [];
   for (const n of notes) log(`  note: ${n}`);
+  for (const w of warnings) log(`  warning: ${w}`);
   log(
     `  scheduler: ${sched.sourceClass} → ddim / euler / dpmpp-2m, ${sched.config.prediction_type}, spacing ${sched.config.timestep_spacing ?? "each sampler's default"}`,
   );
