@@ -117,6 +117,16 @@ describe('likeness pack: streaming builder', () => {
     );
     for (const c of ['text_encoder', 'unet', 'vae'] as const) expectSameTensors(file(c), TINY_WEIGHTS[c], c);
     expect(manifest.architecture.unet).toMatchObject({ sample_size: 8, layers_per_block: 1 });
+    // Without --image-encoder, the image encoder is the config folder's image_encoder/.
+    const withoutFlag = await buildInMemory(
+      base({
+        source: { kind: 'single-file', file: memorySource(TINY_LDM, ldm.bytes), config: nodeFolder(TINY) },
+        imageEncoder: undefined,
+      }),
+    );
+    expect(withoutFlag.manifest.files.find((f) => f.component === 'image_encoder')?.sha256).toBe(
+      manifest.files.find((f) => f.component === 'image_encoder')?.sha256,
+    );
   });
 
   it('bf16 and fp16 sources: fp32 / fp16 pack tensors hold the same values, rounded to nearest even', async () => {
@@ -322,9 +332,18 @@ describe('likeness pack: streaming builder', () => {
       }),
       /that no SD 1\.x part has|do not match/,
     );
+    // a config folder without image_encoder/ and no --image-encoder
+    const configs = nodeFolder(TINY);
     await fails(
       base({
-        source: { kind: 'single-file', file: memorySource(TINY_LDM, ldm.bytes), config: nodeFolder(TINY) },
+        source: {
+          kind: 'single-file',
+          file: memorySource(TINY_LDM, ldm.bytes),
+          config: {
+            name: TINY,
+            open: (p) => (p.startsWith('image_encoder/') ? Promise.resolve(null) : configs.open(p)),
+          },
+        },
         imageEncoder: undefined,
       }),
       /needs a CLIP image encoder.*--image-encoder/,

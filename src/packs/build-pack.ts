@@ -85,8 +85,9 @@ export interface BuildPackOptions {
   /**
    * The merges the project ships (src/packs/clip-bpe/): the last resort when neither
    * `tokenizer` nor the source or config folder gives one, as for single-file checkpoints.
+   * A function is called only then (the browser fetches the asset only when it is needed).
    */
-  bundledTokenizer?: RangedSource;
+  bundledTokenizer?: RangedSource | (() => Promise<RangedSource>);
   /** A scheduler_config.json replacing the source's. */
   scheduler?: RangedSource;
   /** Store float weights as fp16 (halves the download; computation stays fp32 where needed). */
@@ -436,8 +437,9 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
   }
   vaeJson = withDefaults(vaeJson, VAE_DEFAULTS);
 
-  // Image encoder: the source's image_encoder/, or --image-encoder.
-  const imageFolder = o.imageEncoder ?? (o.source.kind === 'diffusers' ? o.source.folder : null);
+  // Image encoder: --image-encoder, else the image_encoder/ of the diffusers folder or of a
+  // single file's --config folder.
+  const imageFolder = o.imageEncoder ?? (o.source.kind === 'diffusers' ? o.source.folder : (o.source.config ?? null));
   const imagePrefix = o.imageEncoder ? '' : 'image_encoder/';
   const imageConfigSrc = imageFolder ? await imageFolder.open(`${imagePrefix}config.json`) : null;
   if (!imageFolder || !imageConfigSrc) {
@@ -460,7 +462,7 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
   if (!tokenizerSrc && tokenizerFolder) tokenizerSrc = await tokenizerFolder.open('tokenizer/merges.txt');
   if (!tokenizerSrc && o.bundledTokenizer) {
     // Every SD 1.x / 2.x text encoder reads the same CLIP BPE vocabulary.
-    tokenizerSrc = o.bundledTokenizer;
+    tokenizerSrc = typeof o.bundledTokenizer === 'function' ? await o.bundledTokenizer() : o.bundledTokenizer;
     notes.push('tokenizer: none in the source, using the bundled CLIP BPE merges (the vocabulary of every SD 1.x/2.x)');
   }
   if (!tokenizerSrc) {
