@@ -117,6 +117,16 @@ describe('likeness pack: streaming builder', () => {
     );
     for (const c of ['text_encoder', 'unet', 'vae'] as const) expectSameTensors(file(c), TINY_WEIGHTS[c], c);
     expect(manifest.architecture.unet).toMatchObject({ sample_size: 8, layers_per_block: 1 });
+    // Without --image-encoder, the image encoder is the config folder's image_encoder/.
+    const withoutFlag = await buildInMemory(
+      base({
+        source: { kind: 'single-file', file: memorySource(TINY_LDM, ldm.bytes), config: nodeFolder(TINY) },
+        imageEncoder: undefined,
+      }),
+    );
+    expect(withoutFlag.manifest.files.find((f) => f.component === 'image_encoder')?.sha256).toBe(
+      manifest.files.find((f) => f.component === 'image_encoder')?.sha256,
+    );
   });
 
   it('bf16 and fp16 sources: fp32 / fp16 pack tensors hold the same values, rounded to nearest even', async () => {
@@ -184,6 +194,31 @@ describe('likeness pack: streaming builder', () => {
       TINY_WEIGHTS.unet.float32('conv_in.weight').map((v) => -v),
     );
     expectSameTensors(ema.file('text_encoder'), TINY_WEIGHTS.text_encoder, 'text_encoder');
+  });
+
+  it('tensors outside the SD model are left out with a warning in the log and the manifest', async () => {
+    const extra: SafetensorsTensorInput[] = [
+      { name: 'embedding_manager.string_to_param.cat', dtype: 'F32', shape: [1, 32], data: new Float32Array(32) },
+      { name: 'embedding_manager.string_to_token.cat', dtype: 'I64', shape: [1], data: new Uint8Array(8) },
+    ];
+    const lines: string[] = [];
+    const { file, manifest } = await buildInMemory(
+      base({
+        source: {
+          kind: 'single-file',
+          file: memorySource(
+            'extras.safetensors',
+            ldmVariant((_n, t) => t, extra),
+          ),
+          config: nodeFolder(TINY),
+        },
+        log: (l) => lines.push(l),
+      }),
+    );
+    for (const c of ['text_encoder', 'unet', 'vae'] as const) expectSameTensors(file(c), TINY_WEIGHTS[c], c);
+    const warning = /2 tensors outside the SD model left out \(.*\): embedding_manager\.\* \(2\)/;
+    expect(lines.filter((l) => /^ {2}warning: /.test(l))).toEqual([expect.stringMatching(warning)]);
+    expect(manifest.description).toMatch(new RegExp(`Warning: ${warning.source}`));
   });
 
   it("SD 2.x layout: OpenCLIP's stacked q/k/v and names convert value for value; the extra block is left out", async () => {
@@ -295,11 +330,20 @@ describe('likeness pack: streaming builder', () => {
         source: { kind: 'single-file', file: memorySource(TINY_LDM, ldm.bytes) },
         tokenizer: memorySource('m.txt', new Uint8Array([35])),
       }),
-      /no known SD 1\.x part|do not match/,
+      /that no SD 1\.x part has|do not match/,
     );
+    // a config folder without image_encoder/ and no --image-encoder
+    const configs = nodeFolder(TINY);
     await fails(
       base({
-        source: { kind: 'single-file', file: memorySource(TINY_LDM, ldm.bytes), config: nodeFolder(TINY) },
+        source: {
+          kind: 'single-file',
+          file: memorySource(TINY_LDM, ldm.bytes),
+          config: {
+            name: TINY,
+            open: (p) => (p.startsWith('image_encoder/') ? Promise.resolve(null) : configs.open(p)),
+          },
+        },
         imageEncoder: undefined,
       }),
       /needs a CLIP image encoder.*--image-encoder/,
@@ -326,7 +370,7 @@ describe('likeness pack: streaming builder', () => {
       /apply to single-file/,
     );
     await expect(buildPackFromPaths({ from: TINY_LDM, out, name: 'tiny' })).rejects.toThrow(
-      /no known SD 1\.x part|tokenizer|image encoder/,
+      /that no SD 1\.x part has|tokenizer|image encoder/,
     );
     expect(readdirSync(parent)).toEqual([]);
   });

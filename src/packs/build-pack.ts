@@ -20,7 +20,14 @@ import { resolveUNetConfig, type UNetConfig } from '../models/unet/unet-config.t
 import { initTuningEncoder } from '../models/tuning-encoder/tuning-encoder-init.ts';
 import { loraTargets, type TuningEncoderConfig } from '../models/tuning-encoder/tuning-encoder-config.ts';
 import { checkPackWeights } from '../pipeline/pack-weights-check.ts';
-import { convertLdm, detectFamily, type LdmConversion, type SdFamily, VAE_PREFIX } from './ldm-convert.ts';
+import {
+  convertLdm,
+  detectFamily,
+  groupByPrefix,
+  type LdmConversion,
+  type SdFamily,
+  VAE_PREFIX,
+} from './ldm-convert.ts';
 import { describePackFile, PACK_FORMAT, validateManifest, type Manifest, type PackFile } from './manifest.ts';
 import {
   ProgressMeter,
@@ -80,8 +87,9 @@ export interface BuildPackOptions {
   /**
    * The merges the project ships (src/packs/clip-bpe/): the last resort when neither
    * `tokenizer` nor the source or config folder gives one, as for single-file checkpoints.
+   * A function is called only then (the browser fetches the asset only when it is needed).
    */
-  bundledTokenizer?: RangedSource;
+  bundledTokenizer?: RangedSource | (() => Promise<RangedSource>);
   /** A scheduler_config.json replacing the source's. */
   scheduler?: RangedSource;
   /** Store float weights as fp16 (halves the download; computation stays fp32 where needed). */
@@ -223,6 +231,8 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
   // ---------------------------------------------------------------- 1. plan (configs and headers only)
   const files: PlannedFile[] = [];
   const notes: string[] = [];
+  /** Things the user should know about the source: logged as warnings and kept in the manifest's description. */
+  const warnings: string[] = [];
   let unetJson: Json;
   let vaeJson: Json;
   let textJson: Json;
@@ -338,6 +348,12 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
     const reasons = new Map<string, number>();
     for (const why of conv.ignored.values()) reasons.set(why, (reasons.get(why) ?? 0) + 1);
     for (const [why, n] of reasons) notes.push(`${n} tensor${n === 1 ? '' : 's'} left out: ${why}`);
+    if (conv.extras.length) {
+      const n = conv.extras.length;
+      warnings.push(
+        `${n} tensor${n === 1 ? '' : 's'} outside the SD model left out (not UNet, VAE or text encoder; e.g. training state or an add-on saved in the same file): ${groupByPrefix(conv.extras)}`,
+      );
+    }
     for (const component of ['text_encoder', 'unet', 'vae'] as const) {
       if (component === 'vae' && o.vae) continue;
       const tensors: PlannedTensor[] = [];
@@ -423,8 +439,9 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
   }
   vaeJson = withDefaults(vaeJson, VAE_DEFAULTS);
 
-  // Image encoder: the source's image_encoder/, or --image-encoder.
-  const imageFolder = o.imageEncoder ?? (o.source.kind === 'diffusers' ? o.source.folder : null);
+  // Image encoder: --image-encoder, else the image_encoder/ of the diffusers folder or of a
+  // single file's --config folder.
+  const imageFolder = o.imageEncoder ?? (o.source.kind === 'diffusers' ? o.source.folder : (o.source.config ?? null));
   const imagePrefix = o.imageEncoder ? '' : 'image_encoder/';
   const imageConfigSrc = imageFolder ? await imageFolder.open(`${imagePrefix}config.json`) : null;
   if (!imageFolder || !imageConfigSrc) {
@@ -447,7 +464,7 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
   if (!tokenizerSrc && tokenizerFolder) tokenizerSrc = await tokenizerFolder.open('tokenizer/merges.txt');
   if (!tokenizerSrc && o.bundledTokenizer) {
     // Every SD 1.x / 2.x text encoder reads the same CLIP BPE vocabulary.
-    tokenizerSrc = o.bundledTokenizer;
+    tokenizerSrc = typeof o.bundledTokenizer === 'function' ? await o.bundledTokenizer() : o.bundledTokenizer;
     notes.push('tokenizer: none in the source, using the bundled CLIP BPE merges (the vocabulary of every SD 1.x/2.x)');
   }
   if (!tokenizerSrc) {
@@ -522,7 +539,7 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
   const manifestBody = (packFiles: PackFile[]) => ({
     format: PACK_FORMAT,
     name: o.name,
-    description: `Built by likeness pack from a ${sourceLabel}${family ? ` (${family === 'sd1' ? 'SD 1.x' : 'SD 2.x'})` : ''}; scheduler ${sched.sourceClass}, prediction ${sched.config.prediction_type}.`,
+    description: `Built by likeness pack from a ${sourceLabel}${family ? ` (${family === 'sd1' ? 'SD 1.x' : 'SD 2.x'})` : ''}; scheduler ${sched.sourceClass}, prediction ${sched.config.prediction_type}.${warnings.map((w) => ` Warning: ${w}.`).join('')}`,
     licence: {
       id: 'see base model',
       notice: `Built from ${o.source.kind === 'diffusers' ? o.source.folder.name : o.source.file.name} by likeness pack.`,
@@ -561,11 +578,13 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
   checkPackWeights(draftManifest, headers);
   if (o.dryRun) {
     for (const n of notes) log(`  note: ${n}`);
+    for (const w of warnings) log(`  warning: ${w}`);
     await o.sink.discard();
     return draftManifest;
   }
   const graphs = o.exportGraphs ? o.exportGraphs(draft) : [];
   for (const n of notes) log(`  note: ${n}`);
+  for (const w of warnings) log(`  warning: ${w}`);
   log(
     `  scheduler: ${sched.sourceClass} → ${SAMPLERS.join(' / ')}, ${sched.config.prediction_type}, spacing ${sched.config.timestep_spacing ?? "each sampler's default"}`,
   );

@@ -9,6 +9,7 @@ import {
   detectFamily,
   diffusersToLdmName,
   emaName,
+  groupByPrefix,
   type LdmComponent,
   type LdmConfigs,
   type SdFamily,
@@ -131,7 +132,55 @@ describe('single-file (LDM) key conversion on the real key lists', () => {
       textLayers: 12,
     };
     expect(() => convertLdm(ldm, 'sd1', cfg)).toThrow(
-      /2 tensor names of no known SD 1\.x part[\s\S]*conditioner\.embedders[\s\S]*label_emb/,
+      /2 tensor names that no SD 1\.x part has under the configs used \(it looks like SDXL[^)]*\):\n {2}conditioner\.embedders[\s\S]*label_emb/,
     );
+  });
+
+  it('names inside a part that the configs do not place: an error listing the first 12, the count, and --config', () => {
+    // SD 1.5 weights read with a config of one layer per block: every second block is unplaced.
+    const ldm = keys('single-file/sd15-ldm.keys.json');
+    const cfg: LdmConfigs = {
+      unet: { ...config('keys/sd15-unet.config.json'), layers_per_block: 1 },
+      vae: config('keys/sd-vae.config.json'),
+      textLayers: 12,
+    };
+    let message = '';
+    try {
+      convertLdm(ldm, 'sd1', cfg);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    const m =
+      /^single file: (\d+) tensor names that no SD 1\.x part has under the configs used \((.*)\):\n((?: {2}.*\n)+) {2}… and (\d+) more$/.exec(
+        message,
+      );
+    expect(m, message).not.toBeNull();
+    const listed = m![3].trim().split('\n  ');
+    expect(listed.length).toBe(12);
+    expect(Number(m![1])).toBe(12 + Number(m![4]));
+    for (const n of listed) expect(ldm.has(n), n).toBe(true);
+    expect(m![2]).toMatch(/--config <folder> in the CLI, or the model's config folder in the app's Model step/);
+  });
+
+  it('names outside every part are left out as extras (reported), not refused', () => {
+    const ldm = keys('single-file/sd15-ldm.keys.json');
+    ldm.set('embedding_manager.embedding_manager.string_to_param.*', [1, 768]);
+    ldm.set('embedding_manager.string_to_token.*', [1]);
+    ldm.set('lora_unet_down_blocks_0_attentions_0_proj_in.alpha', []);
+    ldm.set('denoiser.sigmas', [1000]);
+    const cfg: LdmConfigs = {
+      unet: config('keys/sd15-unet.config.json'),
+      vae: config('keys/sd-vae.config.json'),
+      textLayers: 12,
+    };
+    const conv = convertLdm(ldm, 'sd1', cfg);
+    expect(conv.extras.sort()).toEqual([
+      'embedding_manager.embedding_manager.string_to_param.*',
+      'embedding_manager.string_to_token.*',
+      'lora_unet_down_blocks_0_attentions_0_proj_in.alpha',
+    ]);
+    expect(conv.ignored.get('denoiser.sigmas')).toMatch(/schedule/);
+    expect(groupByPrefix(conv.extras)).toBe('embedding_manager.* (2), lora_unet_down_blocks_0_attentions_0_proj_in.*');
+    expect(conv.components.unet.size).toBe(686);
   });
 });

@@ -10,8 +10,12 @@
 //   - SD 2.x (OpenCLIP) text attention stores q, k, v stacked in in_proj_weight [3C, C]
 //     (and in_proj_bias [3C]): rows 0:C, C:2C, 2C:3C are contiguous byte ranges.
 // Every source name is either used or ignored for a stated reason (EMA copies, noise
-// schedule buffers, position ids, OpenCLIP's last block / projection / logit scale); any
-// other name is an error, so nothing is dropped silently.
+// schedule buffers, position ids, OpenCLIP's last block / projection / logit scale). An
+// unplaced name inside a part of the model (model.*, first_stage_model.*, cond_stage_model.*,
+// conditioner.*) is an error: the weights do not fit the config, and converting the rest would
+// give a different model. A name outside every part (e.g. a textual-inversion trainer's
+// embedding_manager.*, LoRA or ControlNet tensors saved alongside) cannot change the SD model:
+// it is left out and reported as an extra, which the builder prints as a warning.
 
 export type SdFamily = 'sd1' | 'sd2';
 export type LdmComponent = 'unet' | 'vae' | 'text_encoder';
@@ -31,6 +35,26 @@ export interface LdmConversion {
   components: Record<LdmComponent, Map<string, MappedTensor>>;
   /** Source name → why it is not used. */
   ignored: Map<string, string>;
+  /** Names outside every part of an SD model, left out (the builder warns about them). */
+  extras: string[];
+}
+
+/** Prefixes of the parts of an SD model in the single-file layouts (LDM, and SGM's conditioner). */
+const PART_PREFIXES = ['model.', 'first_stage_model.', 'cond_stage_model.', 'conditioner.', 'model_ema.'];
+
+/** How many names to list in a message before "… and N more". */
+const LIST_MAX = 12;
+
+/** `names` grouped by their first dotted component: "embedding_manager.* (3)", most first. */
+export function groupByPrefix(names: readonly string[], max = LIST_MAX): string {
+  const groups = new Map<string, number>();
+  for (const n of names) {
+    const head = n.includes('.') ? `${n.slice(0, n.indexOf('.'))}.*` : n;
+    groups.set(head, (groups.get(head) ?? 0) + 1);
+  }
+  const sorted = [...groups].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+  const shown = sorted.slice(0, max).map(([g, k]) => (k === 1 ? g : `${g} (${k})`));
+  return shown.join(', ') + (sorted.length > max ? `, … and ${sorted.length - max} more groups` : '');
 }
 
 export interface UNetLayout {
@@ -221,7 +245,8 @@ export function detectFamily(shapes: ReadonlyMap<string, readonly number[]>): { 
 
 /** Why a name that feeds no pack tensor is left out, or null if it is not a known leftover. */
 function ignoreReason(name: string, family: SdFamily, textLayers: number, ema: boolean): string | null {
-  if (SCHEDULE_BUFFERS.has(name)) return 'noise schedule buffer (the scheduler config defines the schedule)';
+  if (SCHEDULE_BUFFERS.has(name) || name === 'denoiser.sigmas')
+    return 'noise schedule buffer (the scheduler config defines the schedule)';
   if (name === 'model_ema.decay' || name === 'model_ema.num_updates') return 'EMA bookkeeping';
   if (name.startsWith('model_ema.')) return ema ? null : 'EMA copy of the UNet (pass --ema to use it instead)';
   if (/^cond_stage_model\.transformer\.(text_model\.)?embeddings\.position_ids$/.test(name))
@@ -235,6 +260,18 @@ function ignoreReason(name: string, family: SdFamily, textLayers: number, ema: b
       return `OpenCLIP block ${m[1]}: SD 2 uses the output of block ${textLayers - 1} (penultimate layer)`;
   }
   return null;
+}
+
+/** What to do about names that fit no part: the likely cause and the option that helps. */
+function unknownHint(unknown: readonly string[]): string {
+  if (unknown.some((n) => n.startsWith('conditioner.') || /\.label_emb\./.test(n)))
+    return 'it looks like SDXL or another architecture, which packs do not support';
+  if (unknown.some((n) => n.startsWith('model_ema.')))
+    return 'EMA copies that match no UNet weight: pack without --ema';
+  return (
+    "if it is an SD 1.x/2.x model with a non-standard layout (other layers per block, channels or text layers), give the diffusers folder of its configs: --config <folder> in the CLI, or the model's config folder in the app's Model step; " +
+    '--variant sd15|sd21|sd21-base picks between the bundled configs'
+  );
 }
 
 /** The EMA name ldm's LitEma gives a UNet parameter: "model_ema." + its name without dots. */
@@ -257,6 +294,7 @@ export function convertLdm(
   const components: LdmConversion['components'] = { unet: new Map(), vae: new Map(), text_encoder: new Map() };
   const ignored = new Map<string, string>();
   const unknown: string[] = [];
+  const extras: string[] = [];
   const emaUsed = new Set<string>();
   const put = (c: LdmComponent, name: string, t: MappedTensor) => {
     if (components[c].has(name))
@@ -324,8 +362,10 @@ export function convertLdm(
       const d = rewrite(rest, clip, 0);
       if (!d) unknown.push(name);
       else put('text_encoder', d, { source: name, shape: [...shape], elementOffset: 0 });
-    } else {
+    } else if (PART_PREFIXES.some((p) => name.startsWith(p))) {
       unknown.push(name);
+    } else {
+      extras.push(name);
     }
   }
   if (ema) {
@@ -333,11 +373,12 @@ export function convertLdm(
       if (name.startsWith('model_ema.') && !ignored.has(name) && !emaUsed.has(name)) unknown.push(name);
   }
   if (unknown.length) {
+    const sd = family === 'sd1' ? 'SD 1.x' : 'SD 2.x';
     throw new Error(
-      `single file: ${unknown.length} tensor name${unknown.length === 1 ? '' : 's'} of no known SD ${family === 'sd1' ? '1.x' : '2.x'} part (is it another architecture, e.g. SDXL, or a config mismatch? try --config <diffusers folder>):\n  ${unknown.slice(0, 12).join('\n  ')}${unknown.length > 12 ? `\n  … and ${unknown.length - 12} more` : ''}`,
+      `single file: ${unknown.length} tensor name${unknown.length === 1 ? '' : 's'} that no ${sd} part has under the configs used (${unknownHint(unknown)}):\n  ${unknown.slice(0, LIST_MAX).join('\n  ')}${unknown.length > LIST_MAX ? `\n  … and ${unknown.length - LIST_MAX} more` : ''}`,
     );
   }
-  return { family, components, ignored };
+  return { family, components, ignored, extras };
 }
 
 /**

@@ -62,6 +62,12 @@ export interface SyntheticSdSummary {
 export interface KeyEntry {
   name: string;
   shape: number[];
+  /**
+   * The tensors whose values, one after the other, this one holds (default: itself). A
+   * renamed or stacked copy of diffusers tensors (a single-file checkpoint's name, SD 2's
+   * q/k/v stacked in in_proj_weight) lists them, so its values are theirs, bit for bit.
+   */
+  from?: { name: string; shape: number[] }[];
 }
 
 const REFERENCE = new URL('../../../shared/data/reference/', import.meta.url);
@@ -243,10 +249,10 @@ export function writeRandomSafetensors(
     writeSync(fd, head);
     const values = new Float32Array(CHUNK);
     const half = new Uint16Array(CHUNK);
-    for (const k of sorted) {
-      const n = k.shape.reduce((a, b) => a * b, 1);
-      const rule = initRule(k.name, k.shape);
-      const fill = 'std' in rule ? uniformStream(tensorSeed(k.name, seed)) : null;
+    for (const part of sorted.flatMap((k) => k.from ?? [k])) {
+      const n = part.shape.reduce((a, b) => a * b, 1);
+      const rule = initRule(part.name, part.shape);
+      const fill = 'std' in rule ? uniformStream(tensorSeed(part.name, seed)) : null;
       for (let done = 0; done < n; done += CHUNK) {
         const m = Math.min(CHUNK, n - done);
         const v = values.subarray(0, m);

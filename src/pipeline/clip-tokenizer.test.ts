@@ -34,4 +34,21 @@ describe('CLIP tokenizer', () => {
     expect([...short.slice(0, 8)]).toEqual([START_OF_TEXT, 320, 1125, 539, 320, 2368, END_OF_TEXT, END_OF_TEXT]);
     expect(short.every((id, i) => i < 6 || id === END_OF_TEXT)).toBe(true);
   });
+
+  // transformers' CLIPTokenizer resolves special tokens such as pad_token by looking the
+  // string up in vocab.json (convert_tokens_to_ids); the reference vocab.json was written
+  // by transformers from the same merges.
+  it('looks tokens up as vocabulary entries exactly as vocab.json does', () => {
+    const vocab = JSON.parse(
+      readFileSync(new URL('../../../shared/data/reference/tiny-sd/tokenizer/vocab.json', import.meta.url), 'utf8'),
+    ) as Record<string, number>;
+    const entries = Object.entries(vocab);
+    expect(entries.length).toBe(49408);
+    const wrong = entries.filter(([token, id]) => tokenizer.tokenId(token) !== id);
+    expect(wrong).toEqual([]);
+    // SD 2.x's pad token "!" is the first entry (0), not the word "!" (the end-of-word token 256).
+    expect(tokenizer.tokenId('!')).toBe(0);
+    expect(tokenizer.encode('!')).toEqual([vocab['!</w>']]);
+    expect(tokenizer.tokenId('xyzzyplugh')).toBeUndefined();
+  });
 });

@@ -90,6 +90,18 @@ export class ClipTokenizer {
     return this.encoder.size;
   }
 
+  /**
+   * The id of one vocabulary entry, as transformers' CLIPTokenizer.convert_tokens_to_ids
+   * looks a token up in vocab.json (undefined when it is not an entry). This is how a pad
+   * token is resolved: SD 2.x pads with "!", the vocabulary's first entry (id 0), whereas
+   * encoding "!" as text gives the end-of-word token "!</w>" (id 256).
+   */
+  tokenId(token: string): number | undefined {
+    if (token === '<|startoftext|>') return START_OF_TEXT;
+    if (token === '<|endoftext|>') return END_OF_TEXT;
+    return this.encoder.get(token);
+  }
+
   /** The token as text (bytes decoded, end-of-word marker dropped), for showing nearest words. */
   decodeToken(id: number): string {
     const tok = this.decoder[id];

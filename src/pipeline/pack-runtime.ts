@@ -23,19 +23,25 @@ import { checkVaeConfig, type VaeConfig } from '../models/vae/vae-config.ts';
 import type { Manifest } from '../packs/manifest.ts';
 import type { LoadedPack } from '../packs/pack-loader.ts';
 import { sha256Hex } from '../packs/sha256.ts';
-import { ClipTokenizer, END_OF_TEXT } from './clip-tokenizer.ts';
+import { ClipTokenizer } from './clip-tokenizer.ts';
 import { checkPackWeights } from './pack-weights-check.ts';
 import { PackFileError } from '../packs/pack-file-error.ts';
 
-/** The id of the pack's tokenizer.padToken, or a PackFileError when it is not exactly one token. */
+/**
+ * The id of the pack's tokenizer.padToken, looked up as one vocabulary entry (as
+ * transformers' CLIPTokenizer resolves pad_token: SD 2.x's "!" is id 0, not the id 256 of
+ * the text "!"), or a PackFileError when it is not an entry.
+ */
 export function padTokenId(m: Manifest, tokenizer: ClipTokenizer): number {
   const pad = m.tokenizer.padToken;
-  if (pad === '<|endoftext|>') return END_OF_TEXT;
-  const ids = tokenizer.encode(pad);
-  if (ids.length !== 1) {
-    throw new PackFileError('manifest.json', `tokenizer.padToken ${JSON.stringify(pad)} is ${ids.length} tokens, not one (SD 1.x packs use "<|endoftext|>", SD 2.x "!")`);
+  const id = tokenizer.tokenId(pad);
+  if (id === undefined) {
+    throw new PackFileError(
+      'manifest.json',
+      `tokenizer.padToken ${JSON.stringify(pad)} is not one vocabulary entry (as text it is ${tokenizer.encode(pad).length} tokens); SD 1.x packs use "<|endoftext|>", SD 2.x "!"`,
+    );
   }
-  return ids[0];
+  return id;
 }
 
 /** The pack's CLIP tokenizer from its merges file, or a PackFileError naming that file. */

@@ -4,13 +4,17 @@
 // build leaves nothing in the cache. The browser runs the same code on OPFS
 // (e2e/build-pack.e2e.ts).
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { basename, join, relative } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TINY_SD } from '../../test/tiny-pack.ts';
 import { Engine } from '../engine/engine.ts';
 import { MemoryPackCache } from '../packs/pack-cache.ts';
 import type { DownloadProgress, WorkerError } from '../domain/types.ts';
-import { modelName, modelSourceFor } from './pack-build.ts';
+import { buildPack } from '../packs/build-pack.ts';
+import { BUNDLED_MERGES } from '../packs/pack-build-node.ts';
+import { sha256Hex } from '../packs/sha256.ts';
+import { buildAndLoad, modelName, modelSourceFor } from './pack-build.ts';
 import { createWorkerApi } from './worker-api.ts';
 
 const TINY_LDM = join(TINY_SD, '../single-file/tiny-sd.ldm.safetensors');
@@ -112,6 +116,43 @@ describe('building a pack from a picked model in the worker', () => {
       expect(before.has(f.sha256), f.path).toBe(true);
     expect(added.filter((k) => /^[0-9a-f]{64}$/.test(k)).length).toBeLessThanOrEqual(
       rt.manifest.files.filter((f) => f.role !== 'weights').length,
+    );
+  });
+
+  it('the bundled CLIP merges are fetched only for a model without a tokenizer', async () => {
+    let fetched = 0;
+    const bundledMerges = async () => {
+      fetched++;
+      return new Blob([readFileSync(BUNDLED_MERGES)]);
+    };
+    const build = (configFiles: File[]) =>
+      buildAndLoad(
+        {
+          kind: 'single-file',
+          file: new File([readFileSync(TINY_LDM)], 'tiny-sd.ldm.safetensors'),
+          configFiles,
+        },
+        {
+          cache: new MemoryPackCache(),
+          builder: buildPack,
+          signal: new AbortController().signal,
+          onProgress: () => {},
+          bundledMerges,
+        },
+      );
+    const withTokenizer = await build(picked(TINY_SD));
+    expect(fetched).toBe(0);
+    expect(withTokenizer.manifest.files.find((f) => f.role === 'tokenizer')?.sha256).toBe(
+      sha256Hex(new Uint8Array(readFileSync(join(TINY_SD, 'tokenizer/merges.txt')))),
+    );
+    // A folder of configs only (no tokenizer/): the worker hands over the bundled merges.
+    const configsOnly = picked(TINY_SD).filter(
+      (f) => !/\/tokenizer\//.test((f as File & { webkitRelativePath: string }).webkitRelativePath),
+    );
+    const bundled = await build(configsOnly);
+    expect(fetched).toBe(1);
+    expect(bundled.manifest.files.find((f) => f.role === 'tokenizer')?.sha256).toBe(
+      sha256Hex(new Uint8Array(gunzipSync(readFileSync(BUNDLED_MERGES)))),
     );
   });
 

@@ -17,7 +17,7 @@ import { toDownloadProgress } from './pack-source.ts';
 /** What the worker hands the builder: the part of build-pack.ts's options a picked model fills. */
 export type WorkerBuildOptions = Pick<
   BuildPackOptions,
-  'source' | 'sink' | 'name' | 'onProgress' | 'signal' | 'imageEncoder' | 'bundledTokenizer'
+  'source' | 'sink' | 'name' | 'onProgress' | 'signal' | 'imageEncoder' | 'bundledTokenizer' | 'log'
 >;
 
 // The CLIP BPE merges the app ships (Vite emits the file as an asset): single-file
@@ -124,15 +124,17 @@ export async function buildAndLoad(
   try {
     const source = modelSourceFor(model);
     const imageEncoder = await imageEncoderFor(model, source);
-    // Only a single file without a config folder can lack a tokenizer.
-    const bundledTokenizer =
-      source.kind === 'single-file' && !source.config
-        ? blobSource('bpe_simple_vocab_16e6.txt.gz', await (o.bundledMerges ?? fetchBundledMerges)())
-        : undefined;
+    // For a model with no tokenizer/ of its own (a single file, with no config folder or
+    // one of configs only): fetched only when the builder asks for it.
+    const bundledTokenizer = async () =>
+      blobSource('bpe_simple_vocab_16e6.txt.gz', await (o.bundledMerges ?? fetchBundledMerges)());
     await o.builder({
       source,
       ...(imageEncoder ? { imageEncoder } : {}),
-      ...(bundledTokenizer ? { bundledTokenizer } : {}),
+      bundledTokenizer,
+      // The builder's notes and warnings (e.g. tensors left out) go to the worker's console;
+      // warnings are also kept in the pack's manifest description.
+      log: (line) => (/^\s*warning:/.test(line) ? console.warn(line.trim()) : console.info(line.trim())),
       sink,
       name: o.name?.trim() || modelName(model),
       signal: o.signal,
