@@ -11,6 +11,7 @@ import { SAMPLERS, type SamplerName } from '../domain/samplers.ts';
 import { LORA_ALPHA, LORA_MAX_SCALE, LORA_RANK, MANIFEST_LIMITS as L, MAX_LISTED_PROBLEMS, VOCAB_SIZE, type Range } from '../domain/limits.ts';
 import { sha256Hex } from './sha256.ts';
 import { JsonSyntaxError, jsonToPlain, parseStrictJson } from './strict-json.ts';
+import { PackError } from '../domain/errors.ts';
 
 export const PACK_FORMAT = 'likeness-pack/1';
 
@@ -228,7 +229,7 @@ export interface ManifestIssue {
   message: string;
 }
 
-export class ManifestError extends Error {
+export class ManifestError extends PackError {
   constructor(readonly issues: readonly ManifestIssue[]) {
     super(
       `invalid pack manifest (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n` +

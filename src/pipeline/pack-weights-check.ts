@@ -15,8 +15,9 @@ import { checkVaeConfig, type VaeConfig } from '../models/vae/vae-config.ts';
 import type { Manifest } from '../packs/manifest.ts';
 import type { SafetensorsHeader } from '../packs/safetensors.ts';
 import { MAX_LISTED_PROBLEMS } from '../domain/limits.ts';
+import { PackError } from '../domain/errors.ts';
 
-export class PackWeightsError extends Error {
+export class PackWeightsError extends PackError {
   /** `problems` holds the first MAX_LISTED_PROBLEMS; `total` counts them all. */
   constructor(readonly problems: string[], readonly total = problems.length) {
     super(`the pack's weights do not match its configs (${total} problem${total === 1 ? '' : 's'}):\n  ${problems.slice(0, MAX_LISTED_PROBLEMS).join('\n  ')}${total > MAX_LISTED_PROBLEMS ? `\n  … and ${total - MAX_LISTED_PROBLEMS} more` : ''}`);

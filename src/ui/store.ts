@@ -285,8 +285,8 @@ export const useAppStore = create<AppState>((set, get) => {
     get().notify({
       area: 'library',
       tone: 'error',
-      kind: e.kind,
-      title: STORAGE_TITLES[e.kind],
+      kind: e.code,
+      title: STORAGE_TITLES[e.code],
       message: e.message,
       hint: e.hint,
     });
