@@ -408,12 +408,19 @@ function checkLora(c: Checker, arch: Obj): void {
 }
 
 function checkScheduler(c: Checker, root: Obj): number | undefined {
-  const p = 'scheduler';
   if (root.scheduler === undefined) {
-    c.add(p, 'required');
+    c.add('scheduler', 'required');
     return undefined;
   }
-  const s = c.object(root.scheduler, p);
+  return checkSchedulerConfig(c, root.scheduler, 'scheduler');
+}
+
+/**
+ * The one check of a diffusers scheduler config (scheduler_config.json as a pack carries it)
+ * at JSON path `p`; returns num_train_timesteps, which bounds the default step count.
+ */
+export function checkSchedulerConfig(c: Checker, json: unknown, p: string): number | undefined {
+  const s = c.object(json, p);
   if (!s) return undefined;
   const steps = c.num(s, 'num_train_timesteps', p, R(L.trainTimesteps));
   const start = c.num(s, 'beta_start', p, { above: 0, max: 1 });
