@@ -4,6 +4,9 @@
 // message — so a new error class is classified by where it sits in this hierarchy, and a
 // class that forgets to pick a kind does not compile.
 //
+// Cancellation has no class here: an aborted AbortSignal rejects with the platform's
+// AbortError DOMException, which the worker boundary reads as 'cancelled'.
+//
 // This is the bottom layer: the engine, image, packs, storage and everything above import it.
 
 /** The kinds, in the order the UI lists them. */
@@ -40,11 +43,6 @@ export class BadInputError extends LikenessError {
 /** A model pack (manifest, weights, tokenizer, graphs) cannot be used as it is. */
 export class PackError extends LikenessError {
   readonly kind = 'pack';
-}
-
-/** The work was stopped on request. (The platform's AbortError DOMException is read the same way.) */
-export class CancelledError extends LikenessError {
-  readonly kind = 'cancelled';
 }
 
 /** Not enough memory (GPU or system) for the work asked. */
