@@ -17,7 +17,7 @@ test('a full disk is reported with what to do, and nothing is half-written', asy
     const before = await app.rawLibrary();
     await app.open();
     const err = await page.evaluate(
-      `window.__likeness.saveConcept(${conceptSource(2_000_000)}, { name: 'Too big' }).then(() => null, (e) => e.kind)`,
+      `window.__likeness.saveConcept(${conceptSource(2_000_000)}, { name: 'Too big' }).then(() => null, (e) => e.code)`,
     );
     expect(err).toBe('quota');
     const notices = await app.notices();

@@ -1,5 +1,6 @@
 // A small, strict argument parser: --name value / --name=value / --flag, with every
 // unknown option refused (a typo must not silently fall back to a default).
+import { BadInputError } from '../domain/errors.ts';
 
 export interface OptionSpec {
   /** 'string' takes a value; 'flag' does not. */
@@ -9,7 +10,7 @@ export interface OptionSpec {
 
 export type ParsedArgs = { positional: string[]; options: Record<string, string | number | boolean> };
 
-export class UsageError extends Error {
+export class UsageError extends BadInputError {
   constructor(message: string) {
     super(message);
     this.name = 'UsageError';

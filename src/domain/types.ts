@@ -1,17 +1,10 @@
 // The domain's plain data: what a concept, a pack summary and each request are, shared by
 // every layer above (pipeline, training, storage, worker, CLI, UI). No code, no imports from
 // those layers: they depend on this file, never the other way round.
+import type { ErrorKind } from './errors.ts';
 import type { SamplerName } from './samplers.ts';
 
-/** Errors crossing the worker boundary keep a machine-readable kind. */
-export type ErrorKind =
-  | 'cancelled'
-  | 'bad-input'
-  | 'pack'
-  | 'device-lost'
-  | 'out-of-memory'
-  | 'numerical'
-  | 'internal';
+export type { ErrorKind } from './errors.ts';
 
 export interface WorkerError {
   kind: ErrorKind;

@@ -8,7 +8,7 @@ import { Adam, adamStepRef } from './adam.ts';
 import { sizeClass } from './buffer-pool.ts';
 import { checkpoint } from './checkpoint.ts';
 import { f16BitsToF32, f32ToF16Bits, roundToF16 } from './dtype.ts';
-import { BindingLimitError, GpuValidationError } from './engine.ts';
+import { BindingLimitError, GpuOutOfMemoryError, GpuValidationError } from './engine.ts';
 import { defineKernel, u32 } from './kernel.ts';
 import type { Tensor } from './tensor.ts';
 
@@ -141,6 +141,21 @@ describe('tensors and scopes', () => {
     const bad = defineKernel({ name: 'bad_kernel', storage: [], uniforms: false, code: '@compute @workgroup_size(1) fn main() { let x: f32 = 1u; }' });
     await expect(e.compile(bad)).rejects.toThrow(GpuValidationError);
     await expect(e.compile(bad)).rejects.toThrow(/bad_kernel: line 1/);
+  });
+
+  it('keeps the type of an uncaptured GPU error: out of memory is GpuOutOfMemoryError, kind out-of-memory', async () => {
+    const e = await testEngine();
+    // The device's own error objects, delivered the way the device reports uncaptured errors.
+    e.device.onuncapturederror?.call(e.device, new GPUUncapturedErrorEvent('uncapturederror', { error: new GPUOutOfMemoryError('no room for 3 GB') }));
+    const oom = await e.sync().catch((x: unknown) => x);
+    expect(oom).toBeInstanceOf(GpuOutOfMemoryError);
+    expect((oom as GpuOutOfMemoryError).kind).toBe('out-of-memory');
+    expect((oom as Error).message).toBe('GPU out of memory: no room for 3 GB');
+    e.device.onuncapturederror?.call(e.device, new GPUUncapturedErrorEvent('uncapturederror', { error: new GPUValidationError('bad binding') }));
+    const invalid = await e.sync().catch((x: unknown) => x);
+    expect(invalid).toBeInstanceOf(GpuValidationError);
+    expect((invalid as GpuValidationError).kind).toBe('internal');
+    await e.sync(); // reported once
   });
 });
 

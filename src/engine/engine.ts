@@ -7,15 +7,17 @@ import { requestGpu, type Gpu, type GpuInfo, type GpuOptions } from './gpu.ts';
 import { f32, grid1d, packParams, u32, type KernelDef, type Param } from './kernel.ts';
 import { releaseNode, runBackward, type TapeNode } from './tape.ts';
 import { Storage, Tensor, shapeSize } from './tensor.ts';
+import { InternalError, LikenessError, OutOfMemoryError } from '../domain/errors.ts';
 
-export class DeviceLostError extends Error {
+export class DeviceLostError extends LikenessError {
+  readonly kind = 'device-lost';
   constructor(readonly reason: string) {
     super(`the GPU device was lost (${reason}); reload the models to continue — stored data is safe`);
     this.name = 'DeviceLostError';
   }
 }
 
-export class GpuValidationError extends Error {
+export class GpuValidationError extends InternalError {
   constructor(message: string) {
     super(message);
     this.name = 'GpuValidationError';
@@ -27,12 +29,30 @@ export class GpuValidationError extends Error {
  * the engine's lower test limit): thrown before anything is encoded, naming the kernel, the
  * shapes of its bindings, the offending binding's size and the limit.
  */
-export class BindingLimitError extends Error {
+export class BindingLimitError extends InternalError {
   constructor(message: string) {
     super(message);
     this.name = 'BindingLimitError';
   }
 }
+
+/** The device refused an allocation (a GPUOutOfMemoryError caught in an error scope or uncaptured). */
+export class GpuOutOfMemoryError extends OutOfMemoryError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GpuOutOfMemoryError';
+  }
+}
+
+/** A GPUError kept until the next dispatch or read; its type decides what is thrown then. */
+interface PendingGpuError {
+  message: string;
+  outOfMemory: boolean;
+}
+
+// Dawn in Node and browsers without WebGPU may not define the class.
+const isOutOfMemory = (e: GPUError): boolean =>
+  typeof GPUOutOfMemoryError !== 'undefined' && e instanceof GPUOutOfMemoryError;
 
 /** A byte range of a tensor's memory bound to one storage binding (offsets: see Engine.bindingAlignment). */
 export interface BufferSlice {
@@ -89,7 +109,7 @@ export class Engine {
   private uniformOffset = 0;
 
   private lostReason: string | null = null;
-  private firstError: string | null = null;
+  private firstError: PendingGpuError | null = null;
   /** Pipelines whose first dispatch ran inside its own error scope. */
   private readonly checkedPipelines = new Set<GPUComputePipeline>();
   private bindingLimitOverride: number | undefined;
@@ -114,7 +134,7 @@ export class Engine {
       this.lostReason = `${info.reason}: ${info.message}`;
     });
     device.onuncapturederror = (event) => {
-      this.firstError ??= event.error.message;
+      this.firstError ??= { message: event.error.message, outOfMemory: isOutOfMemory(event.error) };
     };
   }
 
@@ -577,7 +597,7 @@ export class Engine {
       compute: { module, entryPoint: kernel.entryPoint ?? 'main' },
     });
     void this.device.popErrorScope().then((error) => {
-      if (error) this.firstError ??= `${kernel.name}: ${error.message}`;
+      if (error) this.firstError ??= { message: `${kernel.name}: ${error.message}`, outOfMemory: isOutOfMemory(error) };
     });
     cached = { pipeline, layout };
     this.pipelines.set(kernel.code, cached);
@@ -656,7 +676,7 @@ export class Engine {
       this.flush();
       const where = () => `${kernel.name} (${describeBindings(buffers)})`;
       const record = (error: GPUError | null) => {
-        if (error) this.firstError ??= `${where()}: ${error.message}`;
+        if (error) this.firstError ??= { message: `${where()}: ${error.message}`, outOfMemory: isOutOfMemory(error) };
       };
       void this.device.popErrorScope().then(record, () => {});
       void this.device.popErrorScope().then(record, () => {});
@@ -729,9 +749,10 @@ export class Engine {
 
   private throwPendingError(): void {
     if (this.firstError) {
-      const msg = this.firstError;
+      const { message, outOfMemory } = this.firstError;
       this.firstError = null;
-      throw new GpuValidationError(`GPU error: ${msg}`);
+      if (outOfMemory) throw new GpuOutOfMemoryError(`GPU out of memory: ${message}`);
+      throw new GpuValidationError(`GPU error: ${message}`);
     }
   }
 

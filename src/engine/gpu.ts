@@ -1,5 +1,6 @@
 // Acquiring a GPUDevice: in a page or worker through navigator.gpu, in Node through the
 // `webgpu` package (Dawn). Everything above this file sees only `Gpu`.
+import { InternalError } from '../domain/errors.ts';
 
 export interface GpuInfo {
   /** Human-readable adapter name, e.g. "llvmpipe (Mesa 25.0.7) via Vulkan". */
@@ -25,7 +26,7 @@ export interface GpuOptions {
   powerPreference?: GPUPowerPreference;
 }
 
-export class WebGpuUnavailableError extends Error {
+export class WebGpuUnavailableError extends InternalError {
   constructor(message: string) {
     super(message);
     this.name = 'WebGpuUnavailableError';

@@ -1,4 +1,4 @@
-export { Engine, DeviceLostError, GpuValidationError, BindingLimitError } from './engine.ts';
+export { Engine, DeviceLostError, GpuValidationError, GpuOutOfMemoryError, BindingLimitError } from './engine.ts';
 export type { TensorOptions, BufferSlice, Binding, EngineOptions } from './engine.ts';
 export { Tensor, Storage, shapeSize } from './tensor.ts';
 export type { DType } from './dtype.ts';

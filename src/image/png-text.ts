@@ -3,6 +3,7 @@
 // (Latin-1), or iTXt (UTF-8, uncompressed) where the text has characters Latin-1 lacks.
 // Each chunk is length · type · data · CRC-32 over type+data.
 import { crc32 } from './crc32.ts';
+import { BadInputError } from '../domain/errors.ts';
 
 export interface PngTextEntry {
   keyword: string;
@@ -11,7 +12,7 @@ export interface PngTextEntry {
 
 export const PNG_SIGNATURE = Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a);
 
-export class PngFormatError extends Error {
+export class PngFormatError extends BadInputError {
   constructor(message: string) {
     super(message);
     this.name = 'PngFormatError';

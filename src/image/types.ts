@@ -1,4 +1,5 @@
 // Decoded images and the errors the upload path reports to the user.
+import { BadInputError } from '../domain/errors.ts';
 
 /** 8-bit RGBA, row-major, not premultiplied: the layout of ImageData. */
 export interface RgbaImage {
@@ -20,7 +21,7 @@ export { MAX_PIXELS } from '../domain/limits.ts';
 export type ImageErrorCode = 'empty' | 'not-an-image' | 'unsupported-format' | 'truncated' | 'corrupt' | 'too-large';
 
 /** An upload problem with a message written for the person who picked the file. */
-export class ImageError extends Error {
+export class ImageError extends BadInputError {
   override readonly name = 'ImageError';
   constructor(
     readonly code: ImageErrorCode,

@@ -1,6 +1,7 @@
 // Named parameters with diffusers / transformers state-dict names. A model asks for each
 // parameter with the shape its config implies; the source checks it, so a checkpoint with
 // a wrong shape is refused by name instead of failing deep inside a kernel.
+import { PackError } from '../domain/errors.ts';
 
 export interface ParamSource<T> {
   /** The tensor stored under `name`, which must have `shape`. */
@@ -9,7 +10,7 @@ export interface ParamSource<T> {
   has(name: string): boolean;
 }
 
-export class ParamShapeError extends Error {
+export class ParamShapeError extends PackError {
   constructor(message: string) {
     super(message);
     this.name = 'ParamShapeError';

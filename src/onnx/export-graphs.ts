@@ -19,7 +19,7 @@ import type { LoraPair } from '../models/lora.ts';
 import { Params } from '../models/params.ts';
 import { loraTargets, type LoraTarget } from '../models/tuning-encoder/tuning-encoder-config.ts';
 import { unet } from '../models/unet/unet.ts';
-import { resolveUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
+import { resolveUNetConfig, type ResolvedUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
 import { vaeDecode, vaeEncode } from '../models/vae/vae.ts';
 import { checkVaeConfig, type VaeConfig } from '../models/vae/vae-config.ts';
 import type { SafetensorsHeader } from '../packs/safetensors.ts';
@@ -90,7 +90,7 @@ interface UNetShapes {
   contextLength?: number;
 }
 
-function unetInputs(t: OnnxTracer, c: UNetConfig, B: number, o: UNetShapes) {
+function unetInputs(t: OnnxTracer, c: ResolvedUNetConfig, B: number, o: UNetShapes) {
   const s = o.latentSize ?? c.sample_size;
   const M = o.contextLength ?? 77;
   return {

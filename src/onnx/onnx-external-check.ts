@@ -6,6 +6,7 @@
 // A minimal protobuf walk over ModelProto.graph (7) → GraphProto.initializer (5) →
 // TensorProto { dims 1, data_type 2, name 8, external_data 13 (key 1, value 2), data_location 14 }.
 import { PackFileError } from '../packs/pack-file-error.ts';
+import { PackError } from '../domain/errors.ts';
 
 // Bytes per element of TensorProto.DataType (FLOAT 1, UINT8 2, INT8 3, UINT16 4, INT16 5,
 // INT32 6, INT64 7, BOOL 9, FLOAT16 10, DOUBLE 11, UINT32 12, UINT64 13, BFLOAT16 16).
@@ -34,7 +35,7 @@ interface Field {
   bytes: Uint8Array;
 }
 
-class ProtoError extends Error {}
+class ProtoError extends PackError {}
 
 function* fields(b: Uint8Array): Generator<Field> {
   let p = 0;

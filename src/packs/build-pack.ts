@@ -16,7 +16,7 @@
 //
 // IO is abstract (pack-io.ts): Node passes file handles and a staging folder
 // (pack-build-node.ts), a browser worker File.slice readers and an OPFS folder.
-import { resolveUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
+import { resolveUNetConfig } from '../models/unet/unet-config.ts';
 import { initTuningEncoder } from '../models/tuning-encoder/tuning-encoder-init.ts';
 import { loraTargets, type TuningEncoderConfig } from '../models/tuning-encoder/tuning-encoder-config.ts';
 import { checkPackWeights } from '../pipeline/pack-weights-check.ts';
@@ -28,7 +28,15 @@ import {
   type SdFamily,
   VAE_PREFIX,
 } from './ldm-convert.ts';
-import { describePackFile, PACK_FORMAT, validateManifest, type Manifest, type PackFile } from './manifest.ts';
+import {
+  describePackFile,
+  PACK_FORMAT,
+  validateArchitecture,
+  validateManifest,
+  validatePackTuningEncoder,
+  type Manifest,
+  type PackFile,
+} from './manifest.ts';
 import {
   ProgressMeter,
   readJson,
@@ -482,22 +490,24 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
 
   // Tuning encoder: a trained one, the deterministic initialisation when asked for, or none
   // (personalize then starts from a class word).
-  const arch = {
+  // The configs get their types by passing their checks (the manifest's, refusing what the
+  // models cannot run), before anything is built from them.
+  const arch = validateArchitecture({
     textEncoder: textJson,
     unet: unetJson,
     vae: vaeJson,
     imageEncoder: imageJson,
     lora: { rank: 4, alpha: 4, targets: ['to_q', 'to_k', 'to_v', 'to_out.0'] },
-  } as unknown as Manifest['architecture'];
+  });
   let encoderBytes: Uint8Array | null = null;
   if (o.encoder) {
     const cfg = await readJson(await requireFile(o.encoder, 'config.json', 'tuning encoder config'));
-    arch.tuningEncoder = { _class_name: 'LikenessTuningEncoder', ...cfg, trained: true };
+    arch.tuningEncoder = validatePackTuningEncoder({ _class_name: 'LikenessTuningEncoder', ...cfg, trained: true });
     addFromEntries('tuning_encoder', await diffusersWeights(o.encoder, '', 'model'));
   } else if (o.untrainedEncoder) {
     try {
       const encoderConfig = { ...defaultTuningEncoderConfig(arch), trained: false };
-      const targets = loraTargets(resolveUNetConfig(arch.unet as unknown as UNetConfig));
+      const targets = loraTargets(resolveUNetConfig(arch.unet));
       const init = initTuningEncoder(encoderConfig, targets, o.seed ?? 0);
       encoderBytes = writeSafetensors(
         [...init].map(([name, t]) => ({
@@ -659,7 +669,7 @@ async function mergesText(src: RangedSource): Promise<Uint8Array> {
 export function defaultTuningEncoderConfig(
   arch: Pick<Manifest['architecture'], 'unet' | 'imageEncoder' | 'textEncoder' | 'lora'>,
 ): TuningEncoderConfig {
-  const unet = resolveUNetConfig(arch.unet as unknown as UNetConfig);
+  const unet = resolveUNetConfig(arch.unet);
   const ch = unet.block_out_channels;
   const unetChannels = ch[ch.length - 1];
   const width = Math.max(32, Math.min(256, unetChannels / 4));

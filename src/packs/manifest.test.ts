@@ -1,6 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { defaultTuningEncoderConfig } from './build-pack.ts';
 import { tinyManifestBase } from './test-pack.ts';
+import { ModelConfigError } from '../models/model-config-error.ts';
+import type { TuningEncoderConfig } from '../models/tuning-encoder/tuning-encoder-config.ts';
+import { resolveUNetConfig } from '../models/unet/unet-config.ts';
 import { loraScale, ManifestError, packBytes, packPathProblem, parseManifest, validateManifest, type Manifest } from './manifest.ts';
 
 const REF = new URL('../../../shared/data/reference/', import.meta.url);
@@ -134,7 +138,7 @@ describe('pack manifest', () => {
     m.files = m.files.filter((f) => f.component !== 'vae');
     expect(issues(m)).toEqual(['files: no weights file for component "vae"']);
     const t = tinyManifest();
-    t.architecture.tuningEncoder = { _class_name: 'TuningEncoder', hidden_channels: 64 };
+    t.architecture.tuningEncoder = { _class_name: 'TuningEncoder', ...defaultTuningEncoderConfig(t.architecture) };
     expect(issues(t)).toEqual(['files: no weights file for component "tuning_encoder"']);
     t.files.push({ path: 'tuning_encoder/model.safetensors', role: 'weights', component: 'tuning_encoder', bytes: 1, sha256: hash('9') });
     expect(issues(t)).toEqual([]);
@@ -157,6 +161,41 @@ describe('pack manifest', () => {
     const n = tinyManifest();
     n.architecture.unet.num_attention_heads = [3, 8]; // overrides the legacy field: 32 channels / 3 heads fails
     expect(issues(n)).toEqual(['architecture.unet.block_out_channels[0]: 32 channels are not divisible by 3 heads (num_attention_heads)']);
+  });
+
+  it('refuses what the UNet code cannot run, by the same check resolveUNetConfig runs', () => {
+    const m = tinyManifest();
+    m.architecture.unet.layers_per_block = [1, 2];
+    m.architecture.unet.transformer_layers_per_block = 2;
+    m.architecture.unet.only_cross_attention = [false, true];
+    const want = [
+      'layers_per_block: must be the same for every block, got [1,2]',
+      'transformer_layers_per_block: only 1 is supported, got 2',
+      'only_cross_attention: not supported (must be false)',
+    ];
+    expect(issues(m)).toEqual(want.map((w) => `architecture.unet.${w}`));
+    let err: unknown;
+    try {
+      resolveUNetConfig(m.architecture.unet);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ModelConfigError);
+    expect((err as ModelConfigError).kind).toBe('pack');
+    expect((err as ModelConfigError).issues.map((i) => `${i.path}: ${i.message}`)).toEqual(want);
+  });
+
+  it('checks the tuning encoder config fields the model reads', () => {
+    const t = tinyManifest();
+    t.files.push({ path: 'tuning_encoder/model.safetensors', role: 'weights', component: 'tuning_encoder', bytes: 1, sha256: hash('9') });
+    const { width: _width, ...rest } = defaultTuningEncoderConfig(t.architecture);
+    t.architecture.tuningEncoder = { ...rest, lora_rank: 0, trained: 'yes' as unknown as boolean } as TuningEncoderConfig;
+    expect(issues(t)).toEqual([
+      'architecture.tuningEncoder._class_name: required',
+      'architecture.tuningEncoder.width: required',
+      'architecture.tuningEncoder.lora_rank: expected an integer ≥ 1, got 0',
+      'architecture.tuningEncoder.trained: expected true or false, got "yes"',
+    ]);
   });
 
   it('parseManifest refuses duplicate keys and bad JSON, naming the place', () => {

@@ -8,95 +8,20 @@
 // path (`files[2].sha256: expected 64 lowercase hex chars`), so a pack author fixes them in
 // one round.
 import { SAMPLERS, type SamplerName } from '../domain/samplers.ts';
-import { LORA_ALPHA, LORA_MAX_SCALE, LORA_RANK, MANIFEST_LIMITS as L, MAX_LISTED_PROBLEMS, VOCAB_SIZE, type Range } from '../domain/limits.ts';
+import { LORA_ALPHA, LORA_MAX_SCALE, LORA_RANK, MANIFEST_LIMITS as L, MAX_LISTED_PROBLEMS } from '../domain/limits.ts';
 import { sha256Hex } from './sha256.ts';
 import { JsonSyntaxError, jsonToPlain, parseStrictJson } from './strict-json.ts';
+import { PackError } from '../domain/errors.ts';
+import { Checker, checked, idx, key, kind, R, type JsonIssue, type Obj } from '../domain/json-checker.ts';
+import { checkClipTextConfig, checkClipVisionConfig, type ClipTextConfig, type ClipVisionConfig } from '../models/clip/clip-config.ts';
+import { checkTuningEncoderConfig, type TuningEncoderConfig } from '../models/tuning-encoder/tuning-encoder-config.ts';
+import { checkUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
+import { checkVaeConfigJson, type VaeConfig } from '../models/vae/vae-config.ts';
+
+// The architecture configs are the models' own types, defined once in src/models.
+export type { ClipTextConfig, ClipVisionConfig, TuningEncoderConfig, UNetConfig, VaeConfig };
 
 export const PACK_FORMAT = 'likeness-pack/1';
-
-/** transformers `CLIPTextConfig` (text_encoder/config.json). */
-export interface ClipTextConfig {
-  vocab_size: number;
-  hidden_size: number;
-  intermediate_size: number;
-  num_hidden_layers: number;
-  num_attention_heads: number;
-  max_position_embeddings: number;
-  hidden_act: 'quick_gelu' | 'gelu';
-  layer_norm_eps: number;
-  projection_dim?: number;
-  bos_token_id?: number;
-  eos_token_id?: number;
-  pad_token_id?: number;
-  [field: string]: unknown;
-}
-
-/** transformers `CLIPVisionConfig` (image_encoder/config.json of CLIPVisionModelWithProjection). */
-export interface ClipVisionConfig {
-  hidden_size: number;
-  intermediate_size: number;
-  num_hidden_layers: number;
-  num_attention_heads: number;
-  num_channels: number;
-  image_size: number;
-  patch_size: number;
-  projection_dim: number;
-  hidden_act: 'quick_gelu' | 'gelu';
-  layer_norm_eps: number;
-  [field: string]: unknown;
-}
-
-export type UNetDownBlockType = 'CrossAttnDownBlock2D' | 'DownBlock2D';
-export type UNetUpBlockType = 'CrossAttnUpBlock2D' | 'UpBlock2D';
-
-/** diffusers `UNet2DConditionModel` config (unet/config.json). */
-export interface UNet2DConditionConfig {
-  sample_size: number;
-  in_channels: number;
-  out_channels: number;
-  down_block_types: UNetDownBlockType[];
-  up_block_types: UNetUpBlockType[];
-  /** null: no mid block. Absent: diffusers' default, UNetMidBlock2DCrossAttn. */
-  mid_block_type?: 'UNetMidBlock2DCrossAttn' | null;
-  block_out_channels: number[];
-  layers_per_block: number | number[];
-  cross_attention_dim: number | number[];
-  /** Legacy diffusers naming: this is the number of heads unless num_attention_heads is set. */
-  attention_head_dim: number | number[];
-  num_attention_heads?: number | number[] | null;
-  norm_num_groups: number;
-  norm_eps?: number;
-  act_fn?: 'silu';
-  use_linear_projection?: boolean;
-  transformer_layers_per_block?: number | number[];
-  flip_sin_to_cos?: boolean;
-  freq_shift?: number;
-  upcast_attention?: boolean;
-  only_cross_attention?: boolean | boolean[];
-  downsample_padding?: number;
-  center_input_sample?: boolean;
-  [field: string]: unknown;
-}
-
-/** diffusers `AutoencoderKL` config (vae/config.json). */
-export interface AutoencoderKLConfig {
-  in_channels: number;
-  out_channels: number;
-  latent_channels: number;
-  down_block_types: 'DownEncoderBlock2D'[];
-  up_block_types: 'UpDecoderBlock2D'[];
-  block_out_channels: number[];
-  layers_per_block: number;
-  norm_num_groups: number;
-  act_fn?: 'silu';
-  sample_size?: number;
-  scaling_factor?: number;
-  shift_factor?: number | null;
-  use_quant_conv?: boolean;
-  use_post_quant_conv?: boolean;
-  mid_block_add_attention?: boolean;
-  [field: string]: unknown;
-}
 
 /** diffusers scheduler config (scheduler/scheduler_config.json); the samplers all read it. */
 export interface SchedulerConfig {
@@ -115,15 +40,6 @@ export interface SchedulerConfig {
   [field: string]: unknown;
 }
 
-/**
- * The tuning encoder's config, written by the training code and carried verbatim; the pack
- * format only requires it to name its class. Its fields belong to src/models.
- */
-export interface TuningEncoderConfig {
-  _class_name: string;
-  [field: string]: unknown;
-}
-
 export const LORA_MODULES = ['to_q', 'to_k', 'to_v', 'to_out.0'] as const;
 
 export interface LoraConfig {
@@ -139,8 +55,8 @@ export interface LoraConfig {
 
 export interface PackArchitecture {
   textEncoder: ClipTextConfig;
-  unet: UNet2DConditionConfig;
-  vae: AutoencoderKLConfig;
+  unet: UNetConfig;
+  vae: VaeConfig;
   imageEncoder: ClipVisionConfig;
   /** Absent in a pack without a trained encoder (then personalization starts from zero LoRA). */
   tuningEncoder?: TuningEncoderConfig;
@@ -223,12 +139,9 @@ export interface Manifest {
   files: PackFile[];
 }
 
-export interface ManifestIssue {
-  path: string;
-  message: string;
-}
+export type ManifestIssue = JsonIssue;
 
-export class ManifestError extends Error {
+export class ManifestError extends PackError {
   constructor(readonly issues: readonly ManifestIssue[]) {
     super(
       `invalid pack manifest (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n` +
@@ -242,129 +155,6 @@ export class ManifestError extends Error {
   }
 }
 
-type Obj = Record<string, unknown>;
-
-const IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-const key = (path: string, k: string) => (IDENT.test(k) ? (path ? `${path}.${k}` : k) : `${path}[${JSON.stringify(k)}]`);
-const idx = (path: string, i: number) => `${path}[${i}]`;
-
-function kind(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'number') return `${v}`;
-  if (typeof v === 'string') return v.length > 40 ? `a string` : JSON.stringify(v);
-  return `a ${typeof v}`;
-}
-
-/** Collects issues; the field readers return undefined where the value was bad or missing. */
-class Checker {
-  readonly issues: ManifestIssue[] = [];
-
-  add(path: string, message: string): void {
-    this.issues.push({ path, message });
-  }
-
-  object(v: unknown, path: string): Obj | undefined {
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-      this.add(path, `expected an object, got ${kind(v)}`);
-      return undefined;
-    }
-    return v as Obj;
-  }
-
-  /** Flags fields outside `allowed` (our own objects are closed; typos should not pass). */
-  closed(o: Obj, path: string, allowed: readonly string[]): void {
-    for (const k of Object.keys(o)) if (!allowed.includes(k)) this.add(key(path, k), 'unknown field');
-  }
-
-  private present(o: Obj, k: string, path: string, optional: boolean): boolean {
-    if (!Object.hasOwn(o, k) || o[k] === undefined) {
-      if (!optional) this.add(key(path, k), 'required');
-      return false;
-    }
-    return true;
-  }
-
-  str(o: Obj, k: string, path: string, opts: { optional?: boolean; oneOf?: readonly string[]; nonEmpty?: boolean } = {}): string | undefined {
-    if (!this.present(o, k, path, !!opts.optional)) return undefined;
-    const v = o[k];
-    const p = key(path, k);
-    if (typeof v !== 'string') return void this.add(p, `expected a string, got ${kind(v)}`);
-    if (opts.oneOf && !opts.oneOf.includes(v)) return void this.add(p, `expected one of ${opts.oneOf.map((s) => JSON.stringify(s)).join(', ')}, got ${kind(v)}`);
-    if ((opts.nonEmpty ?? true) && v.trim() === '') return void this.add(p, 'must not be empty');
-    return v;
-  }
-
-  num(o: Obj, k: string, path: string, opts: NumOpts = {}): number | undefined {
-    if (!this.present(o, k, path, !!opts.optional)) return undefined;
-    return this.numValue(o[k], key(path, k), opts);
-  }
-
-  numValue(v: unknown, p: string, opts: NumOpts = {}): number | undefined {
-    const what = opts.integer ? 'an integer' : 'a number';
-    if (typeof v !== 'number' || !Number.isFinite(v)) return void this.add(p, `expected ${what}, got ${kind(v)}`);
-    if (opts.integer && !Number.isSafeInteger(v)) return void this.add(p, `expected ${what}, got ${v}`);
-    if (opts.min !== undefined && v < opts.min) return void this.add(p, `expected ${what} ≥ ${opts.min}, got ${v}`);
-    if (opts.max !== undefined && v > opts.max) return void this.add(p, `expected ${what} ≤ ${opts.max}, got ${v}`);
-    if (opts.above !== undefined && !(v > opts.above)) return void this.add(p, `expected ${what} > ${opts.above}, got ${v}`);
-    return v;
-  }
-
-  bool(o: Obj, k: string, path: string, optional = true): boolean | undefined {
-    if (!this.present(o, k, path, optional)) return undefined;
-    const v = o[k];
-    if (typeof v !== 'boolean') return void this.add(key(path, k), `expected true or false, got ${kind(v)}`);
-    return v;
-  }
-
-  array(o: Obj, k: string, path: string, optional = false): unknown[] | undefined {
-    if (!this.present(o, k, path, optional)) return undefined;
-    const v = o[k];
-    if (!Array.isArray(v)) return void this.add(key(path, k), `expected an array, got ${kind(v)}`);
-    return v;
-  }
-
-  /** A non-empty array of numbers meeting `opts`; reports each bad element by index. */
-  numArray(o: Obj, k: string, path: string, opts: NumOpts & { optional?: boolean; nonEmpty?: boolean } = {}): number[] | undefined {
-    const a = this.array(o, k, path, opts.optional);
-    if (!a) return undefined;
-    const p = key(path, k);
-    if ((opts.nonEmpty ?? true) && a.length === 0) return void this.add(p, 'must not be empty');
-    const out = a.map((v, i) => this.numValue(v, idx(p, i), opts));
-    return out.every((v) => v !== undefined) ? (out as number[]) : undefined;
-  }
-
-  /** diffusers' "int or per-block list" fields. Returns the per-block list. */
-  perBlock(o: Obj, k: string, path: string, blocks: number | undefined, opts: NumOpts & { optional?: boolean }): number[] | undefined {
-    if (!this.present(o, k, path, !!opts.optional)) return undefined;
-    const v = o[k];
-    const p = key(path, k);
-    if (Array.isArray(v)) {
-      const list = this.numArray(o, k, path, opts);
-      if (list && blocks !== undefined && list.length !== blocks) {
-        this.add(p, `expected one entry per block (${blocks}), got ${list.length}`);
-        return undefined;
-      }
-      return list;
-    }
-    const n = this.numValue(v, p, opts);
-    return n === undefined || blocks === undefined ? undefined : new Array<number>(blocks).fill(n);
-  }
-}
-
-interface NumOpts {
-  integer?: boolean;
-  min?: number;
-  max?: number;
-  /** Strictly greater than. */
-  above?: number;
-  optional?: boolean;
-}
-
-const NONNEG_INT: NumOpts = { integer: true, min: 0 };
-/** A documented bound of ../limits.ts as reader options. */
-const R = (r: Range, optional = false): NumOpts => ({ integer: r.integer, min: r.min, above: r.above, max: r.max, optional });
 const SHA256_RE = /^[0-9a-f]{64}$/;
 
 /** Problems with a pack-relative path, or null. Paths become URLs and cache names: keep them plain. */
@@ -417,24 +207,9 @@ export function validateManifest(json: unknown): Manifest {
   const vaeScalingFactor = c.num(root, 'vaeScalingFactor', '', R(L.vaeScalingFactor));
 
   const arch = root.architecture === undefined ? (c.add('architecture', 'required'), undefined) : c.object(root.architecture, 'architecture');
-  let text: { hidden?: number; maxPositions?: number } = {};
-  let latentChannels: number | undefined;
-  let vaeFactor: number | undefined;
-  let hasTuningEncoder = false;
-  if (arch) {
-    c.closed(arch, 'architecture', ['textEncoder', 'unet', 'vae', 'imageEncoder', 'tuningEncoder', 'lora']);
-    text = checkTextEncoder(c, arch);
-    checkImageEncoder(c, arch);
-    const vae = checkVae(c, arch, vaeScalingFactor);
-    latentChannels = vae.latentChannels;
-    vaeFactor = vae.downsampleFactor;
-    checkUnet(c, arch, text.hidden, latentChannels);
-    if (arch.tuningEncoder !== undefined) {
-      hasTuningEncoder = true;
-      const te = c.object(arch.tuningEncoder, 'architecture.tuningEncoder');
-      if (te) c.str(te, '_class_name', 'architecture.tuningEncoder');
-    }
-    checkLora(c, arch);
+  const { text, vaeFactor, vaeScaling, hasTuningEncoder } = arch ? checkArchitecture(c, arch) : ({ text: {} } as ArchitectureFacts);
+  if (vaeScaling !== undefined && vaeScalingFactor !== undefined && vaeScaling !== vaeScalingFactor) {
+    c.add('vaeScalingFactor', `${vaeScalingFactor} differs from architecture.vae.scaling_factor ${vaeScaling}`);
   }
   if (imageSize !== undefined && latentSize !== undefined && vaeFactor !== undefined && imageSize !== latentSize * vaeFactor) {
     c.add('latentSize', `imageSize ${imageSize} / latentSize ${latentSize} must equal the VAE's downsampling factor ${vaeFactor}`);
@@ -455,6 +230,57 @@ export function validateManifest(json: unknown): Manifest {
 
   if (c.issues.length) throw new ManifestError(c.issues);
   return json as Manifest;
+}
+
+/** What the rest of the manifest is checked against. */
+interface ArchitectureFacts {
+  text: { hidden?: number; maxPositions?: number };
+  vaeFactor?: number;
+  vaeScaling?: number;
+  hasTuningEncoder?: boolean;
+}
+
+/** Each config by its own check (src/models), then what the configs must agree on. */
+function checkArchitecture(c: Checker, arch: Obj): ArchitectureFacts {
+  const p = 'architecture';
+  c.closed(arch, p, ['textEncoder', 'unet', 'vae', 'imageEncoder', 'tuningEncoder', 'lora']);
+  const present = (k: string) => (arch[k] === undefined ? (c.add(key(p, k), 'required'), false) : true);
+  const text = present('textEncoder') ? checkClipTextConfig(c, arch.textEncoder, key(p, 'textEncoder')) : {};
+  if (present('imageEncoder')) checkClipVisionConfig(c, arch.imageEncoder, key(p, 'imageEncoder'));
+  const vae = present('vae') ? checkVaeConfigJson(c, arch.vae, key(p, 'vae')) : {};
+  if (present('unet')) checkUNetConfig(c, arch.unet, key(p, 'unet'), { textHidden: text.hidden, latentChannels: vae.latentChannels });
+  const hasTuningEncoder = arch.tuningEncoder !== undefined;
+  if (hasTuningEncoder) checkPackTuningEncoder(c, arch.tuningEncoder, key(p, 'tuningEncoder'));
+  checkLora(c, arch);
+  return { text, vaeFactor: vae.downsampleFactor, vaeScaling: vae.scalingFactor, hasTuningEncoder };
+}
+
+/** The pack format asks the tuning encoder's config to name its class; its fields are the model's. */
+function checkPackTuningEncoder(c: Checker, json: unknown, p: string): void {
+  const te = c.object(json, p);
+  if (!te) return;
+  c.str(te, '_class_name', p);
+  checkTuningEncoderConfig(c, te, p);
+}
+
+/**
+ * The architecture configs alone (as `validateManifest` checks them), for a pack being
+ * assembled from a model's config.json files: throws ManifestError listing every problem.
+ */
+export function validateArchitecture(json: unknown): PackArchitecture {
+  return checked((c) => {
+    const arch = c.object(json, 'architecture');
+    if (arch) checkArchitecture(c, arch);
+    return json as PackArchitecture;
+  }, (issues) => new ManifestError(issues));
+}
+
+/** A tuning encoder config for a pack (its class named, its fields checked); throws ManifestError. */
+export function validatePackTuningEncoder(json: unknown): TuningEncoderConfig {
+  return checked((c) => {
+    checkPackTuningEncoder(c, json, 'architecture.tuningEncoder');
+    return json as TuningEncoderConfig;
+  }, (issues) => new ManifestError(issues));
 }
 
 /**
@@ -557,164 +383,6 @@ function expectFile(c: Checker, files: FileSummary[] | undefined, path: string, 
   else if (f.role !== undefined && f.role !== role) c.add(at, `${JSON.stringify(path)} has role "${f.role}", expected "${role}"`);
 }
 
-function checkTextEncoder(c: Checker, arch: Obj): { hidden?: number; maxPositions?: number } {
-  const p = 'architecture.textEncoder';
-  if (arch.textEncoder === undefined) {
-    c.add(p, 'required');
-    return {};
-  }
-  const t = c.object(arch.textEncoder, p);
-  if (!t) return {};
-  const vocab = c.num(t, 'vocab_size', p, R(VOCAB_SIZE));
-  const hidden = c.num(t, 'hidden_size', p, R(L.width));
-  c.num(t, 'intermediate_size', p, R(L.mlpWidth));
-  c.num(t, 'num_hidden_layers', p, R(L.layers));
-  const heads = c.num(t, 'num_attention_heads', p, R(L.heads));
-  const maxPositions = c.num(t, 'max_position_embeddings', p, R(L.maxPositions));
-  c.str(t, 'hidden_act', p, { oneOf: ['quick_gelu', 'gelu'] });
-  c.num(t, 'layer_norm_eps', p, R(L.eps));
-  c.num(t, 'projection_dim', p, R(L.width, true));
-  for (const id of ['bos_token_id', 'eos_token_id', 'pad_token_id']) c.num(t, id, p, { ...NONNEG_INT, max: (vocab ?? VOCAB_SIZE.max) - 1, optional: true });
-  if (hidden !== undefined && heads !== undefined && hidden % heads !== 0) {
-    c.add(key(p, 'num_attention_heads'), `hidden_size ${hidden} is not divisible by ${heads} heads`);
-  }
-  return { hidden, maxPositions };
-}
-
-function checkImageEncoder(c: Checker, arch: Obj): void {
-  const p = 'architecture.imageEncoder';
-  if (arch.imageEncoder === undefined) return c.add(p, 'required');
-  const v = c.object(arch.imageEncoder, p);
-  if (!v) return;
-  const hidden = c.num(v, 'hidden_size', p, R(L.width));
-  c.num(v, 'intermediate_size', p, R(L.mlpWidth));
-  c.num(v, 'num_hidden_layers', p, R(L.layers));
-  const heads = c.num(v, 'num_attention_heads', p, R(L.heads));
-  c.num(v, 'num_channels', p, R(L.imageChannels));
-  const image = c.num(v, 'image_size', p, R(L.visionImageSize));
-  const patch = c.num(v, 'patch_size', p, R(L.patchSize));
-  c.num(v, 'projection_dim', p, R(L.width));
-  c.str(v, 'hidden_act', p, { oneOf: ['quick_gelu', 'gelu'] });
-  c.num(v, 'layer_norm_eps', p, R(L.eps));
-  if (hidden !== undefined && heads !== undefined && hidden % heads !== 0) {
-    c.add(key(p, 'num_attention_heads'), `hidden_size ${hidden} is not divisible by ${heads} heads`);
-  }
-  if (image !== undefined && patch !== undefined && image % patch !== 0) {
-    c.add(key(p, 'patch_size'), `image_size ${image} is not a multiple of patch_size ${patch}`);
-  }
-}
-
-function checkVae(c: Checker, arch: Obj, scaling: number | undefined): { latentChannels?: number; downsampleFactor?: number } {
-  const p = 'architecture.vae';
-  if (arch.vae === undefined) {
-    c.add(p, 'required');
-    return {};
-  }
-  const v = c.object(arch.vae, p);
-  if (!v) return {};
-  c.num(v, 'in_channels', p, R(L.vaeChannels));
-  c.num(v, 'out_channels', p, R(L.vaeChannels));
-  const latentChannels = c.num(v, 'latent_channels', p, R(L.latentChannels));
-  const channels = blockList(c, c.numArray(v, 'block_out_channels', p, R(L.blockChannels)), key(p, 'block_out_channels'));
-  const blocks = channels?.length;
-  for (const [field, type] of [['down_block_types', 'DownEncoderBlock2D'], ['up_block_types', 'UpDecoderBlock2D']] as const) {
-    const types = c.array(v, field, p);
-    if (!types) continue;
-    types.forEach((t, i) => {
-      if (t !== type) c.add(idx(key(p, field), i), `expected "${type}", got ${kind(t)}`);
-    });
-    if (blocks !== undefined && types.length !== blocks) c.add(key(p, field), `expected ${blocks} entries (one per block_out_channels), got ${types.length}`);
-  }
-  c.num(v, 'layers_per_block', p, R(L.layersPerBlock));
-  const groups = c.num(v, 'norm_num_groups', p, R(L.normGroups));
-  if (channels && groups !== undefined) {
-    channels.forEach((ch, i) => {
-      if (ch % groups !== 0) c.add(idx(key(p, 'block_out_channels'), i), `${ch} channels are not divisible by norm_num_groups ${groups}`);
-    });
-  }
-  c.str(v, 'act_fn', p, { optional: true, oneOf: ['silu'] });
-  c.num(v, 'sample_size', p, R(L.sampleSize, true));
-  const sf = c.num(v, 'scaling_factor', p, R(L.vaeScalingFactor, true));
-  if (sf !== undefined && scaling !== undefined && sf !== scaling) {
-    c.add('vaeScalingFactor', `${scaling} differs from architecture.vae.scaling_factor ${sf}`);
-  }
-  if (v.shift_factor !== undefined && v.shift_factor !== null) c.num(v, 'shift_factor', p, { min: -100, max: 100 });
-  for (const b of ['use_quant_conv', 'use_post_quant_conv', 'mid_block_add_attention', 'force_upcast']) c.bool(v, b, p);
-  return { latentChannels, downsampleFactor: blocks === undefined ? undefined : 2 ** (blocks - 1) };
-}
-
-function checkUnet(c: Checker, arch: Obj, textHidden: number | undefined, latentChannels: number | undefined): void {
-  const p = 'architecture.unet';
-  if (arch.unet === undefined) return c.add(p, 'required');
-  const u = c.object(arch.unet, p);
-  if (!u) return;
-  c.num(u, 'sample_size', p, R(L.sampleSize));
-  for (const io of ['in_channels', 'out_channels']) {
-    const n = c.num(u, io, p, R(L.unetChannels));
-    if (n !== undefined && latentChannels !== undefined && n !== latentChannels) {
-      c.add(key(p, io), `${n} differs from the VAE's latent_channels ${latentChannels}`);
-    }
-  }
-  const channels = blockList(c, c.numArray(u, 'block_out_channels', p, R(L.blockChannels)), key(p, 'block_out_channels'));
-  const blocks = channels?.length;
-  const down = c.array(u, 'down_block_types', p);
-  const up = c.array(u, 'up_block_types', p);
-  const checkTypes = (types: unknown[] | undefined, field: string, allowed: readonly string[]) => {
-    if (!types) return;
-    types.forEach((t, i) => {
-      if (typeof t !== 'string' || !allowed.includes(t)) {
-        c.add(idx(key(p, field), i), `expected one of ${allowed.map((a) => `"${a}"`).join(', ')}, got ${kind(t)}`);
-      }
-    });
-    if (blocks !== undefined && types.length !== blocks) c.add(key(p, field), `expected ${blocks} entries (one per block_out_channels), got ${types.length}`);
-  };
-  checkTypes(down, 'down_block_types', ['CrossAttnDownBlock2D', 'DownBlock2D']);
-  checkTypes(up, 'up_block_types', ['CrossAttnUpBlock2D', 'UpBlock2D']);
-  if (u.mid_block_type !== undefined && u.mid_block_type !== null && u.mid_block_type !== 'UNetMidBlock2DCrossAttn') {
-    c.add(key(p, 'mid_block_type'), `expected "UNetMidBlock2DCrossAttn" or null, got ${kind(u.mid_block_type)}`);
-  }
-  c.perBlock(u, 'layers_per_block', p, blocks, R(L.layersPerBlock));
-  c.perBlock(u, 'transformer_layers_per_block', p, blocks, R(L.transformerLayersPerBlock, true));
-  const cross = c.perBlock(u, 'cross_attention_dim', p, blocks, R(L.width));
-  if (cross && textHidden !== undefined && cross.some((d) => d !== textHidden)) {
-    c.add(key(p, 'cross_attention_dim'), `must equal the text encoder's hidden_size ${textHidden}, got ${JSON.stringify(u.cross_attention_dim)}`);
-  }
-  // Heads: num_attention_heads when set, else the legacy attention_head_dim (see keys/README).
-  const headsField = u.num_attention_heads !== undefined && u.num_attention_heads !== null ? 'num_attention_heads' : 'attention_head_dim';
-  const legacy = c.perBlock(u, 'attention_head_dim', p, blocks, R(L.attentionHeadDim));
-  const heads = headsField === 'attention_head_dim' ? legacy : c.perBlock(u, 'num_attention_heads', p, blocks, R(L.heads));
-  const groups = c.num(u, 'norm_num_groups', p, R(L.normGroups));
-  if (channels) {
-    channels.forEach((ch, i) => {
-      const at = idx(key(p, 'block_out_channels'), i);
-      if (groups !== undefined && ch % groups !== 0) c.add(at, `${ch} channels are not divisible by norm_num_groups ${groups}`);
-      if (heads && ch % heads[i] !== 0) c.add(at, `${ch} channels are not divisible by ${heads[i]} heads (${headsField})`);
-    });
-  }
-  c.num(u, 'norm_eps', p, R(L.eps, true));
-  c.str(u, 'act_fn', p, { optional: true, oneOf: ['silu'] });
-  for (const b of ['use_linear_projection', 'flip_sin_to_cos', 'upcast_attention', 'center_input_sample']) c.bool(u, b, p);
-  c.num(u, 'freq_shift', p, R(L.freqShift, true));
-  c.num(u, 'downsample_padding', p, R(L.downsamplePadding, true));
-  const oca = u.only_cross_attention;
-  if (oca !== undefined && typeof oca !== 'boolean' && !(Array.isArray(oca) && oca.every((x) => typeof x === 'boolean'))) {
-    c.add(key(p, 'only_cross_attention'), `expected true/false or a list of them, got ${kind(oca)}`);
-  }
-  // Features of other UNets (SDXL, class-conditioned, GLIGEN, …) that this implementation does not run.
-  for (const f of ['class_embed_type', 'addition_embed_type', 'encoder_hid_dim', 'time_cond_proj_dim', 'num_class_embeds']) {
-    if (u[f] !== undefined && u[f] !== null) c.add(key(p, f), `not supported (must be null), got ${kind(u[f])}`);
-  }
-  const only: [string, unknown][] = [
-    ['attention_type', 'default'],
-    ['time_embedding_type', 'positional'],
-    ['resnet_time_scale_shift', 'default'],
-    ['dual_cross_attention', false],
-  ];
-  for (const [f, want] of only) {
-    if (u[f] !== undefined && u[f] !== want) c.add(key(p, f), `only ${JSON.stringify(want)} is supported, got ${kind(u[f])}`);
-  }
-}
-
 function checkLora(c: Checker, arch: Obj): void {
   const p = 'architecture.lora';
   if (arch.lora === undefined) return c.add(p, 'required');
@@ -740,12 +408,19 @@ function checkLora(c: Checker, arch: Obj): void {
 }
 
 function checkScheduler(c: Checker, root: Obj): number | undefined {
-  const p = 'scheduler';
   if (root.scheduler === undefined) {
-    c.add(p, 'required');
+    c.add('scheduler', 'required');
     return undefined;
   }
-  const s = c.object(root.scheduler, p);
+  return checkSchedulerConfig(c, root.scheduler, 'scheduler');
+}
+
+/**
+ * The one check of a diffusers scheduler config (scheduler_config.json as a pack carries it)
+ * at JSON path `p`; returns num_train_timesteps, which bounds the default step count.
+ */
+export function checkSchedulerConfig(c: Checker, json: unknown, p: string): number | undefined {
+  const s = c.object(json, p);
   if (!s) return undefined;
   const steps = c.num(s, 'num_train_timesteps', p, R(L.trainTimesteps));
   const start = c.num(s, 'beta_start', p, { above: 0, max: 1 });
@@ -806,15 +481,6 @@ function checkTokenizer(c: Checker, root: Obj, files: FileSummary[] | undefined,
   if (pad !== undefined && (pad.length > L.tokenChars.max || /\s/.test(pad))) {
     c.add(key(p, 'padToken'), `must be one token, like "<|endoftext|>" or "!", got ${kind(pad)}`);
   }
-}
-
-/** A per-block list with at most the documented number of blocks. */
-function blockList(c: Checker, list: number[] | undefined, at: string): number[] | undefined {
-  if (list && list.length > L.blocks.max) {
-    c.add(at, `${list.length} blocks, more than ${L.blocks.max}`);
-    return undefined;
-  }
-  return list;
 }
 
 /** Total bytes of the pack's files. */

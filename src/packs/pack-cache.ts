@@ -8,6 +8,7 @@
 //    only after the loader verified its sha256;
 //  - a download in progress lives in a separate partial entry that may be cut anywhere; the
 //    loader resumes it (re-hashing what is there) or throws it away.
+import { PackError } from '../domain/errors.ts';
 
 export interface PartialWriter {
   /** Appends to the partial entry. */
@@ -58,7 +59,7 @@ export function checkCacheKey(key: string): void {
   }
 }
 
-export class PackCacheMissError extends Error {
+export class PackCacheMissError extends PackError {
   constructor(readonly key: string, where: string) {
     super(`pack cache (${where}): no entry ${JSON.stringify(key)}`);
     this.name = 'PackCacheMissError';

@@ -9,6 +9,7 @@
 import { parseManifestBytes, type Manifest, type PackFile } from './manifest.ts';
 import { MemoryPackCache, type PackCache } from './pack-cache.ts';
 import { Sha256, sha256Hex } from './sha256.ts';
+import { InternalError, PackError } from '../domain/errors.ts';
 
 export interface PackProgress {
   /** manifest: fetching it; download: bytes arriving; verify: hashing bytes already on disk; done: all files ready. */
@@ -68,7 +69,7 @@ export type PackLoadErrorCode =
   | 'disk-full'
   | 'not-in-pack';
 
-export class PackLoadError extends Error {
+export class PackLoadError extends PackError {
   constructor(
     readonly code: PackLoadErrorCode,
     message: string,
@@ -213,7 +214,7 @@ async function verifyCachedEntry(cache: PackCache, f: PackFile, progress: Progre
   return h.hex() === f.sha256;
 }
 
-class RetryableError extends Error {}
+class RetryableError extends InternalError {}
 
 async function downloadFile(
   f: PackFile,

@@ -15,6 +15,7 @@
 // every tensor's data starts 8-aligned in the file.
 import { f16BitsToF32, f32ToF16Bits } from '../engine/dtype.ts';
 import { JsonSyntaxError, parseStrictJson, type JsonObjectMap, type JsonValue } from './strict-json.ts';
+import { PackError } from '../domain/errors.ts';
 
 /** Element types the format defines (sub-byte and complex types of newer versions excluded). */
 export type SafetensorsDType =
@@ -57,7 +58,7 @@ export type SafetensorsErrorCode =
   | 'not-found'
   | 'unsupported'; // float32 view of a non-float dtype
 
-export class SafetensorsError extends Error {
+export class SafetensorsError extends PackError {
   constructor(
     readonly code: SafetensorsErrorCode,
     message: string,

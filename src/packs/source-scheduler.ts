@@ -15,7 +15,8 @@
 // (PNDM's PRK steps, DDPM's variance type, a stochastic DPM-Solver) are dropped and named.
 import { createScheduler } from '../pipeline/schedulers/index.ts';
 import { SAMPLERS } from '../domain/samplers.ts';
-import type { SchedulerConfig } from './manifest.ts';
+import { Checker } from '../domain/json-checker.ts';
+import { checkSchedulerConfig, type SchedulerConfig } from './manifest.ts';
 
 export const SCHEDULER_CLASSES = [
   'PNDMScheduler',
@@ -98,8 +99,6 @@ export interface NormalisedScheduler {
   dropped: string[];
 }
 
-const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
-
 /**
  * Checks a diffusers scheduler_config.json and returns the pack's version of it; throws one
  * error listing every problem. `where` names the file in messages.
@@ -128,28 +127,10 @@ export function normaliseSchedulerConfig(
     const v = json[key];
     out[key] = v === undefined || (v === null && key !== 'trained_betas') ? fallback : v;
   }
-  if (!Number.isInteger(out.num_train_timesteps) || (out.num_train_timesteps as number) < 2)
-    problems.push(`num_train_timesteps must be an integer ≥ 2, got ${JSON.stringify(out.num_train_timesteps)}`);
-  if (
-    !isNum(out.beta_start) ||
-    !isNum(out.beta_end) ||
-    !(
-      (out.beta_start as number) > 0 &&
-      (out.beta_start as number) < (out.beta_end as number) &&
-      (out.beta_end as number) < 1
-    )
-  ) {
-    problems.push(
-      `beta_start/beta_end must satisfy 0 < beta_start < beta_end < 1, got ${JSON.stringify(out.beta_start)}, ${JSON.stringify(out.beta_end)}`,
-    );
-  }
-  if (!['epsilon', 'v_prediction', 'sample'].includes(out.prediction_type as string)) {
-    problems.push(
-      `prediction_type must be "epsilon", "v_prediction" or "sample", got ${JSON.stringify(out.prediction_type)}`,
-    );
-  }
-  if (!Number.isInteger(out.steps_offset) || (out.steps_offset as number) < 0)
-    problems.push(`steps_offset must be a non-negative integer, got ${JSON.stringify(out.steps_offset)}`);
+  // The values themselves: by the same check the pack's manifest gets.
+  const c = new Checker();
+  checkSchedulerConfig(c, out, '');
+  for (const i of c.issues) problems.push(`${i.path}: ${i.message}`);
   const dropped: string[] = [];
   for (const key of KEPT_IF_PRESENT) {
     if (json[key] === undefined || json[key] === null) continue;
@@ -175,5 +156,6 @@ export function normaliseSchedulerConfig(
       throw new Error(`${where} (${cls}): the ${name} sampler refuses it: ${(e as Error).message}`, { cause: e });
     }
   }
-  return { config: out as unknown as SchedulerConfig, sourceClass: cls as SchedulerClass, dropped };
+  // Typed by the check above.
+  return { config: out as SchedulerConfig, sourceClass: cls as SchedulerClass, dropped };
 }

@@ -4,11 +4,12 @@
 // duplicates, bounds the nesting depth (no stack overflow on `[[[[…`), rejects lone
 // surrogate escapes, and keeps object key order exactly as written (JS objects reorder
 // integer-like keys), by returning objects as Maps.
+import { PackError } from '../domain/errors.ts';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | JsonObjectMap;
 export type JsonObjectMap = Map<string, JsonValue>;
 
-export class JsonSyntaxError extends Error {
+export class JsonSyntaxError extends PackError {
   constructor(
     message: string,
     /** Character index in the text where the problem was found. */

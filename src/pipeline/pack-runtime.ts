@@ -18,7 +18,7 @@ import {
   type LoraTarget,
   type TuningEncoderConfig,
 } from '../models/tuning-encoder/tuning-encoder-config.ts';
-import { resolveUNetConfig, type ResolvedUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
+import { resolveUNetConfig, type ResolvedUNetConfig } from '../models/unet/unet-config.ts';
 import { checkVaeConfig, type VaeConfig } from '../models/vae/vae-config.ts';
 import type { Manifest } from '../packs/manifest.ts';
 import type { LoadedPack } from '../packs/pack-loader.ts';
@@ -60,7 +60,7 @@ export function openTokenizer(m: Manifest, bytes: Uint8Array): ClipTokenizer {
     throw new PackFileError(file, `the tokenizer merges file is damaged (${e instanceof Error ? e.message : String(e)})`, { cause: e });
   }
   // Repeated merge lines collapse vocabulary entries, shifting every later id.
-  const vocab = (m.architecture.textEncoder as { vocab_size: number }).vocab_size;
+  const vocab = m.architecture.textEncoder.vocab_size;
   if (tokenizer.vocabSize !== vocab) {
     throw new PackFileError(file, `the tokenizer merges file gives ${tokenizer.vocabSize} tokens, but the text encoder has vocab_size ${vocab}; the file is damaged or belongs to another model`);
   }
@@ -156,12 +156,12 @@ export class PackRuntime {
       throw e;
     }
     const [textP, unetP, vaeP, visionP, encoderP = null] = uploaded;
-    const textConfig = arch.textEncoder as unknown as ClipTextConfig;
-    const unetConfig = resolveUNetConfig(arch.unet as unknown as UNetConfig);
+    const textConfig = arch.textEncoder;
+    const unetConfig = resolveUNetConfig(arch.unet);
     let encoder: EncoderRuntime | null = null;
     if (arch.tuningEncoder && encoderP) {
       encoder = {
-        config: arch.tuningEncoder as unknown as TuningEncoderConfig & { trained?: boolean },
+        config: arch.tuningEncoder,
         params: new Params(encoderP),
         targets: loraTargets(unetConfig),
       };
@@ -174,8 +174,8 @@ export class PackRuntime {
       tokenizer,
       { config: textConfig, params: new Params(textP) },
       { config: unetConfig, params: new Params(unetP) },
-      { config: checkVaeConfig(arch.vae as unknown as VaeConfig), params: new Params(vaeP) },
-      { config: arch.imageEncoder as unknown as ClipVisionConfig, params: new Params(visionP) },
+      { config: checkVaeConfig(arch.vae), params: new Params(vaeP) },
+      { config: arch.imageEncoder, params: new Params(visionP) },
       encoder,
       pack,
     );

@@ -2,21 +2,21 @@
 // before anything runs: a pack with a missing tensor or a wrong shape is refused at load,
 // naming the tensor, instead of failing deep inside a kernel later.
 import { clipText, clipTokenEmbeddings } from '../models/clip/clip-text.ts';
-import type { ClipTextConfig, ClipVisionConfig } from '../models/clip/clip-config.ts';
 import { clipVision } from '../models/clip/clip-vision.ts';
 import { Params } from '../models/params.ts';
 import { ParamRecorder, ShapeOps } from '../models/shape-ops.ts';
 import { tuningEncoderParamShapes } from '../models/tuning-encoder/tuning-encoder-init.ts';
-import { loraTargets, type TuningEncoderConfig } from '../models/tuning-encoder/tuning-encoder-config.ts';
+import { loraTargets } from '../models/tuning-encoder/tuning-encoder-config.ts';
 import { unet } from '../models/unet/unet.ts';
-import { resolveUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
+import { resolveUNetConfig } from '../models/unet/unet-config.ts';
 import { vaeDecode, vaeEncode } from '../models/vae/vae.ts';
-import { checkVaeConfig, type VaeConfig } from '../models/vae/vae-config.ts';
+import { checkVaeConfig } from '../models/vae/vae-config.ts';
 import type { Manifest } from '../packs/manifest.ts';
 import type { SafetensorsHeader } from '../packs/safetensors.ts';
 import { MAX_LISTED_PROBLEMS } from '../domain/limits.ts';
+import { PackError } from '../domain/errors.ts';
 
-export class PackWeightsError extends Error {
+export class PackWeightsError extends PackError {
   /** `problems` holds the first MAX_LISTED_PROBLEMS; `total` counts them all. */
   constructor(readonly problems: string[], readonly total = problems.length) {
     super(`the pack's weights do not match its configs (${total} problem${total === 1 ? '' : 's'}):\n  ${problems.slice(0, MAX_LISTED_PROBLEMS).join('\n  ')}${total > MAX_LISTED_PROBLEMS ? `\n  … and ${total - MAX_LISTED_PROBLEMS} more` : ''}`);
@@ -30,16 +30,16 @@ export function expectedPackParams(m: Manifest): Record<string, Map<string, numb
   const a = m.architecture;
   const t = (shape: number[]) => ({ shape });
   const text = new ParamRecorder();
-  const tc = a.textEncoder as unknown as ClipTextConfig;
+  const tc = a.textEncoder;
   clipText(ops, new Params(text), tc, clipTokenEmbeddings(ops, new Params(text), tc, t([1, 77])), t([1, 77]));
-  const u = resolveUNetConfig(a.unet as unknown as UNetConfig);
+  const u = resolveUNetConfig(a.unet);
   const un = new ParamRecorder();
   unet(ops, new Params(un), u, { sample: t([1, u.in_channels, m.latentSize, m.latentSize]), timesteps: t([1]), cond: { context: t([1, 77, u.cross_attention_dim]), lora: null } });
-  const vc = checkVaeConfig(a.vae as unknown as VaeConfig);
+  const vc = checkVaeConfig(a.vae);
   const vae = new ParamRecorder();
   vaeEncode(ops, new Params(vae), vc, t([1, vc.in_channels, m.imageSize, m.imageSize]));
   vaeDecode(ops, new Params(vae), vc, t([1, vc.latent_channels, m.latentSize, m.latentSize]));
-  const ic = a.imageEncoder as unknown as ClipVisionConfig;
+  const ic = a.imageEncoder;
   const vision = new ParamRecorder();
   clipVision(ops, new Params(vision), ic, t([1, 3, ic.image_size, ic.image_size]));
   const out: Record<string, Map<string, number[]>> = {
@@ -48,7 +48,7 @@ export function expectedPackParams(m: Manifest): Record<string, Map<string, numb
     vae: vae.requested,
     image_encoder: vision.requested,
   };
-  if (a.tuningEncoder) out.tuning_encoder = tuningEncoderParamShapes(a.tuningEncoder as unknown as TuningEncoderConfig, loraTargets(u));
+  if (a.tuningEncoder) out.tuning_encoder = tuningEncoderParamShapes(a.tuningEncoder, loraTargets(u));
   return out;
 }
 

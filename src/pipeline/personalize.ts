@@ -32,6 +32,7 @@ import { releaseFreeBuffers } from './release-memory.ts';
 import { createScheduler } from './schedulers/index.ts';
 import { diffusionTarget } from './schedulers/prediction.ts';
 import { placeholderProblem } from '../storage/concept-limits.ts';
+import { LikenessError } from '../domain/errors.ts';
 
 /** Textual Inversion's prompt templates: the concept seen in a few phrasings. */
 export const TUNING_TEMPLATES = [
@@ -130,7 +131,8 @@ export type PersonalizeEvent =
   | { stage: 'tuning'; step: number; steps: number; loss: number; diffusionLoss: number }
   | { stage: 'done' };
 
-export class NumericalError extends Error {
+export class NumericalError extends LikenessError {
+  readonly kind = 'numerical';
   constructor(
     message: string,
     /** The encoder's prediction, usable as a concept on its own. */

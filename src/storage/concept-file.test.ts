@@ -116,7 +116,7 @@ function refusedWith(f: () => unknown): StorageError {
     f();
   } catch (e) {
     expect(e).toBeInstanceOf(StorageError);
-    expect((e as StorageError).kind).toBe('bad-file');
+    expect((e as StorageError).code).toBe('bad-file');
     return e as StorageError;
   }
   throw new Error('the import was accepted');

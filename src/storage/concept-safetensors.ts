@@ -53,6 +53,7 @@ import {
   tokenIdProblem,
   type ConceptVocabulary,
 } from './concept-limits.ts';
+import { BadInputError } from '../domain/errors.ts';
 
 export const CONCEPT_FILE_FORMAT = 'likeness-concept/1';
 /** Header cap for concept files: a few hundred tensor entries and the metadata fit in far less. */
@@ -94,7 +95,7 @@ export type ConceptFileErrorCode =
   | 'text-encoder' // another tool's LoRA that also trains the text encoder (Likeness applies UNet LoRA only)
   | 'invalid-concept'; // export given data that would make a file import refuses
 
-export class ConceptFileError extends Error {
+export class ConceptFileError extends BadInputError {
   constructor(
     readonly code: ConceptFileErrorCode,
     message: string,

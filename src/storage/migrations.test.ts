@@ -115,8 +115,8 @@ describe('library migrations', () => {
     kv.data.set(KEYS.schemaVersion, 7);
     const err = await kv.transaction((tx) => migrate(tx)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StorageError);
-    expect(err).toMatchObject({ kind: 'newer-schema' });
+    expect(err).toMatchObject({ code: 'newer-schema' });
     kv.data.set(KEYS.schemaVersion, 'one');
-    await expect(kv.transaction((tx) => migrate(tx))).rejects.toMatchObject({ kind: 'corrupt' });
+    await expect(kv.transaction((tx) => migrate(tx))).rejects.toMatchObject({ code: 'corrupt' });
   });
 });

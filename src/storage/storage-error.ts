@@ -1,5 +1,6 @@
 // Storage failures, each with what happened and what to do. Nothing in the library code
 // swallows an error: it is turned into one of these and reaches the UI's message area.
+import { LikenessError, type ErrorKind } from '../domain/errors.ts';
 
 export type StorageErrorKind =
   | 'quota' // the browser refused more data
@@ -11,9 +12,23 @@ export type StorageErrorKind =
   | 'aborted' // the write was interrupted (tab closing, browser shutting down)
   | 'unknown';
 
-export class StorageError extends Error {
+/** How each storage failure is reported across the app (what the user can do about it differs). */
+const ERROR_KIND: Record<StorageErrorKind, ErrorKind> = {
+  // As the platform's QuotaExceededError: out of room, not a bug.
+  quota: 'out-of-memory',
+  unavailable: 'internal',
+  'newer-schema': 'internal',
+  corrupt: 'bad-input',
+  'not-found': 'bad-input',
+  'bad-file': 'bad-input',
+  aborted: 'cancelled',
+  unknown: 'internal',
+};
+
+export class StorageError extends LikenessError {
   constructor(
-    readonly kind: StorageErrorKind,
+    /** What failed, in storage's own terms (the app-wide `kind` follows from it). */
+    readonly code: StorageErrorKind,
     message: string,
     /** What the user can do about it. */
     readonly hint: string,
@@ -21,6 +36,10 @@ export class StorageError extends Error {
   ) {
     super(message, options);
     this.name = 'StorageError';
+  }
+
+  get kind(): ErrorKind {
+    return ERROR_KIND[this.code];
   }
 }
 

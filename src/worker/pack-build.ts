@@ -13,6 +13,7 @@ import type { LoadedPack } from '../packs/pack-loader.ts';
 import { CachePackSink } from '../packs/pack-sink-cache.ts';
 import type { DownloadProgress, ModelSource } from '../domain/types.ts';
 import { toDownloadProgress } from './pack-source.ts';
+import { PackError } from '../domain/errors.ts';
 
 /** What the worker hands the builder: the part of build-pack.ts's options a picked model fills. */
 export type WorkerBuildOptions = Pick<
@@ -62,8 +63,8 @@ async function imageEncoderFor(
 }
 
 /** The builder refused the picked model (reported as a pack problem, with the builder's reason). */
-export class PackBuildError extends Error {
-  override name = 'WorkerError:pack';
+export class PackBuildError extends PackError {
+  override name = 'PackBuildError';
 }
 
 /** Builds a pack into the sink, committing it when complete and discarding it on failure. */

@@ -1,7 +1,7 @@
 // Where the worker gets a pack from, and where it keeps it. Every source goes through the
 // same loader (progress, resume, sha256, cache): a URL directly; the bundled tiny pack as a
 // URL below the app; a folder the user picked as files served by a small in-worker fetch.
-import { resolveUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
+import { resolveUNetConfig } from '../models/unet/unet-config.ts';
 import { loraTargets } from '../models/tuning-encoder/tuning-encoder-config.ts';
 import type { Manifest } from '../packs/manifest.ts';
 import { MemoryPackCache, type PackCache } from '../packs/pack-cache.ts';
@@ -139,8 +139,8 @@ export function manifestHash(m: Manifest): string {
 
 export function packSummary(m: Manifest, hash: string, storage: OpenedCache, offline: boolean): PackSummary {
   const d = m.defaults;
-  const textConfig = m.architecture.textEncoder as unknown as { hidden_size: number; vocab_size: number };
-  const targets = loraTargets(resolveUNetConfig(m.architecture.unet as unknown as UNetConfig));
+  const textConfig = m.architecture.textEncoder;
+  const targets = loraTargets(resolveUNetConfig(m.architecture.unet));
   return {
     id: m.name,
     name: m.version ? `${m.name} ${m.version}` : m.name,
@@ -149,7 +149,7 @@ export function packSummary(m: Manifest, hash: string, storage: OpenedCache, off
     imageSize: m.imageSize,
     placeholderDefault: d.placeholder,
     hasTuningEncoder: !!m.architecture.tuningEncoder,
-    tuningEncoderTrained: (m.architecture.tuningEncoder as { trained?: boolean } | undefined)?.trained !== false,
+    tuningEncoderTrained: m.architecture.tuningEncoder?.trained !== false,
     totalBytes: m.files.reduce((n, f) => n + f.bytes, 0),
     defaults: { steps: d.steps, guidance: d.guidanceScale, sampler: d.sampler, blend: d.blend, batch: d.batchSize },
     tuningSteps: m.architecture.tuningEncoder ? d.tuningSteps : STEPS_WITHOUT_ENCODER,

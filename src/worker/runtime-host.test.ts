@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DeviceLostError } from '../engine/engine.ts';
 import type { LoadedPack } from '../packs/pack-loader.ts';
 import { RuntimeHost } from './runtime-host.ts';
 
@@ -70,7 +71,7 @@ describe('RuntimeHost', () => {
     const rt = await h.runtime();
     expect(h.recoverFrom(new RangeError('bad'))).toBe(false);
     expect(await h.runtime()).toBe(rt);
-    const lost = Object.assign(new Error('the GPU device was lost'), { name: 'DeviceLostError' });
+    const lost = new DeviceLostError('destroyed: gone');
     expect(h.recoverFrom(lost)).toBe(true);
     expect(rt.disposed).toBe(true);
     const again = await h.runtime();

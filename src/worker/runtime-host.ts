@@ -4,6 +4,7 @@
 // (OPFS), so nothing is downloaded again. The concept library lives in IndexedDB on the
 // main thread and is not touched by any of this.
 import type { LoadedPack } from '../packs/pack-loader.ts';
+import { BadInputError, LikenessError } from '../domain/errors.ts';
 
 export interface HostEngine {
   readonly isLost: boolean;
@@ -15,10 +16,10 @@ export interface HostRuntime<E extends HostEngine> {
   dispose(): void;
 }
 
-export class NoPackError extends Error {
+export class NoPackError extends BadInputError {
   constructor() {
     super('No model is loaded. Load a model on the Model step first.');
-    this.name = 'WorkerError:bad-input';
+    this.name = 'NoPackError';
   }
 }
 
@@ -108,7 +109,7 @@ export class RuntimeHost<E extends HostEngine, R extends HostRuntime<E>> {
   recoverFrom(err: unknown): boolean {
     const lost =
       (this.engineValue?.isLost ?? false) ||
-      (typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'DeviceLostError');
+      (err instanceof LikenessError && err.kind === 'device-lost');
     if (lost) {
       this.dropEngine();
       this.recoveries++;

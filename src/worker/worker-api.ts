@@ -44,6 +44,7 @@ import { toWireError } from './worker-error.ts';
 import { conceptFieldProblems, placeholderProblem } from '../storage/concept-limits.ts';
 import type { ClipTokenizer } from '../pipeline/clip-tokenizer.ts';
 import { openTokenizer, PackRuntime } from '../pipeline/pack-runtime.ts';
+import { BadInputError } from '../domain/errors.ts';
 
 export interface WorkerDeps {
   createEngine(): Promise<Engine>;
@@ -62,10 +63,10 @@ export interface WorkerDeps {
 }
 
 /** A request field that is not what the API allows: refused before any work starts. */
-class BadRequest extends Error {
+class BadRequest extends BadInputError {
   constructor(message: string) {
     super(message);
-    this.name = 'WorkerError:bad-input';
+    this.name = 'BadRequest';
   }
 }
 

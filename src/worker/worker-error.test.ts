@@ -1,11 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { DeviceLostError, GpuValidationError } from '../engine/engine.ts';
-import { WebGpuUnavailableError } from '../engine/gpu.ts';
-import { ManifestError } from '../packs/manifest.ts';
-import { PackLoadError } from '../packs/pack-loader.ts';
-import { ImageError } from '../image/types.ts';
-import { NumericalError } from '../pipeline/personalize.ts';
+import { UsageError } from '../cli/args.ts';
+import { LikenessError, PackError } from '../domain/errors.ts';
 import type { ConceptData } from '../domain/types.ts';
+import { BindingLimitError, DeviceLostError, GpuOutOfMemoryError, GpuValidationError } from '../engine/engine.ts';
+import { WebGpuUnavailableError } from '../engine/gpu.ts';
+import { PngFormatError } from '../image/png-text.ts';
+import { ImageError } from '../image/types.ts';
+import { ParamShapeError } from '../models/params.ts';
+import { ManifestError } from '../packs/manifest.ts';
+import { PackFileError } from '../packs/pack-file-error.ts';
+import { PackLoadError } from '../packs/pack-loader.ts';
+import { SafetensorsError } from '../packs/safetensors.ts';
+import { JsonSyntaxError } from '../packs/strict-json.ts';
+import { PackWeightsError } from '../pipeline/pack-weights-check.ts';
+import { NumericalError } from '../pipeline/personalize.ts';
+import { ConceptFileError } from '../storage/concept-safetensors.ts';
+import { storageError } from '../storage/storage-error.ts';
+import { PackBuildError } from './pack-build.ts';
+import { NoPackError } from './runtime-host.ts';
 import { toWireError, toWorkerError } from './worker-error.ts';
 
 const concept = {
@@ -32,9 +44,23 @@ describe('errors across the worker boundary', () => {
       [new ManifestError([{ path: 'name', message: 'missing' }]), 'pack'],
       [new GpuValidationError('GPU error: bad binding'), 'internal'],
       [new WebGpuUnavailableError('WebGPU is not available in this browser.'), 'internal'],
+      [new GpuOutOfMemoryError('GPU out of memory: matmul'), 'out-of-memory'],
+      [new BindingLimitError('matmul: binding 0 is 300 MB'), 'internal'],
+      [new DOMException('The quota has been exceeded.', 'QuotaExceededError'), 'out-of-memory'],
+      [new DOMException('Timed out.', 'TimeoutError'), 'cancelled'],
       [new RangeError('Array buffer allocation failed'), 'out-of-memory'],
-      [new Error('the device was lost'), 'device-lost'],
-      [Object.assign(new Error('bad steps'), { name: 'WorkerError:bad-input' }), 'bad-input'],
+      [new NoPackError(), 'bad-input'],
+      [new PackBuildError('not a Stable Diffusion 1.x model'), 'pack'],
+      [new PackFileError('tokenizer/merges.txt', 'damaged'), 'pack'],
+      [new PackWeightsError(['unet: missing conv_in.weight']), 'pack'],
+      [new JsonSyntaxError('unexpected end', 3), 'pack'],
+      [new SafetensorsError('out-of-bounds', 'past the end'), 'pack'],
+      [new ParamShapeError('conv_in.weight: shape [1] ≠ [320, 4, 3, 3]'), 'pack'],
+      [new PngFormatError('not a PNG (bad signature)'), 'bad-input'],
+      [new ConceptFileError('not-a-concept', 'no embedding'), 'bad-input'],
+      [new UsageError('--steps needs a number'), 'bad-input'],
+      [storageError('quota', 'full'), 'out-of-memory'],
+      [storageError('bad-file', 'refused'), 'bad-input'],
       [new TypeError('x is undefined'), 'internal'],
       ['a string', 'internal'],
     ];
@@ -49,6 +75,27 @@ describe('errors across the worker boundary', () => {
     }
   });
 
+  it('classifies by kind alone: a new subclass by its kind, a plain Error as internal whatever it says', () => {
+    class FreshKindError extends LikenessError {
+      readonly kind = 'numerical';
+    }
+    class FreshPackError extends PackError {
+      override name = 'SomethingNobodyListed';
+    }
+    expect(toWireError(new FreshKindError('loss is NaN')).kind).toBe('numerical');
+    expect(toWireError(new FreshPackError('bad pack')).kind).toBe('pack');
+    // Names and messages that once picked a kind no longer do.
+    for (const err of [
+      new Error('the device was lost'),
+      new Error('out of memory'),
+      Object.assign(new Error('lost'), { name: 'DeviceLostError' }),
+      Object.assign(new Error('bad steps'), { name: 'WorkerError:bad-input' }),
+      { name: 'ImageError', message: 'm' },
+    ]) {
+      expect(toWireError(err).kind, String(err)).toBe('internal');
+    }
+  });
+
   it('keeps the fallback concept of a numerical failure', () => {
     const w = toWireError(new NumericalError('tuning diverged at step 2', concept));
     expect(w).toEqual({ kind: 'numerical', message: 'tuning diverged at step 2', fallback: concept });
@@ -57,15 +104,12 @@ describe('errors across the worker boundary', () => {
     expect(back.fallback?.embedding).toEqual(concept.embedding);
   });
 
-  it('reads back what comlink delivers: the plain object, or an Error rebuilt from {name, message}', () => {
+  it('reads back what comlink delivers: the plain object the worker threw', () => {
     expect(toWorkerError({ kind: 'pack', message: 'm' })).toEqual({ kind: 'pack', message: 'm' });
-    expect(toWorkerError({ kind: 'nonsense', name: 'ImageError', message: 'm' })).toEqual({
-      kind: 'bad-input',
-      message: 'm',
-    });
-    expect(toWorkerError(Object.assign(new Error('lost'), { name: 'DeviceLostError' }))).toEqual({
+    expect(toWorkerError({ kind: 'nonsense', message: 'm' })).toEqual({ kind: 'internal', message: 'm' });
+    expect(toWorkerError(structuredClone(toWireError(new DeviceLostError('destroyed: gone'))))).toEqual({
       kind: 'device-lost',
-      message: 'lost',
+      message: new DeviceLostError('destroyed: gone').message,
     });
     // A fallback that is not a concept is dropped, not trusted.
     expect(toWorkerError({ kind: 'numerical', message: 'm', fallback: { embedding: [1] } })).toEqual({

@@ -1,74 +1,54 @@
 // How errors cross the worker boundary. Comlink rebuilds a thrown Error as a plain Error
 // (subclass and fields lost), but passes a thrown plain object through structured clone as
 // it is. So the worker throws plain `WorkerError` objects `{ kind, message, fallback? }`,
-// and the UI reads any rejection back with toWorkerError — which also understands Errors
-// by class name, for rejections that did not come through toWireError.
-import type { ConceptData, ErrorKind, WorkerError } from '../domain/types.ts';
+// and the UI reads any rejection back with toWorkerError.
+//
+// The kind comes from the error itself: a project error carries it (domain/errors.ts), and
+// the platform's own errors are recognised by their standard types. Never by class name or
+// message text, so a new error class cannot silently turn "internal".
+import { ERROR_KINDS, isErrorKind, LikenessError, type ErrorKind } from '../domain/errors.ts';
+import type { ConceptData, WorkerError } from '../domain/types.ts';
 
-export const ERROR_KINDS: readonly ErrorKind[] = [
-  'cancelled',
-  'bad-input',
-  'pack',
-  'device-lost',
-  'out-of-memory',
-  'numerical',
-  'internal',
-];
+export { ERROR_KINDS, isErrorKind };
 
-export const isErrorKind = (k: unknown): k is ErrorKind =>
-  typeof k === 'string' && (ERROR_KINDS as readonly string[]).includes(k);
-
-/** Error class names thrown by the engine, the pack loader and the pipeline, and their kind. */
-export const KIND_BY_ERROR_NAME: Readonly<Record<string, ErrorKind>> = {
+/** The platform's DOMException types (their `name` is the standard's type, not a class name of ours). */
+const KIND_BY_DOM_EXCEPTION: Readonly<Record<string, ErrorKind>> = {
   AbortError: 'cancelled',
   TimeoutError: 'cancelled',
-  ImageError: 'bad-input',
-  DeviceLostError: 'device-lost',
-  // No WebGPU at all is not a lost device: the message says what is missing.
-  WebGpuUnavailableError: 'internal',
-  NumericalError: 'numerical',
-  PackLoadError: 'pack',
-  ManifestError: 'pack',
-  PackCacheMissError: 'pack',
-  PackWeightsError: 'pack',
-  PackFileError: 'pack',
-  ParamShapeError: 'pack',
-  SafetensorsError: 'pack',
-  JsonSyntaxError: 'pack',
-  GpuValidationError: 'internal',
-  // A binding above the device's limit: an op that does not split its work yet (a bug).
-  BindingLimitError: 'internal',
+  // The browser's storage for this site is full.
   QuotaExceededError: 'out-of-memory',
 };
 
-const OOM = /out of memory|allocation failed|OutOfMemory/i;
-const LOST = /device (was )?lost/i;
+/**
+ * A JS engine that cannot allocate an ArrayBuffer throws a plain RangeError; its message is
+ * the only mark it has (V8: "Array buffer allocation failed", Firefox and Safari: "out of
+ * memory"). This is the one message test, and it applies to that platform error alone.
+ */
+const isAllocationFailure = (e: unknown): boolean =>
+  e instanceof RangeError && /allocation failed|out of memory/i.test(e.message);
 
-function kindOf(name: unknown, message: string): ErrorKind {
-  const m = typeof name === 'string' ? /^WorkerError[:.]([\w-]+)$/.exec(name) : null;
-  if (m && isErrorKind(m[1])) return m[1];
-  const byName = typeof name === 'string' ? KIND_BY_ERROR_NAME[name] : undefined;
-  if (byName) return byName;
-  if (OOM.test(message)) return 'out-of-memory';
-  if (LOST.test(message)) return 'device-lost';
-  return 'internal';
+/** The kind of anything thrown: a project error's own, a platform error's, or 'internal'. */
+export function errorKind(err: unknown): ErrorKind {
+  if (err instanceof LikenessError) return err.kind;
+  if (typeof DOMException !== 'undefined' && err instanceof DOMException) {
+    return KIND_BY_DOM_EXCEPTION[err.name] ?? 'internal';
+  }
+  if (typeof GPUOutOfMemoryError !== 'undefined' && err instanceof GPUOutOfMemoryError) return 'out-of-memory';
+  if (isAllocationFailure(err)) return 'out-of-memory';
+  // What the worker throws, after structured cloning: a plain object that kept its kind.
+  const kind = typeof err === 'object' && err !== null ? (err as { kind?: unknown }).kind : undefined;
+  return isErrorKind(kind) ? kind : 'internal';
 }
 
 /**
  * Any rejection as a WorkerError: a plain `{kind, message}` (what the worker throws) is kept
- * with its fallback; an Error is classified by its name (`WorkerError:<kind>` included) and
- * then by its message.
+ * with its fallback; anything else gets the kind errorKind gives it.
  */
 export function toWorkerError(err: unknown): WorkerError {
   if (typeof err === 'object' && err !== null) {
-    const o = err as { kind?: unknown; name?: unknown; message?: unknown; fallback?: unknown };
+    const o = err as { message?: unknown; fallback?: unknown };
     const message = typeof o.message === 'string' && o.message ? o.message : String(err);
-    if (isErrorKind(o.kind)) {
-      const out: WorkerError = { kind: o.kind, message };
-      if (o.kind === 'numerical' && isConceptLike(o.fallback)) out.fallback = o.fallback;
-      return out;
-    }
-    const e: WorkerError = { kind: kindOf(o.name, message), message };
+    const e: WorkerError = { kind: errorKind(err), message };
     if (e.kind === 'numerical' && isConceptLike(o.fallback)) e.fallback = o.fallback;
     return e;
   }

@@ -1,4 +1,6 @@
 // Configuration of the tuning encoder (paper App. A; our own parameter names).
+import { R, type Checker, type NumOpts } from '../../domain/json-checker.ts';
+import { LORA_ALPHA, LORA_RANK, MANIFEST_LIMITS as L } from '../../domain/limits.ts';
 import { LORA_TARGETS } from '../lora.ts';
 import type { ResolvedUNetConfig } from '../unet/unet-config.ts';
 
@@ -9,7 +11,15 @@ export interface LoraTarget {
   out: number;
 }
 
+/**
+ * The tuning encoder's config (its config.json), written by the training code and carried
+ * verbatim in a pack's manifest; the pack manifest refers to this type.
+ */
 export interface TuningEncoderConfig {
+  /** The class the pack names ("LikenessTuningEncoder"); required in a pack's manifest. */
+  _class_name?: string;
+  /** false: the deterministic initialisation, not trained (personalization then needs more steps). */
+  trained?: boolean;
   /** CLIP vision hidden size and token grid (image_size / patch_size). */
   clip_channels: number;
   clip_grid: number;
@@ -26,6 +36,23 @@ export interface TuningEncoderConfig {
   lora_alpha: number;
   /** Timestep at which the UNet encoder reads the clean latent (0: the latent as it is). */
   unet_timestep: number;
+  [field: string]: unknown;
+}
+
+/**
+ * The one check of a tuning encoder config at JSON path `p` (its fields; the pack format's own
+ * `_class_name` is the manifest's to check). Whether it fits the base model's configs is
+ * checked when the encoder is built from them.
+ */
+export function checkTuningEncoderConfig(c: Checker, json: unknown, p: string): void {
+  const t = c.object(json, p);
+  if (!t) return;
+  const size: NumOpts = { integer: true, min: 1, max: L.width.max };
+  for (const k of ['clip_channels', 'clip_grid', 'unet_channels', 'unet_grid', 'width', 'trunk_blocks', 'groups', 'token_dim']) c.num(t, k, p, size);
+  c.num(t, 'lora_rank', p, R(LORA_RANK));
+  c.num(t, 'lora_alpha', p, R(LORA_ALPHA));
+  c.num(t, 'unet_timestep', p, { integer: true, min: 0, max: L.trainTimesteps.max });
+  c.bool(t, 'trained', p);
 }
 
 /** Every to_q/to_k/to_v/to_out.0 of every attn1/attn2, in UNet order. */

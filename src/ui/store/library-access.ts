@@ -25,8 +25,8 @@ export function storageFailure(get: GetState, err: unknown, doing: string): Stor
   get().notify({
     area: 'library',
     tone: 'error',
-    kind: e.kind,
-    title: STORAGE_TITLES[e.kind],
+    kind: e.code,
+    title: STORAGE_TITLES[e.code],
     message: e.message,
     hint: e.hint,
   });
