@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createNodeImageDecoder, decodeImage } from './decode-node.ts';
-import { concat, encodeTestPng, ihdr, SIGNATURE } from './png-test-encoder.ts';
+import { concat, encodeTestPng, ihdr, SIGNATURE } from '../../test/png-test-encoder.ts';
 import { inspectImage } from './sniff.ts';
 import { ImageError, type ImageErrorCode } from './types.ts';
 

@@ -13,7 +13,7 @@ import {
   pngChunkAt,
   pngFromRaw,
   smallPngWithIdat,
-} from './image-fixtures.ts';
+} from '../../test/image-fixtures.ts';
 import { ImageError } from './types.ts';
 
 const rocket = photoBytes('rocket.jpg');

@@ -1,7 +1,7 @@
 import { inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { rng } from '../../test/random.ts';
-import { chunk, concat, encodeTestPng, ihdr, SIGNATURE, type TestPngSpec } from './png-test-encoder.ts';
+import { chunk, concat, encodeTestPng, ihdr, SIGNATURE, type TestPngSpec } from '../../test/png-test-encoder.ts';
 import { crc32, decodePng, type Inflate } from './png.ts';
 import { ImageError } from './types.ts';
 

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { tinyManifestBase } from './test-pack.ts';
+import { tinyManifestBase } from '../../test/test-pack.ts';
 import { loraScale, ManifestError, packBytes, packPathProblem, parseManifest, validateManifest, type Manifest } from './manifest.ts';
 
 const REF = new URL('../../../shared/data/reference/', import.meta.url);
