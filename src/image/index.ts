@@ -1,7 +1,8 @@
 // Browser-safe image API (decode-node.ts is separate because it imports node:zlib).
 export * from './types.ts';
 export { inspectImage, sniffImageFormat, type ImageHeader } from './sniff.ts';
-export { decodePng, readPngInfo, crc32, type Inflate, type PngInfo } from './png.ts';
+export { crc32 } from './crc32.ts';
+export { decodePng, readPngInfo, type Inflate, type PngInfo } from './png.ts';
 export { applyOrientation, jpegOrientation, tiffOrientation } from './exif.ts';
 export {
   centerSquare,

@@ -1,7 +1,7 @@
 // A small PNG encoder: RGBA8, no filtering, with tEXt chunks carrying the generation
 // settings (what a person gets from the CLI's and the app's downloads). Deflate is
 // injected: node:zlib in Node, CompressionStream in the browser.
-import { crc32 } from './png.ts';
+import { crc32 } from './crc32.ts';
 
 export type Deflate = (data: Uint8Array) => Uint8Array | Promise<Uint8Array>;
 

@@ -3,6 +3,7 @@
 // is passed in (node:zlib in Node); the browser path decodes with createImageBitmap instead.
 // Colour management (gAMA, iCCP, sRGB, cHRM) is not applied: samples are returned as stored.
 import { MAX_PNG_CHUNKS } from '../domain/limits.ts';
+import { crc32 } from './crc32.ts';
 import { checkPixelCount, u32be } from './sniff.ts';
 import { ImageError, newImage, type RgbaImage } from './types.ts';
 
@@ -17,23 +18,6 @@ export interface PngInfo {
   interlaced: boolean;
   /** Raw TIFF bytes of an eXIf chunk, if present (for EXIF orientation). */
   exif: Uint8Array | null;
-}
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-/** CRC-32 (ISO 3309 / ITU-T V.42), as PNG chunks use it. */
-export function crc32(bytes: Uint8Array, start = 0, end = bytes.length): number {
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
 }
 
 // Samples per pixel by colour type, and the bit depths each allows.
