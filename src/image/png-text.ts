@@ -1,7 +1,9 @@
-// Text chunks in an already-encoded PNG (PNG spec §11.3.4): the browser's encoder cannot
-// add them, so the settings of a generated image are spliced in after IHDR as tEXt chunks
-// (Latin-1), or iTXt (UTF-8, uncompressed) where the text has characters Latin-1 lacks.
-// Each chunk is length · type · data · CRC-32 over type+data.
+// PNG chunks, written and walked, and the text chunks built on them: the one place that
+// frames a chunk (length · type · data · CRC-32 over type+data, PNG spec §5.3). The encoder
+// (png-encode.ts) writes every chunk with pngChunk; insertPngText splices text into a PNG
+// someone else encoded (the browser's encoder cannot add any); storage reads chunk lists
+// with listPngChunks. Text (§11.3.4) is tEXt when Latin-1, iTXt (UTF-8, uncompressed) when
+// the text has characters Latin-1 lacks; readPngText reads both back.
 import { crc32 } from './crc32.ts';
 
 export interface PngTextEntry {
