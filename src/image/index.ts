@@ -1,6 +1,17 @@
 // Browser-safe image API (decode-node.ts is separate because it imports node:zlib).
 export * from './types.ts';
-export { inspectImage, sniffImageFormat, type ImageHeader } from './sniff.ts';
+export {
+  checkPixelCount,
+  checkStructure,
+  describeOther,
+  IMAGE_FORMAT_NAME,
+  IMAGE_MIME,
+  inspectImage,
+  readImageHeader,
+  sniffFormat,
+  type HeaderProblem,
+  type ImageHeader,
+} from './image-header.ts';
 export { crc32 } from './crc32.ts';
 export { decodePng, readPngInfo, type Inflate, type PngInfo } from './png.ts';
 export { applyOrientation, jpegOrientation, tiffOrientation } from './exif.ts';

@@ -4,7 +4,7 @@
 // Colour management (gAMA, iCCP, sRGB, cHRM) is not applied: samples are returned as stored.
 import { MAX_PNG_CHUNKS } from '../domain/limits.ts';
 import { crc32 } from './crc32.ts';
-import { checkPixelCount, u32be } from './sniff.ts';
+import { checkPixelCount } from './image-header.ts';
 import { ImageError, newImage, type RgbaImage } from './types.ts';
 
 /** Inflates a zlib stream; must throw if the output would exceed `maxOutputLength` bytes. */
@@ -19,6 +19,8 @@ export interface PngInfo {
   /** Raw TIFF bytes of an eXIf chunk, if present (for EXIF orientation). */
   exif: Uint8Array | null;
 }
+
+const u32be = (b: Uint8Array, at: number) => ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
 
 // Samples per pixel by colour type, and the bit depths each allows.
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };

@@ -3,7 +3,8 @@
 // of the file), then the chunk/segment structure (whole file), and only then a real decode.
 // Each refusal has its own message saying what is wrong and what to do.
 import { MAX_PIXELS } from '../domain/limits.ts';
-import { checkStructure, readImageHeader, type ImageFormat, type ImageHeader } from '../image/image-header.ts';
+import { checkStructure, readImageHeader, type ImageHeader } from '../image/image-header.ts';
+import type { ImageFormat } from '../image/types.ts';
 
 export const MAX_MEGAPIXELS = MAX_PIXELS / 1e6;
 const PREFIX_BYTES = 64 * 1024;
