@@ -22,7 +22,8 @@ export {
   resize,
   resizeAndCenterCrop,
   shortestEdgeSize,
-  type CropRect,
+  squareRect,
+  type PixelRect,
   type ResampleFilter,
 } from './transform.ts';
 export { CLIP_MEAN, CLIP_STD, toClipPixels, toVaePixels } from './pixels.ts';
