@@ -12,6 +12,7 @@
 import { MAX_PIXELS, MAX_PNG_CHUNKS } from '../domain/limits.ts';
 import { checkJpeg } from './jpeg-structure.ts';
 import { crc32 } from './crc32.ts';
+import { PNG_SIGNATURE } from './png-text.ts';
 import { ImageError, type ImageFormat } from './types.ts';
 
 export const IMAGE_MIME: Readonly<Record<ImageFormat, string>> = {
@@ -45,15 +46,13 @@ export type HeaderProblem =
 export type HeaderResult = { ok: true; header: ImageHeader } | { ok: false; problem: HeaderProblem };
 
 const fail = (problem: HeaderProblem): HeaderResult => ({ ok: false, problem });
-const startsWith = (b: Uint8Array, sig: readonly number[], at = 0) =>
+const startsWith = (b: Uint8Array, sig: readonly number[] | Uint8Array, at = 0) =>
   b.length >= at + sig.length && sig.every((x, i) => b[at + i] === x);
 const fourCC = (b: Uint8Array, at: number) => String.fromCharCode(b[at], b[at + 1], b[at + 2], b[at + 3]);
 
-const PNG_SIG = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-
 /** The supported format the magic bytes announce, or null. */
 export function sniffFormat(b: Uint8Array): ImageFormat | null {
-  if (startsWith(b, PNG_SIG)) return 'png';
+  if (startsWith(b, PNG_SIGNATURE)) return 'png';
   if (startsWith(b, [0xff, 0xd8, 0xff])) return 'jpeg';
   if (b.length >= 12 && fourCC(b, 0) === 'RIFF' && fourCC(b, 8) === 'WEBP') return 'webp';
   return null;
@@ -122,8 +121,8 @@ export function readImageHeader(bytes: Uint8Array, fileSize = bytes.length): Hea
   if (!format) {
     // A file shorter than a signature that starts like one is an image cut off very early.
     if (bytes.length === fileSize && bytes.length < 12) {
-      const partial = (sig: readonly number[]) => bytes.every((x, i) => i >= sig.length || x === sig[i]);
-      if (partial(PNG_SIG)) return fail({ kind: 'truncated', format: 'png' });
+      const partial = (sig: readonly number[] | Uint8Array) => bytes.every((x, i) => i >= sig.length || x === sig[i]);
+      if (partial(PNG_SIGNATURE)) return fail({ kind: 'truncated', format: 'png' });
       if (partial([0xff, 0xd8, 0xff])) return fail({ kind: 'truncated', format: 'jpeg' });
       if (partial([0x52, 0x49, 0x46, 0x46])) return fail({ kind: 'truncated', format: 'webp' });
     }

@@ -4,7 +4,7 @@
 // Colour management (gAMA, iCCP, sRGB, cHRM) is not applied: samples are returned as stored.
 import { MAX_PNG_CHUNKS } from '../domain/limits.ts';
 import { crc32 } from './crc32.ts';
-import { checkPixelCount } from './image-header.ts';
+import { checkPixelCount, sniffFormat } from './image-header.ts';
 import { ImageError, newImage, type RgbaImage } from './types.ts';
 
 /** Inflates a zlib stream; must throw if the output would exceed `maxOutputLength` bytes. */
@@ -242,7 +242,7 @@ export function readPngInfo(bytes: Uint8Array): PngInfo {
 
 /** Decodes a PNG file to RGBA8. Throws ImageError (truncated / corrupt / too-large). */
 export function decodePng(bytes: Uint8Array, inflate: Inflate): RgbaImage & { info: PngInfo } {
-  if (bytes.length < 8 || bytes[0] !== 0x89 || String.fromCharCode(...bytes.subarray(1, 4)) !== 'PNG') {
+  if (sniffFormat(bytes) !== 'png') {
     throw new ImageError('not-an-image', 'This file is not a PNG image.');
   }
   const { info, chunks } = readChunks(bytes);
