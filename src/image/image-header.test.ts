@@ -9,6 +9,7 @@ import {
   readImageHeader,
   sniffFormat,
 } from './image-header.ts';
+import { MAX_PIXELS } from '../domain/limits.ts';
 import { ImageError } from './types.ts';
 
 const photo = (name: string) => new Uint8Array(readFileSync(new URL(`../../../shared/data/photos/${name}`, import.meta.url)));
@@ -240,13 +241,16 @@ describe('inspectImage', () => {
     expect(refusal(Uint8Array.of(0, 0, 0, 0x18, ...bytes('ftypisom'), 0, 0, 0, 0))[0]).toBe('not-an-image');
   });
 
-  it('refuses more than 40 megapixels, and takes exactly 40', () => {
-    expect(refusal(pngClaiming(10000, 5000))).toEqual([
+  it('refuses more than MAX_PIXELS (domain/limits.ts), and takes exactly that many', () => {
+    const w = 8000;
+    const h = MAX_PIXELS / w;
+    expect(refusal(pngClaiming(w, h + 1))).toEqual([
       'too-large',
-      'The image is 10000×5000 (50.0 megapixels); the limit is 40 megapixels. Please use a smaller image.',
+      `The image is ${w}×${h + 1} (${((w * (h + 1)) / 1e6).toFixed(1)} megapixels); ` +
+        `the limit is ${MAX_PIXELS / 1e6} megapixels. Please use a smaller image.`,
     ]);
-    expect(inspectImage(pngClaiming(8000, 5000))).toMatchObject({ width: 8000, height: 5000 });
-    expect(() => checkPixelCount(8000, 5000)).not.toThrow();
-    expect(() => checkPixelCount(8000, 5001)).toThrow(ImageError);
+    expect(inspectImage(pngClaiming(w, h))).toMatchObject({ width: w, height: h });
+    expect(() => checkPixelCount(w, h)).not.toThrow();
+    expect(() => checkPixelCount(w, h + 1)).toThrow(ImageError);
   });
 });
