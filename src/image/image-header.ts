@@ -12,7 +12,7 @@
 import { MAX_PIXELS, MAX_PNG_CHUNKS } from '../domain/limits.ts';
 import { checkJpeg } from './jpeg-structure.ts';
 import { crc32 } from './crc32.ts';
-import { PNG_SIGNATURE } from './png-text.ts';
+import { PNG_SIGNATURE, walkPngChunks } from './png-text.ts';
 import { ImageError, type ImageFormat } from './types.ts';
 
 export const IMAGE_MIME: Readonly<Record<ImageFormat, string>> = {
@@ -250,24 +250,24 @@ export type StructureProblem = { kind: 'truncated' } | { kind: 'corrupt'; detail
 export function checkStructure(b: Uint8Array, format: ImageFormat): StructureProblem | null {
   switch (format) {
     case 'png': {
-      const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-      let at = 8;
+      let chunks = 0;
       let sawData = false;
-      for (let chunks = 0; ; chunks++) {
-        if (at + 12 > b.length) return { kind: 'truncated' };
-        if (chunks >= MAX_PNG_CHUNKS) return { kind: 'corrupt', detail: `it has more than ${MAX_PNG_CHUNKS} chunks` };
-        const length = dv.getUint32(at);
-        const type = fourCC(b, at + 4);
-        if (at + 12 + length > b.length) return { kind: 'truncated' };
+      for (const step of walkPngChunks(b)) {
+        if (step.kind === 'cut') return { kind: 'truncated' };
+        if (chunks++ >= MAX_PNG_CHUNKS) return { kind: 'corrupt', detail: `it has more than ${MAX_PNG_CHUNKS} chunks` };
+        const { type, offset } = step;
         // The browser decodes image data with a bad checksum without a word; the Node decoder
         // and personalization refuse it, so the Photo step does too.
-        if (crc32(b.subarray(at + 4, at + 8 + length)) !== dv.getUint32(at + 8 + length)) {
-          return { kind: 'corrupt', detail: `the checksum of its ${JSON.stringify(type)} chunk at byte ${at} does not match` };
+        if (!step.crcOk) {
+          return {
+            kind: 'corrupt',
+            detail: `the checksum of its ${JSON.stringify(type)} chunk at byte ${offset} does not match`,
+          };
         }
         if (type === 'IDAT') sawData = true;
         if (type === 'IEND') return sawData ? null : { kind: 'corrupt', detail: 'the file has no image data (IDAT)' };
-        at += 12 + length;
       }
+      return { kind: 'truncated' }; // the bytes end before IEND
     }
     case 'jpeg': {
       // The same walk the Node decoder makes (image/jpeg-structure.ts): a frame, at

@@ -33,7 +33,9 @@ export {
   PngFormatError,
   readPngText,
   textChunk,
+  walkPngChunks,
   type PngChunkInfo,
+  type PngChunkStep,
   type PngTextEntry,
 } from './png-text.ts';
 export { encodePng, type Deflate } from './png-encode.ts';

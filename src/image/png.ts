@@ -3,8 +3,8 @@
 // is passed in (node:zlib in Node); the browser path decodes with createImageBitmap instead.
 // Colour management (gAMA, iCCP, sRGB, cHRM) is not applied: samples are returned as stored.
 import { MAX_PNG_CHUNKS } from '../domain/limits.ts';
-import { crc32 } from './crc32.ts';
 import { checkPixelCount, sniffFormat } from './image-header.ts';
+import { walkPngChunks } from './png-text.ts';
 import { ImageError, newImage, type RgbaImage } from './types.ts';
 
 /** Inflates a zlib stream; must throw if the output would exceed `maxOutputLength` bytes. */
@@ -47,37 +47,36 @@ interface Chunk {
 
 /** Splits the file into CRC-checked chunks, stopping at IEND; checks IHDR and the size limit first. */
 function readChunks(bytes: Uint8Array): { info: PngInfo; chunks: Chunk[] } {
-  let p = 8;
   const chunks: Chunk[] = [];
   let info: PngInfo | null = null;
-  while (true) {
-    if (p === bytes.length) {
-      // A missing IEND is refused, as the app's Photo step does (image/image-header.ts): the file
-      // was cut short, and whatever image data there is may be incomplete.
-      if (chunks.some((c) => c.type === 'IDAT')) throw truncated('it ends without its IEND chunk');
-      throw truncated(chunks.length === 0 ? 'it has no header chunk' : 'it ends before the image data');
-    }
+  let ended = false;
+  for (const step of walkPngChunks(bytes)) {
     if (chunks.length >= MAX_PNG_CHUNKS) throw corrupt(`it has more than ${MAX_PNG_CHUNKS} chunks`);
-    if (p + 8 > bytes.length) throw truncated('it ends inside a chunk header');
-    const length = u32be(bytes, p);
-    const type = String.fromCharCode(...bytes.subarray(p + 4, p + 8));
+    const { type, offset: p, length } = step;
+    if (type === null || length === null) throw truncated('it ends inside a chunk header');
     if (length > 0x7fffffff || !/^[A-Za-z]{4}$/.test(type)) throw corrupt(`invalid chunk at byte ${p}`);
-    if (p + 12 + length > bytes.length) throw truncated(`it ends inside the ${type} chunk`);
-    const stored = u32be(bytes, p + 8 + length);
-    if (crc32(bytes, p + 4, p + 8 + length) !== stored)
-      throw corrupt(`checksum mismatch in the ${type} chunk at byte ${p}`);
+    if (step.kind === 'cut') throw truncated(`it ends inside the ${type} chunk`);
+    if (!step.crcOk) throw corrupt(`checksum mismatch in the ${type} chunk at byte ${p}`);
     const data = bytes.subarray(p + 8, p + 8 + length);
-    p += 12 + length;
     if (info === null) {
       if (type !== 'IHDR') throw corrupt('the first chunk is not IHDR');
       info = parseHeader(data);
       continue;
     }
-    if (type === 'IEND') break;
+    if (type === 'IEND') {
+      ended = true;
+      break;
+    }
     if (type === 'eXIf') info.exif = data;
     chunks.push({ type, data });
   }
-  return { info: info!, chunks };
+  if (!ended || info === null) {
+    // A missing IEND is refused, as the app's Photo step does (image/image-header.ts): the file
+    // was cut short, and whatever image data there is may be incomplete.
+    if (chunks.some((c) => c.type === 'IDAT')) throw truncated('it ends without its IEND chunk');
+    throw truncated(chunks.length === 0 ? 'it has no header chunk' : 'it ends before the image data');
+  }
+  return { info, chunks };
 }
 
 function parseHeader(d: Uint8Array): PngInfo {
