@@ -3,8 +3,8 @@
 // (png-encode.ts) writes every chunk with pngChunk; insertPngText splices text into a PNG
 // someone else encoded (the browser's encoder cannot add any). walkPngChunks is the one
 // chunk walk: the decoder (png.ts), the Photo step's structure check (image-header.ts) and
-// listPngChunks (storage) each build on it. Text (§11.3.4) is tEXt when Latin-1, iTXt (UTF-8, uncompressed) when
-// the text has characters Latin-1 lacks; readPngText reads both back.
+// listPngChunks (storage) each build on it. Text (§11.3.4) is tEXt when Latin-1, iTXt
+// (UTF-8, uncompressed) when the text has characters Latin-1 lacks; readPngText reads both.
 import { crc32 } from './crc32.ts';
 
 export interface PngTextEntry {
