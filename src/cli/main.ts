@@ -1,6 +1,7 @@
 // `likeness <command>`: the Node CLI over the same engine the browser worker uses.
 import { Engine } from '../engine/engine.ts';
 import { UsageError } from './args.ts';
+import { MAX_PIXELS, NODE_JPEG_MAX_PIXELS } from '../domain/limits.ts';
 
 export const HELP = `likeness — personalize a text-to-image model from one photo, on WebGPU
 
@@ -26,7 +27,7 @@ Commands:
 
 personalize --image <photo.png|jpg> --out <concept.safetensors> [options]
   --pack <dir>            Model pack (default: the bundled tiny pack, built on first use).
-                          Photos up to 40 MP; JPEGs up to 16 MP here (docs/limits.md).
+                          Photos up to ${MAX_PIXELS / 1e6} MP; JPEGs up to ${NODE_JPEG_MAX_PIXELS / 1e6} MP here (docs/limits.md).
   --token <word>          Placeholder written in prompts (default S*): one made-up word,
                           not a word the model knows (docs/limits.md).
   --class-word <word>     Required for a pack without a tuning encoder: one word (one token)

@@ -1,4 +1,7 @@
-// CRC-32 (ISO 3309 / ITU-T V.42, reflected polynomial 0xEDB88320) as PNG chunks use it.
+// The one CRC-32 in the app (ISO 3309 / ITU-T V.42, reflected polynomial 0xEDB88320): PNG
+// chunk checksums (reading, writing, validating uploads) and ZIP entries (storage/zip.ts)
+// all use this function. test/png-test-encoder.ts keeps an independent bitwise one as the
+// reference the tests check against.
 const TABLE = (() => {
   const t = new Uint32Array(256);
   for (let n = 0; n < 256; n++) {

@@ -3,7 +3,7 @@
 // 100-megapixel file is refused without being decoded.
 import { checkJpeg } from './jpeg-structure.ts';
 import { readPngInfo } from './png.ts';
-import { inspectImage } from './sniff.ts';
+import { inspectImage } from './image-header.ts';
 import { ImageError, type RgbaImage } from './types.ts';
 
 export async function decodeImageBrowser(blob: Blob): Promise<RgbaImage> {

@@ -7,7 +7,7 @@ import { applyOrientation, jpegOrientation, tiffOrientation } from './exif.ts';
 import { MAX_PIXELS, NODE_JPEG_MAX_MEMORY_MB, NODE_JPEG_MAX_PIXELS } from '../domain/limits.ts';
 import { checkJpeg } from './jpeg-structure.ts';
 import { decodePng } from './png.ts';
-import { inspectImage } from './sniff.ts';
+import { inspectImage } from './image-header.ts';
 import { ImageError, type ImageDecoder, type ImageFormat, type RgbaImage } from './types.ts';
 
 /** A decoder for one format: bytes → RGBA8 as stored (orientation is applied afterwards). */

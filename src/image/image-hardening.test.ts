@@ -1,7 +1,7 @@
 import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { bounded } from '../../test/bounded.ts';
-import { MAX_JPEG_SCANS, NODE_JPEG_MAX_PIXELS } from '../domain/limits.ts';
+import { MAX_JPEG_SCANS, MAX_PIXELS, NODE_JPEG_MAX_PIXELS } from '../domain/limits.ts';
 import { checkStructure } from './image-header.ts';
 import { validateUpload } from '../ui/upload-validation.ts';
 import { decodeImage } from './decode-node.ts';
@@ -13,7 +13,7 @@ import {
   pngChunkAt,
   pngFromRaw,
   smallPngWithIdat,
-} from './image-fixtures.ts';
+} from '../../test/image-fixtures.ts';
 import { ImageError } from './types.ts';
 
 const rocket = photoBytes('rocket.jpg');
@@ -63,7 +63,7 @@ describe('JPEG: refused from its structure before jpeg-js allocates', () => {
   it('over the Node size limit: says so, not "damaged" (a valid 40 MP JPEG was called truncated)', async () => {
     const e = await nodeRefusal(jpegClaiming(rocket, 8000, 5000, 60), '40 MP header');
     expect(e.code).toBe('too-large');
-    expect(e.message).toMatch(new RegExp(`up to ${NODE_JPEG_MAX_PIXELS / 1e6} megapixels.*browser app \\(up to 40`));
+    expect(e.message).toMatch(new RegExp(`up to ${NODE_JPEG_MAX_PIXELS / 1e6} megapixels.*browser app \\(up to ${MAX_PIXELS / 1e6} megapixels`));
   });
 
   it('a JPEG with no scan is refused in Node as the Photo step refuses it (it decoded to a flat image)', async () => {

@@ -1,7 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { checkStructure, describeOther, readImageHeader, sniffFormat } from './image-header.ts';
+import {
+  checkPixelCount,
+  checkStructure,
+  describeOther,
+  inspectImage,
+  readImageHeader,
+  sniffFormat,
+} from './image-header.ts';
+import { MAX_PIXELS } from '../domain/limits.ts';
+import { ImageError } from './types.ts';
 
 const photo = (name: string) => new Uint8Array(readFileSync(new URL(`../../../shared/data/photos/${name}`, import.meta.url)));
 
@@ -170,5 +179,78 @@ describe('checkStructure', () => {
     const png = pngClaiming(4, 4);
     const noIdat = new Uint8Array([...png.subarray(0, 33), ...png.subarray(45)]);
     expect(checkStructure(noIdat, 'png')).toMatchObject({ kind: 'corrupt' });
+  });
+});
+
+describe('inspectImage', () => {
+  /** The ImageError inspectImage throws, as [code, message]. */
+  const refusal = (bytes: Uint8Array, mime?: string): [string, string] => {
+    try {
+      inspectImage(bytes, mime);
+    } catch (e) {
+      if (e instanceof ImageError) return [e.code, e.message];
+      throw e;
+    }
+    throw new Error('expected an ImageError');
+  };
+  const bytes = (s: string) => new TextEncoder().encode(s);
+
+  it('returns the same header readImageHeader reads', () => {
+    const png = photo('chelsea.png');
+    const r = readImageHeader(png);
+    expect(r.ok && inspectImage(png)).toEqual(r.ok && r.header);
+  });
+
+  it('turns each header problem into an ImageError with a message', () => {
+    expect(refusal(new Uint8Array(0))).toEqual(['empty', 'The file is empty (0 bytes).']);
+    expect(refusal(bytes('Shopping list:\n- milk\n'), 'image/png')).toEqual([
+      'not-an-image',
+      'This file is not a JPEG, PNG or WebP image although it is labelled image/png (it looks like text).',
+    ]);
+    expect(refusal(Uint8Array.of(0x00, 0x13, 0x99, 0xfe, 0x00, 0x01))).toEqual([
+      'not-an-image',
+      'This file is not a JPEG, PNG or WebP image.',
+    ]);
+    expect(refusal(photo('chelsea.png').subarray(0, 20))).toEqual([
+      'truncated',
+      'The PNG file ends before its header is complete; it is truncated or damaged.',
+    ]);
+    expect(refusal(pngClaiming(0, 10))).toEqual([
+      'corrupt',
+      'The PNG file is damaged: the header gives an impossible size 0 × 10.',
+    ]);
+  });
+
+  it('names the image formats it recognises but does not take', () => {
+    const avif = Uint8Array.of(0, 0, 0, 0x18, ...bytes('ftypavif'), 0, 0, 0, 0);
+    const tiff = Uint8Array.of(0x49, 0x49, 0x2a, 0x00, 8, 0, 0, 0);
+    const bmp = new Uint8Array(30);
+    bmp.set(bytes('BM'));
+    for (const [file, name] of [
+      [bytes('GIF89a\x01\x00\x01\x00'), 'GIF'],
+      [avif, 'AVIF'],
+      [tiff, 'TIFF'],
+      [bmp, 'BMP'],
+    ] as const) {
+      expect(refusal(file)).toEqual([
+        'unsupported-format',
+        `${name} images are not supported; please use a JPEG, PNG or WebP file.`,
+      ]);
+    }
+    // A video in the same ISO container is not an image format: "not an image".
+    expect(refusal(Uint8Array.of(0, 0, 0, 0x18, ...bytes('ftypisom'), 0, 0, 0, 0))[0]).toBe('not-an-image');
+  });
+
+  it('refuses more than MAX_PIXELS (domain/limits.ts), and takes exactly that many', () => {
+    const w = 8000;
+    const h = MAX_PIXELS / w;
+    expect(refusal(pngClaiming(w, h + 1))).toEqual([
+      'too-large',
+      `The image is ${w}×${h + 1} (${((w * (h + 1)) / 1e6).toFixed(1)} megapixels); ` +
+        `the limit is ${MAX_PIXELS / 1e6} megapixels. Please use a smaller image.`,
+    ]);
+    expect(inspectImage(pngClaiming(w, h))).toMatchObject({ width: w, height: h });
+    expect(() => checkPixelCount(w, h)).not.toThrow();
+    expect(() => checkPixelCount(w, h + 1)).toThrow(ImageError);
   });
 });

@@ -1,21 +1,28 @@
-// What kind of image a file is and how big it claims to be, read from its first bytes
-// without decoding it — so a 20000 × 20000 PNG is refused before the browser allocates
-// 1.6 GB for its pixels. Pure functions over bytes: the same code runs in Node tests.
+// The one place that reads what kind of image a file is and how big it claims to be, from
+// its first bytes, without decoding it — so a 20000 × 20000 PNG is refused before anything
+// allocates 1.6 GB for its pixels — and whether the whole file holds together. The Photo
+// step (ui/upload-validation.ts) uses readImageHeader and checkStructure; the decoders
+// (decode-node.ts, decode-browser.ts) use inspectImage, the same reading turned into an
+// ImageError; storage checks concept thumbnails with readImageHeader. Pure functions over
+// bytes: the same code runs in Node tests.
 //
 // Formats: PNG (signature + IHDR, spec §5.2, §11.2.2), JPEG (marker segments up to the first
 // SOFn, ITU T.81 §B.2), WebP (RIFF container; VP8X canvas size, VP8 key-frame header per
 // RFC 6386 §9.1, VP8L header per the WebP lossless spec §3).
-import { MAX_PNG_CHUNKS } from '../domain/limits.ts';
+import { MAX_PIXELS, MAX_PNG_CHUNKS } from '../domain/limits.ts';
 import { checkJpeg } from './jpeg-structure.ts';
 import { crc32 } from './crc32.ts';
-
-export type ImageFormat = 'png' | 'jpeg' | 'webp';
+import { PNG_SIGNATURE, walkPngChunks } from './png-text.ts';
+import { ImageError, type ImageFormat } from './types.ts';
 
 export const IMAGE_MIME: Readonly<Record<ImageFormat, string>> = {
   png: 'image/png',
   jpeg: 'image/jpeg',
   webp: 'image/webp',
 };
+
+/** How messages name each format. */
+export const IMAGE_FORMAT_NAME: Readonly<Record<ImageFormat, string>> = { png: 'PNG', jpeg: 'JPEG', webp: 'WebP' };
 
 export interface ImageHeader {
   format: ImageFormat;
@@ -26,8 +33,11 @@ export interface ImageHeader {
 
 export type HeaderProblem =
   | { kind: 'empty' }
-  /** `detected` names what the bytes look like instead ("a GIF image", "text"), when recognisable. */
-  | { kind: 'not-image'; detected: string | null }
+  /**
+   * `detected` names what the bytes look like instead ("a GIF image", "text"), when
+   * recognisable; `unsupported` is the short name ("GIF") when it is an image format we do not take.
+   */
+  | { kind: 'not-image'; detected: string | null; unsupported?: string }
   | { kind: 'truncated'; format: ImageFormat }
   | { kind: 'corrupt'; format: ImageFormat; detail: string }
   /** Only from a prefix: the header continues past `have` bytes; read up to `need` and ask again. */
@@ -36,43 +46,56 @@ export type HeaderProblem =
 export type HeaderResult = { ok: true; header: ImageHeader } | { ok: false; problem: HeaderProblem };
 
 const fail = (problem: HeaderProblem): HeaderResult => ({ ok: false, problem });
-const startsWith = (b: Uint8Array, sig: readonly number[], at = 0) =>
+const startsWith = (b: Uint8Array, sig: readonly number[] | Uint8Array, at = 0) =>
   b.length >= at + sig.length && sig.every((x, i) => b[at + i] === x);
 const fourCC = (b: Uint8Array, at: number) => String.fromCharCode(b[at], b[at + 1], b[at + 2], b[at + 3]);
 
-const PNG_SIG = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
-
 /** The supported format the magic bytes announce, or null. */
 export function sniffFormat(b: Uint8Array): ImageFormat | null {
-  if (startsWith(b, PNG_SIG)) return 'png';
+  if (startsWith(b, PNG_SIGNATURE)) return 'png';
   if (startsWith(b, [0xff, 0xd8, 0xff])) return 'jpeg';
   if (b.length >= 12 && fourCC(b, 0) === 'RIFF' && fourCC(b, 8) === 'WEBP') return 'webp';
   return null;
 }
 
-/** A friendly name for common files that are not PNG/JPEG/WebP, or null. */
-export function describeOther(b: Uint8Array): string | null {
-  if (b.length >= 6 && fourCC(b, 0) === 'GIF8') return 'a GIF image';
+/** What a file that is not PNG/JPEG/WebP looks like: a phrase, and a format name if it is an image. */
+interface OtherKind {
+  phrase: string;
+  image?: string;
+}
+
+function identifyOther(b: Uint8Array): OtherKind | null {
+  if (b.length >= 6 && fourCC(b, 0) === 'GIF8') return { phrase: 'a GIF image', image: 'GIF' };
   if (b.length >= 12 && fourCC(b, 4) === 'ftyp') {
     const brand = fourCC(b, 8);
-    if (brand.startsWith('avi')) return 'an AVIF image';
-    if (/^(hei|hev|mif1|msf1)/.test(brand)) return 'a HEIC/HEIF photo';
-    return 'a video or ISO-media file';
+    if (brand.startsWith('avi')) return { phrase: 'an AVIF image', image: 'AVIF' };
+    if (/^(hei|hev|mif1|msf1)/.test(brand)) return { phrase: 'a HEIC/HEIF photo', image: 'HEIC' };
+    return { phrase: 'a video or ISO-media file' };
   }
-  if (startsWith(b, [0x42, 0x4d]) && b.length >= 26) return 'a BMP image';
-  if (startsWith(b, [0x49, 0x49, 0x2a, 0x00]) || startsWith(b, [0x4d, 0x4d, 0x00, 0x2a])) return 'a TIFF image';
-  if (startsWith(b, [0xff, 0x0a]) || startsWith(b, [0, 0, 0, 0x0c, 0x4a, 0x58, 0x4c, 0x20])) return 'a JPEG XL image';
-  if (startsWith(b, [0x25, 0x50, 0x44, 0x46])) return 'a PDF document';
-  if (startsWith(b, [0x50, 0x4b, 0x03, 0x04])) return 'a ZIP archive';
-  if (startsWith(b, [0, 0, 1, 0])) return 'an icon (ICO) file';
-  if (b.length >= 12 && fourCC(b, 0) === 'RIFF') return 'a RIFF file that is not WebP';
+  if (startsWith(b, [0x42, 0x4d]) && b.length >= 26) return { phrase: 'a BMP image', image: 'BMP' };
+  if (startsWith(b, [0x49, 0x49, 0x2a, 0x00]) || startsWith(b, [0x4d, 0x4d, 0x00, 0x2a])) {
+    return { phrase: 'a TIFF image', image: 'TIFF' };
+  }
+  if (startsWith(b, [0xff, 0x0a]) || startsWith(b, [0, 0, 0, 0x0c, 0x4a, 0x58, 0x4c, 0x20])) {
+    return { phrase: 'a JPEG XL image', image: 'JPEG XL' };
+  }
+  if (startsWith(b, [0x25, 0x50, 0x44, 0x46])) return { phrase: 'a PDF document' };
+  if (startsWith(b, [0x50, 0x4b, 0x03, 0x04])) return { phrase: 'a ZIP archive' };
+  if (startsWith(b, [0, 0, 1, 0])) return { phrase: 'an icon (ICO) file' };
+  if (b.length >= 12 && fourCC(b, 0) === 'RIFF') return { phrase: 'a RIFF file that is not WebP' };
   if (looksLikeText(b)) {
     const head = new TextDecoder().decode(b.subarray(0, 256)).trimStart().toLowerCase();
-    if (head.startsWith('<svg') || (head.startsWith('<?xml') && head.includes('<svg'))) return 'an SVG drawing';
-    if (head.startsWith('<!doctype html') || head.startsWith('<html')) return 'a web page (HTML)';
-    return 'text';
+    if (head.startsWith('<svg') || (head.startsWith('<?xml') && head.includes('<svg')))
+      return { phrase: 'an SVG drawing' };
+    if (head.startsWith('<!doctype html') || head.startsWith('<html')) return { phrase: 'a web page (HTML)' };
+    return { phrase: 'text' };
   }
   return null;
+}
+
+/** A friendly name for common files that are not PNG/JPEG/WebP, or null. */
+export function describeOther(b: Uint8Array): string | null {
+  return identifyOther(b)?.phrase ?? null;
 }
 
 function looksLikeText(b: Uint8Array): boolean {
@@ -98,12 +121,14 @@ export function readImageHeader(bytes: Uint8Array, fileSize = bytes.length): Hea
   if (!format) {
     // A file shorter than a signature that starts like one is an image cut off very early.
     if (bytes.length === fileSize && bytes.length < 12) {
-      const partial = (sig: readonly number[]) => bytes.every((x, i) => i >= sig.length || x === sig[i]);
-      if (partial(PNG_SIG)) return fail({ kind: 'truncated', format: 'png' });
+      const partial = (sig: readonly number[] | Uint8Array) => bytes.every((x, i) => i >= sig.length || x === sig[i]);
+      if (partial(PNG_SIGNATURE)) return fail({ kind: 'truncated', format: 'png' });
       if (partial([0xff, 0xd8, 0xff])) return fail({ kind: 'truncated', format: 'jpeg' });
       if (partial([0x52, 0x49, 0x46, 0x46])) return fail({ kind: 'truncated', format: 'webp' });
     }
-    return fail({ kind: 'not-image', detected: describeOther(bytes) });
+    const other = identifyOther(bytes);
+    if (other?.image) return fail({ kind: 'not-image', detected: other.phrase, unsupported: other.image });
+    return fail({ kind: 'not-image', detected: other?.phrase ?? null });
   }
   const short = (need: number): HeaderResult =>
     need > fileSize ? fail({ kind: 'truncated', format }) : fail({ kind: 'need-more', need });
@@ -225,24 +250,24 @@ export type StructureProblem = { kind: 'truncated' } | { kind: 'corrupt'; detail
 export function checkStructure(b: Uint8Array, format: ImageFormat): StructureProblem | null {
   switch (format) {
     case 'png': {
-      const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-      let at = 8;
+      let chunks = 0;
       let sawData = false;
-      for (let chunks = 0; ; chunks++) {
-        if (at + 12 > b.length) return { kind: 'truncated' };
-        if (chunks >= MAX_PNG_CHUNKS) return { kind: 'corrupt', detail: `it has more than ${MAX_PNG_CHUNKS} chunks` };
-        const length = dv.getUint32(at);
-        const type = fourCC(b, at + 4);
-        if (at + 12 + length > b.length) return { kind: 'truncated' };
+      for (const step of walkPngChunks(b)) {
+        if (step.kind === 'cut') return { kind: 'truncated' };
+        if (chunks++ >= MAX_PNG_CHUNKS) return { kind: 'corrupt', detail: `it has more than ${MAX_PNG_CHUNKS} chunks` };
+        const { type, offset } = step;
         // The browser decodes image data with a bad checksum without a word; the Node decoder
         // and personalization refuse it, so the Photo step does too.
-        if (crc32(b.subarray(at + 4, at + 8 + length)) !== dv.getUint32(at + 8 + length)) {
-          return { kind: 'corrupt', detail: `the checksum of its ${JSON.stringify(type)} chunk at byte ${at} does not match` };
+        if (!step.crcOk) {
+          return {
+            kind: 'corrupt',
+            detail: `the checksum of its ${JSON.stringify(type)} chunk at byte ${offset} does not match`,
+          };
         }
         if (type === 'IDAT') sawData = true;
         if (type === 'IEND') return sawData ? null : { kind: 'corrupt', detail: 'the file has no image data (IDAT)' };
-        at += 12 + length;
       }
+      return { kind: 'truncated' }; // the bytes end before IEND
     }
     case 'jpeg': {
       // The same walk the Node decoder makes (image/jpeg-structure.ts): a frame, at
@@ -255,5 +280,56 @@ export function checkStructure(b: Uint8Array, format: ImageFormat): StructurePro
       const riff = b[4] | (b[5] << 8) | (b[6] << 16) | (b[7] << 24);
       return (riff >>> 0) + 8 > b.length ? { kind: 'truncated' } : null;
     }
+  }
+}
+
+/** Refuses more than MAX_PIXELS (domain/limits.ts) before any pixel is decoded. */
+export function checkPixelCount(width: number, height: number): void {
+  if (width * height > MAX_PIXELS) {
+    throw new ImageError(
+      'too-large',
+      `The image is ${width}×${height} (${((width * height) / 1e6).toFixed(1)} megapixels); ` +
+        `the limit is ${MAX_PIXELS / 1e6} megapixels. Please use a smaller image.`,
+    );
+  }
+}
+
+/**
+ * readImageHeader over a whole file, for the decoders: the header, or an ImageError with a
+ * message for the person who picked the file (`mime`, from the File/Blob, only improves it).
+ * Also refuses more than MAX_PIXELS.
+ */
+export function inspectImage(bytes: Uint8Array, mime?: string): ImageHeader {
+  const r = readImageHeader(bytes);
+  if (!r.ok) throw headerError(r.problem, mime);
+  checkPixelCount(r.header.width, r.header.height);
+  return r.header;
+}
+
+function headerError(p: HeaderProblem, mime: string | undefined): ImageError {
+  switch (p.kind) {
+    case 'empty':
+      return new ImageError('empty', 'The file is empty (0 bytes).');
+    case 'not-image': {
+      if (p.unsupported) {
+        return new ImageError(
+          'unsupported-format',
+          `${p.unsupported} images are not supported; please use a JPEG, PNG or WebP file.`,
+        );
+      }
+      const claimed = mime && mime.startsWith('image/') ? ` although it is labelled ${mime}` : '';
+      const looks = p.detected ? ` (it looks like ${p.detected})` : '';
+      return new ImageError('not-an-image', `This file is not a JPEG, PNG or WebP image${claimed}${looks}.`);
+    }
+    case 'truncated':
+      return new ImageError(
+        'truncated',
+        `The ${IMAGE_FORMAT_NAME[p.format]} file ends before its header is complete; it is truncated or damaged.`,
+      );
+    case 'corrupt':
+      return new ImageError('corrupt', `The ${IMAGE_FORMAT_NAME[p.format]} file is damaged: ${p.detail}.`);
+    case 'need-more':
+      // readImageHeader over a whole file never asks for more: any shortfall is truncation.
+      throw new Error(`inspectImage: the header reader asked for ${p.need} bytes of a whole file`);
   }
 }

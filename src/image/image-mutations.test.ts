@@ -17,8 +17,8 @@ import {
   jpegWithScans,
   pngChunkAt,
   pngFromRaw,
-} from './image-fixtures.ts';
-import { chunk, concat, ihdr, SIGNATURE } from './png-test-encoder.ts';
+} from '../../test/image-fixtures.ts';
+import { chunk, concat, ihdr, SIGNATURE } from '../../test/png-test-encoder.ts';
 import { ImageError } from './types.ts';
 
 const pick = <T>(g: Rng, xs: readonly T[]): T => xs[g.int(0, xs.length - 1)];

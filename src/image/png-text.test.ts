@@ -1,8 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { crc32 } from './crc32.ts';
-import { insertPngText, listPngChunks, pngChunk, PngFormatError, readPngText, textChunk } from './png-text.ts';
+import {
+  insertPngText,
+  listPngChunks,
+  pngChunk,
+  PngFormatError,
+  readPngText,
+  textChunk,
+  walkPngChunks,
+} from './png-text.ts';
 
 const chelsea = new Uint8Array(readFileSync(new URL('../../../shared/data/photos/chelsea.png', import.meta.url)));
 
@@ -23,16 +30,7 @@ function rawChunks(png: Uint8Array) {
 }
 const crcOf = (type: string, data: Uint8Array) => zlibCrc32(Buffer.concat([Buffer.from(type, 'latin1'), data]));
 
-describe('crc32', () => {
-  it('matches the check value and node:zlib', () => {
-    expect(crc32(new TextEncoder().encode('123456789'))).toBe(0xcbf43926);
-    expect(crc32(new Uint8Array(0))).toBe(0);
-    const bytes = chelsea.subarray(0, 5000);
-    expect(crc32(bytes)).toBe(zlibCrc32(bytes));
-    // Chaining over two halves equals one pass.
-    expect(crc32(bytes, 2000, 5000, crc32(bytes, 0, 2000))).toBe(zlibCrc32(bytes));
-  });
-
+describe('pngChunk', () => {
   it('gives IEND its well-known CRC', () => {
     const iend = pngChunk('IEND', new Uint8Array(0));
     expect([...iend]).toEqual([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82]);
@@ -101,5 +99,40 @@ describe('insertPngText', () => {
     const bad = out.slice();
     bad[45] ^= 0xff; // inside the first inserted chunk's data (IHDR ends at 33)
     expect(listPngChunks(bad)[1]).toMatchObject({ type: 'tEXt', crcOk: false });
+  });
+});
+
+describe('walkPngChunks', () => {
+  const steps = (png: Uint8Array) => [...walkPngChunks(png)];
+
+  it('yields what the independent walker finds, with CRCs checked, and stops after IEND', () => {
+    const withTrailer = new Uint8Array([...chelsea, 1, 2, 3]);
+    const walked = steps(withTrailer);
+    const raw = rawChunks(chelsea);
+    expect(walked.map((s) => s.type)).toEqual(raw.map((c) => c.type));
+    expect(walked.every((s) => s.kind === 'chunk' && s.crcOk)).toBe(true);
+    expect(walked.map((s) => s.length)).toEqual(raw.map((c) => c.data.length));
+  });
+
+  it('ends with one cut step inside a chunk header or its data', () => {
+    const ihdrEnd = 8 + 25;
+    expect(steps(chelsea.subarray(0, ihdrEnd + 5)).at(-1)).toEqual({
+      kind: 'cut',
+      offset: ihdrEnd,
+      type: null,
+      length: null,
+    });
+    const cutInData = steps(chelsea.subarray(0, ihdrEnd + 10)).at(-1);
+    expect(cutInData).toMatchObject({ kind: 'cut', offset: ihdrEnd, type: rawChunks(chelsea)[1].type });
+    // At the exact end of the bytes the walk simply ends: IEND's absence is the caller's call.
+    expect(steps(chelsea.subarray(0, ihdrEnd)).map((s) => s.kind)).toEqual(['chunk']);
+  });
+
+  it('reports a bad checksum without stopping', () => {
+    const bad = chelsea.slice();
+    bad[20] ^= 1; // inside IHDR's data
+    const walked = steps(bad);
+    expect(walked[0]).toMatchObject({ type: 'IHDR', crcOk: false });
+    expect(walked.at(-1)).toMatchObject({ type: 'IEND', crcOk: true });
   });
 });

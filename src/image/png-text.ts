@@ -1,7 +1,10 @@
-// Text chunks in an already-encoded PNG (PNG spec §11.3.4): the browser's encoder cannot
-// add them, so the settings of a generated image are spliced in after IHDR as tEXt chunks
-// (Latin-1), or iTXt (UTF-8, uncompressed) where the text has characters Latin-1 lacks.
-// Each chunk is length · type · data · CRC-32 over type+data.
+// PNG chunks, written and walked, and the text chunks built on them: the one place that
+// frames a chunk (length · type · data · CRC-32 over type+data, PNG spec §5.3). The encoder
+// (png-encode.ts) writes every chunk with pngChunk; insertPngText splices text into a PNG
+// someone else encoded (the browser's encoder cannot add any). walkPngChunks is the one
+// chunk walk: the decoder (png.ts), the Photo step's structure check (image-header.ts) and
+// listPngChunks (storage) each build on it. Text (§11.3.4) is tEXt when Latin-1, iTXt
+// (UTF-8, uncompressed) when the text has characters Latin-1 lacks; readPngText reads both.
 import { crc32 } from './crc32.ts';
 import { BadInputError } from '../domain/errors.ts';
 
@@ -73,23 +76,54 @@ export interface PngChunkInfo {
   crcOk: boolean;
 }
 
+/** One step of walkPngChunks. */
+export type PngChunkStep =
+  | ({ kind: 'chunk' } & PngChunkInfo)
+  /**
+   * The bytes end inside the chunk at `offset`: inside its 8-byte length and type (`type`
+   * and `length` null), or inside its data or CRC.
+   */
+  | { kind: 'cut'; offset: number; type: string | null; length: number | null };
+
+/**
+ * The one walk over a PNG's chunks, from `at` (just past the signature) through IEND, each
+ * chunk's CRC checked. It ends after IEND, at the exact end of the bytes, or with one 'cut'
+ * step. It judges nothing else: the decoder (png.ts), the Photo step's structure check
+ * (image-header.ts) and listPngChunks each decide what a step means for them.
+ */
+export function* walkPngChunks(png: Uint8Array, at = 8): Generator<PngChunkStep, void, undefined> {
+  const dv = new DataView(png.buffer, png.byteOffset, png.byteLength);
+  while (at < png.length) {
+    if (at + 8 > png.length) {
+      yield { kind: 'cut', offset: at, type: null, length: null };
+      return;
+    }
+    const length = dv.getUint32(at);
+    const type = String.fromCharCode(png[at + 4], png[at + 5], png[at + 6], png[at + 7]);
+    if (at + 12 + length > png.length) {
+      yield { kind: 'cut', offset: at, type, length };
+      return;
+    }
+    const crcOk = crc32(png, at + 4, at + 8 + length) === dv.getUint32(at + 8 + length);
+    yield { kind: 'chunk', type, offset: at, length, crcOk };
+    at += 12 + length;
+    if (type === 'IEND') return;
+  }
+}
+
 /** Walks the chunk list; throws on a missing signature or a chunk running past the end. */
 export function listPngChunks(png: Uint8Array): PngChunkInfo[] {
   if (png.length < 8 || PNG_SIGNATURE.some((b, i) => png[i] !== b))
     throw new PngFormatError('not a PNG (bad signature)');
-  const dv = new DataView(png.buffer, png.byteOffset, png.byteLength);
   const chunks: PngChunkInfo[] = [];
-  let at = 8;
-  while (at < png.length) {
-    if (at + 12 > png.length) throw new PngFormatError(`chunk at byte ${at} is cut short`);
-    const length = dv.getUint32(at);
-    const type = String.fromCharCode(...png.subarray(at + 4, at + 8));
-    if (at + 12 + length > png.length)
-      throw new PngFormatError(`${type} chunk at byte ${at} runs past the end of the file`);
-    const crcOk = crc32(png, at + 4, at + 8 + length) === dv.getUint32(at + 8 + length);
-    chunks.push({ type, offset: at, length, crcOk });
-    at += 12 + length;
-    if (type === 'IEND') break;
+  for (const step of walkPngChunks(png)) {
+    if (step.kind === 'cut') {
+      if (step.type === null || step.offset + 12 > png.length)
+        throw new PngFormatError(`chunk at byte ${step.offset} is cut short`);
+      throw new PngFormatError(`${step.type} chunk at byte ${step.offset} runs past the end of the file`);
+    }
+    const { type, offset, length, crcOk } = step;
+    chunks.push({ type, offset, length, crcOk });
   }
   return chunks;
 }

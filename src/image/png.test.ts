@@ -1,8 +1,8 @@
 import { inflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { rng } from '../../test/random.ts';
-import { chunk, concat, encodeTestPng, ihdr, SIGNATURE, type TestPngSpec } from './png-test-encoder.ts';
-import { crc32, decodePng, type Inflate } from './png.ts';
+import { chunk, concat, encodeTestPng, ihdr, SIGNATURE, type TestPngSpec } from '../../test/png-test-encoder.ts';
+import { decodePng, type Inflate } from './png.ts';
 import { ImageError } from './types.ts';
 
 const inflate: Inflate = (d, max) => inflateSync(d, { maxOutputLength: max });
@@ -73,10 +73,6 @@ const COMBOS: [TestPngSpec['colorType'], TestPngSpec['bitDepth']][] = [
 ];
 
 describe('PNG decoder', () => {
-  it('computes the standard CRC-32 ("123456789" → cbf43926)', () => {
-    expect(crc32(new TextEncoder().encode('123456789')).toString(16)).toBe('cbf43926');
-  });
-
   for (const interlace of [false, true]) {
     it.each(COMBOS)(
       `decodes colour type %i at %i bits (${interlace ? 'Adam7' : 'progressive'}), odd sizes, every filter`,

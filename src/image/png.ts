@@ -3,7 +3,8 @@
 // is passed in (node:zlib in Node); the browser path decodes with createImageBitmap instead.
 // Colour management (gAMA, iCCP, sRGB, cHRM) is not applied: samples are returned as stored.
 import { MAX_PNG_CHUNKS } from '../domain/limits.ts';
-import { checkPixelCount, u32be } from './sniff.ts';
+import { checkPixelCount, sniffFormat } from './image-header.ts';
+import { walkPngChunks } from './png-text.ts';
 import { ImageError, newImage, type RgbaImage } from './types.ts';
 
 /** Inflates a zlib stream; must throw if the output would exceed `maxOutputLength` bytes. */
@@ -19,22 +20,7 @@ export interface PngInfo {
   exif: Uint8Array | null;
 }
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-/** CRC-32 (ISO 3309 / ITU-T V.42), as PNG chunks use it. */
-export function crc32(bytes: Uint8Array, start = 0, end = bytes.length): number {
-  let c = 0xffffffff;
-  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
+const u32be = (b: Uint8Array, at: number) => ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
 
 // Samples per pixel by colour type, and the bit depths each allows.
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
@@ -61,37 +47,36 @@ interface Chunk {
 
 /** Splits the file into CRC-checked chunks, stopping at IEND; checks IHDR and the size limit first. */
 function readChunks(bytes: Uint8Array): { info: PngInfo; chunks: Chunk[] } {
-  let p = 8;
   const chunks: Chunk[] = [];
   let info: PngInfo | null = null;
-  while (true) {
-    if (p === bytes.length) {
-      // A missing IEND is refused, as the app's Photo step does (image/image-header.ts): the file
-      // was cut short, and whatever image data there is may be incomplete.
-      if (chunks.some((c) => c.type === 'IDAT')) throw truncated('it ends without its IEND chunk');
-      throw truncated(chunks.length === 0 ? 'it has no header chunk' : 'it ends before the image data');
-    }
+  let ended = false;
+  for (const step of walkPngChunks(bytes)) {
     if (chunks.length >= MAX_PNG_CHUNKS) throw corrupt(`it has more than ${MAX_PNG_CHUNKS} chunks`);
-    if (p + 8 > bytes.length) throw truncated('it ends inside a chunk header');
-    const length = u32be(bytes, p);
-    const type = String.fromCharCode(...bytes.subarray(p + 4, p + 8));
+    const { type, offset: p, length } = step;
+    if (type === null || length === null) throw truncated('it ends inside a chunk header');
     if (length > 0x7fffffff || !/^[A-Za-z]{4}$/.test(type)) throw corrupt(`invalid chunk at byte ${p}`);
-    if (p + 12 + length > bytes.length) throw truncated(`it ends inside the ${type} chunk`);
-    const stored = u32be(bytes, p + 8 + length);
-    if (crc32(bytes, p + 4, p + 8 + length) !== stored)
-      throw corrupt(`checksum mismatch in the ${type} chunk at byte ${p}`);
+    if (step.kind === 'cut') throw truncated(`it ends inside the ${type} chunk`);
+    if (!step.crcOk) throw corrupt(`checksum mismatch in the ${type} chunk at byte ${p}`);
     const data = bytes.subarray(p + 8, p + 8 + length);
-    p += 12 + length;
     if (info === null) {
       if (type !== 'IHDR') throw corrupt('the first chunk is not IHDR');
       info = parseHeader(data);
       continue;
     }
-    if (type === 'IEND') break;
+    if (type === 'IEND') {
+      ended = true;
+      break;
+    }
     if (type === 'eXIf') info.exif = data;
     chunks.push({ type, data });
   }
-  return { info: info!, chunks };
+  if (!ended || info === null) {
+    // A missing IEND is refused, as the app's Photo step does (image/image-header.ts): the file
+    // was cut short, and whatever image data there is may be incomplete.
+    if (chunks.some((c) => c.type === 'IDAT')) throw truncated('it ends without its IEND chunk');
+    throw truncated(chunks.length === 0 ? 'it has no header chunk' : 'it ends before the image data');
+  }
+  return { info, chunks };
 }
 
 function parseHeader(d: Uint8Array): PngInfo {
@@ -256,7 +241,7 @@ export function readPngInfo(bytes: Uint8Array): PngInfo {
 
 /** Decodes a PNG file to RGBA8. Throws ImageError (truncated / corrupt / too-large). */
 export function decodePng(bytes: Uint8Array, inflate: Inflate): RgbaImage & { info: PngInfo } {
-  if (bytes.length < 8 || bytes[0] !== 0x89 || String.fromCharCode(...bytes.subarray(1, 4)) !== 'PNG') {
+  if (sniffFormat(bytes) !== 'png') {
     throw new ImageError('not-an-image', 'This file is not a PNG image.');
   }
   const { info, chunks } = readChunks(bytes);

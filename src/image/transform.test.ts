@@ -10,6 +10,7 @@ import {
   resize,
   resizeAndCenterCrop,
   shortestEdgeSize,
+  squareRect,
   type ResampleFilter,
 } from './transform.ts';
 import type { RgbaImage } from './types.ts';
@@ -92,6 +93,13 @@ describe('crop', () => {
     ]) {
       for (let k = 0; k < 4; k++) expect(at(c, x, y, k)).toBe(at(chelsea, r.x + x, r.y + y, k));
     }
+  });
+
+  it('crops the square a person picks (domain CropRect) through squareRect', () => {
+    expect(squareRect({ x: 75, y: 10, size: 200 })).toEqual({ x: 75, y: 10, width: 200, height: 200 });
+    const c = cropRect(chelsea, squareRect({ x: 75, y: 10, size: 200 }));
+    expect([c.width, c.height]).toEqual([200, 200]);
+    expect(at(c, 199, 199, 1)).toBe(at(chelsea, 274, 209, 1));
   });
 
   it('refuses rectangles outside the image or not in whole pixels', () => {

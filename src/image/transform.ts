@@ -5,23 +5,33 @@
 // vertical pass, each rounded to 8 bits; when shrinking, the filter's support is widened by
 // the scale factor, so every source pixel contributes (antialiasing); 22-bit fixed-point
 // weights; RGBA is resampled premultiplied.
+import type { CropRect } from '../domain/types.ts';
 import { checkImage, newImage, type RgbaImage } from './types.ts';
 
-export interface CropRect {
+/**
+ * Any axis-aligned rectangle in pixels, for the geometry here. The crop a person picks is
+ * always a square, domain/types.ts's CropRect {x, y, size}; squareRect turns it into one.
+ */
+export interface PixelRect {
   x: number;
   y: number;
   width: number;
   height: number;
 }
 
+/** The rectangle a square crop covers. */
+export function squareRect(crop: CropRect): PixelRect {
+  return { x: crop.x, y: crop.y, width: crop.size, height: crop.size };
+}
+
 /** The largest centred square (the default crop). */
-export function centerSquare(width: number, height: number): CropRect {
+export function centerSquare(width: number, height: number): PixelRect {
   const side = Math.min(width, height);
   return { x: Math.floor((width - side) / 2), y: Math.floor((height - side) / 2), width: side, height: side };
 }
 
 /** Crops to `rect` (integer pixels, inside the image); the centred square by default. */
-export function cropRect(img: RgbaImage, rect: CropRect = centerSquare(img.width, img.height)): RgbaImage {
+export function cropRect(img: RgbaImage, rect: PixelRect = centerSquare(img.width, img.height)): RgbaImage {
   checkImage(img);
   const { x, y, width, height } = rect;
   if (![x, y, width, height].every(Number.isInteger) || width < 1 || height < 1) {

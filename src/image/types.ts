@@ -15,9 +15,6 @@ export interface ImageDecoder {
   decode(bytes: Uint8Array, mime?: string): Promise<RgbaImage>;
 }
 
-/** Images above this many pixels are refused before any pixel is decoded (DESIGN §5: > 40 MP; limits.ts). */
-export { MAX_PIXELS } from '../domain/limits.ts';
-
 export type ImageErrorCode = 'empty' | 'not-an-image' | 'unsupported-format' | 'truncated' | 'corrupt' | 'too-large';
 
 /** An upload problem with a message written for the person who picked the file. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { defaultTuningEncoderConfig } from './build-pack.ts';
-import { tinyManifestBase } from './test-pack.ts';
+import { tinyManifestBase } from '../../test/test-pack.ts';
 import { ModelConfigError } from '../models/model-config-error.ts';
 import type { TuningEncoderConfig } from '../models/tuning-encoder/tuning-encoder-config.ts';
 import { resolveUNetConfig } from '../models/unet/unet-config.ts';

@@ -14,7 +14,7 @@ import { PackFileError } from './pack-file-error.ts';
 import { loadPackFromUrl, PackLoadError } from './pack-loader.ts';
 import { loadPackFromFolder } from './pack-node.ts';
 import type { SafetensorsHeader } from './safetensors.ts';
-import { makeTestPack, tinyManifestBase } from './test-pack.ts';
+import { makeTestPack, tinyManifestBase } from '../../test/test-pack.ts';
 
 // The manifest as plain JSON, edited freely by the cases.
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- arbitrary edits of parsed JSON

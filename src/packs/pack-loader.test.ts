@@ -9,7 +9,7 @@ import { NodeFolderPackCache } from './pack-cache-node.ts';
 import { loadPackFromUrl, PackLoadError, packUrls, parseContentRange, type PackProgress } from './pack-loader.ts';
 import { loadPack, loadPackFromFolder } from './pack-node.ts';
 import { parseSafetensors } from './safetensors.ts';
-import { makeTestPack, type TestPack } from './test-pack.ts';
+import { makeTestPack, type TestPack } from '../../test/test-pack.ts';
 
 const UNET = 'unet/diffusion_pytorch_model.safetensors';
 

@@ -20,7 +20,7 @@ import { PackFileError } from './pack-file-error.ts';
 import { loadPackFromUrl, PackLoadError } from './pack-loader.ts';
 import { loadPackFromFolder } from './pack-node.ts';
 import type { SafetensorsHeader } from './safetensors.ts';
-import { makeTestPack, tinyManifestBase } from './test-pack.ts';
+import { makeTestPack, tinyManifestBase } from '../../test/test-pack.ts';
 
 const pick = <T>(g: Rng, xs: readonly T[]): T => xs[g.int(0, xs.length - 1)];
 type Json = Record<string, unknown>;

@@ -9,7 +9,7 @@ import { rng } from '../../test/random.ts';
 import { loraTargets } from '../models/tuning-encoder/tuning-encoder-config.ts';
 import { resolveUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
 import { parseSafetensors, writeSafetensors, type SafetensorsTensorInput } from '../packs/safetensors.ts';
-import { tinyManifestBase } from '../packs/test-pack.ts';
+import { tinyManifestBase } from '../../test/test-pack.ts';
 import { pngChunk, PNG_SIGNATURE } from '../image/png-text.ts';
 import {
   conceptFileName,

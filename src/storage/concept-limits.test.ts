@@ -3,7 +3,7 @@ import { LORA_ALPHA } from '../domain/limits.ts';
 import { importConceptBlob } from './concept-file-blob.ts';
 import { conceptFieldProblems, placeholderProblem } from './concept-limits.ts';
 import { ConceptFileError, exportConcept, importConcept, maxConceptFileBytes } from './concept-safetensors.ts';
-import { clipTokenizer, FIXTURE_PACK, fixtureConcept, rewriteConcept } from './concept-test-fixtures.ts';
+import { clipTokenizer, FIXTURE_PACK, fixtureConcept, rewriteConcept } from '../../test/concept-fixtures.ts';
 import { StorageError } from './storage-error.ts';
 
 const valid = exportConcept(fixtureConcept(), { createdAt: 0 });

@@ -8,7 +8,7 @@ import { bounded } from '../../test/bounded.ts';
 import { rng, type Rng } from '../../test/random.ts';
 import { conceptFieldProblems } from './concept-limits.ts';
 import { ConceptFileError, exportConcept, importConcept } from './concept-safetensors.ts';
-import { clipTokenizer, FIXTURE_PACK, fixtureConcept, rewriteConcept } from './concept-test-fixtures.ts';
+import { clipTokenizer, FIXTURE_PACK, fixtureConcept, rewriteConcept } from '../../test/concept-fixtures.ts';
 
 const pick = <T>(g: Rng, xs: readonly T[]): T => xs[g.int(0, xs.length - 1)];
 

@@ -6,7 +6,8 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { decodeImage } from '../image/decode-node.ts';
-import { cropRect, resize, type CropRect } from '../image/transform.ts';
+import type { CropRect } from '../domain/types.ts';
+import { cropRect, resize, squareRect, type PixelRect } from '../image/transform.ts';
 import type { RgbaImage } from '../image/types.ts';
 import { flipHorizontal } from '../pipeline/augment.ts';
 import { PhiloxRandom } from '../pipeline/random.ts';
@@ -18,12 +19,8 @@ export interface TrainingImage {
   square: RgbaImage;
 }
 
-/** A square box in photo pixels. */
-export interface SquareBox {
-  x: number;
-  y: number;
-  size: number;
-}
+/** A square box in photo pixels: the same shape as the app's crop. */
+export type SquareBox = CropRect;
 
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
 
@@ -73,7 +70,7 @@ export async function loadTrainingImages(files: readonly string[], maxSide: numb
     seen.add(id);
     const img = await decodeImage(new Uint8Array(readFileSync(file)));
     const box = boxes?.get(id) ?? boxes?.get(file);
-    const square = box ? cropRect(img, { x: box.x, y: box.y, width: box.size, height: box.size }) : cropRect(img);
+    const square = box ? cropRect(img, squareRect(box)) : cropRect(img);
     out.push({ id, square: square.width > maxSide ? resize(square, maxSide, maxSide, 'bicubic') : square });
   }
   return out;
@@ -91,7 +88,7 @@ export interface AugmentDraw {
 export function augmentView(square: RgbaImage, d: AugmentDraw, size: number): RgbaImage {
   const s = square.width;
   const side = Math.max(1, Math.min(s, Math.round(s * (7 / 8 + d.zoom / 8))));
-  const rect: CropRect = {
+  const rect: PixelRect = {
     x: Math.min(s - side, Math.floor(d.offsetX * (s - side + 1))),
     y: Math.min(s - side, Math.floor(d.offsetY * (s - side + 1))),
     width: side,

@@ -3,7 +3,8 @@
 // of the file), then the chunk/segment structure (whole file), and only then a real decode.
 // Each refusal has its own message saying what is wrong and what to do.
 import { MAX_PIXELS } from '../domain/limits.ts';
-import { checkStructure, readImageHeader, type ImageFormat, type ImageHeader } from '../image/image-header.ts';
+import { checkStructure, IMAGE_FORMAT_NAME, readImageHeader, type ImageHeader } from '../image/image-header.ts';
+import type { ImageFormat } from '../image/types.ts';
 
 export const MAX_MEGAPIXELS = MAX_PIXELS / 1e6;
 const PREFIX_BYTES = 64 * 1024;
@@ -35,8 +36,6 @@ export interface FileLike {
   slice(start?: number, end?: number): { arrayBuffer(): Promise<ArrayBuffer> };
   arrayBuffer(): Promise<ArrayBuffer>;
 }
-
-const FORMAT_NAME: Record<ImageFormat, string> = { png: 'PNG', jpeg: 'JPEG', webp: 'WebP' };
 
 export function describeProblem(
   name: string,
@@ -76,13 +75,13 @@ export function describeProblem(
     case 'truncated':
       return {
         kind: 'truncated',
-        message: `${file} is cut short: the ${FORMAT_NAME[p.format]} file ends before its image data does.`,
+        message: `${file} is cut short: the ${IMAGE_FORMAT_NAME[p.format]} file ends before its image data does.`,
         hint: 'It may not have finished downloading or copying. Get the file again and retry.',
       };
     case 'corrupt':
       return {
         kind: 'corrupt',
-        message: `${file} is a damaged ${FORMAT_NAME[p.format]} file: ${p.detail}.`,
+        message: `${file} is a damaged ${IMAGE_FORMAT_NAME[p.format]} file: ${p.detail}.`,
         hint: 'Open it in an image viewer and save or export it again, or use another copy.',
       };
     case 'unreadable':

@@ -1,13 +1,14 @@
 // Test fixtures (imported by *.test.ts only): a small but real pack — safetensors weights
 // with random values, a tokenizer file, and a manifest whose architecture is the tiny-sd
-// reference checkpoint's config.json files carried verbatim.
+// reference checkpoint's config.json files carried verbatim. It lives in test/, not src/,
+// because it uses the test helpers (seeded random numbers): src/ never imports test/.
 import { readFileSync } from 'node:fs';
-import { rng } from '../../test/random.ts';
-import { describePackFile, type Manifest, type PackFile } from './manifest.ts';
-import { packDefaults } from './pack-defaults.ts';
-import { writeSafetensors } from './safetensors.ts';
+import { rng } from './random.ts';
+import { describePackFile, type Manifest, type PackFile } from '../src/packs/manifest.ts';
+import { writeSafetensors } from '../src/packs/safetensors.ts';
+import { packDefaults } from '../src/packs/pack-defaults.ts';
 
-const REF = new URL('../../../shared/data/reference/', import.meta.url);
+const REF = new URL('../../shared/data/reference/', import.meta.url);
 const json = (rel: string) => JSON.parse(readFileSync(new URL(rel, REF), 'utf8'));
 
 /** The tiny pack's manifest fields other than `files`. */

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
 import { chunk, concat, ihdr, SIGNATURE } from './png-test-encoder.ts';
 
-const PHOTOS = new URL('../../../shared/data/photos/', import.meta.url);
+const PHOTOS = new URL('../../shared/data/photos/', import.meta.url);
 export const photoBytes = (name: string) => new Uint8Array(readFileSync(new URL(name, PHOTOS)));
 
 interface Segment {

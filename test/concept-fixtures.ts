@@ -2,16 +2,16 @@
 // a seeded concept, the real CLIP vocabulary, and a way to rewrite a concept file's metadata.
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { rng } from '../../test/random.ts';
-import { loraTargets } from '../models/tuning-encoder/tuning-encoder-config.ts';
-import { resolveUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
-import { parseSafetensors, writeSafetensors, type SafetensorsTensorInput } from '../packs/safetensors.ts';
-import { ClipTokenizer } from '../pipeline/clip-tokenizer.ts';
-import type { ConceptData } from '../domain/types.ts';
-import type { ConceptPackInfo } from './concept-safetensors.ts';
+import { rng } from './random.ts';
+import { loraTargets } from '../src/models/tuning-encoder/tuning-encoder-config.ts';
+import { resolveUNetConfig, type UNetConfig } from '../src/models/unet/unet-config.ts';
+import { parseSafetensors, writeSafetensors, type SafetensorsTensorInput } from '../src/packs/safetensors.ts';
+import { ClipTokenizer } from '../src/pipeline/clip-tokenizer.ts';
+import type { ConceptData } from '../src/domain/types.ts';
+import type { ConceptPackInfo } from '../src/storage/concept-safetensors.ts';
 
-const REF = new URL('../../../shared/data/reference/tiny-sd/', import.meta.url);
-const CLIP = new URL('../../../shared/data/clip/', import.meta.url);
+const REF = new URL('../../shared/data/reference/tiny-sd/', import.meta.url);
+const CLIP = new URL('../../shared/data/clip/', import.meta.url);
 const unetConfig = JSON.parse(readFileSync(new URL('unet/config.json', REF), 'utf8')) as UNetConfig;
 
 /** OpenAI CLIP's tokenizer (49408 ids), what every SD 1.x/2.x pack uses. */

@@ -1,6 +1,7 @@
 // A small PNG writer for tests: any colour type / bit depth, Adam7, all five row filters
 // (applied forward, so the decoder's inverse filters are exercised), chosen chunk layout.
-// Independent of png.ts except for the shared CRC definition, which tests check separately.
+// Independent of src/image on purpose, down to its own bitwise CRC-32: it is the reference
+// the decoder and the chunk reader are tested against, so it must not share their code.
 import { deflateSync } from 'node:zlib';
 
 export interface TestPngSpec {
