@@ -19,7 +19,7 @@
 import { resolveUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
 import { initTuningEncoder } from '../models/tuning-encoder/tuning-encoder-init.ts';
 import { loraTargets, type TuningEncoderConfig } from '../models/tuning-encoder/tuning-encoder-config.ts';
-import { checkPackWeights } from '../pipeline/pack-weights-check.ts';
+import { checkPackWeights } from './pack-weights-check.ts';
 import { convertLdm, detectFamily, type LdmConversion, type SdFamily, VAE_PREFIX } from './ldm-convert.ts';
 import { describePackFile, PACK_FORMAT, validateManifest, type Manifest, type PackFile } from './manifest.ts';
 import {

@@ -8,7 +8,7 @@ import { checkOnnxExternalData } from '../onnx/onnx-external-check.ts';
 import { encodeModel, OnnxDataType } from '../onnx/onnx-proto.ts';
 import { ClipTokenizer } from '../pipeline/clip-tokenizer.ts';
 import { openTokenizer, padTokenId } from '../pipeline/pack-runtime.ts';
-import { checkPackWeights, PackWeightsError } from '../pipeline/pack-weights-check.ts';
+import { checkPackWeights, PackWeightsError } from './pack-weights-check.ts';
 import { describePackFile, ManifestError, parseManifest, validateManifest, type Manifest } from './manifest.ts';
 import { PackFileError } from './pack-file-error.ts';
 import { loadPackFromUrl, PackLoadError } from './pack-loader.ts';

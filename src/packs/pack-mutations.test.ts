@@ -14,7 +14,7 @@ import { MANIFEST_LIMITS } from '../domain/limits.ts';
 import { checkOnnxExternalData } from '../onnx/onnx-external-check.ts';
 import { encodeModel, OnnxDataType } from '../onnx/onnx-proto.ts';
 import { openTokenizer } from '../pipeline/pack-runtime.ts';
-import { checkPackWeights, PackWeightsError } from '../pipeline/pack-weights-check.ts';
+import { checkPackWeights, PackWeightsError } from './pack-weights-check.ts';
 import { describePackFile, ManifestError, validateManifest, type Manifest } from './manifest.ts';
 import { PackFileError } from './pack-file-error.ts';
 import { loadPackFromUrl, PackLoadError } from './pack-loader.ts';

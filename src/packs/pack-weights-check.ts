@@ -12,8 +12,8 @@ import { unet } from '../models/unet/unet.ts';
 import { resolveUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
 import { vaeDecode, vaeEncode } from '../models/vae/vae.ts';
 import { checkVaeConfig, type VaeConfig } from '../models/vae/vae-config.ts';
-import type { Manifest } from '../packs/manifest.ts';
-import type { SafetensorsHeader } from '../packs/safetensors.ts';
+import type { Manifest } from './manifest.ts';
+import type { SafetensorsHeader } from './safetensors.ts';
 import { MAX_LISTED_PROBLEMS } from '../domain/limits.ts';
 
 export class PackWeightsError extends Error {
