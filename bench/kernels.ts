@@ -1,7 +1,7 @@
 // Kernel benchmark: each op's forward and backward on the engine, and the same op as a
 // one-node (or few-node) ONNX graph on onnxruntime-web's WebGPU EP — on the engine's own
 // GPUDevice, reading the engine's input buffers, in the same process. Not a timed test:
-// numbers are for humans and for bench/results.json (DESIGN §8).
+// numbers are for humans and for bench/results.json (docs/architecture.md).
 //
 // Timing: after a first call (which compiles every pipeline) and warm-up calls, each
 // sample runs the work `inner` times between two queue drains (engine.sync()), with

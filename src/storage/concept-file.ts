@@ -1,4 +1,4 @@
-// The library's concept files: the one concept format (concept-safetensors.ts, DESIGN §5)
+// The library's concept files: the one concept format (concept-safetensors.ts, docs/concepts.md)
 // with what the library keeps beside a concept carried as extra `__metadata__` entries:
 //   name           the concept's name
 //   settings       JSON: how it was made (steps, seed, crop, source photo) and the last generate settings
