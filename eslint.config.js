@@ -14,7 +14,7 @@ import tseslint from 'typescript-eslint';
 // matched on the specifier as written: every import in this repository is relative with an
 // explicit extension, so "../pipeline/x.ts" from src/packs names the pipeline folder.
 // ---------------------------------------------------------------------------------------------
-const LAYERS = [
+export const LAYERS = [
   ['domain'],
   ['engine', 'kernels', 'image', 'pipeline/schedulers'],
   ['models', 'onnx', 'packs'],
@@ -207,6 +207,39 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-non-null-assertion': 'off',
+    },
+  },
+  // Type-aware rules (they need the TypeScript program: projectService reads tsconfig.json).
+  // Chosen for bugs the compiler does not catch: promises nobody awaits or that are passed
+  // where a void callback is expected (a rejection then vanishes), awaiting non-promises,
+  // non-Error throws and rejections (the worker maps errors by kind, so a bare value loses
+  // it), "[object Object]" in messages, and assertions that no longer assert anything.
+  // The no-unsafe-* family is left off: parsed JSON is validated by hand and typed at the
+  // validator, and those rules would flag every step of it.
+  {
+    files: ['**/*.{ts,tsx}'],
+    languageOptions: {
+      parserOptions: {
+        projectService: { allowDefaultProject: ['vitest.e2e.config.ts'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+      '@typescript-eslint/return-await': ['error', 'in-try-catch'],
+      '@typescript-eslint/only-throw-error': 'error',
+      // Passing a reason on unchanged (an abort reason, a caught value) is fine; a literal is not.
+      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
+      '@typescript-eslint/no-base-to-string': 'error',
+      '@typescript-eslint/restrict-plus-operands': 'error',
+      '@typescript-eslint/no-unnecessary-type-assertion': 'error',
+      '@typescript-eslint/no-redundant-type-constituents': 'error',
+      '@typescript-eslint/no-duplicate-type-constituents': 'error',
+      '@typescript-eslint/no-array-delete': 'error',
+      '@typescript-eslint/no-for-in-array': 'error',
+      '@typescript-eslint/no-implied-eval': 'error',
     },
   },
   // The dependency rule. Every file (tests, scripts, e2e included) keeps onnxruntime-web out;
