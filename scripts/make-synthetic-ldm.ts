@@ -20,7 +20,7 @@ const { values: a } = parseArgs({
     seed: { type: 'string', default: '1' },
   },
 });
-if (!a.out || !['sd15', 'sd21'].includes(a.variant!) || !['F32', 'F16', 'BF16'].includes(a.dtype!)) {
+if (!a.out || !['sd15', 'sd21'].includes(a.variant) || !['F32', 'F16', 'BF16'].includes(a.dtype)) {
   console.log(
     'usage: npx tsx scripts/make-synthetic-ldm.ts --out <file.safetensors> [--variant sd15|sd21] [--dtype F32|F16|BF16] [--ema] [--seed <n>]',
   );

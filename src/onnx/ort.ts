@@ -239,7 +239,7 @@ export class OrtSession {
     const out: Record<string, OrtGpuOutput> = {};
     for (const [name, t] of Object.entries(results)) {
       if (t.location !== 'gpu-buffer') throw new Error(`OrtSession.runGpu: output '${name}' is on ${t.location}`);
-      out[name] = { buffer: t.gpuBuffer as GPUBuffer, dims: t.dims, dispose: () => t.dispose() };
+      out[name] = { buffer: t.gpuBuffer, dims: t.dims, dispose: () => t.dispose() };
     }
     return out;
   }

@@ -515,7 +515,7 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
     headers.tuning_encoder = parseSafetensorsHeader(encoderBytes, { fileSize: encoderBytes.length });
     draft.weights.set('tuning_encoder', { path: WEIGHT_PATHS.tuning_encoder, header: headers.tuning_encoder });
   }
-  const vaeFactor = 2 ** ((arch.vae.block_out_channels as number[]).length - 1);
+  const vaeFactor = 2 ** (arch.vae.block_out_channels.length - 1);
   const latentSize = (arch.unet as { sample_size: number }).sample_size;
   const manifestBody = (packFiles: PackFile[]) => ({
     format: PACK_FORMAT,
@@ -528,7 +528,7 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
     architecture: arch,
     imageSize: latentSize * vaeFactor,
     latentSize,
-    vaeScalingFactor: (arch.vae.scaling_factor as number | undefined) ?? 0.18215,
+    vaeScalingFactor: arch.vae.scaling_factor ?? 0.18215,
     scheduler: sched.config,
     defaults: {
       steps: 25,

@@ -119,7 +119,7 @@ export function normaliseSchedulerConfig(
     const v = json[key];
     // null is diffusers' "not set" for every one of these keys.
     if (v !== undefined && v !== null && !harmless(v)) {
-      problems.push(`${key} = ${JSON.stringify(v) ?? String(v)}: ${why}`);
+      problems.push(`${key} = ${JSON.stringify(v)}: ${why}`);
     }
   }
   const out: Record<string, unknown> = { _class_name: cls };
@@ -134,9 +134,9 @@ export function normaliseSchedulerConfig(
     !isNum(out.beta_start) ||
     !isNum(out.beta_end) ||
     !(
-      (out.beta_start as number) > 0 &&
-      (out.beta_start as number) < (out.beta_end as number) &&
-      (out.beta_end as number) < 1
+      out.beta_start > 0 &&
+      out.beta_start < out.beta_end &&
+      out.beta_end < 1
     )
   ) {
     problems.push(

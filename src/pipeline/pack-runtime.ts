@@ -169,7 +169,7 @@ export class PackRuntime {
       { config: textConfig, params: new Params(textP) },
       { config: unetConfig, params: new Params(unetP) },
       { config: checkVaeConfig(arch.vae as unknown as VaeConfig), params: new Params(vaeP) },
-      { config: arch.imageEncoder as unknown as ClipVisionConfig, params: new Params(visionP) },
+      { config: arch.imageEncoder, params: new Params(visionP) },
       encoder,
       pack,
     );
