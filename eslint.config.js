@@ -123,22 +123,44 @@ function layerBlock(from, { ort = true } = {}) {
       message: `bench may import only src/cli/defaults.ts from the CLI (where the tiny pack lives); see ${RULE}`,
     });
   }
+  return block(from, patterns, ort);
+}
+
+function block(from, patterns, ort) {
+  const all = [...patterns];
   // bench is a dev tool, not shipped: test/random.ts's seeded data is fine there.
-  if (from !== 'bench') patterns.push(TEST_CODE);
-  if (ort) patterns.push(ORT);
+  if (from !== 'bench') all.push(TEST_CODE);
+  if (ort) all.push(ORT);
   const dir = from === 'bench' ? 'bench' : `src/${from}`;
   return {
     files: [`${dir}/**/*.{ts,tsx}`],
     ignores: [...TEST_FILES, ...(from === 'pipeline' ? ['src/pipeline/schedulers/**'] : [])],
-    rules: forbid(patterns),
+    rules: forbid(all),
   };
 }
+
+// Only session.ts drives the pipeline on the GPU; the other session modules (request
+// validation, default resolution, generation metadata and PNG encoding) stay GPU-free so the
+// UI can run them on the main thread. This block replaces the session layer's for them.
+const sessionGpuFreeBlock = (() => {
+  const b = layerBlock('session');
+  const gpuFree = ['engine', 'kernels', 'models', 'onnx', 'pipeline', 'training'].map((to) => ({
+    regex: reaches(to),
+    message: `src/session modules other than session.ts may not import src/${to}: the UI runs them on the main thread; see ${RULE}`,
+  }));
+  const patterns = b.rules['@typescript-eslint/no-restricted-imports'][1].patterns.map(
+    ({ allowTypeImports: _, ...p }) => p,
+  );
+  return { ...b, ignores: [...b.ignores, 'src/session/session.ts'], rules: forbid([...patterns, ...gpuFree]) };
+})();
 
 // The UI runs on the main thread and never touches the GPU: it reaches the worker only through
 // worker/client.ts (and the types of worker/api.ts). On the main thread it may use the GPU-free
 // layers it needs: domain, image (upload checks, PNG text chunks), storage (the IndexedDB
 // library lives on the main thread) and packs/pack-io-browser.ts (what a picked folder holds).
-// The session runs in the worker: its types may be imported, its code may not.
+// From the session it may use the GPU-free modules (request validation, defaults, generation
+// metadata, PNG encoding); session.ts, which drives the pipeline, runs in the worker: its
+// types may be imported, its code may not.
 const uiMessage = (to, why) => `src/ui may not import ${to}: ${why}; see ${RULE}`;
 const uiBlock = {
   files: ['src/ui/**/*.{ts,tsx}'],
@@ -166,8 +188,8 @@ const uiBlock = {
     ],
     [
       {
-        regex: reaches('session'),
-        message: uiMessage('src/session code (`import type` is fine)', 'it runs in the worker'),
+        regex: '^(\\.\\./)+(src/)?session/session\\.ts$',
+        message: uiMessage('src/session/session.ts (`import type` is fine)', 'it drives the pipeline in the worker'),
       },
     ],
   ),
@@ -231,7 +253,10 @@ export default tseslint.config(
       '@typescript-eslint/return-await': ['error', 'in-try-catch'],
       '@typescript-eslint/only-throw-error': 'error',
       // Passing a reason on unchanged (an abort reason, a caught value) is fine; a literal is not.
-      '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
+      '@typescript-eslint/prefer-promise-reject-errors': [
+        'error',
+        { allowThrowingAny: true, allowThrowingUnknown: true },
+      ],
       '@typescript-eslint/no-base-to-string': 'error',
       '@typescript-eslint/restrict-plus-operands': 'error',
       '@typescript-eslint/no-unnecessary-type-assertion': 'error',
@@ -248,6 +273,7 @@ export default tseslint.config(
   // onnxruntime-web keeps its layer's rule without that ban.
   { files: ['**/*.{ts,tsx,js,mjs}'], rules: forbid([ORT]) },
   ...folders.map((f) => layerBlock(f)),
+  sessionGpuFreeBlock,
   uiBlock,
   mainBlock,
   { ...layerBlock('onnx', { ort: false }), files: ['src/onnx/ort.ts'] },

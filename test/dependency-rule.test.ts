@@ -57,14 +57,15 @@ describe('the dependency rule (eslint.config.js)', () => {
     ).toEqual([]);
   });
 
-  it('keeps the UI to the worker client, GPU-free layers and session types', async () => {
+  it('keeps the UI to the worker client and GPU-free code', async () => {
     const allowed = [
       "import { workerApi } from '../worker/client.ts';",
       "import type { GpuReport } from '../worker/api.ts';",
       "import type { Session } from '../session/session.ts';",
       "import { pickedFolderKind } from '../packs/pack-io-browser.ts';",
       "import { ConceptLibrary } from '../storage/library-db.ts';",
-      'export { workerApi, pickedFolderKind, ConceptLibrary };',
+      "import { pngWithText } from '../session/generation-png.ts';",
+      'export { workerApi, pickedFolderKind, ConceptLibrary, pngWithText };',
       'export type { GpuReport, Session };',
     ].join('\n');
     expect(await problems('src/ui/probe.ts', allowed)).toEqual([]);
@@ -77,6 +78,15 @@ describe('the dependency rule (eslint.config.js)', () => {
     ]) {
       expect(await problems('src/ui/probe.ts', `${line}\nexport {};\n`), line).toHaveLength(1);
     }
+  });
+
+  it('keeps the session modules the UI may use free of GPU code', async () => {
+    const code = "import { generate } from '../pipeline/generate.ts';\nexport { generate };\n";
+    expect(await problems('src/session/probe.ts', code)).toEqual([expect.stringMatching(/other than session\.ts/)]);
+    expect(await problems('src/session/session.ts', code)).toEqual([]);
+    expect(
+      await problems('src/session/probe.ts', "import { w } from '../worker/client.ts';\nexport { w };\n"),
+    ).toHaveLength(1);
   });
 
   it('keeps test code out of production code, and lets tests use test/', async () => {
