@@ -7,7 +7,7 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     // onnxruntime-web's wasm otherwise tiers up in V8's background threads, which stalls
-    // the first WebGPU run and worker exit by ~35 s (DESIGN §7).
+    // the first WebGPU run and worker exit by ~35 s (docs/architecture.md).
     execArgv: ['--liftoff-only'],
     testTimeout: 120_000,
     hookTimeout: 120_000,

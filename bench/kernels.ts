@@ -1,7 +1,7 @@
 // Kernel benchmark: each op's forward and backward on the engine, and the same op as an
 // ONNX graph on onnxruntime-web's WebGPU EP — on the engine's own GPUDevice, reading the
 // engine's input buffers, in the same process. Not a timed test: numbers are for humans and
-// for bench/results.json (DESIGN §8).
+// for bench/results.json (docs/architecture.md).
 //
 // The ONNX graphs are traced with the OnnxTracer the app's exported graphs come from
 // (src/onnx/onnx-tracer.ts, as src/onnx/export-graphs.ts uses it): each case calls the

@@ -1,4 +1,4 @@
-// The pipeline benchmark (DESIGN §8, `likeness bench pipeline`): on the bundled tiny pack,
+// The pipeline benchmark (docs/architecture.md, `likeness bench pipeline`): on the bundled tiny pack,
 // the UNet forward, forward+backward and one tuning step (ratio backward/forward), time to
 // personalize (encoder + 12 steps), time to generate one image with each UNet runtime, and
 // peak GPU pool bytes — all in one process on one adapter.

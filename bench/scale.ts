@@ -324,7 +324,7 @@ export async function runScaleBench(o: ScaleBenchOptions): Promise<ScaleBenchRep
       rows,
     };
   } finally {
-    (rt as PackRuntime | null)?.dispose();
+    rt?.dispose();
     engine.destroy();
   }
 }

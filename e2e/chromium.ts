@@ -1,4 +1,4 @@
-// Debian's chromium driven by playwright-core, with software WebGPU (DESIGN §7).
+// Debian's chromium driven by playwright-core, with software WebGPU (docs/architecture.md).
 // Never `npx playwright install`: the browser comes from apt.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -158,7 +158,7 @@ export const test = base
             new Promise<void>((resolve, reject) => {
               const r = indexedDB.deleteDatabase('likeness');
               r.onsuccess = () => resolve();
-              r.onerror = () => reject(r.error);
+              r.onerror = () => reject(r.error ?? new Error('deleteDatabase failed'));
               r.onblocked = () => reject(new Error('deleteDatabase blocked: another page holds the library open'));
             }),
         );
@@ -185,13 +185,13 @@ export const test = base
       },
       async saveConcept(options = {}) {
         const name = JSON.stringify(options.name ?? null);
-        return page.evaluate(
+        return page.evaluate<string>(
           `window.__likeness.saveConcept(${conceptSource(options.loraFloats ?? 4096)}, ${name} === null ? {} : { name: ${name} })`,
-        ) as Promise<string>;
+        );
       },
       async rawLibrary() {
         await page.goto(blank);
-        return (await page.evaluate(RAW_LIBRARY)) as RawLibrary;
+        return page.evaluate<RawLibrary>(RAW_LIBRARY);
       },
       async screenshot(name) {
         await page.screenshot({ path: `${ARTIFACTS}/${name}.png`, fullPage: true });

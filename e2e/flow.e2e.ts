@@ -179,7 +179,7 @@ test('photo → personalize → generate → reload → export → delete → im
   expect(seenSteps.size).toBeGreaterThanOrEqual(1);
   await page.getByTestId('loss-chart').waitFor();
   await app.screenshot('flow-personalize');
-  const conceptName = (await app.state((s) => s.library.concepts[0].name)) as string;
+  const conceptName = await app.state<string>((s) => s.library.concepts[0].name);
   expect(await app.state((s) => s.library.concepts.map((c) => c.nearestWords))).toEqual([p.nearest]);
 
   // 4. Generate with the concept, fixed seed.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test: types, lint, unit/kernel tests (Node + Dawn, software Vulkan), browser tests
+# Every test: formatting, types, lint, unit/kernel tests (Node + Dawn, software Vulkan), browser tests
 # (Debian chromium, software WebGPU). Ends with one "N passed, N failed" line over all tests.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,7 @@ run() {
   echo "== $name: $*"
   if "$@"; then echo "== $name: ok"; else echo "== $name: FAILED"; status=1; fi
 }
+run format-check npx prettier --check .
 run typecheck npx tsc -p tsconfig.json --noEmit
 run lint npx eslint --max-warnings=0 .
 run unit npx vitest run --reporter=default --reporter=json --outputFile.json="$reports/unit.json"

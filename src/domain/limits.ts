@@ -100,7 +100,7 @@ export const MAX_LISTED_PROBLEMS = 20;
 // ------------------------------------------------------------------------------------------
 // Photos
 
-/** Pixels of a photo (DESIGN §5): refused from the header, before any pixel is decoded. */
+/** Pixels of a photo (docs/limits.md): refused from the header, before any pixel is decoded. */
 export const MAX_PIXELS = 40_000_000;
 /**
  * JPEG in Node (CLI, training): jpeg-js keeps every 8×8 block as its own Int32Array(64); a

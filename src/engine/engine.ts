@@ -84,7 +84,9 @@ const UNIFORM_ARENA_BYTES = 64 * 1024;
 const UNIFORM_SLOT_ALIGN = 256;
 const MAX_DISPATCHES_PER_SUBMIT = 128;
 
-type TensorTree = Tensor | readonly TensorTree[] | { readonly [k: string]: TensorTree } | unknown;
+// What a scope may return: any value; the Tensors in it, inside arrays and plain objects at any
+// depth, are kept (anything else is ignored), so its type is `unknown`.
+type TensorTree = unknown;
 
 export interface TensorOptions {
   dtype?: DType;
@@ -130,7 +132,8 @@ export class Engine {
       size: UNIFORM_ARENA_BYTES,
       usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
     });
-    device.lost.then((info) => {
+    // `lost` never rejects: it resolves once, when the device goes away.
+    void device.lost.then((info) => {
       this.lostReason = `${info.reason}: ${info.message}`;
     });
     device.onuncapturederror = (event) => {

@@ -65,7 +65,7 @@ export async function requestGpu(options: GpuOptions = {}): Promise<Gpu> {
   const wantF16 = (options.f16 ?? true) && adapter.features.has('shader-f16');
   const requiredFeatures: GPUFeatureName[] = [];
   if (wantF16) requiredFeatures.push('shader-f16');
-  if (adapter.features.has('subgroups')) requiredFeatures.push('subgroups' as GPUFeatureName);
+  if (adapter.features.has('subgroups')) requiredFeatures.push('subgroups');
   if (adapter.features.has('timestamp-query')) requiredFeatures.push('timestamp-query');
   // Ask for the adapter's real limits: the defaults (128 MiB bindings) are too small for UNets.
   const l = adapter.limits;
@@ -91,7 +91,7 @@ export async function requestGpu(options: GpuOptions = {}): Promise<Gpu> {
     description: ai.description,
     runtime,
     f16: device.features.has('shader-f16'),
-    subgroups: device.features.has('subgroups' as GPUFeatureName),
+    subgroups: device.features.has('subgroups'),
     timestampQuery: device.features.has('timestamp-query'),
   };
   return { device, info };

@@ -1,4 +1,4 @@
-// The small tensor interface every network in src/models is written against (DESIGN §3).
+// The small tensor interface every network in src/models is written against (docs/architecture.md).
 // Four implementations:
 //   engine-ops.ts    — eager WebGPU tensors with autograd (tuning, training, inference);
 //   onnx tracer      — records the same calls as ONNX nodes (src/onnx);

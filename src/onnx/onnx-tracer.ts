@@ -1,4 +1,4 @@
-// The ONNX backend of the tensor interface (DESIGN §3): running a model function on an
+// The ONNX backend of the tensor interface (docs/architecture.md): running a model function on an
 // OnnxTracer records every call as ONNX nodes (opset 21, plus com.microsoft contrib ops the
 // WebGPU EP runs well), with static shapes from ShapeOps' rules. Parameters become
 // initializers whose bytes stay in the safetensors files they came from (external data),

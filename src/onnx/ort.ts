@@ -5,7 +5,7 @@
 // ORT's WebGPU EP runs on dawn.node (the `webgpu` package the engine already uses) when:
 //   - `navigator.gpu` exists (Node has none; we install the engine's GPU object),
 //   - V8 compiles ORT's wasm with Liftoff only (else its background tier-up stalls the
-//     first WebGPU run and process exit by ~35 s; DESIGN §7),
+//     first WebGPU run and process exit by ~35 s; docs/architecture.md),
 //   - `GPUQueue.writeBuffer` never sees a view on a SharedArrayBuffer (ORT's wasm memory
 //     is shared; dawn.node rejects such views), so those are copied first.
 // A session may run on a caller's GPUDevice (e.g. the engine's), which is what makes
@@ -239,7 +239,7 @@ export class OrtSession {
     const out: Record<string, OrtGpuOutput> = {};
     for (const [name, t] of Object.entries(results)) {
       if (t.location !== 'gpu-buffer') throw new Error(`OrtSession.runGpu: output '${name}' is on ${t.location}`);
-      out[name] = { buffer: t.gpuBuffer as GPUBuffer, dims: t.dims, dispose: () => t.dispose() };
+      out[name] = { buffer: t.gpuBuffer, dims: t.dims, dispose: () => t.dispose() };
     }
     return out;
   }

@@ -550,7 +550,7 @@ describe('likeness pack: the bundled tokenizer', () => {
       const lines: string[] = [];
       await buildPack({ ...base, sink, bundledTokenizer: bundled, log: (l) => lines.push(l) });
       expect(lines.join('\n')).toMatch(/using the bundled CLIP BPE merges/);
-      const merges = new TextDecoder().decode(sink.files!.get('tokenizer/merges.txt')!);
+      const merges = new TextDecoder().decode(sink.files!.get('tokenizer/merges.txt'));
       const cases = JSON.parse(readFileSync(new URL('../clip/tokenizer-cases.json', REF), 'utf8')) as {
         cases: { text: string; ids_untruncated: number[] }[];
       };

@@ -19,7 +19,7 @@
 import { resolveUNetConfig } from '../models/unet/unet-config.ts';
 import { initTuningEncoder } from '../models/tuning-encoder/tuning-encoder-init.ts';
 import { loraTargets, type TuningEncoderConfig } from '../models/tuning-encoder/tuning-encoder-config.ts';
-import { checkPackWeights } from '../pipeline/pack-weights-check.ts';
+import { checkPackWeights } from './pack-weights-check.ts';
 import {
   convertLdm,
   detectFamily,
@@ -544,7 +544,7 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
     headers.tuning_encoder = parseSafetensorsHeader(encoderBytes, { fileSize: encoderBytes.length });
     draft.weights.set('tuning_encoder', { path: WEIGHT_PATHS.tuning_encoder, header: headers.tuning_encoder });
   }
-  const vaeFactor = 2 ** ((arch.vae.block_out_channels as number[]).length - 1);
+  const vaeFactor = 2 ** (arch.vae.block_out_channels.length - 1);
   const latentSize = (arch.unet as { sample_size: number }).sample_size;
   const manifestBody = (packFiles: PackFile[]) => ({
     format: PACK_FORMAT,
@@ -557,7 +557,7 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
     architecture: arch,
     imageSize: latentSize * vaeFactor,
     latentSize,
-    vaeScalingFactor: (arch.vae.scaling_factor as number | undefined) ?? 0.18215,
+    vaeScalingFactor: arch.vae.scaling_factor ?? 0.18215,
     scheduler: sched.config,
     defaults: packDefaults(),
     tokenizer: { type: 'clip-bpe' as const, merges: 'tokenizer/merges.txt', maxLength: 77, padToken },

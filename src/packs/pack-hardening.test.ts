@@ -8,7 +8,7 @@ import { checkOnnxExternalData } from '../onnx/onnx-external-check.ts';
 import { encodeModel, OnnxDataType } from '../onnx/onnx-proto.ts';
 import { ClipTokenizer } from '../pipeline/clip-tokenizer.ts';
 import { openTokenizer, padTokenId } from '../pipeline/pack-runtime.ts';
-import { checkPackWeights, PackWeightsError } from '../pipeline/pack-weights-check.ts';
+import { checkPackWeights, PackWeightsError } from './pack-weights-check.ts';
 import { describePackFile, ManifestError, parseManifest, validateManifest, type Manifest } from './manifest.ts';
 import { PackFileError } from './pack-file-error.ts';
 import { loadPackFromUrl, PackLoadError } from './pack-loader.ts';
@@ -27,12 +27,12 @@ const MERGES = new Uint8Array(
 /** A fetch serving `files` below https://pack.test/ (200 only). */
 function mapFetch(files: Map<string, Uint8Array>, log: string[] = []): typeof fetch {
   return (async (input: RequestInfo | URL) => {
-    const path = new URL(String(input)).pathname.slice(1);
+    const path = new URL(input instanceof Request ? input.url : input).pathname.slice(1);
     log.push(path);
     const body = files.get(path);
     if (!body) return new Response('not found', { status: 404 });
     return new Response(body.slice(), { status: 200, headers: { 'content-length': String(body.length) } });
-  }) as typeof fetch;
+  });
 }
 
 async function writeFolder(files: Map<string, Uint8Array>): Promise<string> {

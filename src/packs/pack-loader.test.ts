@@ -379,7 +379,7 @@ describe('pack loader over HTTP', () => {
     // 503 twice, then fine.
     let failures = 2;
     const flaky: typeof fetch = async (input, init) => {
-      if (String(input).endsWith('merges.txt') && failures-- > 0) return new Response('busy', { status: 503 });
+      if ((input instanceof Request ? input.url : input.toString()).endsWith('merges.txt') && failures-- > 0) return new Response('busy', { status: 503 });
       return fetch(input, init);
     };
     server.reset(pack.files);

@@ -14,7 +14,7 @@ import { MANIFEST_LIMITS } from '../domain/limits.ts';
 import { checkOnnxExternalData } from '../onnx/onnx-external-check.ts';
 import { encodeModel, OnnxDataType } from '../onnx/onnx-proto.ts';
 import { openTokenizer } from '../pipeline/pack-runtime.ts';
-import { checkPackWeights, PackWeightsError } from '../pipeline/pack-weights-check.ts';
+import { checkPackWeights, PackWeightsError } from './pack-weights-check.ts';
 import { describePackFile, ManifestError, validateManifest, type Manifest } from './manifest.ts';
 import { PackFileError } from './pack-file-error.ts';
 import { loadPackFromUrl, PackLoadError } from './pack-loader.ts';
@@ -130,9 +130,9 @@ async function writeFolder(files: Map<string, Uint8Array>): Promise<string> {
 
 const mapFetch = (files: Map<string, Uint8Array>): typeof fetch =>
   (async (input: RequestInfo | URL) => {
-    const body = files.get(new URL(String(input)).pathname.slice(1));
+    const body = files.get(new URL(input instanceof Request ? input.url : input).pathname.slice(1));
     return body ? new Response(body.slice(), { status: 200 }) : new Response('', { status: 404 });
-  }) as typeof fetch;
+  });
 
 describe('pack loaders: the URL and folder loaders agree on generated packs', () => {
   it('24 packs with empty files and invalid UTF-8 in the manifest: same outcome both ways', async () => {

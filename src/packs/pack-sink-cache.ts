@@ -132,7 +132,7 @@ export class CachePackSink implements PackSink {
   load(options: { signal?: AbortSignal; onProgress?: (p: PackProgress) => void } = {}): Promise<LoadedPack> {
     return loadPackFromUrl(this.manifestUrl, {
       cache: this.cache,
-      fetch: this.manifestFetch as typeof fetch,
+      fetch: this.manifestFetch,
       ...options,
     });
   }

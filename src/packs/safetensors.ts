@@ -225,9 +225,9 @@ export function parseSafetensorsHeader(prefix: Uint8Array, options: HeaderParseO
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
       throw new SafetensorsError('offsets', `tensor ${q}: data_offsets must be [begin, end] non-negative integers, got ${preview(offsets)}`, name);
     }
-    const [begin, end] = offsets as number[];
+    const [begin, end] = offsets;
     if (end < begin) throw new SafetensorsError('offsets', `tensor ${q}: data_offsets [${begin}, ${end}] end before begin`, name);
-    const numel = elementCount(shape as number[]);
+    const numel = elementCount(shape);
     if (numel === null) throw new SafetensorsError('shape', `tensor ${q}: shape [${shape.join(', ')}] has too many elements`, name);
     const nbytes = numel * DTYPE_SIZE[dtype];
     if (end - begin !== nbytes) {
@@ -244,7 +244,7 @@ export function parseSafetensorsHeader(prefix: Uint8Array, options: HeaderParseO
         name,
       );
     }
-    parsed.push({ name, dtype, shape: shape as number[], begin, end, numel });
+    parsed.push({ name, dtype, shape, begin, end, numel });
   }
 
   // Tiling check: sorted by (begin, end), each tensor starts where the previous one ended.

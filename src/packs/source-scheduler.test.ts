@@ -88,7 +88,7 @@ describe('scheduler configs → pack samplers, against diffusers', () => {
       const source = read(`${repo}.scheduler_config.json`);
       const { config, sourceClass } = normaliseSchedulerConfig(source);
       expect(sourceClass).toBe(source._class_name);
-      checkAgainstDiffusers(config as unknown as Record<string, unknown>, read(`${repo}.timesteps.json`), repo);
+      checkAgainstDiffusers(config, read(`${repo}.timesteps.json`), repo);
     });
   }
 
@@ -146,7 +146,7 @@ describe('scheduler configs → pack samplers, against diffusers', () => {
       const source = { ...base, _class_name: cls, ...classExtras[cls] };
       const { config, sourceClass } = normaliseSchedulerConfig(source);
       expect(sourceClass).toBe(cls);
-      checkAgainstDiffusers(config as unknown as Record<string, unknown>, g15, cls);
+      checkAgainstDiffusers(config, g15, cls);
     });
   }
 

@@ -118,7 +118,7 @@ export function normaliseSchedulerConfig(
     const v = json[key];
     // null is diffusers' "not set" for every one of these keys.
     if (v !== undefined && v !== null && !harmless(v)) {
-      problems.push(`${key} = ${JSON.stringify(v) ?? String(v)}: ${why}`);
+      problems.push(`${key} = ${JSON.stringify(v)}: ${why}`);
     }
   }
   const out: Record<string, unknown> = { _class_name: cls };

@@ -182,7 +182,7 @@ export async function generate(
         throwIfAborted(signal);
         const t = timesteps[s];
         // 2. ε for the unconditional and the conditional prompt, then guidance
-        const [eu, ec] = await denoiser!.predict(scheduler.scaleModelInput(x, t), shape, t);
+        const [eu, ec] = await denoiser.predict(scheduler.scaleModelInput(x, t), shape, t);
         const guided = new Float32Array(eu.length);
         for (let k = 0; k < eu.length; k++) guided[k] = eu[k] + o.guidance * (ec[k] - eu[k]);
         // 3. the sampler's update x_t → x_{t−1}

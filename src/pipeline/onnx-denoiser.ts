@@ -71,7 +71,7 @@ export async function onnxDenoiser(
     };
     if (concept) Object.assign(feeds, { hard_encoder_hidden_states: ctx(hard), blend: { data: Float32Array.of(blend), dims: [1] } }, lora);
     const out = await s.run(feeds);
-    return out.noise_pred.data as Float32Array;
+    return out.noise_pred.data;
   };
   return {
     backend: `onnxruntime-web (${s.backend})`,

@@ -24,7 +24,7 @@ import type { Manifest } from '../packs/manifest.ts';
 import type { LoadedPack } from '../packs/pack-loader.ts';
 import { sha256Hex } from '../packs/sha256.ts';
 import { ClipTokenizer } from './clip-tokenizer.ts';
-import { checkPackWeights } from './pack-weights-check.ts';
+import { checkPackWeights } from '../packs/pack-weights-check.ts';
 import { PackFileError } from '../packs/pack-file-error.ts';
 
 /**

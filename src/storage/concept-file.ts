@@ -1,4 +1,4 @@
-// The library's concept files: the one concept format (concept-safetensors.ts, DESIGN §5)
+// The library's concept files: the one concept format (concept-safetensors.ts, docs/concepts.md)
 // with what the library keeps beside a concept carried as extra `__metadata__` entries:
 //   name           the concept's name
 //   settings       JSON: how it was made (steps, seed, crop, source photo) and the last generate settings
@@ -15,7 +15,7 @@
 import { readImageHeader } from '../image/image-header.ts';
 import { listPngChunks, PngFormatError } from '../image/png-text.ts';
 import type { ConceptData, CropRect, GenerateSettings } from '../domain/types.ts';
-import { isSamplerName, type SamplerName } from '../domain/samplers.ts';
+import { isSamplerName } from '../domain/samplers.ts';
 import { JsonSyntaxError, parseStrictJson, type JsonObjectMap, type JsonValue } from '../packs/strict-json.ts';
 import { cleanName, MAX_NAME_LENGTH, type ConceptRecord, type ConceptSettings } from './concept-record.ts';
 import {
@@ -260,7 +260,7 @@ function readGenerate(m: JsonObjectMap): GenerateSettings | undefined {
   const batch = int(m.get('batch'), 1, 64);
   if (!isSamplerName(sampler)) return undefined;
   return steps !== undefined && guidance !== undefined && blend !== undefined && batch !== undefined
-    ? { steps, guidance, sampler: sampler as SamplerName, blend, batch }
+    ? { steps, guidance, sampler, blend, batch }
     : undefined;
 }
 

@@ -1,4 +1,4 @@
-// A concept as one .safetensors file that other tools can load (DESIGN §5), and the strict
+// A concept as one .safetensors file that other tools can load (docs/concepts.md), and the strict
 // reader that turns such a file back into ConceptData against the loaded pack.
 //
 // Names, 'peft' (the default; diffusers' `StableDiffusionPipeline.save_lora_weights` layout,

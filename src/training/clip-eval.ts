@@ -207,7 +207,7 @@ export async function evaluateConcepts(
         });
         const emb = await clipImageEmbedding(rt, { width: img.width, height: img.height, data: img.rgba });
         const imageSimilarity = cosine(emb, inputEmb);
-        const textSimilarity = textEmb[i] ? cosine(emb, textEmb[i]!) : null;
+        const textSimilarity = textEmb[i] ? cosine(emb, textEmb[i]) : null;
         perPrompt.push({ prompt, imageSimilarity, textSimilarity });
         onEvent({ stage: 'image', concept: c.id, variant, prompt: i + 1, prompts: prompts.length, imageSimilarity, textSimilarity });
       }

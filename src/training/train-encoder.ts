@@ -287,7 +287,7 @@ export class EncoderTrainer {
         engine.backward(o.accum === 1 ? out.total : scale(out.total, 1 / o.accum));
         return readTerms(out.total, out.terms);
       });
-      for (const k of LOSS_TERMS) if (values[k] !== null) sums[k] = (sums[k] ?? 0) + values[k]! / o.accum;
+      for (const k of LOSS_TERMS) if (values[k] !== null) sums[k] = (sums[k] ?? 0) + values[k] / o.accum;
     }
     if (!Number.isFinite(sums.total)) {
       this.opt.zeroGrad();

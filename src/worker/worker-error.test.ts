@@ -12,7 +12,7 @@ import { PackFileError } from '../packs/pack-file-error.ts';
 import { PackLoadError } from '../packs/pack-loader.ts';
 import { SafetensorsError } from '../packs/safetensors.ts';
 import { JsonSyntaxError } from '../packs/strict-json.ts';
-import { PackWeightsError } from '../pipeline/pack-weights-check.ts';
+import { PackWeightsError } from '../packs/pack-weights-check.ts';
 import { NumericalError } from '../pipeline/personalize.ts';
 import { ConceptFileError } from '../storage/concept-safetensors.ts';
 import { storageError } from '../storage/storage-error.ts';

@@ -28,9 +28,9 @@ describe('tuning encoder shapes', () => {
     };
     const rec = new ParamRecorder();
     const out = tuningEncoder(new ShapeOps(), new Params(rec), cfg, targets, t([2, 257, 1024]), t([2, 1280, 8, 8]));
-    expect((out.embedding as ShapeTensor).shape).toEqual([2, 768]);
+    expect(out.embedding.shape).toEqual([2, 768]);
     const q = out.lora.layers.get('up_blocks.3.attentions.2.transformer_blocks.0.attn2.to_v')!;
-    expect([(q.A as ShapeTensor).shape, (q.B as ShapeTensor).shape]).toEqual([[2, 4, 768], [2, 320, 4]]);
+    expect([q.A.shape, q.B.shape]).toEqual([[2, 4, 768], [2, 320, 4]]);
     expect(out.lora.scale).toBe(1);
     // A/B heads are shared per width: in ∈ {320, 640, 1280, 768}, out ∈ {320, 640, 1280}.
     expect([...rec.requested.keys()].filter((n) => n.startsWith('hyper.a_heads') && n.endsWith('weight')).length).toBe(4);

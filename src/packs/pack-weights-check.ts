@@ -11,8 +11,8 @@ import { unet } from '../models/unet/unet.ts';
 import { resolveUNetConfig } from '../models/unet/unet-config.ts';
 import { vaeDecode, vaeEncode } from '../models/vae/vae.ts';
 import { checkVaeConfig } from '../models/vae/vae-config.ts';
-import type { Manifest } from '../packs/manifest.ts';
-import type { SafetensorsHeader } from '../packs/safetensors.ts';
+import type { Manifest } from './manifest.ts';
+import type { SafetensorsHeader } from './safetensors.ts';
 import { MAX_LISTED_PROBLEMS } from '../domain/limits.ts';
 import { PackError } from '../domain/errors.ts';
 
