@@ -44,7 +44,7 @@ if (a['config-out'] !== undefined) {
     if (!Number.isInteger(n)) throw new Error(`${flag} must be an integer, got ${JSON.stringify(s)}`);
     return n;
   };
-  if (!a.out || !['F32', 'F16'].includes(a.dtype!) || a.ema) {
+  if (!a.out || !['F32', 'F16'].includes(a.dtype) || a.ema) {
     console.log(
       'usage: npx tsx scripts/make-synthetic-ldm.ts --out <file.safetensors> --config-out <dir> [--variant sd15|sd21|sd21-base] [--dtype F32|F16] [--image-size <px>] [--unet-layers <n>] [--vae-layers <n>] [--text-layers <n>] [--vision-layers <n>] [--vision-image-size <px>] [--tokenizer] [--seed <n>]',
     );
@@ -67,7 +67,7 @@ if (a['config-out'] !== undefined) {
   });
   process.exit(0);
 }
-if (!a.out || !['sd15', 'sd21'].includes(a.variant!) || !['F32', 'F16', 'BF16'].includes(a.dtype!)) {
+if (!a.out || !['sd15', 'sd21'].includes(a.variant) || !['F32', 'F16', 'BF16'].includes(a.dtype)) {
   console.log(
     'usage: npx tsx scripts/make-synthetic-ldm.ts --out <file.safetensors> [--variant sd15|sd21] [--dtype F32|F16|BF16] [--ema] [--seed <n>]',
   );

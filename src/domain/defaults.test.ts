@@ -20,7 +20,6 @@ const NOT_YET_MOVED: readonly string[] = [
   'src/cli/commands/eval.ts',
   'src/cli/commands/generate.ts',
   'src/cli/main.ts',
-  'src/ui/store.ts',
 ];
 
 function sourceFiles(dir: string): string[] {

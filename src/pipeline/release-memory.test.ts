@@ -46,7 +46,7 @@ describe('releasing memory between phases', () => {
       const first = await embeds();
       rt.releaseImageEncoder();
       expect(rt.residentBytes).toBe(without);
-      expect(() => rt.vision.params.get('visual_projection.weight', [c.projection_dim!, c.hidden_size])).toThrow(
+      expect(() => rt.vision.params.get('visual_projection.weight', [c.projection_dim, c.hidden_size])).toThrow(
         /ensureImageEncoder/,
       );
       await rt.ensureImageEncoder();

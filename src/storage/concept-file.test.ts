@@ -7,7 +7,7 @@ import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { rng } from '../../test/random.ts';
 import { loraTargets } from '../models/tuning-encoder/tuning-encoder-config.ts';
-import { resolveUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
+import { resolveUNetConfig } from '../models/unet/unet-config.ts';
 import { parseSafetensors, writeSafetensors, type SafetensorsTensorInput } from '../packs/safetensors.ts';
 import { tinyManifestBase } from '../../test/test-pack.ts';
 import { pngChunk, PNG_SIGNATURE } from '../image/png-text.ts';
@@ -30,7 +30,7 @@ const PACK: ConceptPackInfo = {
   hash: 'c0ffee'.padEnd(64, '0'),
   tokenDim: arch.textEncoder.hidden_size,
   rank: arch.lora.rank,
-  targets: loraTargets(resolveUNetConfig(arch.unet as unknown as UNetConfig)),
+  targets: loraTargets(resolveUNetConfig(arch.unet)),
 };
 
 /** A whole w × h RGBA PNG (filter 0 rows, zlib), built independently of the code under test. */

@@ -24,6 +24,9 @@ async function pngBytes(c: AnyCanvas): Promise<Uint8Array> {
 }
 
 function context2d(c: AnyCanvas) {
+  // tsc resolves getContext on the canvas union to every context type; typescript-eslint's
+  // checker picks the 2D overload and calls the assertion unnecessary. tsc needs it.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
   const ctx = c.getContext('2d') as CanvasRenderingContext2D | OffscreenCanvasRenderingContext2D | null;
   if (!ctx) throw new Error('The browser could not create a 2D canvas.');
   return ctx;

@@ -98,7 +98,7 @@ export function filesSource(files: readonly File[]): ResolvedSource {
     if (range) headers['content-range'] = `bytes ${start}-${file.size - 1}/${file.size}`;
     return new Response(body, { status: range ? 206 : 200, headers });
   };
-  return { url: `${root}manifest.json`, fetch: localFetch as typeof fetch, label: `the folder “${folder}”` };
+  return { url: `${root}manifest.json`, fetch: localFetch, label: `the folder “${folder}”` };
 }
 
 export interface OpenedCache {

@@ -47,7 +47,8 @@ export function errorKind(err: unknown): ErrorKind {
 export function toWorkerError(err: unknown): WorkerError {
   if (typeof err === 'object' && err !== null) {
     const o = err as { message?: unknown; fallback?: unknown };
-    const message = typeof o.message === 'string' && o.message ? o.message : String(err);
+    // An object without a message says nothing useful as a string ('[object Object]').
+    const message = typeof o.message === 'string' && o.message ? o.message : err instanceof Error ? err.name : 'an error without a message';
     const e: WorkerError = { kind: errorKind(err), message };
     if (e.kind === 'numerical' && isConceptLike(o.fallback)) e.fallback = o.fallback;
     return e;

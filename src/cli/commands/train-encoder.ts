@@ -55,7 +55,7 @@ export async function trainEncoderCommand(argv: string[], log: (s: string) => vo
   const base: TrainEncoderOptions =
     typeof o.resume === 'string' ? readCheckpoint<TrainEncoderOptions>(new Uint8Array(readFileSync(o.resume))).options : { ...DEFAULT_TRAIN_ENCODER };
   const options: TrainEncoderOptions = { ...base };
-  for (const [flag, key] of NUMERIC) if (typeof o[flag] === 'number') (options[key] as number) = o[flag] as number;
+  for (const [flag, key] of NUMERIC) if (typeof o[flag] === 'number') (options[key] as number) = o[flag];
   if (typeof o.reg === 'string') {
     if (!(EMBEDDING_REGULARIZERS as readonly string[]).includes(o.reg)) throw new UsageError(`--reg must be one of ${EMBEDDING_REGULARIZERS.join(', ')}, got ${o.reg}`);
     options.reg = o.reg as EmbeddingRegularizer;

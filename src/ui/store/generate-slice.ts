@@ -116,7 +116,7 @@ export const createGenerateSlice: Slice<GenerateSlice> = (set, get) => {
     },
     setGenerate(field, value) {
       if (field === 'conceptId') selectConcept(set, get, value as string | null);
-      else patch('generate', { [field]: value } as Partial<GenerateState>);
+      else patch('generate', { [field]: value });
     },
     rollSeed() {
       patch('generate', { seed: randomSeed() });

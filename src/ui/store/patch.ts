@@ -8,7 +8,7 @@ type Nested = 'pack' | 'photo' | 'personalize' | 'generate' | 'library';
 export const patcher =
   (set: SetState) =>
   <K extends Nested>(key: K, p: Partial<AppState[K]>): void =>
-    set((s) => ({ [key]: { ...s[key], ...p } }) as Pick<AppState, K>);
+    set((s) => ({ [key]: { ...s[key], ...p } }));
 
 /** Asks the worker to stop a job; the job's own rejection (kind 'cancelled') is then ignored. */
 export function cancelWorkerJob(jobId: string): void {
