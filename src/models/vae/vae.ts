@@ -33,7 +33,8 @@ function midAttention<T>(ops: TensorOps<T>, p: Params<T>, c: VaeConfig, x: T, C:
   return ops.add(h, x);
 }
 
-function midBlock<T>(ops: TensorOps<T>, p: Params<T>, c: VaeConfig, x: T, C: number): T {
+/** The mid block (resnet, one-head attention of width C, resnet) — x: (B, C, H, W) → (B, C, H, W) */
+export function vaeMidBlock<T>(ops: TensorOps<T>, p: Params<T>, c: VaeConfig, x: T, C: number): T {
   let h = resnet(ops, p.sub('resnets.0'), c, x, C, C);
   if (c.mid_block_add_attention ?? true) h = segment(ops, (t) => midAttention(ops, p.sub('attentions.0'), c, t, C), h);
   return resnet(ops, p.sub('resnets.1'), c, h, C, C);
@@ -73,7 +74,7 @@ export function vaeEncode<T>(ops: TensorOps<T>, params: Params<T>, c: VaeConfig,
   });
   // 2. mid block, head → 2·latent channels (mean ‖ logvar), quant_conv
   const last = ch[ch.length - 1];
-  h = midBlock(ops, p.sub('mid_block'), c, h, last);
+  h = vaeMidBlock(ops, p.sub('mid_block'), c, h, last);
   h = ops.groupNorm(h, c.norm_num_groups, p.get('conv_norm_out.weight', [last]), p.get('conv_norm_out.bias', [last]), EPS, { silu: true });
   h = ops.conv2d(h, p.get('conv_out.weight', [2 * L, last, 3, 3]), p.get('conv_out.bias', [2 * L]), { padding: 1 });
   if (c.use_quant_conv ?? true) {
@@ -94,7 +95,7 @@ export function vaeDecode<T>(ops: TensorOps<T>, params: Params<T>, c: VaeConfig,
   }
   // 1. conv_in, mid block
   h = ops.conv2d(h, p.get('conv_in.weight', [rev[0], L, 3, 3]), p.get('conv_in.bias', [rev[0]]), { padding: 1 });
-  h = midBlock(ops, p.sub('mid_block'), c, h, rev[0]);
+  h = vaeMidBlock(ops, p.sub('mid_block'), c, h, rev[0]);
   // 2. up blocks (layers_per_block + 1 resnets each), nearest 2× + conv between them
   let prev = rev[0];
   rev.forEach((co, i) => {
