@@ -109,7 +109,8 @@ function weightBlock(e: Engine, w: Tensor, p: Plan, k: Block): Tensor {
   if (k.ci === p.Cin && k.co === p.Cout) {
     return e.alias(w); // a same-memory handle the caller's scope disposes
   }
-  const out = e.empty([k.co, k.ci, ...w.shape.slice(2)]);
+  // In the weight's own dtype: a frozen fp16 weight's block stays fp16 (copyInto moves bytes).
+  const out = e.empty([k.co, k.ci, ...w.shape.slice(2)], w.dtype);
   if (k.ci === p.Cin) e.copyInto(out, 0, w, k.co0 * p.Cin * p.K, out.size);
   else
     for (let j = 0; j < k.co; j++) e.copyInto(out, j * k.ci * p.K, w, ((k.co0 + j) * p.Cin + k.ci0) * p.K, k.ci * p.K);
