@@ -201,6 +201,7 @@ describe('conv2d under a low binding limit matches the reference', () => {
     { B: 2, Cin: 24, Cout: 20, H: 8, stride: 1, what: 'input and output channel ranges of one image' },
     { B: 2, Cin: 24, Cout: 20, H: 8, stride: 2, what: 'input channel ranges, stride 2' },
     { B: 2, Cin: 32, Cout: 16, H: 4, stride: 1, what: 'only the weight above the limit: channel ranges' },
+    { B: 1, Cin: 32, Cout: 4, H: 8, stride: 1, what: 'input channel ranges only: the sum is the output' },
   ])('forward and backward ($what)', async ({ B, Cin, Cout, H, stride }) => {
     await withLimit(async (e) => {
       const opts = { padding: 1, stride };

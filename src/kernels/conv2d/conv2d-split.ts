@@ -155,6 +155,21 @@ export function conv2dForwardSplit(
 ): Tensor {
   const p = plan(engine, x.shape, weight.shape, opts, 'conv2d');
   if (!p) return conv2dForward(engine, x, weight, bias, opts);
+  if (p.nb >= p.B && p.co >= p.Cout) {
+    // One output block (only input channels are split): the running sum is y itself, so no
+    // separate y and no copy — one output-sized buffer less at the peak (the 512 px VAE
+    // decode's 256→128 resnet conv on a 128 MiB binding limit: 896 → 768 MiB).
+    let y: Tensor | null = null;
+    for (const k of blocks(p, 'forward')) {
+      engine.scope(() => {
+        const b = bias && k.ci0 === 0 ? sub(engine, bias, k.co0, k.co) : null;
+        const part = conv2dForward(engine, xView(engine, x, p, k), weightBlock(engine, weight, p, k), b, opts);
+        if (y) engine.accumulate(y, part);
+        else y = engine.keep(part);
+      });
+    }
+    return engine.adopt(y!);
+  }
   const g = conv2dGeometry(x.shape, weight.shape, opts);
   const { Ho, Wo } = convOutputSize(g);
   const y = engine.empty([p.B, p.Cout, Ho, Wo]);
