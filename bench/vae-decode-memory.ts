@@ -6,7 +6,18 @@
 // resident weights, the largest buffer, and the wall time. Not a test; it loads only the
 // VAE (≈ 0.1 GB) so that it runs where the whole SD pack of bench:scale would not fit.
 //
-//   npx tsx bench/vae-decode-memory.ts [--sizes 64,128,256] [--out bench/results-vae-decode.json]
+//   npx tsx bench/vae-decode-memory.ts [--sizes 64,128,256] [--accounting-only] [--out …json]
+//
+// --accounting-only records no kernel dispatches (buffer copies still run): every tensor is
+// still allocated and released on the device exactly as in a real decode — which buffers an
+// op takes depends on shapes, never on values — so the pool numbers are those of a real run,
+// in seconds instead of the half hour a 512 px decode takes on llvmpipe. The image is then
+// meaningless and not checked; wall times of such rows are not decode times.
+// --binding-limit n (with --accounting-only): account as on an adapter whose storage
+// binding limit is n bytes (e.g. 2147483648, the H200's) — the splits read the limit, and no
+// dispatch is validated against this device's own limit since none is recorded.
+// --hold: the engine backend without ops.release, i.e. every activation held until its
+// segment returns, as the VAE ran before it released them (the "before" numbers).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Engine } from '../src/engine/engine.ts';
@@ -48,7 +59,15 @@ function values(name: string, shape: readonly number[], seed: number): Float32Ar
   return out;
 }
 
-export async function runVaeDecodeMemory(sizes: number[], log: (s: string) => void) {
+export interface VaeDecodeMemoryOptions {
+  accountingOnly?: boolean;
+  hold?: boolean;
+  /** Only with accountingOnly: the binding limit the splits plan for. */
+  bindingLimit?: number;
+}
+
+export async function runVaeDecodeMemory(sizes: number[], log: (s: string) => void, o: VaeDecodeMemoryOptions = {}) {
+  const { accountingOnly = false, hold = false } = o;
   const config: VaeConfig = JSON.parse(readFileSync(new URL('sd-vae.config.json', KEYS), 'utf8'));
   const keys = (
     JSON.parse(readFileSync(new URL('sd-vae.keys.json', KEYS), 'utf8')).keys as { name: string; shape: number[] }[]
@@ -64,8 +83,17 @@ export async function runVaeDecodeMemory(sizes: number[], log: (s: string) => vo
       weights.set(k.name, engine.keep(t));
     });
     const params = new Params(new MapParamSource(weights, (t) => t.shape));
-    const ops = new EngineOps(engine);
+    let ops = new EngineOps(engine);
+    if (hold) {
+      ops = Object.create(ops) as EngineOps;
+      Object.defineProperty(ops, 'release', { value: undefined });
+    }
     await engine.sync();
+    if (accountingOnly) engine.dispatch = () => {};
+    if (o.bindingLimit !== undefined) {
+      if (!accountingOnly) throw new Error('vae-decode-memory: --binding-limit needs --accounting-only');
+      Object.defineProperty(engine, 'maxBindingBytes', { get: () => o.bindingLimit });
+    }
     log(`adapter ${engine.info.name}; VAE decoder weights ${(engine.pool.getStats().liveBytes / MiB).toFixed(0)} MiB`);
     for (const size of sizes) {
       const h = size / 8;
@@ -80,7 +108,8 @@ export async function runVaeDecodeMemory(sizes: number[], log: (s: string) => vo
         ),
       );
       const ms = performance.now() - t0;
-      if (!out.every(Number.isFinite)) throw new Error(`vae decode at ${size} px: output not finite`);
+      if (!accountingOnly && !out.every(Number.isFinite))
+        throw new Error(`vae decode at ${size} px: output not finite`);
       const s = engine.pool.getStats();
       const row = {
         size,
@@ -98,7 +127,10 @@ export async function runVaeDecodeMemory(sizes: number[], log: (s: string) => vo
     }
     return {
       adapter: engine.info.name,
+      accountingOnly,
+      hold,
       maxStorageBufferBindingSize: engine.device.limits.maxStorageBufferBindingSize,
+      bindingLimit: engine.maxBindingBytes,
       rows,
     };
   } finally {
@@ -111,15 +143,25 @@ if (isMain) {
   const argv = process.argv.slice(2);
   let sizes = [64, 128, 256];
   let out = 'bench/results-vae-decode.json';
+  let accountingOnly = false;
+  let hold = false;
+  let bindingLimit: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--sizes') sizes = (argv[++i] ?? '').split(',').map(Number);
+    else if (argv[i] === '--accounting-only') accountingOnly = true;
+    else if (argv[i] === '--hold') hold = true;
+    else if (argv[i] === '--binding-limit') bindingLimit = Number(argv[++i]);
     else if (argv[i] === '--out') out = argv[++i] ?? out;
     else throw new Error(`vae-decode-memory: unknown argument '${argv[i]}'`);
   }
   if (!sizes.length || sizes.some((s) => !Number.isInteger(s) || s < 8 || s % 8 !== 0)) {
     throw new Error(`vae-decode-memory: --sizes wants multiples of 8, got ${sizes.join(',')}`);
   }
-  const report = await runVaeDecodeMemory(sizes, (s) => process.stderr.write(`${s}\n`));
+  const report = await runVaeDecodeMemory(sizes, (s) => process.stderr.write(`${s}\n`), {
+    accountingOnly,
+    hold,
+    bindingLimit,
+  });
   writeFileSync(resolve(out), `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write(`wrote ${resolve(out)}\n`);
 }
