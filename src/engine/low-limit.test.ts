@@ -6,7 +6,7 @@
 // passing means the op split and still computed the right numbers.
 import { describe, expect, it } from 'vitest';
 import { assertClose } from '../../test/close.ts';
-import { testEngine } from '../../test/engine.ts';
+import { testEngine, testEngineWithoutF16 } from '../../test/engine.ts';
 import { rng } from '../../test/random.ts';
 import {
   cosineSimilarityBackwardRef,
@@ -55,6 +55,7 @@ import { groupNormBackwardRef, groupNormForwardRef } from '../kernels/group-norm
 import { groupNorm } from '../kernels/group-norm/group-norm.ts';
 import { layerNormBackwardRef, layerNormForwardRef } from '../kernels/layer-norm/layer-norm-reference.ts';
 import { layerNorm } from '../kernels/layer-norm/layer-norm.ts';
+import { roundToF16 } from './dtype.ts';
 import type { Engine } from './engine.ts';
 import type { Tensor } from './tensor.ts';
 
@@ -200,6 +201,7 @@ describe('conv2d under a low binding limit matches the reference', () => {
     { B: 2, Cin: 24, Cout: 20, H: 8, stride: 1, what: 'input and output channel ranges of one image' },
     { B: 2, Cin: 24, Cout: 20, H: 8, stride: 2, what: 'input channel ranges, stride 2' },
     { B: 2, Cin: 32, Cout: 16, H: 4, stride: 1, what: 'only the weight above the limit: channel ranges' },
+    { B: 1, Cin: 32, Cout: 4, H: 8, stride: 1, what: 'input channel ranges only: the sum is the output' },
   ])('forward and backward ($what)', async ({ B, Cin, Cout, H, stride }) => {
     await withLimit(async (e) => {
       const opts = { padding: 1, stride };
@@ -222,6 +224,46 @@ describe('conv2d under a low binding limit matches the reference', () => {
       assertClose(await w.grad!.read(), want.dW, CONV, 'dW');
       assertClose(await b.grad!.read(), want.dBias, CONV, 'dBias');
     });
+  });
+});
+
+// A frozen fp16 weight (the VAE's and UNet's convs as a pack holds them) when the split takes
+// channel ranges: the weight's blocks are copied out in fp16. The 512 px VAE decode on a
+// 128 MiB binding limit (WebGPU's default) takes this path in its 256-channel 512×512 convs.
+describe('conv2d with a frozen fp16 weight under a low binding limit matches the reference', () => {
+  const engines: [string, () => Promise<Engine>][] = [
+    ['shader-f16', testEngine],
+    ['packed pairs', testEngineWithoutF16],
+  ];
+  it.each(engines)('forward and dX over input and output channel ranges (%s)', async (name, make) => {
+    const e = await make();
+    if (name === 'shader-f16' && !e.f16) return; // the adapter lacks shader-f16: packed pairs cover it
+    const [B, Cin, Cout, H] = [1, 24, 20, 8];
+    const opts = { padding: 1 };
+    const g = conv2dGeometry([B, Cin, H, H], [Cout, Cin, 3, 3], opts);
+    const { Ho, Wo } = convOutputSize(g);
+    const r = rng(77);
+    const xData = r.normals(B * Cin * H * H);
+    const wData = roundToF16(r.normals(Cout * Cin * 9, 0.2));
+    const bData = r.normals(Cout);
+    const dYData = r.normals(B * Cout * Ho * Wo);
+    e.setBindingLimit(LIMIT);
+    try {
+      await e.scopeAsync(async () => {
+        const x = e.tensor(xData, [B, Cin, H, H], { requiresGrad: true });
+        const w = e.tensor(wData, [Cout, Cin, 3, 3], { dtype: 'f16' });
+        const b = e.tensor(bData, [Cout]);
+        above(x);
+        const y = conv2d(x, w, b, opts);
+        assertClose(await y.read(), conv2dForwardRef(g, xData, wData, bData), CONV, 'y');
+        e.backward(y, e.tensor(dYData, [B, Cout, Ho, Wo]));
+        assertClose(await x.grad!.read(), conv2dBackwardRef(g, xData, wData, dYData).dX, CONV, 'dX');
+        x.grad!.dispose();
+        x.grad = null;
+      });
+    } finally {
+      e.setBindingLimit(undefined);
+    }
   });
 });
 

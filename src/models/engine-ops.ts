@@ -40,6 +40,9 @@ export class EngineOps implements TensorOps<Tensor, EngineIds, EngineTimes> {
 
   shape = (x: Tensor) => x.shape;
   checkpoint = (fn: (...inputs: Tensor[]) => Tensor, inputs: readonly Tensor[]) => checkpoint(this.engine, fn, inputs);
+  release = (x: Tensor) => {
+    if (!this.engine.isGradEnabled) x.dispose();
+  };
   constant = (values: ArrayLike<number>, shape: readonly number[]) => this.engine.tensor(values, shape);
   linear = (x: Tensor, w: Tensor, b?: Tensor | null) => linear(x, w, b ?? null);
   matmul = (a: Tensor, b: Tensor) => matmul(a, b);

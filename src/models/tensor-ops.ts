@@ -38,6 +38,13 @@ export interface TensorOps<T, Ids = unknown, Times = unknown> {
    * (parameters, which are leaves, may be captured).
    */
   checkpoint?(fn: (...inputs: T[]) => T, inputs: readonly T[]): T;
+  /**
+   * Engine only: the caller is done with `x`, an intermediate it created itself (never an
+   * argument it was given, a parameter or a result). Without gradients its memory goes back
+   * to the pool now instead of when the enclosing scope ends — at 512 px one VAE activation
+   * is 128–256 MiB; with gradients it does nothing (the tape may still need x).
+   */
+  release?(x: T): void;
   /** A constant tensor (masks, fixed inputs): never requires grad. */
   constant(values: ArrayLike<number>, shape: readonly number[]): T;
 

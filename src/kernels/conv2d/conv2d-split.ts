@@ -109,7 +109,8 @@ function weightBlock(e: Engine, w: Tensor, p: Plan, k: Block): Tensor {
   if (k.ci === p.Cin && k.co === p.Cout) {
     return e.alias(w); // a same-memory handle the caller's scope disposes
   }
-  const out = e.empty([k.co, k.ci, ...w.shape.slice(2)]);
+  // In the weight's own dtype: a frozen fp16 weight's block stays fp16 (copyInto moves bytes).
+  const out = e.empty([k.co, k.ci, ...w.shape.slice(2)], w.dtype);
   if (k.ci === p.Cin) e.copyInto(out, 0, w, k.co0 * p.Cin * p.K, out.size);
   else
     for (let j = 0; j < k.co; j++) e.copyInto(out, j * k.ci * p.K, w, ((k.co0 + j) * p.Cin + k.ci0) * p.K, k.ci * p.K);
@@ -154,6 +155,21 @@ export function conv2dForwardSplit(
 ): Tensor {
   const p = plan(engine, x.shape, weight.shape, opts, 'conv2d');
   if (!p) return conv2dForward(engine, x, weight, bias, opts);
+  if (p.nb >= p.B && p.co >= p.Cout) {
+    // One output block (only input channels are split): the running sum is y itself, so no
+    // separate y and no copy — one output-sized buffer less at the peak (the 512 px VAE
+    // decode's 256→128 resnet conv on a 128 MiB binding limit: 896 → 768 MiB).
+    let y: Tensor | null = null;
+    for (const k of blocks(p, 'forward')) {
+      engine.scope(() => {
+        const b = bias && k.ci0 === 0 ? sub(engine, bias, k.co0, k.co) : null;
+        const part = conv2dForward(engine, xView(engine, x, p, k), weightBlock(engine, weight, p, k), b, opts);
+        if (y) engine.accumulate(y, part);
+        else y = engine.keep(part);
+      });
+    }
+    return engine.adopt(y!);
+  }
   const g = conv2dGeometry(x.shape, weight.shape, opts);
   const { Ho, Wo } = convOutputSize(g);
   const y = engine.empty([p.B, p.Cout, Ho, Wo]);
