@@ -10,7 +10,8 @@ import { defineKernel, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef } from '../.
 import { forEachRowRange } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { geluWgsl, type GeluApproximate } from '../gelu/gelu-kernels.ts';
-import { VEC_PER, VEC_WG, WGSL_ELEMENTWISE_ENTRY as ENTRY, type UnaryImpl } from '../unary/unary-kernels.ts';
+import { VEC_PER, VEC_WG, type UnaryImpl } from '../unary/unary-kernels.ts';
+import { elementwiseMain, WGSL_ELEMENTWISE_ENTRY as ENTRY } from '../elementwise-main.ts';
 
 export type GegluImpl = UnaryImpl;
 
@@ -45,9 +46,7 @@ ${WGSL_FLAT_INDEX}
 ${geluWgsl(approximate, vec4)}`;
 
 // Scalar kernels: output element i, its hidden value at `hidden` and gate at hidden + F.
-const SCALAR_MAIN = /* wgsl */ `@compute @workgroup_size(${ELEMENTWISE_WG})
-${ENTRY} {
-  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
+const SCALAR_MAIN = /* wgsl */ `${elementwiseMain()}
   if (i >= p.n) { return; }
   let hidden = (i / p.f) * 2u * p.f + i % p.f;`;
 
