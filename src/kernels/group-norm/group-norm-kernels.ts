@@ -31,8 +31,8 @@ import {
   paramSumKernel,
   reduceWorkgroupSize,
   reducingEntry,
+  reducingFlavor,
   REDUCE_WORKGROUP_SIZES,
-  workgroupReduce,
 } from './norm-reduce.ts';
 
 /** Invocations per workgroup of the element-wise kernels, and of every naive kernel. */
@@ -69,9 +69,7 @@ const suffix = (f: Partial<ReduceFlavor>) =>
 const forwardKernel = (f: ReduceFlavor): KernelDef =>
   memo(`fwd${suffix(f)}`, () => {
     const WG = f.wg; // this kernel's own size, shadowing the module default
-    const r = workgroupReduce(WG, f.subgroups);
-    const lane = f.vec4 ? 'vec4f' : 'f32';
-    const width = f.vec4 ? 4 : 1;
+    const { r, lane, width } = reducingFlavor(f);
     return defineKernel({
       name: `group_norm_forward${suffix(f)}`,
       storage: ['read', 'read', 'read', 'write', 'write', 'write'],
@@ -110,9 +108,7 @@ ${meanAndRstd(lane, WG, r)}
 const channelStatsKernel = (f: ReduceFlavor): KernelDef =>
   memo(`stats${suffix(f)}`, () => {
     const WG = f.wg; // this kernel's own size, shadowing the module default
-    const r = workgroupReduce(WG, f.subgroups);
-    const lane = f.vec4 ? 'vec4f' : 'f32';
-    const width = f.vec4 ? 4 : 1;
+    const { r, lane, width } = reducingFlavor(f);
     return defineKernel({
       name: `group_norm_backward_channel_stats${suffix(f)}`,
       storage: ['read', 'read', 'read', 'read', 'read', 'read', 'write'],

@@ -63,6 +63,13 @@ fn reduceSum(v: vec2f, lid: u32, _sgSize: u32) -> vec2f {
   };
 }
 
+/** A reducing norm kernel's reduction, lane type and values per lane, from its flavor. */
+export const reducingFlavor = (f: { wg: number; subgroups: boolean; vec4: boolean }) => ({
+  r: workgroupReduce(f.wg, f.subgroups),
+  lane: f.vec4 ? ('vec4f' as const) : ('f32' as const),
+  width: f.vec4 ? 4 : 1,
+});
+
 /**
  * Start of a kernel that reduces with `r` over lanes of type `lane`: module helpers and the
  * entry point (opening brace included), with the subgroup-size parameter when `r` uses it.

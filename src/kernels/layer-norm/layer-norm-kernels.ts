@@ -21,9 +21,9 @@ import type { Tensor } from '../../engine/tensor.ts';
 import {
   meanAndRstd,
   reducingEntry,
+  reducingFlavor,
   reduceWorkgroupSize,
   REDUCE_WORKGROUP_SIZES,
-  workgroupReduce,
   PARAM_SUM_WG,
   paramSumKernel,
 } from '../group-norm/norm-reduce.ts';
@@ -63,9 +63,7 @@ const suffix = (f: Flavor) => `${f.vec4 ? '_vec4' : ''}${f.subgroups ? '_subgrou
 const forwardKernel = (f: Flavor): KernelDef =>
   memo(`fwd${suffix(f)}`, () => {
     const WG = f.wg; // this kernel's own size, shadowing the module default
-    const r = workgroupReduce(WG, f.subgroups);
-    const lane = f.vec4 ? 'vec4f' : 'f32';
-    const width = f.vec4 ? 4 : 1;
+    const { r, lane, width } = reducingFlavor(f);
     return defineKernel({
       name: `layer_norm_forward${suffix(f)}`,
       storage: ['read', 'read', 'read', 'write', 'write', 'write'],
@@ -101,9 +99,7 @@ ${meanAndRstd(lane, WG, r)}
 const inputGradKernel = (f: Flavor): KernelDef =>
   memo(`dx${suffix(f)}`, () => {
     const WG = f.wg; // this kernel's own size, shadowing the module default
-    const r = workgroupReduce(WG, f.subgroups);
-    const lane = f.vec4 ? 'vec4f' : 'f32';
-    const width = f.vec4 ? 4 : 1;
+    const { r, lane, width } = reducingFlavor(f);
     return defineKernel({
       name: `layer_norm_backward_input${suffix(f)}`,
       storage: ['read', 'read', 'read', 'read', 'read', 'write'],
