@@ -97,9 +97,10 @@ const bindings = (mem: string, reads: string[], writes: string[]): string =>
     .concat(`@group(0) @binding(${reads.length + writes.length}) var<uniform> p: Params;`)
     .join('\n');
 
-const MAIN = /* wgsl */ `@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+const ENTRY = /* wgsl */ `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
         @builtin(local_invocation_index) lid: u32) {`;
+const MAIN = /* wgsl */ `@compute @workgroup_size(WG)
+${ENTRY}`;
 
 // Per-invocation register arrays of `len` vectors, filled in one loop over `idx` < `end`:
 // [register, source] loads src[base + idx] (times p.scale when a third entry says so),
@@ -790,21 +791,21 @@ export function attentionBackward(
 
 const NAIVE_WG = 64;
 
+// Both naive kernels: Params with the last field `flag`, f32 bindings `reads` then `write`,
+// and main() with the flat invocation index in scope.
+const naiveHead = (flag: string, reads: string[], write: string) => /* wgsl */ `
+struct Params { B: u32, Na: u32, Nb: u32, H: u32, D: u32, scale: f32, ${flag}: u32 }
+${bindings('f32', reads, [write])}
+${WGSL_FLAT_INDEX}
+@compute @workgroup_size(${NAIVE_WG})
+${ENTRY}`;
+
 // a: (B, Na, H·D), b: (B, Nb, H·D) → s: (B, H, Na, Nb), s = scale · a_i·b_j (NEG where masked)
 const naiveScoresKernel = defineKernel({
   name: 'attention_naive_scores',
   storage: ['read', 'read', 'write'],
   uniforms: true,
-  code: /* wgsl */ `
-struct Params { B: u32, Na: u32, Nb: u32, H: u32, D: u32, scale: f32, causal: u32 }
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> bm: array<f32>;
-@group(0) @binding(2) var<storage, read_write> s: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${NAIVE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
+  code: /* wgsl */ `${naiveHead('causal', ['a', 'bm'], 's')}
   let idx = flatIndex(wid, nwg, lid, ${NAIVE_WG}u);
   if (idx >= p.B * p.H * p.Na * p.Nb) { return; }
   let j = idx % p.Nb;
@@ -833,16 +834,7 @@ const naiveApplyKernel = defineKernel({
   name: 'attention_naive_apply',
   storage: ['read', 'read', 'write'],
   uniforms: true,
-  code: /* wgsl */ `
-struct Params { B: u32, Na: u32, Nb: u32, H: u32, D: u32, scale: f32, transpose: u32 }
-@group(0) @binding(0) var<storage, read> w: array<f32>;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${NAIVE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
+  code: /* wgsl */ `${naiveHead('transpose', ['w', 'x'], 'y')}
   let nOut = select(p.Na, p.Nb, p.transpose != 0u);
   let nSum = select(p.Nb, p.Na, p.transpose != 0u);
   let idx = flatIndex(wid, nwg, lid, ${NAIVE_WG}u);
