@@ -54,6 +54,32 @@ export function rowView(t: Tensor, start: number, count: number): Tensor {
   return t.engine.view(t, start * per, [count, ...t.shape.slice(1)]);
 }
 
+// mapRows and sumOverRows: fn on row views of each range of `chunk` rows, each in its own
+// scope, its outputs handed to `take` (which keep()s what must outlive the scope).
+function eachChunk(
+  engine: Engine,
+  rows: number,
+  chunk: number,
+  inputs: readonly Tensor[],
+  fn: (views: Tensor[], start: number, count: number) => Tensor[],
+  take: (parts: Tensor[], start: number, count: number) => void,
+): void {
+  for (let start = 0; start < rows; start += chunk) {
+    const count = Math.min(chunk, rows - start);
+    engine.scope(() => {
+      take(
+        fn(
+          inputs.map((t) => rowView(t, start, count)),
+          start,
+          count,
+        ),
+        start,
+        count,
+      );
+    });
+  }
+}
+
 /**
  * Run `fn` on views of row ranges of `inputs` (all with `rows` rows along dim 0) and stack
  * its outputs (each `count` rows) along dim 0. `outRowBytes` are the bytes per row of each
@@ -72,18 +98,10 @@ export function mapRows(
   const chunk = chunkRows(engine, what, rows, inputs.map(rowBytes), [...outRowBytes, ...extraRowBytes]);
   if (chunk >= rows) return fn([...inputs], 0, rows);
   let outs: Tensor[] | null = null;
-  for (let start = 0; start < rows; start += chunk) {
-    const count = Math.min(chunk, rows - start);
-    engine.scope(() => {
-      const parts = fn(
-        inputs.map((t) => rowView(t, start, count)),
-        start,
-        count,
-      );
-      outs ??= parts.map((p) => engine.keep(engine.empty([rows, ...p.shape.slice(1)], p.dtype)));
-      parts.forEach((p, i) => engine.copyInto(outs![i], (start * p.size) / count, p));
-    });
-  }
+  eachChunk(engine, rows, chunk, inputs, fn, (parts, start, count) => {
+    outs ??= parts.map((p) => engine.keep(engine.empty([rows, ...p.shape.slice(1)], p.dtype)));
+    parts.forEach((p, i) => engine.copyInto(outs![i], (start * p.size) / count, p));
+  });
   // Back under the caller's scope (keep() took them out of every scope).
   return outs!.map((t) => engine.adopt(t));
 }
@@ -103,18 +121,10 @@ export function sumOverRows(
   const chunk = chunkRows(engine, what, rows, inputs.map(rowBytes), extraRowBytes);
   if (chunk >= rows) return fn([...inputs], 0, rows);
   let sums: Tensor[] | null = null;
-  for (let start = 0; start < rows; start += chunk) {
-    const count = Math.min(chunk, rows - start);
-    engine.scope(() => {
-      const parts = fn(
-        inputs.map((t) => rowView(t, start, count)),
-        start,
-        count,
-      );
-      if (!sums) sums = parts.map((p) => engine.keep(engine.copy(p)));
-      else parts.forEach((p, i) => engine.accumulate(sums![i], p));
-    });
-  }
+  eachChunk(engine, rows, chunk, inputs, fn, (parts) => {
+    if (!sums) sums = parts.map((p) => engine.keep(engine.copy(p)));
+    else parts.forEach((p, i) => engine.accumulate(sums![i], p));
+  });
   return sums!.map((t) => engine.adopt(t));
 }
 

@@ -86,6 +86,70 @@ const NEG = ${NEG};
 fn vdot(a: ${x.vec}, b: ${x.vec}) -> f32 { return ${x.w === 4 ? 'dot(a, b)' : 'a * b'}; }
 ${WGSL_FLAT_INDEX}`;
 
+// Storage bindings in order, then the Params uniform. An entry is a name (an array of the
+// storage type `mem`) or `name:f32`; `writes` are read_write.
+const bindings = (mem: string, reads: string[], writes: string[]): string =>
+  [...reads.map((e) => [e, 'read'] as const), ...writes.map((e) => [e, 'read_write'] as const)]
+    .map(([e, access], i) => {
+      const [name, type = mem] = e.split(':');
+      return `@group(0) @binding(${i}) var<storage, ${access}> ${name}: array<${type}>;`;
+    })
+    .concat(`@group(0) @binding(${reads.length + writes.length}) var<uniform> p: Params;`)
+    .join('\n');
+
+const ENTRY = /* wgsl */ `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {`;
+const MAIN = /* wgsl */ `@compute @workgroup_size(WG)
+${ENTRY}`;
+
+// Per-invocation register arrays of `len` vectors, filled in one loop over `idx` < `end`:
+// [register, source] loads src[base + idx] (times p.scale when a third entry says so),
+// [register] starts at zero.
+const registers = (
+  vec: string,
+  { len, idx, end, base }: { len: string; idx: string; end: string; base: string },
+  regs: ([string] | [string, string] | [string, string, 'scaled'])[],
+): string => `${regs.map(([r]) => `  var ${r}: array<${vec}, ${len}>;`).join('\n')}
+  for (var ${idx} = 0u; ${idx} < ${end}; ${idx}++) {
+${regs
+  .map(([r, src, scaled]) =>
+    src
+      ? `    ${r}[${idx}] = ${vec}(${src}[${base} + ${idx}])${scaled ? ' * p.scale' : ''};`
+      : `    ${r}[${idx}] = ${vec}(0.0);`,
+  )
+  .join('\n')}
+  }`;
+
+// Tuned kernels: this workgroup's (b, h) and its first row `first` of WG along `rows`.
+const tunedHeader = (tiles: string, rows: string, first: string) => /* wgsl */ `
+  let ${tiles} = (${rows} + WG - 1u) / WG;
+  let wg = flatWorkgroup(wid, nwg);
+  if (wg >= p.B * p.H * ${tiles}) { return; }
+  let bh = wg / ${tiles};
+  let ${first} = (wg % ${tiles}) * WG;
+  let b = bh / p.H;
+  let h = bh % p.H;
+  let stride = p.H * DV;`;
+
+// Tuned kernels: stage rows start … start+TILE−1 (zeros past `end`) of two storage arrays,
+// [local, tile, source] each, into workgroup memory.
+const stageTile = (
+  vec: string,
+  { row, start, end, base }: { row: string; start: string; end: string; base: string },
+  arrays: [string, string, string][],
+) => /* wgsl */ `
+    workgroupBarrier();
+    for (var e = lid; e < TILE * DV; e += WG) {
+      let ${row} = ${start} + e / DV;
+${arrays.map(([l]) => `      var ${l} = ${vec}(0.0);`).join('\n')}
+      if (${row} < ${end}) {
+        let g = ${base} + ${row} * stride + e % DV;
+${arrays.map(([l, , src]) => `        ${l} = ${vec}(${src}[g]);`).join('\n')}
+      }
+${arrays.map(([l, t]) => `      ${t}[e] = ${l};`).join('\n')}
+    }
+    workgroupBarrier();`;
+
 const cache = new Map<string, KernelDef>();
 const memo = (key: string, make: () => KernelDef): KernelDef => {
   let k = cache.get(key);
@@ -101,38 +165,18 @@ const forwardKernel = (x: Variant): KernelDef =>
       storage: ['read', 'read', 'read', 'write', 'write'],
       uniforms: true,
       code: /* wgsl */ `${prelude(x)}
-@group(0) @binding(0) var<storage, read> q: array<${x.mem}>;
-@group(0) @binding(1) var<storage, read> k: array<${x.mem}>;
-@group(0) @binding(2) var<storage, read> v: array<${x.mem}>;
-@group(0) @binding(3) var<storage, read_write> o: array<${x.mem}>;
-@group(0) @binding(4) var<storage, read_write> lse: array<f32>;
-@group(0) @binding(5) var<uniform> p: Params;
+${bindings(x.mem, ['q', 'k', 'v'], ['o', 'lse:f32'])}
 var<workgroup> kt: array<${x.vec}, TILE * DV>;
 var<workgroup> vt: array<${x.vec}, TILE * DV>;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let qTiles = (p.Nq + WG - 1u) / WG;
-  let wg = flatWorkgroup(wid, nwg);
-  if (wg >= p.B * p.H * qTiles) { return; }
-  let bh = wg / qTiles;
-  let q0 = (wg % qTiles) * WG;
-  let b = bh / p.H;
-  let h = bh % p.H;
-  let stride = p.H * DV;
+${MAIN}${tunedHeader('qTiles', 'p.Nq', 'q0')}
   // Invocations past the last query compute on a clamped row and write nothing: they must
   // still reach every barrier.
   let i = q0 + lid;
   let qBase = (b * p.Nq + min(i, p.Nq - 1u)) * stride + h * DV;
   let kvBase = b * p.Nk * stride + h * DV;
 
-  var qr: array<${x.vec}, DV>;
-  var acc: array<${x.vec}, DV>;
-  for (var d = 0u; d < DV; d++) {
-    qr[d] = ${x.vec}(q[qBase + d]) * p.scale;
-    acc[d] = ${x.vec}(0.0);
-  }
+${registers(x.vec, { len: 'DV', idx: 'd', end: 'DV', base: 'qBase' }, [['qr', 'q', 'scaled'], ['acc']])}
   var m = NEG;
   var l = 0.0;
   var s: array<f32, TILE>;
@@ -140,21 +184,10 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   var kEnd = p.Nk;
   if (p.causal != 0u) { kEnd = min(p.Nk, min(q0 + WG, p.Nq)); }
 
-  for (var k0 = 0u; k0 < kEnd; k0 += TILE) {
-    workgroupBarrier();
-    for (var e = lid; e < TILE * DV; e += WG) {
-      let j = k0 + e / DV;
-      var kv = ${x.vec}(0.0);
-      var vv = ${x.vec}(0.0);
-      if (j < p.Nk) {
-        let g = kvBase + j * stride + e % DV;
-        kv = ${x.vec}(k[g]);
-        vv = ${x.vec}(v[g]);
-      }
-      kt[e] = kv;
-      vt[e] = vv;
-    }
-    workgroupBarrier();
+  for (var k0 = 0u; k0 < kEnd; k0 += TILE) {${stageTile(x.vec, { row: 'j', start: 'k0', end: 'p.Nk', base: 'kvBase' }, [
+    ['kv', 'kt', 'k'],
+    ['vv', 'vt', 'v'],
+  ])}
     let cEnd = min(TILE, kEnd - k0);
     // The tile's scores first, so the running sums are rescaled once per tile, not per key.
     var tmax = m;
@@ -196,14 +229,9 @@ const deltaKernel = (x: Variant): KernelDef =>
       storage: ['read', 'read', 'write'],
       uniforms: true,
       code: /* wgsl */ `${prelude(x)}
-@group(0) @binding(0) var<storage, read> o: array<${x.mem}>;
-@group(0) @binding(1) var<storage, read> dO: array<${x.mem}>;
-@group(0) @binding(2) var<storage, read_write> delta: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
+${bindings(x.mem, ['o', 'dO'], ['delta:f32'])}
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
+${MAIN}
   // One invocation per (b, i, h), in memory order so neighbours read neighbouring heads.
   let idx = flatIndex(wid, nwg, lid, WG);
   if (idx >= p.B * p.Nq * p.H) { return; }
@@ -227,61 +255,26 @@ const dqKernel = (x: Variant): KernelDef =>
       storage: ['read', 'read', 'read', 'read', 'read', 'read', 'write'],
       uniforms: true,
       code: /* wgsl */ `${prelude(x)}
-@group(0) @binding(0) var<storage, read> q: array<${x.mem}>;
-@group(0) @binding(1) var<storage, read> k: array<${x.mem}>;
-@group(0) @binding(2) var<storage, read> v: array<${x.mem}>;
-@group(0) @binding(3) var<storage, read> dO: array<${x.mem}>;
-@group(0) @binding(4) var<storage, read> lse: array<f32>;
-@group(0) @binding(5) var<storage, read> delta: array<f32>;
-@group(0) @binding(6) var<storage, read_write> dQ: array<${x.mem}>;
-@group(0) @binding(7) var<uniform> p: Params;
+${bindings(x.mem, ['q', 'k', 'v', 'dO', 'lse:f32', 'delta:f32'], ['dQ'])}
 var<workgroup> kt: array<${x.vec}, TILE * DV>;
 var<workgroup> vt: array<${x.vec}, TILE * DV>;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let qTiles = (p.Nq + WG - 1u) / WG;
-  let wg = flatWorkgroup(wid, nwg);
-  if (wg >= p.B * p.H * qTiles) { return; }
-  let bh = wg / qTiles;
-  let q0 = (wg % qTiles) * WG;
-  let b = bh / p.H;
-  let h = bh % p.H;
-  let stride = p.H * DV;
+${MAIN}${tunedHeader('qTiles', 'p.Nq', 'q0')}
   let i = q0 + lid;
   let ic = min(i, p.Nq - 1u);
   let qBase = (b * p.Nq + ic) * stride + h * DV;
   let kvBase = b * p.Nk * stride + h * DV;
 
-  var qr: array<${x.vec}, DV>;
-  var dor: array<${x.vec}, DV>;
-  var acc: array<${x.vec}, DV>;
-  for (var d = 0u; d < DV; d++) {
-    qr[d] = ${x.vec}(q[qBase + d]) * p.scale;
-    dor[d] = ${x.vec}(dO[qBase + d]);
-    acc[d] = ${x.vec}(0.0);
-  }
+${registers(x.vec, { len: 'DV', idx: 'd', end: 'DV', base: 'qBase' }, [['qr', 'q', 'scaled'], ['dor', 'dO'], ['acc']])}
   let L = lse[bh * p.Nq + ic];
   let Di = delta[bh * p.Nq + ic];
   var kEnd = p.Nk;
   if (p.causal != 0u) { kEnd = min(p.Nk, min(q0 + WG, p.Nq)); }
 
-  for (var k0 = 0u; k0 < kEnd; k0 += TILE) {
-    workgroupBarrier();
-    for (var e = lid; e < TILE * DV; e += WG) {
-      let j = k0 + e / DV;
-      var kv = ${x.vec}(0.0);
-      var vv = ${x.vec}(0.0);
-      if (j < p.Nk) {
-        let g = kvBase + j * stride + e % DV;
-        kv = ${x.vec}(k[g]);
-        vv = ${x.vec}(v[g]);
-      }
-      kt[e] = kv;
-      vt[e] = vv;
-    }
-    workgroupBarrier();
+  for (var k0 = 0u; k0 < kEnd; k0 += TILE) {${stageTile(x.vec, { row: 'j', start: 'k0', end: 'p.Nk', base: 'kvBase' }, [
+    ['kv', 'kt', 'k'],
+    ['vv', 'vt', 'v'],
+  ])}
     let cEnd = min(TILE, kEnd - k0);
     for (var c = 0u; c < cEnd; c++) {
       if (p.causal == 0u || k0 + c <= i) {
@@ -311,63 +304,34 @@ const dkvKernel = (x: Variant, keys: number = WG): KernelDef =>
       storage: ['read', 'read', 'read', 'read', 'read', 'read', 'write', 'write'],
       uniforms: true,
       code: /* wgsl */ `${prelude(x, keys)}
-@group(0) @binding(0) var<storage, read> q: array<${x.mem}>;
-@group(0) @binding(1) var<storage, read> k: array<${x.mem}>;
-@group(0) @binding(2) var<storage, read> v: array<${x.mem}>;
-@group(0) @binding(3) var<storage, read> dO: array<${x.mem}>;
-@group(0) @binding(4) var<storage, read> lse: array<f32>;
-@group(0) @binding(5) var<storage, read> delta: array<f32>;
-@group(0) @binding(6) var<storage, read_write> dK: array<${x.mem}>;
-@group(0) @binding(7) var<storage, read_write> dV: array<${x.mem}>;
-@group(0) @binding(8) var<uniform> p: Params;
+${bindings(x.mem, ['q', 'k', 'v', 'dO', 'lse:f32', 'delta:f32'], ['dK', 'dV'])}
 var<workgroup> qt: array<${x.vec}, TILE * DV>;
 var<workgroup> dOt: array<${x.vec}, TILE * DV>;
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let kTiles = (p.Nk + WG - 1u) / WG;
-  let wg = flatWorkgroup(wid, nwg);
-  if (wg >= p.B * p.H * kTiles) { return; }
-  let bh = wg / kTiles;
-  let j0 = (wg % kTiles) * WG;
-  let b = bh / p.H;
-  let h = bh % p.H;
-  let stride = p.H * DV;
+${MAIN}${tunedHeader('kTiles', 'p.Nk', 'j0')}
   let j = j0 + lid;
   let kBase = (b * p.Nk + min(j, p.Nk - 1u)) * stride + h * DV;
   let qBase = b * p.Nq * stride + h * DV;
 
   // k is pre-scaled so that q·kr is the score s itself.
-  var kr: array<${x.vec}, DV>;
-  var vr: array<${x.vec}, DV>;
-  var dk: array<${x.vec}, DV>;
-  var dv: array<${x.vec}, DV>;
-  for (var d = 0u; d < DV; d++) {
-    kr[d] = ${x.vec}(k[kBase + d]) * p.scale;
-    vr[d] = ${x.vec}(v[kBase + d]);
-    dk[d] = ${x.vec}(0.0);
-    dv[d] = ${x.vec}(0.0);
-  }
+${registers(x.vec, { len: 'DV', idx: 'd', end: 'DV', base: 'kBase' }, [
+  ['kr', 'k', 'scaled'],
+  ['vr', 'v'],
+  ['dk'],
+  ['dv'],
+])}
   // Causal: queries before this tile's first key see none of its keys.
   var iStart = 0u;
   if (p.causal != 0u) { iStart = j0; }
 
-  for (var i0 = iStart; i0 < p.Nq; i0 += TILE) {
-    workgroupBarrier();
-    for (var e = lid; e < TILE * DV; e += WG) {
-      let i = i0 + e / DV;
-      var qv = ${x.vec}(0.0);
-      var dov = ${x.vec}(0.0);
-      if (i < p.Nq) {
-        let g = qBase + i * stride + e % DV;
-        qv = ${x.vec}(q[g]);
-        dov = ${x.vec}(dO[g]);
-      }
-      qt[e] = qv;
-      dOt[e] = dov;
-    }
-    workgroupBarrier();
+  for (var i0 = iStart; i0 < p.Nq; i0 += TILE) {${stageTile(
+    x.vec,
+    { row: 'i', start: 'i0', end: 'p.Nq', base: 'qBase' },
+    [
+      ['qv', 'qt', 'q'],
+      ['dov', 'dOt', 'dO'],
+    ],
+  )}
     let rEnd = min(TILE, p.Nq - i0);
     for (var r = 0u; r < rEnd; r++) {
       if (p.causal == 0u || j <= i0 + r) {
@@ -489,6 +453,17 @@ const wideHeader = (rows: string) => /* wgsl */ `
   let row = r0 + r;
   let rc = min(row, ${rows} - 1u);`;
 
+// Backward wide kernels: this slice's parts of the two dot products of row r with other-side
+// row c — the score (vdot arguments `s`) and dO·v (`dp`) — into partS and partP.
+const widePartials = (s: string, dp: string) => /* wgsl */ `      var ps = 0.0;
+      var pd = 0.0;
+      for (var t = 0u; t < n; t++) {
+        ps += vdot(${s});
+        pd += vdot(${dp});
+      }
+      partS[(r * TK + c) * S + lid % S] = ps;
+      partP[(r * TK + c) * S + lid % S] = pd;`;
+
 // q: (B, Nq, H·D), k, v: (B, Nk, H·D) → o: (B, Nq, H·D), lse: (B, H, Nq) f32
 const wideForwardKernel = (x: WideVariant): KernelDef =>
   memo(`wfwd_${x.dtype}_${x.d}`, () =>
@@ -497,25 +472,13 @@ const wideForwardKernel = (x: WideVariant): KernelDef =>
       storage: ['read', 'read', 'read', 'write', 'write'],
       uniforms: true,
       code: /* wgsl */ `${widePrelude(x, 1)}
-@group(0) @binding(0) var<storage, read> q: array<${x.mem}>;
-@group(0) @binding(1) var<storage, read> k: array<${x.mem}>;
-@group(0) @binding(2) var<storage, read> v: array<${x.mem}>;
-@group(0) @binding(3) var<storage, read_write> o: array<${x.mem}>;
-@group(0) @binding(4) var<storage, read_write> lse: array<f32>;
-@group(0) @binding(5) var<uniform> p: Params;
+${bindings(x.mem, ['q', 'k', 'v'], ['o', 'lse:f32'])}
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {${wideHeader('p.Nq')}
+${MAIN}${wideHeader('p.Nq')}
   let i = row;
   let qBase = (b * p.Nq + rc) * stride + h * DV + d0;
   let kvBase = b * p.Nk * stride + h * DV + d0;
-  var qr: array<${x.vec}, SW>;
-  var acc: array<${x.vec}, SW>;
-  for (var t = 0u; t < n; t++) {
-    qr[t] = ${x.vec}(q[qBase + t]) * p.scale;
-    acc[t] = ${x.vec}(0.0);
-  }
+${registers(x.vec, { len: 'SW', idx: 't', end: 'n', base: 'qBase' }, [['qr', 'q', 'scaled'], ['acc']])}
   var m = NEG;
   var l = 0.0;
   var s: array<f32, TK>;
@@ -570,29 +533,13 @@ const wideDqKernel = (x: WideVariant): KernelDef =>
       storage: ['read', 'read', 'read', 'read', 'read', 'read', 'write'],
       uniforms: true,
       code: /* wgsl */ `${widePrelude(x, 2)}
-@group(0) @binding(0) var<storage, read> q: array<${x.mem}>;
-@group(0) @binding(1) var<storage, read> k: array<${x.mem}>;
-@group(0) @binding(2) var<storage, read> v: array<${x.mem}>;
-@group(0) @binding(3) var<storage, read> dO: array<${x.mem}>;
-@group(0) @binding(4) var<storage, read> lse: array<f32>;
-@group(0) @binding(5) var<storage, read> delta: array<f32>;
-@group(0) @binding(6) var<storage, read_write> dQ: array<${x.mem}>;
-@group(0) @binding(7) var<uniform> p: Params;
+${bindings(x.mem, ['q', 'k', 'v', 'dO', 'lse:f32', 'delta:f32'], ['dQ'])}
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {${wideHeader('p.Nq')}
+${MAIN}${wideHeader('p.Nq')}
   let i = row;
   let qBase = (b * p.Nq + rc) * stride + h * DV + d0;
   let kvBase = b * p.Nk * stride + h * DV + d0;
-  var qr: array<${x.vec}, SW>;
-  var dor: array<${x.vec}, SW>;
-  var acc: array<${x.vec}, SW>;
-  for (var t = 0u; t < n; t++) {
-    qr[t] = ${x.vec}(q[qBase + t]) * p.scale;
-    dor[t] = ${x.vec}(dO[qBase + t]);
-    acc[t] = ${x.vec}(0.0);
-  }
+${registers(x.vec, { len: 'SW', idx: 't', end: 'n', base: 'qBase' }, [['qr', 'q', 'scaled'], ['dor', 'dO'], ['acc']])}
   let L = lse[bh * p.Nq + rc];
   let Di = delta[bh * p.Nq + rc];
   var kEnd = p.Nk;
@@ -602,14 +549,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let cEnd = min(TK, kEnd - k0);
     for (var c = 0u; c < cEnd; c++) {
       let g = kvBase + (k0 + c) * stride;
-      var ps = 0.0;
-      var pd = 0.0;
-      for (var t = 0u; t < n; t++) {
-        ps += vdot(qr[t], ${x.vec}(k[g + t]));
-        pd += vdot(dor[t], ${x.vec}(v[g + t]));
-      }
-      partS[(r * TK + c) * S + lid % S] = ps;
-      partP[(r * TK + c) * S + lid % S] = pd;
+${widePartials(`qr[t], ${x.vec}(k[g + t])`, `dor[t], ${x.vec}(v[g + t])`)}
     }
     workgroupBarrier();
     for (var c = 0u; c < cEnd; c++) {
@@ -637,33 +577,19 @@ const wideDkvKernel = (x: WideVariant): KernelDef =>
       storage: ['read', 'read', 'read', 'read', 'read', 'read', 'write', 'write'],
       uniforms: true,
       code: /* wgsl */ `${widePrelude(x, 2)}
-@group(0) @binding(0) var<storage, read> q: array<${x.mem}>;
-@group(0) @binding(1) var<storage, read> k: array<${x.mem}>;
-@group(0) @binding(2) var<storage, read> v: array<${x.mem}>;
-@group(0) @binding(3) var<storage, read> dO: array<${x.mem}>;
-@group(0) @binding(4) var<storage, read> lse: array<f32>;
-@group(0) @binding(5) var<storage, read> delta: array<f32>;
-@group(0) @binding(6) var<storage, read_write> dK: array<${x.mem}>;
-@group(0) @binding(7) var<storage, read_write> dV: array<${x.mem}>;
-@group(0) @binding(8) var<uniform> p: Params;
+${bindings(x.mem, ['q', 'k', 'v', 'dO', 'lse:f32', 'delta:f32'], ['dK', 'dV'])}
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {${wideHeader('p.Nk')}
+${MAIN}${wideHeader('p.Nk')}
   let j = row;
   let kBase = (b * p.Nk + rc) * stride + h * DV + d0;
   let qBase = b * p.Nq * stride + h * DV + d0;
   // k is pre-scaled so that q·kr is the score s itself.
-  var kr: array<${x.vec}, SW>;
-  var vr: array<${x.vec}, SW>;
-  var dk: array<${x.vec}, SW>;
-  var dv: array<${x.vec}, SW>;
-  for (var t = 0u; t < n; t++) {
-    kr[t] = ${x.vec}(k[kBase + t]) * p.scale;
-    vr[t] = ${x.vec}(v[kBase + t]);
-    dk[t] = ${x.vec}(0.0);
-    dv[t] = ${x.vec}(0.0);
-  }
+${registers(x.vec, { len: 'SW', idx: 't', end: 'n', base: 'kBase' }, [
+  ['kr', 'k', 'scaled'],
+  ['vr', 'v'],
+  ['dk'],
+  ['dv'],
+])}
   // Causal: queries before this workgroup's first key see none of its keys.
   var iStart = 0u;
   if (p.causal != 0u) { iStart = r0; }
@@ -672,14 +598,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     let cEnd = min(TK, p.Nq - i0);
     for (var c = 0u; c < cEnd; c++) {
       let g = qBase + (i0 + c) * stride;
-      var ps = 0.0;
-      var pd = 0.0;
-      for (var t = 0u; t < n; t++) {
-        ps += vdot(${x.vec}(q[g + t]), kr[t]);
-        pd += vdot(${x.vec}(dO[g + t]), vr[t]);
-      }
-      partS[(r * TK + c) * S + lid % S] = ps;
-      partP[(r * TK + c) * S + lid % S] = pd;
+${widePartials(`${x.vec}(q[g + t]), kr[t]`, `${x.vec}(dO[g + t]), vr[t]`)}
     }
     workgroupBarrier();
     for (var c = 0u; c < cEnd; c++) {
@@ -872,21 +791,21 @@ export function attentionBackward(
 
 const NAIVE_WG = 64;
 
+// Both naive kernels: Params with the last field `flag`, f32 bindings `reads` then `write`,
+// and main() with the flat invocation index in scope.
+const naiveHead = (flag: string, reads: string[], write: string) => /* wgsl */ `
+struct Params { B: u32, Na: u32, Nb: u32, H: u32, D: u32, scale: f32, ${flag}: u32 }
+${bindings('f32', reads, [write])}
+${WGSL_FLAT_INDEX}
+@compute @workgroup_size(${NAIVE_WG})
+${ENTRY}`;
+
 // a: (B, Na, H·D), b: (B, Nb, H·D) → s: (B, H, Na, Nb), s = scale · a_i·b_j (NEG where masked)
 const naiveScoresKernel = defineKernel({
   name: 'attention_naive_scores',
   storage: ['read', 'read', 'write'],
   uniforms: true,
-  code: /* wgsl */ `
-struct Params { B: u32, Na: u32, Nb: u32, H: u32, D: u32, scale: f32, causal: u32 }
-@group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> bm: array<f32>;
-@group(0) @binding(2) var<storage, read_write> s: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${NAIVE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
+  code: /* wgsl */ `${naiveHead('causal', ['a', 'bm'], 's')}
   let idx = flatIndex(wid, nwg, lid, ${NAIVE_WG}u);
   if (idx >= p.B * p.H * p.Na * p.Nb) { return; }
   let j = idx % p.Nb;
@@ -915,16 +834,7 @@ const naiveApplyKernel = defineKernel({
   name: 'attention_naive_apply',
   storage: ['read', 'read', 'write'],
   uniforms: true,
-  code: /* wgsl */ `
-struct Params { B: u32, Na: u32, Nb: u32, H: u32, D: u32, scale: f32, transpose: u32 }
-@group(0) @binding(0) var<storage, read> w: array<f32>;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${NAIVE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
+  code: /* wgsl */ `${naiveHead('transpose', ['w', 'x'], 'y')}
   let nOut = select(p.Na, p.Nb, p.transpose != 0u);
   let nSum = select(p.Nb, p.Na, p.transpose != 0u);
   let idx = flatIndex(wid, nwg, lid, ${NAIVE_WG}u);

@@ -23,6 +23,7 @@ import {
   WGSL_BROADCAST,
   type BroadcastLayout,
 } from './broadcast.ts';
+import { elementwiseMain } from '../elementwise-main.ts';
 
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div';
 
@@ -121,10 +122,7 @@ const forwardKernel = (op: BinaryOp) =>
 @group(0) @binding(3) var<uniform> p: Params;
 ${WGSL_BROADCAST}
 ${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${ELEMENTWISE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
+${elementwiseMain()}
   if (i >= p.n) { return; }
   let o = broadcastOffsets(i);
   let u = a[o.x];
@@ -164,10 +162,7 @@ const gradientKernel = (name: GradientName) =>
 @group(0) @binding(4) var<uniform> p: Params;
 ${WGSL_BROADCAST}
 ${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${ELEMENTWISE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
+${elementwiseMain()}
   if (i >= p.n) { return; }
   let o = broadcastOffsets(i);
   let g = dY[i];
@@ -217,10 +212,7 @@ struct Params { n: u32, s: f32, t: f32 }
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
 ${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${ELEMENTWISE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
+${elementwiseMain()}
   if (i < p.n) { y[i] = p.s * x[i] + p.t; }
 }`,
 });

@@ -8,6 +8,7 @@ import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, grid1d, u32, WGSL_FLAT_INDEX } from '../../engine/kernel.ts';
 import { chunkRows } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
+import { elementwiseMain } from '../elementwise-main.ts';
 
 // dst[o·dstRow + dstOffset + j] = src[o·srcRow + srcOffset + j]   for o < n / len, j < len
 const rowCopyKernel = defineKernel({
@@ -20,10 +21,7 @@ struct Params { n: u32, len: u32, srcRow: u32, srcOffset: u32, dstRow: u32, dstO
 @group(0) @binding(1) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
 ${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${ELEMENTWISE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
+${elementwiseMain()}
   if (i >= p.n) { return; }
   let o = i / p.len;
   let j = i % p.len;

@@ -24,6 +24,20 @@ const WG = 64;
 /** Floats of row statistics per image: LSE_pos, LSE_neg, σ(x), L_b. */
 const STATS = 4;
 
+// Storage bindings in order (arrays of f32; `writes` read_write), then the Params uniform.
+const bindings = (reads: string[], writes: string[]) =>
+  [...reads.map((n) => [n, 'read']), ...writes.map((n) => [n, 'read_write'])]
+    .map(([n, access], i) => `@group(0) @binding(${i}) var<storage, ${access}> ${n}: array<f32>;`)
+    .concat(`@group(0) @binding(${reads.length + writes.length}) var<uniform> p: Params;`)
+    .join('\n');
+
+// Entry point of the one-invocation-per-element kernels: element t (bounds left to each).
+const FLAT_MAIN = /* wgsl */ `${WGSL_FLAT_INDEX}
+@compute @workgroup_size(${WG})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32) {
+  let t = flatIndex(wid, nwg, lid, ${WG}u);`;
+
 // v: (B, C), P: (B, K, C) → S: (B, K + B)
 const logitsKernel = defineKernel({
   name: 'contrastive_logits',
@@ -31,15 +45,8 @@ const logitsKernel = defineKernel({
   uniforms: true,
   code: /* wgsl */ `
 struct Params { B: u32, K: u32, C: u32, invTau: f32 }
-@group(0) @binding(0) var<storage, read> v: array<f32>;
-@group(0) @binding(1) var<storage, read> P: array<f32>;
-@group(0) @binding(2) var<storage, read_write> S: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let t = flatIndex(wid, nwg, lid, ${WG}u);
+${bindings(['v', 'P'], ['S'])}
+${FLAT_MAIN}
   let N = p.K + p.B;
   if (t >= p.B * N) { return; }
   let b = t / N;
@@ -76,10 +83,7 @@ const lossKernel = defineKernel({
   uniforms: true,
   code: /* wgsl */ `
 struct Params { B: u32, K: u32 }
-@group(0) @binding(0) var<storage, read> S: array<f32>;
-@group(0) @binding(1) var<storage, read_write> stats: array<f32>;
-@group(0) @binding(2) var<storage, read_write> L: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
+${bindings(['S'], ['stats', 'L'])}
 ${STABLE_MATH}
 var<workgroup> part: array<f32, ${WG}>;
 @compute @workgroup_size(${WG})
@@ -130,16 +134,8 @@ const weightsKernel = defineKernel({
   uniforms: true,
   code: /* wgsl */ `
 struct Params { B: u32, K: u32, scale: f32 }
-@group(0) @binding(0) var<storage, read> S: array<f32>;
-@group(0) @binding(1) var<storage, read> stats: array<f32>;
-@group(0) @binding(2) var<storage, read> dL: array<f32>;
-@group(0) @binding(3) var<storage, read_write> W: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let t = flatIndex(wid, nwg, lid, ${WG}u);
+${bindings(['S', 'stats', 'dL'], ['W'])}
+${FLAT_MAIN}
   let N = p.K + p.B;
   if (t >= p.B * N) { return; }
   let b = t / N;
@@ -162,16 +158,8 @@ const backwardVKernel = defineKernel({
   uniforms: true,
   code: /* wgsl */ `
 struct Params { B: u32, K: u32, C: u32 }
-@group(0) @binding(0) var<storage, read> v: array<f32>;
-@group(0) @binding(1) var<storage, read> P: array<f32>;
-@group(0) @binding(2) var<storage, read> W: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dV: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let t = flatIndex(wid, nwg, lid, ${WG}u);
+${bindings(['v', 'P', 'W'], ['dV'])}
+${FLAT_MAIN}
   if (t >= p.B * p.C) { return; }
   let b = t / p.C;
   let c = t - b * p.C;
@@ -191,15 +179,8 @@ const backwardPKernel = defineKernel({
   uniforms: true,
   code: /* wgsl */ `
 struct Params { B: u32, K: u32, C: u32 }
-@group(0) @binding(0) var<storage, read> v: array<f32>;
-@group(0) @binding(1) var<storage, read> W: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dP: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let t = flatIndex(wid, nwg, lid, ${WG}u);
+${bindings(['v', 'W'], ['dP'])}
+${FLAT_MAIN}
   if (t >= p.B * p.K * p.C) { return; }
   let bk = t / p.C;
   let c = t - bk * p.C;

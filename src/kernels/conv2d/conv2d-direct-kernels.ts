@@ -66,6 +66,19 @@ fn ${fn}(row: u32, ix: i32) -> f32 {
   return select(0.0, v, ix >= 0 && ix < i32(${lim}));
 }`;
 
+// The frame every direct kernel shares: its bindings and row loaders, and one invocation g
+// per work item below p.total; `body` is the kernel's own math.
+const directFrame = (bindings: string[], loaders: string[], body: string) => /* wgsl */ `${DIRECT_PARAMS}
+${bindings.join('\n')}
+${WGSL_FLAT_INDEX}
+${loaders.join('\n')}
+@compute @workgroup_size(${DIRECT_WG})
+${ENTRY} {
+  let g = flatIndex(wid, nwg, lid, ${DIRECT_WG}u);
+  if (g >= p.total) { return; }
+${body}
+}`;
+
 const accDecl = (init: (i: number) => string, ch = CI) =>
   ch.flatMap((i) => H4.map((h) => `  var acc${i}_${h} = vec4f(${init(i)});`)).join('\n');
 
@@ -125,15 +138,10 @@ ${fmaBlock(
         (kx) => kx,
       )
     : generic;
-  return /* wgsl */ `${DIRECT_PARAMS}
-${[ro(0, 'x'), ro(1, 'w'), ro(2, 'bias'), rw(3, 'y'), uni(4)].join('\n')}
-${WGSL_FLAT_INDEX}
-${LOADER('ldx', 'x', 'p.W')}
-@compute @workgroup_size(${DIRECT_WG})
-${ENTRY} {
-  let g = flatIndex(wid, nwg, lid, ${DIRECT_WG}u);
-  if (g >= p.total) { return; }
-  let ox0 = (g % p.blocksX) * ${DIRECT_PX}u;
+  return directFrame(
+    [ro(0, 'x'), ro(1, 'w'), ro(2, 'bias'), rw(3, 'y'), uni(4)],
+    [LOADER('ldx', 'x', 'p.W')],
+    /* wgsl */ `  let ox0 = (g % p.blocksX) * ${DIRECT_PX}u;
   var r = g / p.blocksX;
   let oy = r % p.Ho;
   r = r / p.Ho;
@@ -161,8 +169,8 @@ ${CI.map(
     let o = ((b * p.Cout + co0 + ${i}u) * p.Ho + oy) * p.Wo + ox0;
 ${PXI.map((j) => `    if (ox0 + ${j}u < p.Wo) { y[o + ${j}u] = acc${i}_${j >> 2}[${j & 3}]; }`).join('\n')}
   }`,
-).join('\n')}
-}`;
+).join('\n')}`,
+  );
 }
 
 // dX: (B, Cin, H, W); invocations enumerate (ci block, b, iy, phase rx, block of PX columns of
@@ -192,15 +200,10 @@ ${fmaBlock(
         CI_DX,
       )
     : generic;
-  return /* wgsl */ `${DIRECT_PARAMS}
-${[ro(0, 'dY'), ro(1, 'w'), rw(2, 'dX'), uni(3)].join('\n')}
-${WGSL_FLAT_INDEX}
-${LOADER('ldy', 'dY', 'p.Wo')}
-@compute @workgroup_size(${DIRECT_WG})
-${ENTRY} {
-  let g = flatIndex(wid, nwg, lid, ${DIRECT_WG}u);
-  if (g >= p.total) { return; }
-  let qx0 = (g % p.blocksX) * ${DIRECT_PX}u;
+  return directFrame(
+    [ro(0, 'dY'), ro(1, 'w'), rw(2, 'dX'), uni(3)],
+    [LOADER('ldy', 'dY', 'p.Wo')],
+    /* wgsl */ `  let qx0 = (g % p.blocksX) * ${DIRECT_PX}u;
   var r = g / p.blocksX;
   let rx = r % p.stride;
   r = r / p.stride;
@@ -241,24 +244,18 @@ ${PXI.map(
   (j) => `    { let ix = (qx0 + ${j}u) * p.stride + rx; if (ix < p.W) { dX[o + ix] = acc${i}_${j >> 2}[${j & 3}]; } }`,
 ).join('\n')}
   }`,
-).join('\n')}
-}`;
+).join('\n')}`,
+  );
 }
 
 // dW: (splits, Cout, Cin·kh·kw); invocations enumerate (split, co block, n block of 4), n
 // fastest; split s sums rows (b, oy) in [s·rowsPerSplit, (s+1)·rowsPerSplit).
 function dwCode(): string {
   const C = range(4);
-  return /* wgsl */ `${DIRECT_PARAMS}
-${[ro(0, 'x'), ro(1, 'dY'), rw(2, 'dW'), uni(3)].join('\n')}
-${WGSL_FLAT_INDEX}
-${LOADER('ldx', 'x', 'p.W')}
-${LOADER('ldy', 'dY', 'p.Wo')}
-@compute @workgroup_size(${DIRECT_WG})
-${ENTRY} {
-  let g = flatIndex(wid, nwg, lid, ${DIRECT_WG}u);
-  if (g >= p.total) { return; }
-  let khw = p.kh * p.kw;
+  return directFrame(
+    [ro(0, 'x'), ro(1, 'dY'), rw(2, 'dW'), uni(3)],
+    [LOADER('ldx', 'x', 'p.W'), LOADER('ldy', 'dY', 'p.Wo')],
+    /* wgsl */ `  let khw = p.kh * p.kw;
   let N = p.Cin * khw;
   let nb = (g % p.blocksX) * 4u;
   var r = g / p.blocksX;
@@ -315,8 +312,8 @@ ${CI.map(
     let o = base + (co0 + ${i}u) * N + nb;
 ${C.map((c) => `    if (nb + ${c}u < N) { dW[o + ${c}u] = acc${i}[${c}]; }`).join('\n')}
   }`,
-).join('\n')}
-}`;
+).join('\n')}`,
+  );
 }
 
 /** Output columns per step of the 3×3 stride-1 dW kernel. */
@@ -329,16 +326,10 @@ const DW_PX = 4;
 function dw33s1Code(): string {
   const J = range(DW_PX);
   const K3 = range(3);
-  return /* wgsl */ `${DIRECT_PARAMS}
-${[ro(0, 'x'), ro(1, 'dY'), rw(2, 'dW'), uni(3)].join('\n')}
-${WGSL_FLAT_INDEX}
-${LOADER('ldx', 'x', 'p.W')}
-${LOADER('ldy', 'dY', 'p.Wo')}
-@compute @workgroup_size(${DIRECT_WG})
-${ENTRY} {
-  let g = flatIndex(wid, nwg, lid, ${DIRECT_WG}u);
-  if (g >= p.total) { return; }
-  let ci = g % p.Cin;
+  return directFrame(
+    [ro(0, 'x'), ro(1, 'dY'), rw(2, 'dW'), uni(3)],
+    [LOADER('ldx', 'x', 'p.W'), LOADER('ldy', 'dY', 'p.Wo')],
+    /* wgsl */ `  let ci = g % p.Cin;
   var r = g / p.Cin;
   let mBlocks = (p.Cout + ${DIRECT_CO - 1}u) / ${DIRECT_CO}u;
   let co0 = (r % mBlocks) * ${DIRECT_CO}u;
@@ -376,8 +367,8 @@ ${CI.map(
     let o = base + (co0 + ${i}u) * N;
 ${K3.flatMap((ky) => K3.map((kx) => `    dW[o + ${ky * 3 + kx}u] = acc${ky}${kx}[${i}];`)).join('\n')}
   }`,
-).join('\n')}
-}`;
+).join('\n')}`,
+  );
 }
 
 const cache = new Map<string, KernelDef>();

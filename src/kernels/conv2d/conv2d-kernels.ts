@@ -159,23 +159,36 @@ const memo = (key: string, make: () => KernelDef): KernelDef => {
 
 // ------------------------------------------------------------------ naive kernels
 
-// y: (B, Cout, Ho, Wo), one invocation per output element.
-const naiveForwardKernel = (): KernelDef =>
-  memo('naive_forward', () => {
-    const b = bindings('forward');
+// The naive kernels' common frame: one invocation per element i of `count`; `body` is the
+// math for element i (gather helper `at`: X_AT or DY_AT).
+const naiveKernel = (mode: Mode, name: string, at: string, count: string, body: string): KernelDef =>
+  memo(`naive_${mode}`, () => {
+    const b = bindings(mode);
     return defineKernel({
-      name: 'conv2d_forward_naive',
+      name,
       storage: b.storage,
       uniforms: true,
       code: /* wgsl */ `${PARAMS}
 ${b.decl}
 ${WGSL_FLAT_INDEX}
-${X_AT}
+${at}
 @compute @workgroup_size(${NAIVE_WG})
 ${ENTRY} {
   let i = flatIndex(wid, nwg, lid, ${NAIVE_WG}u);
-  if (i >= p.B * p.Cout * p.Ho * p.Wo) { return; }
-  let ox = i % p.Wo;
+  if (i >= ${count}) { return; }
+${body}
+}`,
+    });
+  });
+
+// y: (B, Cout, Ho, Wo), one invocation per output element.
+const naiveForwardKernel = (): KernelDef =>
+  naiveKernel(
+    'forward',
+    'conv2d_forward_naive',
+    X_AT,
+    'p.B * p.Cout * p.Ho * p.Wo',
+    /* wgsl */ `  let ox = i % p.Wo;
   let oy = (i / p.Wo) % p.Ho;
   let co = (i / (p.Wo * p.Ho)) % p.Cout;
   let bi = i / (p.Wo * p.Ho * p.Cout);
@@ -187,28 +200,17 @@ ${ENTRY} {
       }
     }
   }
-  y[i] = s;
-}`,
-    });
-  });
+  y[i] = s;`,
+  );
 
 // dX: (B, Cin, H, W), one invocation per input element.
 const naiveDxKernel = (): KernelDef =>
-  memo('naive_dx', () => {
-    const b = bindings('dx');
-    return defineKernel({
-      name: 'conv2d_backward_input_naive',
-      storage: b.storage,
-      uniforms: true,
-      code: /* wgsl */ `${PARAMS}
-${b.decl}
-${WGSL_FLAT_INDEX}
-${DY_AT}
-@compute @workgroup_size(${NAIVE_WG})
-${ENTRY} {
-  let i = flatIndex(wid, nwg, lid, ${NAIVE_WG}u);
-  if (i >= p.B * p.Cin * p.H * p.W) { return; }
-  let ix = i % p.W;
+  naiveKernel(
+    'dx',
+    'conv2d_backward_input_naive',
+    DY_AT,
+    'p.B * p.Cin * p.H * p.W',
+    /* wgsl */ `  let ix = i % p.W;
   let iy = (i / p.W) % p.H;
   let ci = (i / (p.W * p.H)) % p.Cin;
   let bi = i / (p.W * p.H * p.Cin);
@@ -220,28 +222,17 @@ ${ENTRY} {
       }
     }
   }
-  dX[i] = s;
-}`,
-    });
-  });
+  dX[i] = s;`,
+  );
 
 // dW: (Cout, Cin, kh, kw), one invocation per weight.
 const naiveDwKernel = (): KernelDef =>
-  memo('naive_dw', () => {
-    const b = bindings('dw');
-    return defineKernel({
-      name: 'conv2d_backward_weight_naive',
-      storage: b.storage,
-      uniforms: true,
-      code: /* wgsl */ `${PARAMS}
-${b.decl}
-${WGSL_FLAT_INDEX}
-${X_AT}
-@compute @workgroup_size(${NAIVE_WG})
-${ENTRY} {
-  let i = flatIndex(wid, nwg, lid, ${NAIVE_WG}u);
-  if (i >= p.Cout * p.Cin * p.kh * p.kw) { return; }
-  let kx = i % p.kw;
+  naiveKernel(
+    'dw',
+    'conv2d_backward_weight_naive',
+    X_AT,
+    'p.Cout * p.Cin * p.kh * p.kw',
+    /* wgsl */ `  let kx = i % p.kw;
   let ky = (i / p.kw) % p.kh;
   let ci = (i / (p.kw * p.kh)) % p.Cin;
   let co = i / (p.kw * p.kh * p.Cin);
@@ -253,10 +244,8 @@ ${ENTRY} {
       }
     }
   }
-  dW[i] = s;
-}`,
-    });
-  });
+  dW[i] = s;`,
+  );
 
 // dBias: (Cout) = Σ over B, Ho, Wo of dY — one workgroup per channel, tree reduction.
 const dBiasKernel = defineKernel({

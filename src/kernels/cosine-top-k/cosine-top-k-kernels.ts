@@ -394,6 +394,7 @@ fn sortSegment(lid: u32) {
     }
   }
 }`;
+  // Each invocation loads entries e of its segment as (v, id), (0, INVALID) past the end.
   const entry = (load: string) => /* wgsl */ `
 @compute @workgroup_size(${wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -404,6 +405,8 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   let seg = w - row * p.segs;
   for (var e = lid; e < ${seg}u; e += ${wg}u) {
     ${load}
+    vals[e] = v;
+    idx[e] = id;
   }
   workgroupBarrier();
   sortSegment(lid);
@@ -412,6 +415,13 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
     outI[w * p.k + q] = idx[q];
   }
 }`;
+  // Both kernels write (M, segs, k) candidates and sort in workgroup memory.
+  const tail = /* wgsl */ `@group(0) @binding(2) var<storage, read_write> outV: array<f32>;
+@group(0) @binding(3) var<storage, read_write> outI: array<u32>;
+@group(0) @binding(4) var<uniform> p: Params;
+${WGSL_FLAT_INDEX}
+${SORT_ORDER}
+${sort}`;
   // scores: (M, N), mask: ⌈N/32⌉ words (bit set = excluded) → (M, segs, k) candidate lists
   const select = defineKernel({
     name: `topk_select_${seg}`,
@@ -421,12 +431,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 struct Params { M: u32, N: u32, segs: u32, k: u32 }
 @group(0) @binding(0) var<storage, read> scores: array<f32>;
 @group(0) @binding(1) var<storage, read> mask: array<u32>;
-@group(0) @binding(2) var<storage, read_write> outV: array<f32>;
-@group(0) @binding(3) var<storage, read_write> outI: array<u32>;
-@group(0) @binding(4) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-${SORT_ORDER}
-${sort}
+${tail}
 ${entry(`let col = seg * ${seg}u + e;
     var v = 0.0;
     var id = INVALID;
@@ -435,9 +440,7 @@ ${entry(`let col = seg * ${seg}u + e;
         v = scores[row * p.N + col];
         id = col;
       }
-    }
-    vals[e] = v;
-    idx[e] = id;`)}`,
+    }`)}`,
   });
   // candidates: (M, T) values and indices → (M, segs, k)
   const merge = defineKernel({
@@ -448,21 +451,14 @@ ${entry(`let col = seg * ${seg}u + e;
 struct Params { M: u32, T: u32, segs: u32, k: u32 }
 @group(0) @binding(0) var<storage, read> inV: array<f32>;
 @group(0) @binding(1) var<storage, read> inI: array<u32>;
-@group(0) @binding(2) var<storage, read_write> outV: array<f32>;
-@group(0) @binding(3) var<storage, read_write> outI: array<u32>;
-@group(0) @binding(4) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-${SORT_ORDER}
-${sort}
+${tail}
 ${entry(`let pos = seg * ${seg}u + e;
     var v = 0.0;
     var id = INVALID;
     if (pos < p.T) {
       v = inV[row * p.T + pos];
       id = inI[row * p.T + pos];
-    }
-    vals[e] = v;
-    idx[e] = id;`)}`,
+    }`)}`,
   });
   pair = { select, merge };
   topKCache.set(seg, pair);

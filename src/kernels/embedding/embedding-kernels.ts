@@ -15,6 +15,7 @@ import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, grid1d, u32, WGSL_FLAT_INDEX } from '../../engine/kernel.ts';
 import { chunkRows } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
+import { elementwiseMain } from '../elementwise-main.ts';
 
 const forwardKernel = defineKernel({
   name: 'embedding_forward',
@@ -27,10 +28,7 @@ struct Params { n: u32, C: u32, base: u32, rows: u32 }
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
 ${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${ELEMENTWISE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
+${elementwiseMain()}
   if (i < p.n) {
     let pos = i / p.C;
     let c = i - pos * p.C;
@@ -55,10 +53,7 @@ struct Params { n: u32, C: u32, U: u32 }
 @group(0) @binding(2) var<storage, read_write> dTable: array<f32>;
 @group(0) @binding(3) var<uniform> p: Params;
 ${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${ELEMENTWISE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
+${elementwiseMain()}
   if (i >= p.n) { return; }
   let k = i / p.C;
   let c = i - k * p.C;

@@ -10,7 +10,8 @@ import { defineKernel, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef } from '../.
 import { forEachRowRange } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { geluWgsl, type GeluApproximate } from '../gelu/gelu-kernels.ts';
-import { VEC_PER, VEC_WG, WGSL_ELEMENTWISE_ENTRY as ENTRY, type UnaryImpl } from '../unary/unary-kernels.ts';
+import { VEC_PER, VEC_WG, type UnaryImpl } from '../unary/unary-kernels.ts';
+import { elementwiseMain, WGSL_ELEMENTWISE_ENTRY as ENTRY } from '../elementwise-main.ts';
 
 export type GegluImpl = UnaryImpl;
 
@@ -30,19 +31,32 @@ ${body}
   }
 }`;
 
+// What every GEGLU kernel declares: params, storage `names` as arrays of f32 or vec4f (the
+// last one written), then the GELU helpers (gelu4/geluGrad4 for vec4).
+const gegluModule = (approximate: GeluApproximate, vec4: boolean, names: string[]) => /* wgsl */ `
+struct Params { n: u32, f: u32 }
+${names
+  .map(
+    (n, i) =>
+      `@group(0) @binding(${i}) var<storage, ${i === names.length - 1 ? 'read_write' : 'read'}> ${n}: array<${vec4 ? 'vec4f' : 'f32'}>;`,
+  )
+  .join('\n')}
+@group(0) @binding(${names.length}) var<uniform> p: Params;
+${WGSL_FLAT_INDEX}
+${geluWgsl(approximate, vec4)}`;
+
+// Scalar kernels: output element i, its hidden value at `hidden` and gate at hidden + F.
+const SCALAR_MAIN = /* wgsl */ `${elementwiseMain()}
+  if (i >= p.n) { return; }
+  let hidden = (i / p.f) * 2u * p.f + i % p.f;`;
+
 // x: (rows, 2F) → y: (rows, F), F a multiple of 4
 const forwardVec4Kernel = (approximate: GeluApproximate) =>
   defineKernel({
     name: `geglu_forward_${approximate}_vec4`,
     storage: ['read', 'write'],
     uniforms: true,
-    code: /* wgsl */ `
-struct Params { n: u32, f: u32 }
-@group(0) @binding(0) var<storage, read> x: array<vec4f>;
-@group(0) @binding(1) var<storage, read_write> y: array<vec4f>;
-@group(0) @binding(2) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-${geluWgsl(approximate, true)}
+    code: /* wgsl */ `${gegluModule(approximate, true, ['x', 'y'])}
 ${VEC_LOOP('    y[i] = x[h] * gelu4(x[h + f4]);')}`,
   });
 
@@ -52,14 +66,7 @@ const backwardVec4Kernel = (approximate: GeluApproximate) =>
     name: `geglu_backward_${approximate}_vec4`,
     storage: ['read', 'read', 'write'],
     uniforms: true,
-    code: /* wgsl */ `
-struct Params { n: u32, f: u32 }
-@group(0) @binding(0) var<storage, read> x: array<vec4f>;
-@group(0) @binding(1) var<storage, read> dY: array<vec4f>;
-@group(0) @binding(2) var<storage, read_write> dX: array<vec4f>;
-@group(0) @binding(3) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-${geluWgsl(approximate, true)}
+    code: /* wgsl */ `${gegluModule(approximate, true, ['x', 'dY', 'dX'])}
 ${VEC_LOOP(`    let gate = x[h + f4];
     let g = dY[i];
     dX[h] = g * gelu4(gate);
@@ -72,18 +79,8 @@ const forwardKernel = (approximate: GeluApproximate) =>
     name: `geglu_forward_${approximate}`,
     storage: ['read', 'write'],
     uniforms: true,
-    code: /* wgsl */ `
-struct Params { n: u32, f: u32 }
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read_write> y: array<f32>;
-@group(0) @binding(2) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-${geluWgsl(approximate)}
-@compute @workgroup_size(${ELEMENTWISE_WG})
-${ENTRY} {
-  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
-  if (i >= p.n) { return; }
-  let hidden = (i / p.f) * 2u * p.f + i % p.f;
+    code: /* wgsl */ `${gegluModule(approximate, false, ['x', 'y'])}
+${SCALAR_MAIN}
   y[i] = x[hidden] * gelu(x[hidden + p.f]);
 }`,
   });
@@ -94,19 +91,8 @@ const backwardKernel = (approximate: GeluApproximate) =>
     name: `geglu_backward_${approximate}`,
     storage: ['read', 'read', 'write'],
     uniforms: true,
-    code: /* wgsl */ `
-struct Params { n: u32, f: u32 }
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> dY: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dX: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-${geluWgsl(approximate)}
-@compute @workgroup_size(${ELEMENTWISE_WG})
-${ENTRY} {
-  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
-  if (i >= p.n) { return; }
-  let hidden = (i / p.f) * 2u * p.f + i % p.f;
+    code: /* wgsl */ `${gegluModule(approximate, false, ['x', 'dY', 'dX'])}
+${SCALAR_MAIN}
   let gate = x[hidden + p.f];
   dX[hidden] = dY[i] * gelu(gate);
   dX[hidden + p.f] = dY[i] * x[hidden] * geluGrad(gate);

@@ -26,11 +26,13 @@ import { defineKernel, f32, grid, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef }
 import type { Tensor } from '../../engine/tensor.ts';
 import {
   laneHelpers,
+  meanAndRstd,
   PARAM_SUM_WG,
   paramSumKernel,
   reduceWorkgroupSize,
+  reducingEntry,
+  reducingFlavor,
   REDUCE_WORKGROUP_SIZES,
-  workgroupReduce,
 } from './norm-reduce.ts';
 
 /** Invocations per workgroup of the element-wise kernels, and of every naive kernel. */
@@ -67,9 +69,7 @@ const suffix = (f: Partial<ReduceFlavor>) =>
 const forwardKernel = (f: ReduceFlavor): KernelDef =>
   memo(`fwd${suffix(f)}`, () => {
     const WG = f.wg; // this kernel's own size, shadowing the module default
-    const r = workgroupReduce(WG, f.subgroups);
-    const lane = f.vec4 ? 'vec4f' : 'f32';
-    const width = f.vec4 ? 4 : 1;
+    const { r, lane, width } = reducingFlavor(f);
     return defineKernel({
       name: `group_norm_forward${suffix(f)}`,
       storage: ['read', 'read', 'read', 'write', 'write', 'write'],
@@ -83,28 +83,13 @@ struct Params { groups: u32, channelsPerGroup: u32, spatial: u32, count: u32, ep
 @group(0) @binding(4) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(5) var<storage, read_write> rstd: array<f32>;
 @group(0) @binding(6) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-${laneHelpers(lane)}
-${r.decl}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32${r.builtin}) {
+${reducingEntry(lane, WG, r)}
   let bg = flatWorkgroup(wid, nwg);
   if (bg >= p.count) { return; }
   let n = p.channelsPerGroup * p.spatial / ${width}u;
   let base = bg * n;
   let count = f32(n * ${width}u);
-  var s = ${lane}(0.0);
-  for (var i = lid; i < n; i += ${WG}u) { s += x[base + i]; }
-  let mu0 = reduceSum(vec2f(hsum(s), 0.0), lid, ${r.sgArg}).x / count;
-  var d = vec2f(0.0);
-  for (var i = lid; i < n; i += ${WG}u) {
-    let t = x[base + i] - mu0;
-    d += vec2f(hsum(t), hsum(t * t));
-  }
-  let m = reduceSum(d, lid, ${r.sgArg}) / count;
-  let mu = mu0 + m.x;
-  let rs = inverseSqrt(max(m.y - m.x * m.x, 0.0) + p.eps);
+${meanAndRstd(lane, WG, r)}
   let c0 = (bg % p.groups) * p.channelsPerGroup;
   for (var i = lid; i < n; i += ${WG}u) {
     let c = c0 + i * ${width}u / p.spatial;
@@ -123,9 +108,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 const channelStatsKernel = (f: ReduceFlavor): KernelDef =>
   memo(`stats${suffix(f)}`, () => {
     const WG = f.wg; // this kernel's own size, shadowing the module default
-    const r = workgroupReduce(WG, f.subgroups);
-    const lane = f.vec4 ? 'vec4f' : 'f32';
-    const width = f.vec4 ? 4 : 1;
+    const { r, lane, width } = reducingFlavor(f);
     return defineKernel({
       name: `group_norm_backward_channel_stats${suffix(f)}`,
       storage: ['read', 'read', 'read', 'read', 'read', 'read', 'write'],
@@ -140,12 +123,7 @@ struct Params { channels: u32, channelsPerGroup: u32, spatial: u32, count: u32, 
 @group(0) @binding(5) var<storage, read> rstd: array<f32>;
 @group(0) @binding(6) var<storage, read_write> stats: array<vec2f>;
 @group(0) @binding(7) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-${laneHelpers(lane)}
-${r.decl}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32${r.builtin}) {
+${reducingEntry(lane, WG, r)}
   let bc = flatWorkgroup(wid, nwg);
   if (bc >= p.count) { return; }
   let c = bc % p.channels;
@@ -299,7 +277,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 }`,
     });
   });
-
 
 export interface GroupNormShape {
   batch: number;

@@ -63,6 +63,50 @@ fn reduceSum(v: vec2f, lid: u32, _sgSize: u32) -> vec2f {
   };
 }
 
+/** A reducing norm kernel's reduction, lane type and values per lane, from its flavor. */
+export const reducingFlavor = (f: { wg: number; subgroups: boolean; vec4: boolean }) => ({
+  r: workgroupReduce(f.wg, f.subgroups),
+  lane: f.vec4 ? ('vec4f' as const) : ('f32' as const),
+  width: f.vec4 ? 4 : 1,
+});
+
+/**
+ * Start of a kernel that reduces with `r` over lanes of type `lane`: module helpers and the
+ * entry point (opening brace included), with the subgroup-size parameter when `r` uses it.
+ */
+export const reducingEntry = (
+  lane: 'f32' | 'vec4f',
+  wg: number,
+  r: WorkgroupReduce,
+): string => /* wgsl */ `${WGSL_FLAT_INDEX}
+${laneHelpers(lane)}
+${r.decl}
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
+        @builtin(local_invocation_index) lid: u32${r.builtin}) {`;
+
+/**
+ * Mean `mu` and reciprocal standard deviation `rs` of x[base … base+n−1] (n lanes, `count`
+ * values, p.eps added to the variance), by the corrected two-pass algorithm: Σx → μ₀, then
+ * Σ(x − μ₀) and Σ(x − μ₀)², the first term repairing μ₀'s rounding. Every invocation of the
+ * workgroup gets the same values.
+ */
+export const meanAndRstd = (
+  lane: 'f32' | 'vec4f',
+  wg: number,
+  r: WorkgroupReduce,
+): string => /* wgsl */ `  var s = ${lane}(0.0);
+  for (var i = lid; i < n; i += ${wg}u) { s += x[base + i]; }
+  let mu0 = reduceSum(vec2f(hsum(s), 0.0), lid, ${r.sgArg}).x / count;
+  var d = vec2f(0.0);
+  for (var i = lid; i < n; i += ${wg}u) {
+    let t = x[base + i] - mu0;
+    d += vec2f(hsum(t), hsum(t * t));
+  }
+  let m = reduceSum(d, lid, ${r.sgArg}) / count;
+  let mu = mu0 + m.x;
+  let rs = inverseSqrt(max(m.y - m.x * m.x, 0.0) + p.eps);`;
+
 /**
  * Workgroup size for a workgroup that reduces `lanes` values (scalars or vec4s) by
  * itself: about four per invocation, between 64 and 256. Rows of 320–1280 values get 64

@@ -16,13 +16,14 @@
 // subgroup operations when the device has them, and sizes the row workgroup to about
 // four values per invocation (64 for C = 320 or 768, see reduceWorkgroupSize).
 import type { Engine } from '../../engine/engine.ts';
-import { defineKernel, f32, grid, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
+import { defineKernel, f32, grid, grid1d, u32, type KernelDef } from '../../engine/kernel.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import {
-  laneHelpers,
+  meanAndRstd,
+  reducingEntry,
+  reducingFlavor,
   reduceWorkgroupSize,
   REDUCE_WORKGROUP_SIZES,
-  workgroupReduce,
   PARAM_SUM_WG,
   paramSumKernel,
 } from '../group-norm/norm-reduce.ts';
@@ -62,9 +63,7 @@ const suffix = (f: Flavor) => `${f.vec4 ? '_vec4' : ''}${f.subgroups ? '_subgrou
 const forwardKernel = (f: Flavor): KernelDef =>
   memo(`fwd${suffix(f)}`, () => {
     const WG = f.wg; // this kernel's own size, shadowing the module default
-    const r = workgroupReduce(WG, f.subgroups);
-    const lane = f.vec4 ? 'vec4f' : 'f32';
-    const width = f.vec4 ? 4 : 1;
+    const { r, lane, width } = reducingFlavor(f);
     return defineKernel({
       name: `layer_norm_forward${suffix(f)}`,
       storage: ['read', 'read', 'read', 'write', 'write', 'write'],
@@ -78,28 +77,13 @@ struct Params { rows: u32, cols: u32, eps: f32 }
 @group(0) @binding(4) var<storage, read_write> mean: array<f32>;
 @group(0) @binding(5) var<storage, read_write> rstd: array<f32>;
 @group(0) @binding(6) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-${laneHelpers(lane)}
-${r.decl}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32${r.builtin}) {
+${reducingEntry(lane, WG, r)}
   let row = flatWorkgroup(wid, nwg);
   if (row >= p.rows) { return; }
   let n = p.cols / ${width}u;
   let base = row * n;
   let count = f32(p.cols);
-  var s = ${lane}(0.0);
-  for (var i = lid; i < n; i += ${WG}u) { s += x[base + i]; }
-  let mu0 = reduceSum(vec2f(hsum(s), 0.0), lid, ${r.sgArg}).x / count;
-  var d = vec2f(0.0);
-  for (var i = lid; i < n; i += ${WG}u) {
-    let t = x[base + i] - mu0;
-    d += vec2f(hsum(t), hsum(t * t));
-  }
-  let m = reduceSum(d, lid, ${r.sgArg}) / count;
-  let mu = mu0 + m.x;
-  let rs = inverseSqrt(max(m.y - m.x * m.x, 0.0) + p.eps);
+${meanAndRstd(lane, WG, r)}
   for (var i = lid; i < n; i += ${WG}u) {
     y[base + i] = (x[base + i] - mu) * rs * weight[i] + bias[i];
   }
@@ -115,9 +99,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
 const inputGradKernel = (f: Flavor): KernelDef =>
   memo(`dx${suffix(f)}`, () => {
     const WG = f.wg; // this kernel's own size, shadowing the module default
-    const r = workgroupReduce(WG, f.subgroups);
-    const lane = f.vec4 ? 'vec4f' : 'f32';
-    const width = f.vec4 ? 4 : 1;
+    const { r, lane, width } = reducingFlavor(f);
     return defineKernel({
       name: `layer_norm_backward_input${suffix(f)}`,
       storage: ['read', 'read', 'read', 'read', 'read', 'write'],
@@ -131,12 +113,7 @@ struct Params { rows: u32, cols: u32 }
 @group(0) @binding(4) var<storage, read> rstd: array<f32>;
 @group(0) @binding(5) var<storage, read_write> dX: array<${lane}>;
 @group(0) @binding(6) var<uniform> p: Params;
-${WGSL_FLAT_INDEX}
-${laneHelpers(lane)}
-${r.decl}
-@compute @workgroup_size(${WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32${r.builtin}) {
+${reducingEntry(lane, WG, r)}
   let row = flatWorkgroup(wid, nwg);
   if (row >= p.rows) { return; }
   let n = p.cols / ${width}u;
@@ -194,7 +171,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) local: 
   }
 }`,
 });
-
 
 export interface LayerNormShape {
   rows: number;

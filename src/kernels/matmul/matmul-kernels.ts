@@ -159,123 +159,106 @@ ${TILE_PROLOGUE(NAIVE_TILE, NAIVE_TILE)}
 }`;
 }
 
-// Workgroup-memory layout of the tiles: mA[k·wy + m/4][m%4], mB[k·wx + n/4][n%4].
-function loadA(s: Spec): string {
+// Workgroup-memory layout of the tiles: mA[k·wy + m/4][m%4], mB[k·wx + n/4][n%4]. A and
+// B load alike, each along its own side: rows m of A (row0, M, wy slots per k) or columns
+// n of B (col0, N, wx slots per k).
+interface Side {
+  x: 'm' | 'n';
+  arr: 'a' | 'b';
+  base: string;
+  tile: string;
+  origin: string;
+  dim: string;
+  /** vec4 slots per k in the tile. */
+  w: number;
+}
+const sideA = (s: Spec): Side => ({
+  x: 'm',
+  arr: 'a',
+  base: 'baseA',
+  tile: 'mA',
+  origin: 'row0',
+  dim: 'p.M',
+  w: s.tile.wy,
+});
+const sideB = (s: Spec): Side => ({
+  x: 'n',
+  arr: 'b',
+  base: 'baseB',
+  tile: 'mB',
+  origin: 'col0',
+  dim: 'p.N',
+  w: s.tile.wx,
+});
+
+// One K step of an operand into its tile, zeros outside the matrix. kInner: stored with k
+// contiguous (A as (M, K), B as (N, K)); vec: read as vec4.
+function loadTile(s: Spec, o: Side, kInner: boolean, vec: boolean): string {
   const { wx, wy, tk } = s.tile;
   const T = wx * wy;
-  const TM = REG * wy;
-  if (!s.transA && s.vecA) {
-    // A is (M, K): a vec4 holds 4 consecutive k of one row, scattered to 4 k-rows of mA.
+  const TX = REG * o.w;
+  const { x, tile, w } = o;
+  const g = `g${x}`;
+  if (kInner && vec) {
+    // A vec4 holds 4 consecutive k of one row (column), scattered to 4 k-rows of the tile.
     return `
-    for (var v = lid; v < ${(TM * tk) / 4}u; v += ${T}u) {
-      let m = v / ${tk / 4}u;
+    for (var v = lid; v < ${(TX * tk) / 4}u; v += ${T}u) {
+      let ${x} = v / ${tk / 4}u;
       let kq = v % ${tk / 4}u;
-      let gm = row0 + m;
+      let ${g} = ${o.origin} + ${x};
       let gk = k0 + kq * 4u;
       var val = vec4f(0.0);
-      if (gm < p.M && gk < p.K) { val = vec4f(a[(baseA + gm * p.K + gk) / 4u]); }
-      let slot = kq * ${4 * wy}u + m / 4u;
-      let lane = m % 4u;
-      mA[slot][lane] = val.x;
-      mA[slot + ${wy}u][lane] = val.y;
-      mA[slot + ${2 * wy}u][lane] = val.z;
-      mA[slot + ${3 * wy}u][lane] = val.w;
+      if (${g} < ${o.dim} && gk < p.K) { val = vec4f(${o.arr}[(${o.base} + ${g} * p.K + gk) / 4u]); }
+      let slot = kq * ${4 * w}u + ${x} / 4u;
+      let lane = ${x} % 4u;
+      ${tile}[slot][lane] = val.x;
+      ${tile}[slot + ${w}u][lane] = val.y;
+      ${tile}[slot + ${2 * w}u][lane] = val.z;
+      ${tile}[slot + ${3 * w}u][lane] = val.w;
     }`;
   }
-  if (!s.transA) {
+  if (kInner) {
     return `
-    for (var v = lid; v < ${TM * tk}u; v += ${T}u) {
-      let m = v / ${tk}u;
+    for (var v = lid; v < ${TX * tk}u; v += ${T}u) {
+      let ${x} = v / ${tk}u;
       let kk = v % ${tk}u;
-      let gm = row0 + m;
+      let ${g} = ${o.origin} + ${x};
       let gk = k0 + kk;
       var val = 0.0;
-      if (gm < p.M && gk < p.K) { val = f32(a[baseA + gm * p.K + gk]); }
-      mA[kk * ${wy}u + m / 4u][m % 4u] = val;
+      if (${g} < ${o.dim} && gk < p.K) { val = f32(${o.arr}[${o.base} + ${g} * p.K + gk]); }
+      ${tile}[kk * ${w}u + ${x} / 4u][${x} % 4u] = val;
     }`;
   }
-  if (s.vecA) {
-    // A is stored (K, M): a vec4 along m drops straight into one mA slot.
+  if (vec) {
+    // Stored (K, ·): a vec4 along m (n) drops straight into one tile slot.
     return `
-    for (var v = lid; v < ${(TM * tk) / 4}u; v += ${T}u) {
-      let kk = v / ${wy}u;
-      let mq = v % ${wy}u;
+    for (var v = lid; v < ${(TX * tk) / 4}u; v += ${T}u) {
+      let kk = v / ${w}u;
+      let ${x}q = v % ${w}u;
       let gk = k0 + kk;
-      let gm = row0 + mq * 4u;
+      let ${g} = ${o.origin} + ${x}q * 4u;
       var val = vec4f(0.0);
-      if (gk < p.K && gm < p.M) { val = vec4f(a[(baseA + gk * p.M + gm) / 4u]); }
-      mA[kk * ${wy}u + mq] = val;
+      if (gk < p.K && ${g} < ${o.dim}) { val = vec4f(${o.arr}[(${o.base} + gk * ${o.dim} + ${g}) / 4u]); }
+      ${tile}[kk * ${w}u + ${x}q] = val;
     }`;
   }
   return `
-    for (var v = lid; v < ${TM * tk}u; v += ${T}u) {
-      let kk = v / ${TM}u;
-      let m = v % ${TM}u;
+    for (var v = lid; v < ${TX * tk}u; v += ${T}u) {
+      let kk = v / ${TX}u;
+      let ${x} = v % ${TX}u;
       let gk = k0 + kk;
-      let gm = row0 + m;
+      let ${g} = ${o.origin} + ${x};
       var val = 0.0;
-      if (gk < p.K && gm < p.M) { val = f32(a[baseA + gk * p.M + gm]); }
-      mA[kk * ${wy}u + m / 4u][m % 4u] = val;
+      if (gk < p.K && ${g} < ${o.dim}) { val = f32(${o.arr}[${o.base} + gk * ${o.dim} + ${g}]); }
+      ${tile}[kk * ${w}u + ${x} / 4u][${x} % 4u] = val;
     }`;
 }
 
-function loadB(s: Spec): string {
-  const { wx, wy, tk } = s.tile;
-  const T = wx * wy;
-  const TN = REG * wx;
-  if (!s.transB && s.vecB) {
-    return `
-    for (var v = lid; v < ${(TN * tk) / 4}u; v += ${T}u) {
-      let kk = v / ${wx}u;
-      let nq = v % ${wx}u;
-      let gk = k0 + kk;
-      let gn = col0 + nq * 4u;
-      var val = vec4f(0.0);
-      if (gk < p.K && gn < p.N) { val = vec4f(b[(baseB + gk * p.N + gn) / 4u]); }
-      mB[kk * ${wx}u + nq] = val;
-    }`;
-  }
-  if (!s.transB) {
-    return `
-    for (var v = lid; v < ${TN * tk}u; v += ${T}u) {
-      let kk = v / ${TN}u;
-      let n = v % ${TN}u;
-      let gk = k0 + kk;
-      let gn = col0 + n;
-      var val = 0.0;
-      if (gk < p.K && gn < p.N) { val = f32(b[baseB + gk * p.N + gn]); }
-      mB[kk * ${wx}u + n / 4u][n % 4u] = val;
-    }`;
-  }
-  if (s.vecB) {
-    // B is stored (N, K): a vec4 holds 4 consecutive k of one column.
-    return `
-    for (var v = lid; v < ${(TN * tk) / 4}u; v += ${T}u) {
-      let n = v / ${tk / 4}u;
-      let kq = v % ${tk / 4}u;
-      let gn = col0 + n;
-      let gk = k0 + kq * 4u;
-      var val = vec4f(0.0);
-      if (gn < p.N && gk < p.K) { val = vec4f(b[(baseB + gn * p.K + gk) / 4u]); }
-      let slot = kq * ${4 * wx}u + n / 4u;
-      let lane = n % 4u;
-      mB[slot][lane] = val.x;
-      mB[slot + ${wx}u][lane] = val.y;
-      mB[slot + ${2 * wx}u][lane] = val.z;
-      mB[slot + ${3 * wx}u][lane] = val.w;
-    }`;
-  }
-  return `
-    for (var v = lid; v < ${TN * tk}u; v += ${T}u) {
-      let n = v / ${tk}u;
-      let kk = v % ${tk}u;
-      let gn = col0 + n;
-      let gk = k0 + kk;
-      var val = 0.0;
-      if (gn < p.N && gk < p.K) { val = f32(b[baseB + gn * p.K + gk]); }
-      mB[kk * ${wx}u + n / 4u][n % 4u] = val;
-    }`;
-}
+const loadA = (s: Spec) => loadTile(s, sideA(s), !s.transA, s.vecA);
+const loadB = (s: Spec) => loadTile(s, sideB(s), s.transB, s.vecB);
+
+// acc_i += av[i] · bv: one k of the 4 × 4 register block (rows av, columns bv).
+const FMA_ROWS = [0, 1, 2, 3].map((i) => `      acc${i} = fma(vec4f(av.${'xyzw'[i]}), bv, acc${i});`).join('\n');
 
 function storeC(s: Spec): string {
   const S = s.dtype;
@@ -332,10 +315,7 @@ ${loadB(s)}
       for (var k = 0u; k < ${tk}u; k++) {
         let av = mA[k * ${wy}u + ty];
         let bv = mB[k * ${wx}u + tx];
-        acc0 = fma(vec4f(av.x), bv, acc0);
-        acc1 = fma(vec4f(av.y), bv, acc1);
-        acc2 = fma(vec4f(av.z), bv, acc2);
-        acc3 = fma(vec4f(av.w), bv, acc3);
+${FMA_ROWS}
       }
       workgroupBarrier();
     }
@@ -401,10 +381,7 @@ function directStep1(s: Spec): string {
     for (var k = 0u; k < p.K; k++) {
       let av = ${av};
       let bv = ${bv};
-      acc0 = fma(vec4f(av.x), bv, acc0);
-      acc1 = fma(vec4f(av.y), bv, acc1);
-      acc2 = fma(vec4f(av.z), bv, acc2);
-      acc3 = fma(vec4f(av.w), bv, acc3);
+${FMA_ROWS}
     }`;
 }
 

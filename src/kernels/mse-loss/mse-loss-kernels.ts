@@ -8,6 +8,7 @@ import { defineKernel, f32, grid, grid1d, u32, WGSL_FLAT_INDEX } from '../../eng
 import { chunkRows, forEachRowRange } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { reduceToShape } from '../reduce/reduce-kernels.ts';
+import { elementwiseMain } from '../elementwise-main.ts';
 
 export type MseReduction = 'mean' | 'sum';
 
@@ -65,10 +66,7 @@ struct Params { n: u32, coef: f32 }
 @group(0) @binding(3) var<storage, read_write> dX: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 ${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${ELEMENTWISE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
+${elementwiseMain()}
   if (i < p.n) { dX[i] = p.coef * dL[0] * (pred[i] - truth[i]); }
 }`,
 });

@@ -10,6 +10,7 @@ import { chunkRows } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { broadcastLayout, broadcastParams, WGSL_BROADCAST } from '../binary/broadcast.ts';
 import { axesReducedTo, normalizeAxes, planReduction, reducedShape, type ReduceStep } from './reduce-plan.ts';
+import { elementwiseMain } from '../elementwise-main.ts';
 
 const WG = 256;
 /** Columns kernel: 32 adjacent columns (coalesced reads) × 8 lanes along the reduced axis. */
@@ -109,10 +110,7 @@ struct Params { outer: u32, r: u32, inner: u32, scale: f32 }
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
 ${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${ELEMENTWISE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
+${elementwiseMain()}
   if (i >= p.outer * p.inner) { return; }
   let o = i / p.inner;
   let k = i % p.inner;
@@ -133,10 +131,7 @@ const expandKernel = defineKernel({
 @group(0) @binding(2) var<uniform> p: Params;
 ${WGSL_BROADCAST}
 ${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${ELEMENTWISE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
+${elementwiseMain()}
   if (i < p.n) { y[i] = p.s * x[broadcastOffsets(i).x]; }
 }`,
 });

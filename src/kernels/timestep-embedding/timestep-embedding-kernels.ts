@@ -10,6 +10,7 @@ import {
   type ResolvedTimestepOptions,
   type TimestepEmbeddingOptions,
 } from './timestep-embedding-reference.ts';
+import { elementwiseMain } from '../elementwise-main.ts';
 
 const REDUCE_WG = 64;
 
@@ -40,10 +41,7 @@ ${PARAMS}
 @group(0) @binding(3) var<uniform> p: Params;
 ${WGSL_FLAT_INDEX}
 ${REDUCE_ANGLE}
-@compute @workgroup_size(${ELEMENTWISE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
+${elementwiseMain()}
   if (i >= p.n) { return; }
   let b = i / p.dim;
   let j = i - b * p.dim;

@@ -15,6 +15,7 @@ import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
 import { forEachRowRange } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
+import { elementwiseMain, WGSL_ELEMENTWISE_ENTRY } from '../elementwise-main.ts';
 
 export type UnaryImpl = 'vec4' | 'scalar';
 
@@ -22,9 +23,6 @@ export type UnaryImpl = 'vec4' | 'scalar';
 export const VEC_WG = 256;
 export const VEC_PER = 4;
 
-/** Entry point signature shared by the element-wise kernels (`wid`, `nwg`, `lid`). */
-export const WGSL_ELEMENTWISE_ENTRY = /* wgsl */ `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32)`;
 
 // Loop over this invocation's vec4s `i` (n4 = ⌈n/4⌉ of them); `keep(i, v)` zeroes lanes ≥ n.
 const VEC_LOOP = (body: string) => /* wgsl */ `
@@ -42,9 +40,7 @@ ${body}
 }`;
 
 const SCALAR_BODY = (body: string) => /* wgsl */ `
-@compute @workgroup_size(${ELEMENTWISE_WG})
-${WGSL_ELEMENTWISE_ENTRY} {
-  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
+${elementwiseMain()}
   if (i < p.n) {
 ${body}
   }

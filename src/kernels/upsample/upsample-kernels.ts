@@ -7,6 +7,7 @@ import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, grid1d, u32, WGSL_FLAT_INDEX } from '../../engine/kernel.ts';
 import { forEachRowRange } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
+import { elementwiseMain } from '../elementwise-main.ts';
 
 // Output rows are 2W floats, so an output row pair starts at an even float index and vec2
 // views of y line up with the 2×2 blocks.
@@ -20,10 +21,7 @@ struct Params { n: u32, W: u32 }
 @group(0) @binding(1) var<storage, read_write> y: array<vec2f>;
 @group(0) @binding(2) var<uniform> p: Params;
 ${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${ELEMENTWISE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
+${elementwiseMain()}
   if (i >= p.n) { return; }
   // i = row·W + col over all (B·C·H) input rows; output rows 2·row and 2·row + 1 hold W vec2s.
   let row = i / p.W;
@@ -44,10 +42,7 @@ struct Params { n: u32, W: u32 }
 @group(0) @binding(1) var<storage, read_write> dX: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
 ${WGSL_FLAT_INDEX}
-@compute @workgroup_size(${ELEMENTWISE_WG})
-fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
-        @builtin(local_invocation_index) lid: u32) {
-  let i = flatIndex(wid, nwg, lid, ${ELEMENTWISE_WG}u);
+${elementwiseMain()}
   if (i >= p.n) { return; }
   let row = i / p.W;
   let col = i % p.W;
