@@ -33,7 +33,7 @@ import type {
 import type { GpuReport } from '../worker/api.ts';
 import { newJobId, progressCallback, toWorkerError, workerApi } from '../worker/client.ts';
 import { clampCrop, defaultCrop } from './crop.ts';
-import { generationTextEntries, imageFileName, type GenerationRecord } from './generation-metadata.ts';
+import { generationTextEntries, imageFileName, type GenerationRecord } from '../session/generation-metadata.ts';
 import { cropThumbnail, encodePng, saveFile } from './image-encode.ts';
 import { workerNotice, type Notice, type NoticeArea } from './messages.ts';
 import { validateUpload, type UploadProblem } from './upload-validation.ts';
