@@ -17,7 +17,12 @@ import { placeholderProblem } from '../storage/concept-limits.ts';
 import { ConceptFileError, importConcept, type ConceptPackInfo } from '../storage/concept-safetensors.ts';
 import { BadRequest } from './bad-request.ts';
 import type { CallOptions, SessionGenerateRequest, SessionPersonalizeRequest } from './requests.ts';
-import { resolveGenerate, resolvePersonalize, type ResolvedGenerate } from './resolve-settings.ts';
+import {
+  resolveGenerate,
+  resolvePersonalize,
+  type ResolvedGenerate,
+  type ResolvedPersonalize,
+} from './resolve-settings.ts';
 import { applyCrop } from './validate.ts';
 
 export interface SessionDeps {
@@ -33,6 +38,14 @@ export interface GenerateResult {
   images: ImageResult[];
 }
 
+/**
+ * The pipeline's events, preceded by the settings the run resolved and where it starts (the
+ * CLI prints them; the app's progress has no place for them).
+ */
+export type SessionPersonalizeEvent =
+  | PersonalizeEvent
+  | { stage: 'settings'; settings: ResolvedPersonalize; start: 'encoder' | 'class-word'; encoderTrained: boolean };
+
 /** A sampling step of image `image`, of `batch` images in all. */
 export type SessionGenerateEvent = GenerateEvent & { batch: number };
 
@@ -43,7 +56,7 @@ export interface ForeignImportResult {
 }
 
 export interface Session {
-  personalize(request: SessionPersonalizeRequest, options?: CallOptions<PersonalizeEvent>): Promise<ConceptData>;
+  personalize(request: SessionPersonalizeRequest, options?: CallOptions<SessionPersonalizeEvent>): Promise<ConceptData>;
   generate(request: SessionGenerateRequest, options?: CallOptions<SessionGenerateEvent>): Promise<GenerateResult>;
   importForeign(request: ForeignImportRequest, options?: CallOptions<never>): Promise<ForeignImportResult>;
   /** A Likeness concept file for the loaded pack; ConceptFileError 'not-a-concept' for other tools' files. */
@@ -91,6 +104,13 @@ export function createSession(deps: SessionDeps): Session {
       }
       const photo = applyCrop(await deps.decodeImage(request.image, request.mime), request.crop);
       signal?.throwIfAborted();
+      const encoderConfig = rt.manifest.architecture.tuningEncoder as { trained?: boolean } | undefined;
+      onProgress?.({
+        stage: 'settings',
+        settings: s,
+        start: rt.encoder ? 'encoder' : 'class-word',
+        encoderTrained: encoderConfig?.trained !== false,
+      });
       return personalize(
         rt,
         photo,

@@ -9,7 +9,7 @@ import type { PackCache } from '../packs/pack-cache.ts';
 import { loadPackFromUrl, type LoadedPack } from '../packs/pack-loader.ts';
 import { decodeImageBrowser } from '../image/decode-browser.ts';
 import type { RgbaImage } from '../image/types.ts';
-import type { PersonalizeEvent } from '../pipeline/personalize.ts';
+import type { SessionPersonalizeEvent } from '../session/session.ts';
 import type {
   ConceptData,
   DownloadProgress,
@@ -68,7 +68,7 @@ const defaultBuilder: PackBuilder = async (o) => {
   return buildPack({ ...o, exportGraphs: exportPackGraphs });
 };
 
-function toPersonalizeProgress(e: PersonalizeEvent): PersonalizeProgress {
+function toPersonalizeProgress(e: SessionPersonalizeEvent): PersonalizeProgress | null {
   switch (e.stage) {
     case 'encoding':
       return { stage: 'encoding' };
@@ -78,6 +78,9 @@ function toPersonalizeProgress(e: PersonalizeEvent): PersonalizeProgress {
       return { stage: 'tuning', step: e.step, steps: e.steps, loss: e.loss };
     case 'done':
       return { stage: 'done' };
+    case 'settings':
+      // The app shows the settings it asked for; nothing to send.
+      return null;
   }
 }
 
@@ -114,7 +117,8 @@ function release(cb: unknown): void {
 
 export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: RuntimeHost<Engine, PackRuntime> } {
   // The vision tower is uploaded on the first personalization: generating never needs it.
-  const openRuntime = deps.openRuntime ?? ((e: Engine, p: LoadedPack) => PackRuntime.open(e, p, { deferImageEncoder: true }));
+  const openRuntime =
+    deps.openRuntime ?? ((e: Engine, p: LoadedPack) => PackRuntime.open(e, p, { deferImageEncoder: true }));
   const host = new RuntimeHost<Engine, PackRuntime>(() => deps.createEngine(), openRuntime);
   const jobs = new JobRegistry();
   const gpu = new Mutex();
@@ -219,7 +223,13 @@ export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: 
     ): Promise<ConceptData> {
       return job(jobId, onProgress, async (signal) => {
         const concept = await gpu.run(signal, () =>
-          session.personalize(request, { signal, onProgress: (e) => send(onProgress, toPersonalizeProgress(e)) }),
+          session.personalize(request, {
+            signal,
+            onProgress: (e) => {
+              const p = toPersonalizeProgress(e);
+              if (p) send(onProgress, p);
+            },
+          }),
         );
         return Comlink.transfer(concept, buffersOf([concept.embedding, ...concept.lora.flatMap((l) => [l.A, l.B])]));
       });
