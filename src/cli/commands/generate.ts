@@ -77,7 +77,8 @@ export async function generateCommand(argv: string[], log: (s: string) => void, 
     mkdirSync(o.out, { recursive: true });
     const context = {
       packId: rt.manifest.name,
-      concept: concept ? { name: conceptName, placeholder: concept.placeholder, id: null } : null,
+      // Keys in the order the app's gallery writes them; a file has no library id.
+      concept: concept ? { id: null, name: conceptName, placeholder: concept.placeholder } : null,
       createdAt: now(),
     };
     for (const [i, img] of images.entries()) {
