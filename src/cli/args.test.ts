@@ -5,6 +5,7 @@ import { DEFAULTS } from '../domain/defaults.ts';
 import { SAMPLERS } from '../domain/samplers.ts';
 import { optionsHelp, parseArgs, UsageError } from './args.ts';
 import { GENERATE_OPTIONS } from './commands/generate-options.ts';
+import { PACK_OPTIONS } from './commands/pack-options.ts';
 import { PERSONALIZE_OPTIONS } from './commands/personalize-options.ts';
 import { HELP, main } from './main.ts';
 
@@ -75,8 +76,8 @@ describe('parseArgs', () => {
 });
 
 describe('--help', () => {
-  it('lists every declared option of personalize and generate, with the current defaults', () => {
-    for (const name of [...Object.keys(PERSONALIZE_OPTIONS), ...Object.keys(GENERATE_OPTIONS)]) {
+  it('lists every declared option of personalize, generate and pack, with the current defaults', () => {
+    for (const name of [PERSONALIZE_OPTIONS, GENERATE_OPTIONS, PACK_OPTIONS].flatMap((o) => Object.keys(o))) {
       expect(HELP).toContain(`--${name}`);
     }
     const generate = optionsHelp(GENERATE_OPTIONS);

@@ -3,6 +3,7 @@ import { Engine } from '../engine/engine.ts';
 import { BadRequest } from '../session/bad-request.ts';
 import { optionsHelp, UsageError } from './args.ts';
 import { GENERATE_OPTIONS } from './commands/generate-options.ts';
+import { PACK_OPTIONS } from './commands/pack-options.ts';
 import { PERSONALIZE_OPTIONS } from './commands/personalize-options.ts';
 
 export const HELP = `likeness — personalize a text-to-image model from one photo, on WebGPU
@@ -39,29 +40,7 @@ ${optionsHelp(GENERATE_OPTIONS)}  PNG files carry the settings as the app writes
 pack --from <diffusers folder | model.safetensors> [--name <name>] [options]
   Builds a pack from an SD 1.x / 2.x diffusers folder or an original single-file
   checkpoint (A1111/ComfyUI layout); see docs/packs.md. .ckpt pickles are refused.
-  --out <dir>             Where to write the pack (default models/<name>/, which the app serves).
-  --name <text>           Pack name (default: the source's folder or file name).
-  --image-encoder <dir>   CLIPVisionModelWithProjection folder when --from has none.
-  --encoder <dir>         Trained tuning encoder (config.json + model.safetensors).
-                          Without it the pack has NO tuning encoder: personalize then needs
-                          --class-word and tunes longer from it.
-  --untrained-encoder     Pack the untrained, deterministic initialisation instead (tests,
-                          the tiny pack, a starting point for train-encoder); --seed <n>.
-  --fp16                  Store weights as fp16 (fp32 and bf16 sources are rounded).
-  --vae <dir|file>        Replace the VAE: a diffusers vae folder or a .safetensors file.
-  --scheduler <file|dir>  A scheduler_config.json replacing the source's.
-  --tokenizer <file|dir>  CLIP merges.txt (or bpe_simple_vocab_16e6.txt.gz, or a folder
-                          with tokenizer/merges.txt); single files carry no tokenizer, so
-                          without it the bundled CLIP merges are used.
-  --config <dir>          Single file: take unet/vae/text_encoder/scheduler configs (and
-                          the tokenizer) from a diffusers folder, for non-standard models.
-  --variant <name>        Single file without --config: sd15 | sd21 (768, v-prediction) |
-                          sd21-base (512, epsilon). Default: sd15 for SD 1.x weights; for
-                          SD 2.x sd21, or sd21-base when the file name says base/512.
-  --ema                   Single file: take the UNet from its EMA copy (model_ema.*).
-  --no-graphs             Skip the ONNX graphs.
-  --quiet                 No progress lines.
-
+${optionsHelp(PACK_OPTIONS)}
 train-encoder --images <folder|list> --out <dir> [options]
   --pack <dir>            Model pack whose CLIP vision, text encoder, UNet and VAE stay frozen.
   --boxes <json>          Square crops per file: {"name.jpg": [x, y, size]} (default: centre square).
