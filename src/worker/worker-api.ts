@@ -33,7 +33,7 @@ import {
   type OpenedCache,
 } from './pack-source.ts';
 import { buildAndLoad, type PackBuilder } from './pack-build.ts';
-import { RuntimeHost } from './runtime-host.ts';
+import { RuntimeHost } from '../session/runtime-host.ts';
 import { toWireError } from './worker-error.ts';
 import { conceptFieldProblems } from '../storage/concept-limits.ts';
 import type { ClipTokenizer } from '../pipeline/clip-tokenizer.ts';
