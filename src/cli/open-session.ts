@@ -1,5 +1,5 @@
-// The CLI's way into the session core: a pack folder opened on a fresh engine, in-process.
-// The app reaches the same core through the worker (worker/worker-api.ts).
+// The CLI's way into the session core: a pack folder loaded into a session on a fresh engine,
+// in-process. The app reaches the same core through the worker (worker/worker-api.ts).
 import { Engine } from '../engine/engine.ts';
 import { decodeImage } from '../image/decode-node.ts';
 import { loadPackFromFolder } from '../packs/pack-node.ts';
@@ -19,24 +19,21 @@ export async function openCliSession(
   log: (s: string) => void,
 ): Promise<CliSession> {
   const pack = await loadPackFromFolder(packDir);
-  const engine = await Engine.create();
+  const session = createSession({
+    createEngine: () => Engine.create(),
+    openRuntime: (engine, p) => PackRuntime.open(engine, p, options),
+    // decode-node sniffs the format from the bytes; the MIME type is the browser's concern.
+    decodeImage: (bytes) => decodeImage(bytes),
+  });
+  // Created first so that a missing adapter fails with its own message.
+  const engine = await session.host.engine();
   log(`adapter: ${engine.info.name}`);
-  let rt: PackRuntime;
   try {
-    rt = await PackRuntime.open(engine, pack, options);
+    const rt = await session.loadPack(pack);
+    if (!rt) throw new Error('the GPU engine could not be created');
+    return { session, rt, close: () => session.host.dropEngine() };
   } catch (e) {
-    engine.destroy();
+    session.host.dropEngine();
     throw e;
   }
-  const runtime = rt;
-  // decode-node sniffs the format from the bytes; the MIME type is the browser's concern.
-  const session = createSession({ runtime: async () => runtime, decodeImage: (bytes) => decodeImage(bytes) });
-  return {
-    session,
-    rt,
-    close() {
-      runtime.dispose();
-      engine.destroy();
-    },
-  };
 }

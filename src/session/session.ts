@@ -4,9 +4,12 @@
 // once and resolves its defaults once (resolve-settings.ts), so the same request gives the
 // same concept and the same image bytes from either shell.
 //
-// The shell owns the pack's lifetime (the worker's RuntimeHost, the CLI's one-shot runtime) and
-// hands the session a way to reach the current runtime; the session never holds one itself.
+// The session holds the loaded pack (runtime-host.ts: one engine, the pack's runtime, re-opened
+// after a lost device); where the pack's bytes come from is the shell's business (a URL, OPFS or
+// a picked folder in the app; a folder on disk for the CLI).
 import type { ConceptData, ForeignImportRequest, ImageResult } from '../domain/types.ts';
+import type { Engine } from '../engine/engine.ts';
+import type { LoadedPack } from '../packs/pack-loader.ts';
 import type { RgbaImage } from '../image/types.ts';
 import { generate, type GenerateEvent } from '../pipeline/generate.ts';
 import { conceptFromForeign } from '../pipeline/import-concept.ts';
@@ -23,11 +26,13 @@ import {
   type ResolvedGenerate,
   type ResolvedPersonalize,
 } from './resolve-settings.ts';
+import { RuntimeHost } from './runtime-host.ts';
 import { applyCrop } from './validate.ts';
 
 export interface SessionDeps {
-  /** The loaded pack's runtime (the shell opens it once per pack). */
-  runtime(): Promise<PackRuntime>;
+  createEngine(): Promise<Engine>;
+  /** Opens a pack's runtime on an engine (weights checked against the configs and uploaded). */
+  openRuntime(engine: Engine, pack: LoadedPack): Promise<PackRuntime>;
   /** Photo bytes → upright RGBA (EXIF applied): the browser's decoders, or decode-node in Node. */
   decodeImage(bytes: Uint8Array, mime: string): Promise<RgbaImage>;
 }
@@ -56,6 +61,14 @@ export interface ForeignImportResult {
 }
 
 export interface Session {
+  /** The engine and the loaded pack's runtime, re-created after a lost device. */
+  readonly host: RuntimeHost<Engine, PackRuntime>;
+  /**
+   * Makes `pack` the loaded pack with its runtime opened now, so a bad pack fails here and the
+   * first generation starts at once; the previous pack stays current until this one is ready.
+   * Null without a GPU: the pack is kept, and running it says what is missing.
+   */
+  loadPack(pack: LoadedPack, options?: CallOptions<never>): Promise<PackRuntime | null>;
   personalize(request: SessionPersonalizeRequest, options?: CallOptions<SessionPersonalizeEvent>): Promise<ConceptData>;
   generate(request: SessionGenerateRequest, options?: CallOptions<SessionGenerateEvent>): Promise<GenerateResult>;
   importForeign(request: ForeignImportRequest, options?: CallOptions<never>): Promise<ForeignImportResult>;
@@ -81,12 +94,33 @@ export function conceptPackInfo(rt: PackRuntime): ConceptPackInfo {
 const imageOut = (i: ImageResult): ImageResult => ({ width: i.width, height: i.height, rgba: i.rgba, seed: i.seed });
 
 export function createSession(deps: SessionDeps): Session {
+  const host = new RuntimeHost<Engine, PackRuntime>(() => deps.createEngine(), deps.openRuntime);
+  const runtime = () => host.runtime();
   return {
+    host,
+
+    async loadPack(pack, { signal } = {}) {
+      let engine: Engine;
+      try {
+        engine = await host.engine();
+      } catch {
+        host.setPack(pack);
+        return null;
+      }
+      const rt = await deps.openRuntime(engine, pack);
+      if (signal?.aborted) {
+        rt.dispose();
+        signal.throwIfAborted();
+      }
+      host.adopt(pack, rt);
+      return rt;
+    },
+
     async personalize(request, { signal, onProgress } = {}) {
       if (!(request.image instanceof Uint8Array) || request.image.length === 0) {
         throw new BadRequest('No photo was given (the image is empty).');
       }
-      const rt = await deps.runtime();
+      const rt = await runtime();
       const s = resolvePersonalize(request, rt.manifest.defaults, rt.encoder !== null);
       // The rules concept import applies (concept-limits.ts); the vocabulary one runs in personalize().
       const phProblem = placeholderProblem(s.placeholder);
@@ -133,7 +167,7 @@ export function createSession(deps: SessionDeps): Session {
     },
 
     async generate(request, { signal, onProgress } = {}) {
-      const rt = await deps.runtime();
+      const rt = await runtime();
       const settings = resolveGenerate(request, rt.manifest.defaults);
       const c = settings.concept;
       if (c && c.packHash !== rt.hash) {
@@ -157,7 +191,7 @@ export function createSession(deps: SessionDeps): Session {
       if (request.placeholder !== undefined && typeof request.placeholder !== 'string') {
         throw new BadRequest('The placeholder must be text.');
       }
-      const rt = await deps.runtime();
+      const rt = await runtime();
       signal?.throwIfAborted();
       const pack = conceptPackInfo(rt);
       try {
@@ -179,11 +213,11 @@ export function createSession(deps: SessionDeps): Session {
     },
 
     async openConceptFile(bytes) {
-      return importConcept(bytes, conceptPackInfo(await deps.runtime()));
+      return importConcept(bytes, conceptPackInfo(await runtime()));
     },
 
     async packId() {
-      return (await deps.runtime()).manifest.name;
+      return (await runtime()).manifest.name;
     },
   };
 }

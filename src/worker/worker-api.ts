@@ -1,8 +1,8 @@
 // The worker's API (api.ts): a thin comlink adapter over the session core (session/session.ts),
 // which the CLI runs in-process. What is the worker's own: job ids and cancel → AbortSignal
 // (jobs.ts), one GPU job at a time, progress through proxied callbacks, transferables, errors
-// as plain WorkerError objects (worker-error.ts), and the pack's lifetime — loading it from a
-// URL, OPFS or a picked model folder and keeping its runtime (runtime-host.ts).
+// as plain WorkerError objects (worker-error.ts), and where a pack's bytes come from (a URL,
+// OPFS or a picked model folder); the session loads the pack and keeps its runtime.
 import * as Comlink from 'comlink';
 import type { Engine } from '../engine/engine.ts';
 import type { PackCache } from '../packs/pack-cache.ts';
@@ -33,7 +33,7 @@ import {
   type OpenedCache,
 } from './pack-source.ts';
 import { buildAndLoad, type PackBuilder } from './pack-build.ts';
-import { RuntimeHost } from '../session/runtime-host.ts';
+import type { RuntimeHost } from '../session/runtime-host.ts';
 import { toWireError } from './worker-error.ts';
 import { conceptFieldProblems } from '../storage/concept-limits.ts';
 import type { ClipTokenizer } from '../pipeline/clip-tokenizer.ts';
@@ -119,7 +119,6 @@ export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: 
   // The vision tower is uploaded on the first personalization: generating never needs it.
   const openRuntime =
     deps.openRuntime ?? ((e: Engine, p: LoadedPack) => PackRuntime.open(e, p, { deferImageEncoder: true }));
-  const host = new RuntimeHost<Engine, PackRuntime>(() => deps.createEngine(), openRuntime);
   const jobs = new JobRegistry();
   const gpu = new Mutex();
   // The pack's tokenizer for concept checks, also when no GPU runtime was opened.
@@ -130,7 +129,8 @@ export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: 
     deps.decodeImage ??
     ((bytes: Uint8Array, mime: string) =>
       decodeImageBrowser(new Blob([bytes as Uint8Array<ArrayBuffer>], { type: mime })));
-  const session = createSession({ runtime: () => host.runtime(), decodeImage: decode });
+  const session = createSession({ createEngine: () => deps.createEngine(), openRuntime, decodeImage: decode });
+  const { host } = session;
 
   /** Runs job `jobId`; any failure leaves as a WorkerError, after a lost device was dropped. */
   async function job<T>(jobId: string, callback: unknown, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
@@ -194,25 +194,8 @@ export function createWorkerApi(deps: WorkerDeps): WorkerApi & { readonly host: 
         // Open the runtime now: the weights are checked against the configs and uploaded
         // once, so a bad pack fails here and the first generation starts at once. The
         // previous pack stays current until this one is ready.
-        let hash = manifestHash(pack.manifest);
-        await gpu.run(signal, async () => {
-          let engine: Engine;
-          try {
-            engine = await host.engine();
-          } catch {
-            // No WebGPU: the pack is verified and cached; running it will say what is missing.
-            host.setPack(pack);
-            return;
-          }
-          const rt = await openRuntime(engine, pack);
-          if (signal.aborted) {
-            rt.dispose();
-            signal.throwIfAborted();
-          }
-          host.adopt(pack, rt);
-          hash = rt.hash;
-        });
-        return packSummary(pack.manifest, hash, storage, pack.offline);
+        const rt = await gpu.run(signal, () => session.loadPack(pack, { signal }));
+        return packSummary(pack.manifest, rt?.hash ?? manifestHash(pack.manifest), storage, pack.offline);
       });
     },
 
