@@ -4,6 +4,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { DEFAULTS } from '../domain/defaults.ts';
 import { SAMPLERS } from '../domain/samplers.ts';
 import { optionsHelp, parseArgs, UsageError } from './args.ts';
+import { EVAL_OPTIONS } from './commands/eval-options.ts';
 import { GENERATE_OPTIONS } from './commands/generate-options.ts';
 import { PACK_OPTIONS } from './commands/pack-options.ts';
 import { PERSONALIZE_OPTIONS } from './commands/personalize-options.ts';
@@ -76,8 +77,10 @@ describe('parseArgs', () => {
 });
 
 describe('--help', () => {
-  it('lists every declared option of personalize, generate and pack, with the current defaults', () => {
-    for (const name of [PERSONALIZE_OPTIONS, GENERATE_OPTIONS, PACK_OPTIONS].flatMap((o) => Object.keys(o))) {
+  it('lists every declared option of personalize, generate, pack and eval, with the current defaults', () => {
+    for (const name of [PERSONALIZE_OPTIONS, GENERATE_OPTIONS, PACK_OPTIONS, EVAL_OPTIONS].flatMap((o) =>
+      Object.keys(o),
+    )) {
       expect(HELP).toContain(`--${name}`);
     }
     const generate = optionsHelp(GENERATE_OPTIONS);

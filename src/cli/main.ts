@@ -2,6 +2,7 @@
 import { Engine } from '../engine/engine.ts';
 import { BadRequest } from '../session/bad-request.ts';
 import { optionsHelp, UsageError } from './args.ts';
+import { EVAL_OPTIONS } from './commands/eval-options.ts';
 import { GENERATE_OPTIONS } from './commands/generate-options.ts';
 import { PACK_OPTIONS } from './commands/pack-options.ts';
 import { PERSONALIZE_OPTIONS } from './commands/personalize-options.ts';
@@ -64,13 +65,7 @@ train-encoder --images <folder|list> --out <dir> [options]
   Writes <out>/config.json + model.safetensors (for pack --encoder), log.jsonl, checkpoints/.
 
 eval --concepts <folder of photos> --prompts <file> [options]
-  --pack <dir>            Model pack with a tuning encoder.
-  --steps <n>             Sampling steps (pack default); --tuning-steps <n> (default 12).
-  --variants <list>       full,no-tuning,no-dual-path,no-hypernetwork (default: all).
-  --token <word>          Placeholder in the prompts (default S*; "{}" works too).
-  --guidance <x>, --sampler <name>, --seed <n>   As for generate.
-  --out <file.md>         Markdown table; --json <file> the full report.
-
+${optionsHelp(EVAL_OPTIONS)}
 Options for bench:
   --quick                 Smaller shapes (smoke run, e.g. on a software adapter).
   --out <file>            Where to write the JSON (default bench/results.json).
