@@ -1,7 +1,11 @@
 // `likeness <command>`: the Node CLI over the same engine the browser worker uses.
 import { Engine } from '../engine/engine.ts';
-import { UsageError } from './args.ts';
-import { MAX_PIXELS, NODE_JPEG_MAX_PIXELS } from '../domain/limits.ts';
+import { BadRequest } from '../session/bad-request.ts';
+import { optionsHelp, UsageError } from './args.ts';
+import { EVAL_OPTIONS } from './commands/eval-options.ts';
+import { GENERATE_OPTIONS } from './commands/generate-options.ts';
+import { PACK_OPTIONS } from './commands/pack-options.ts';
+import { PERSONALIZE_OPTIONS } from './commands/personalize-options.ts';
 
 export const HELP = `likeness — personalize a text-to-image model from one photo, on WebGPU
 
@@ -26,81 +30,18 @@ Commands:
   help                    Show this text.
 
 personalize --image <photo.png|jpg> --out <concept.safetensors> [options]
-  --pack <dir>            Model pack (default: the bundled tiny pack, built on first use).
-                          Photos up to ${MAX_PIXELS / 1e6} MP; JPEGs up to ${NODE_JPEG_MAX_PIXELS / 1e6} MP here (docs/limits.md).
-  --token <word>          Placeholder written in prompts (default S*): one made-up word,
-                          not a word the model knows (docs/limits.md).
-  --class-word <word>     Required for a pack without a tuning encoder: one word (one token)
-                          for what the photo shows (e.g. dog); v* starts from its embedding,
-                          the LoRA from B = 0. Ignored when the pack has an encoder.
-  --steps <n>             Tuning steps (default 12 from the encoder; 60 from a class word).
-  --crop <x,y,size>       Square crop in photo pixels (default: the centre square).
-  --seed <n>              Seed of the tuning noise (default 0).
-  --lr <x>                Adam learning rate (default 0.002, both starts; see docs/pipeline.md).
-  Prints which start was used (tuning encoder or class word); the concept file records it.
-  --batch <n>             Noised views per tuning step (default 1).
-  --checkpointing         Recompute UNet blocks in backward (less GPU memory; on by
-                          default for packs of 256 px and up).
-  --kohya                 Write LoRA names for kohya/A1111 tools instead of diffusers/PEFT.
-  --weights <mode>        GPU dtype of linear/conv weights: stored (default: fp16 packs stay
-                          fp16), f16 (fp32 packs rounded to fp16 too) or f32.
-  --format <name>         likeness (default: one concept file), diffusers (--out is a folder
-                          or .zip with pytorch_lora_weights.safetensors + learned_embeds.safetensors
-                          for load_lora_weights / load_textual_inversion), or a1111 (a kohya
-                          LoRA + an emb_params embedding for A1111 / ComfyUI). Other tools
-                          apply a concept at blend 1; see docs/concepts.md.
+${optionsHelp(PERSONALIZE_OPTIONS)}  Prints which start was used (tuning encoder or class word); the concept file records it.
 
 generate --prompt "<text>" --out <folder> [options]
-  --concept <file>        A concept from \`personalize\`; write its placeholder in the prompt.
-                          Other tools' files work too (see --lora, --embedding).
-  --lora <file>           A LoRA from diffusers, PEFT or kohya (.safetensors, UNet part).
-  --embedding <file>      A textual-inversion embedding (diffusers learned_embeds, A1111).
-  --trigger <word>        Placeholder for an imported LoRA/embedding (default: the embedding's
-                          token, the file's trigger word, else the file name). Blend default 1.
-  --drop-text-encoder     Import a LoRA's UNet part when it also trains the text encoder.
-  --attention-only        Import only a LoRA's attention projections when it also changes
-                          other UNet layers (feed-forward, proj_in/out). Both are approximations.
-  --negative "<text>"     Negative prompt.
-  --steps <n>             Sampling steps (pack default).
-  --guidance <x>          Classifier-free guidance scale (pack default, 7.5).
-  --sampler <name>        ddim | euler | dpmpp-2m (pack default).
-  --blend <α>             Dual-path blend in [0, 1] (default: the concept's, 0.25).
-  --seed <n>              Seed; image i of a batch uses seed + i (default 0).
-  --batch <n>             Images to make.
-  --rng <name>            How the seed becomes the starting noise x_T: philox (default,
-                          Likeness' own) or torch, the values torch.randn gives with
-                          torch.Generator('cpu').manual_seed(seed), so diffusers with that
-                          generator (batch 1, seed + i per image) starts from the same x_T.
-  --pack <dir>            Model pack (default: the bundled tiny pack).
-  --weights <mode>        stored | f16 | f32, as for personalize.
-  PNG files carry the settings as tEXt chunks.
+${optionsHelp(GENERATE_OPTIONS)}  PNG files carry the settings as the app writes them: an A1111 \`parameters\` entry and
+  the exact settings as JSON under \`likeness\` (the same bytes as the app's download).
+  Defaults are resolved once: the option, the concept (its blend), the pack, then the
+  table in src/domain/defaults.ts (docs/pipeline.md).
 
 pack --from <diffusers folder | model.safetensors> [--name <name>] [options]
   Builds a pack from an SD 1.x / 2.x diffusers folder or an original single-file
   checkpoint (A1111/ComfyUI layout); see docs/packs.md. .ckpt pickles are refused.
-  --out <dir>             Where to write the pack (default models/<name>/, which the app serves).
-  --name <text>           Pack name (default: the source's folder or file name).
-  --image-encoder <dir>   CLIPVisionModelWithProjection folder when --from has none.
-  --encoder <dir>         Trained tuning encoder (config.json + model.safetensors).
-                          Without it the pack has NO tuning encoder: personalize then needs
-                          --class-word and tunes longer from it.
-  --untrained-encoder     Pack the untrained, deterministic initialisation instead (tests,
-                          the tiny pack, a starting point for train-encoder); --seed <n>.
-  --fp16                  Store weights as fp16 (fp32 and bf16 sources are rounded).
-  --vae <dir|file>        Replace the VAE: a diffusers vae folder or a .safetensors file.
-  --scheduler <file|dir>  A scheduler_config.json replacing the source's.
-  --tokenizer <file|dir>  CLIP merges.txt (or bpe_simple_vocab_16e6.txt.gz, or a folder
-                          with tokenizer/merges.txt); single files carry no tokenizer, so
-                          without it the bundled CLIP merges are used.
-  --config <dir>          Single file: take unet/vae/text_encoder/scheduler configs (and
-                          the tokenizer) from a diffusers folder, for non-standard models.
-  --variant <name>        Single file without --config: sd15 | sd21 (768, v-prediction) |
-                          sd21-base (512, epsilon). Default: sd15 for SD 1.x weights; for
-                          SD 2.x sd21, or sd21-base when the file name says base/512.
-  --ema                   Single file: take the UNet from its EMA copy (model_ema.*).
-  --no-graphs             Skip the ONNX graphs.
-  --quiet                 No progress lines.
-
+${optionsHelp(PACK_OPTIONS)}
 train-encoder --images <folder|list> --out <dir> [options]
   --pack <dir>            Model pack whose CLIP vision, text encoder, UNet and VAE stay frozen.
   --boxes <json>          Square crops per file: {"name.jpg": [x, y, size]} (default: centre square).
@@ -124,13 +65,7 @@ train-encoder --images <folder|list> --out <dir> [options]
   Writes <out>/config.json + model.safetensors (for pack --encoder), log.jsonl, checkpoints/.
 
 eval --concepts <folder of photos> --prompts <file> [options]
-  --pack <dir>            Model pack with a tuning encoder.
-  --steps <n>             Sampling steps (pack default); --tuning-steps <n> (default 12).
-  --variants <list>       full,no-tuning,no-dual-path,no-hypernetwork (default: all).
-  --token <word>          Placeholder in the prompts (default S*; "{}" works too).
-  --guidance <x>, --sampler <name>, --seed <n>   As for generate.
-  --out <file.md>         Markdown table; --json <file> the full report.
-
+${optionsHelp(EVAL_OPTIONS)}
 Options for bench:
   --quick                 Smaller shapes (smoke run, e.g. on a software adapter).
   --out <file>            Where to write the JSON (default bench/results.json).
@@ -197,7 +132,7 @@ async function runCommand(command: 'personalize' | 'generate' | 'pack' | 'train-
     if (command === 'generate') return await (await import('./commands/generate.ts')).generateCommand(argv, log);
     return await (await import('./commands/pack.ts')).packCommand(argv, log);
   } catch (e) {
-    if (e instanceof UsageError) {
+    if (e instanceof UsageError || e instanceof BadRequest) {
       process.stderr.write(`likeness ${command}: ${e.message}\n(see likeness --help)\n`);
       return 2;
     }

@@ -1,7 +1,10 @@
 // Browser-side image work for the UI: PNG encoding (with text chunks), thumbnails from the
-// crop, and saving a file. OffscreenCanvas where there is one, a <canvas> otherwise.
+// crop, and saving a file. Generated images are encoded by the session core, not the canvas,
+// so the app saves the same bytes as the CLI; the canvas (OffscreenCanvas where there is one,
+// a <canvas> otherwise) only makes thumbnails of photos.
 import type { CropRect, ImageResult } from '../domain/types.ts';
-import { insertPngText, type PngTextEntry } from '../image/png-text.ts';
+import type { PngTextEntry } from '../image/png-text.ts';
+import { pngWithText } from '../session/generation-png.ts';
 
 type AnyCanvas = OffscreenCanvas | HTMLCanvasElement;
 
@@ -24,20 +27,15 @@ async function pngBytes(c: AnyCanvas): Promise<Uint8Array> {
 }
 
 function context2d(c: AnyCanvas) {
-  // tsc resolves getContext on the canvas union to every context type; typescript-eslint's
-  // checker picks the 2D overload and calls the assertion unnecessary. tsc needs it.
-  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
-  const ctx = c.getContext('2d') as CanvasRenderingContext2D | OffscreenCanvasRenderingContext2D | null;
+  // One branch per canvas type: on the union, getContext('2d') resolves to every context type.
+  const ctx = c instanceof HTMLCanvasElement ? c.getContext('2d') : c.getContext('2d');
   if (!ctx) throw new Error('The browser could not create a 2D canvas.');
   return ctx;
 }
 
-/** RGBA pixels → PNG bytes with `text` chunks after IHDR. */
-export async function encodePng(image: ImageResult, text: readonly PngTextEntry[] = []): Promise<Uint8Array> {
-  const c = canvas(image.width, image.height);
-  context2d(c).putImageData(new ImageData(new Uint8ClampedArray(image.rgba), image.width, image.height), 0, 0);
-  const png = await pngBytes(c);
-  return text.length ? insertPngText(png, text) : png;
+/** RGBA pixels → PNG bytes with `text` chunks after IHDR: the session core's encoder (deterministic deflate). */
+export function encodePng(image: ImageResult, text: readonly PngTextEntry[] = []): Promise<Uint8Array> {
+  return pngWithText(image, text);
 }
 
 /** A small square PNG of the cropped photo (EXIF orientation applied by the decoder). */

@@ -17,7 +17,7 @@ import { NumericalError } from '../pipeline/personalize.ts';
 import { ConceptFileError } from '../storage/concept-safetensors.ts';
 import { storageError } from '../storage/storage-error.ts';
 import { PackBuildError } from './pack-build.ts';
-import { NoPackError } from './runtime-host.ts';
+import { NoPackError } from '../session/runtime-host.ts';
 import { toWireError, toWorkerError } from './worker-error.ts';
 
 const concept = {

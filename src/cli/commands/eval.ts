@@ -7,30 +7,15 @@ import { Engine } from '../../engine/engine.ts';
 import { loadPackFromFolder } from '../../packs/pack-node.ts';
 import { decodeImage } from '../../image/decode-node.ts';
 import { PackRuntime } from '../../pipeline/pack-runtime.ts';
-import { isSamplerName } from '../../pipeline/schedulers/index.ts';
 import { EVAL_VARIANTS, evaluateConcepts, reportMarkdown, type EvalVariant } from '../../training/clip-eval.ts';
 import { listImageFiles } from '../../training/training-data.ts';
 import { parseArgs, UsageError } from '../args.ts';
 import { ensureTinyPack } from '../defaults.ts';
+import { EVAL_OPTIONS } from './eval-options.ts';
 
 export async function evalCommand(argv: string[], log: (s: string) => void): Promise<number> {
-  const { options: o, positional } = parseArgs(argv, {
-    pack: { type: 'string' },
-    concepts: { type: 'string' },
-    prompts: { type: 'string' },
-    steps: { type: 'number' },
-    'tuning-steps': { type: 'number' },
-    guidance: { type: 'number' },
-    sampler: { type: 'string' },
-    seed: { type: 'number' },
-    token: { type: 'string' },
-    variants: { type: 'string' },
-    out: { type: 'string' },
-    json: { type: 'string' },
-  });
+  const { options: o, positional } = parseArgs(argv, EVAL_OPTIONS);
   if (positional.length) throw new UsageError(`unexpected argument ${positional[0]}`);
-  if (typeof o.concepts !== 'string') throw new UsageError('eval needs --concepts <folder of single photos>');
-  if (typeof o.prompts !== 'string') throw new UsageError('eval needs --prompts <file, one prompt per line with the placeholder>');
   const variants = (typeof o.variants === 'string' ? o.variants.split(',').map((s) => s.trim()) : [...EVAL_VARIANTS]) as EvalVariant[];
   for (const v of variants) if (!(EVAL_VARIANTS as readonly string[]).includes(v)) throw new UsageError(`--variants: unknown variant ${v} (${EVAL_VARIANTS.join(', ')})`);
   const prompts = readFileSync(o.prompts, 'utf8')
@@ -44,8 +29,7 @@ export async function evalCommand(argv: string[], log: (s: string) => void): Pro
   const rt = await PackRuntime.open(engine, await loadPackFromFolder(packDir));
   try {
     const d = rt.manifest.defaults;
-    const sampler = typeof o.sampler === 'string' ? o.sampler : d.sampler;
-    if (!isSamplerName(sampler)) throw new UsageError(`--sampler must be ddim, euler or dpmpp-2m, got ${sampler}`);
+    const sampler = o.sampler ?? d.sampler;
     const concepts = [];
     for (const file of listImageFiles(o.concepts)) concepts.push({ id: basename(file), image: await decodeImage(new Uint8Array(readFileSync(file))) });
     const settings = {
@@ -55,7 +39,7 @@ export async function evalCommand(argv: string[], log: (s: string) => void): Pro
       samplingSteps: typeof o.steps === 'number' ? o.steps : d.steps,
       guidance: typeof o.guidance === 'number' ? o.guidance : d.guidanceScale,
       sampler,
-      seed: typeof o.seed === 'number' ? o.seed : 0,
+      seed: o.seed,
       variants,
     };
     log(`eval: ${concepts.length} concept(s) × ${prompts.length} prompt(s) × ${variants.length} variant(s), ${settings.samplingSteps} sampling steps`);

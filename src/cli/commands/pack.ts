@@ -3,38 +3,16 @@
 import { basename, join } from 'node:path';
 import { buildPackFromPaths } from '../../packs/pack-build-node.ts';
 import type { BuildProgress } from '../../packs/pack-io.ts';
-import { SD_VARIANTS, type SdVariant } from '../../packs/source-configs.ts';
 import { parseArgs, UsageError } from '../args.ts';
 import { MODELS_DIR } from '../defaults.ts';
+import { PACK_OPTIONS } from './pack-options.ts';
 import { exportPackGraphs as exportGraphsForPack } from '../../onnx/export-graphs.ts';
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
 export async function packCommand(argv: string[], log: (s: string) => void): Promise<number> {
-  const { options: o, positional } = parseArgs(argv, {
-    from: { type: 'string' },
-    out: { type: 'string' },
-    name: { type: 'string' },
-    config: { type: 'string' },
-    variant: { type: 'string' },
-    ema: { type: 'flag' },
-    vae: { type: 'string' },
-    tokenizer: { type: 'string' },
-    scheduler: { type: 'string' },
-    'image-encoder': { type: 'string' },
-    encoder: { type: 'string' },
-    'untrained-encoder': { type: 'flag' },
-    fp16: { type: 'flag' },
-    seed: { type: 'number' },
-    'no-graphs': { type: 'flag' },
-    quiet: { type: 'flag' },
-  });
+  const { options: o, positional } = parseArgs(argv, PACK_OPTIONS);
   if (positional.length) throw new UsageError(`unexpected argument ${positional[0]}`);
-  if (typeof o.from !== 'string')
-    throw new UsageError('pack needs --from <diffusers folder or single-file .safetensors>');
-  const variant = str(o.variant);
-  if (variant !== undefined && !(SD_VARIANTS as readonly string[]).includes(variant))
-    throw new UsageError(`--variant must be one of ${SD_VARIANTS.join(', ')}`);
   if (typeof o.encoder === 'string' && o['untrained-encoder'])
     throw new UsageError('give --encoder <dir> or --untrained-encoder, not both');
   if (typeof o.seed === 'number' && !o['untrained-encoder'])
@@ -63,7 +41,7 @@ export async function packCommand(argv: string[], log: (s: string) => void): Pro
       out,
       name,
       config: str(o.config),
-      variant: variant as SdVariant | undefined,
+      variant: o.variant,
       ema: o.ema === true,
       vae: str(o.vae),
       tokenizer: str(o.tokenizer),

@@ -11,7 +11,7 @@ import { readCheckpoint } from '../../training/encoder-checkpoint.ts';
 import { EMBEDDING_REGULARIZERS, type EmbeddingRegularizer } from '../../training/encoder-objective.ts';
 import { DEFAULT_TRAIN_ENCODER, trainEncoderRun, type TrainEncoderOptions } from '../../training/train-encoder.ts';
 import { listImageFiles, loadTrainingImages, parseBoxes } from '../../training/training-data.ts';
-import { parseArgs, UsageError } from '../args.ts';
+import { parseArgs, UsageError, type OptionSpecs } from '../args.ts';
 import { ensureTinyPack } from '../defaults.ts';
 
 /** CLI flag → option (numbers). */
@@ -45,7 +45,8 @@ export async function trainEncoderCommand(argv: string[], log: (s: string) => vo
     'eval-every': { type: 'number' },
     'eval-samples': { type: 'number' },
     ...Object.fromEntries(NUMERIC.map(([flag]) => [flag, { type: 'number' as const }])),
-  });
+    // Built from NUMERIC at run time: values are looked up by name, so the record type.
+  } as OptionSpecs);
   if (positional.length) throw new UsageError(`unexpected argument ${positional[0]}`);
   if (typeof o.images !== 'string') throw new UsageError('train-encoder needs --images <folder or list file>');
   if (typeof o.out !== 'string') throw new UsageError('train-encoder needs --out <dir>');

@@ -3,7 +3,7 @@ import { DEFAULTS } from '../../domain/defaults.ts';
 import type { GenerateRequest, ImageResult } from '../../domain/types.ts';
 import { newJobId } from '../../worker/client.ts';
 import { NOTICES } from '../copy.ts';
-import { generationTextEntries, imageFileName, type GenerationRecord } from '../generation-metadata.ts';
+import { generationTextEntries, imageFileName, type GenerationRecord } from '../../session/generation-metadata.ts';
 import { encodePng, saveFile } from '../image-encode.ts';
 import type { Slice } from './app-state.ts';
 

@@ -20,7 +20,6 @@ export interface GenerationRecord extends GenerateSettings {
   createdAt: number;
 }
 
-
 export function a1111Parameters(g: GenerationRecord): string {
   const fields = [
     ['Steps', g.steps],
