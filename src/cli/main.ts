@@ -1,4 +1,5 @@
 // `likeness <command>`: the Node CLI over the same engine the browser worker uses.
+import { DEFAULTS } from '../domain/defaults.ts';
 import { Engine } from '../engine/engine.ts';
 import { BadRequest } from '../session/bad-request.ts';
 import { optionsHelp, UsageError } from './args.ts';
@@ -56,7 +57,7 @@ train-encoder --images <folder|list> --out <dir> [options]
   --lambda-emb <x>        Weight of ‖v*‖² (default 1e-3; not with --reg none).
   --lambda-reg <x>        Weight of the nn-cosine / contrastive term (default 1e-2).
   --lambda-hyper <x>      Weight of Σ‖ΔW‖² (default 1e-2).
-  --blend <α>             Dual-path blend during training (default 0.25).
+  --blend <α>             Dual-path blend during training (default ${DEFAULTS.personalize.tuningBlend}, the tuning α).
   --seed <n>              Data order, augmentation and noise (default 0); --init-seed <n> the
                           encoder's initialisation; --init <dir> start from a trained encoder.
   --save-every <n>        Checkpoint interval (default: min(500, steps)); --eval-every <n>

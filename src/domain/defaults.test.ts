@@ -14,14 +14,6 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TABLE = 'src/domain/defaults.ts';
 const SAMPLER_LIST = 'src/domain/samplers.ts';
 
-// Files that still restate defaults; removed when issue 13's session/store work lands (the
-// CLI, the worker and the UI store are being rewritten onto DEFAULTS in other branches).
-const NOT_YET_MOVED: readonly string[] = [
-  'src/cli/commands/eval.ts',
-  'src/cli/commands/generate.ts',
-  'src/cli/main.ts',
-];
-
 function sourceFiles(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {
     const rel = `${dir}/${e.name}`;
@@ -48,19 +40,10 @@ describe('one table of defaults, one sampler list', () => {
   const all = findings();
 
   it('no source file outside the table restates a default or the sampler list', () => {
-    const report = [...all]
-      .filter(([file]) => !NOT_YET_MOVED.includes(file))
-      .flatMap(([file, hits]) => hits.map((h) => `${file}:${h.line} ${h.rule}: ${h.text}`));
+    const report = [...all].flatMap(([file, hits]) => hits.map((h) => `${file}:${h.line} ${h.rule}: ${h.text}`));
     expect(report, 'take these from DEFAULTS (src/domain/defaults.ts) or SAMPLERS (src/domain/samplers.ts)').toEqual(
       [],
     );
-  });
-
-  it('the allow-list names only files that still need it', () => {
-    expect(
-      NOT_YET_MOVED.filter((f) => !all.has(f)),
-      'these files are clean now: remove them from NOT_YET_MOVED',
-    ).toEqual([]);
   });
 
   it('every default in the table says where its value comes from', () => {
