@@ -461,15 +461,25 @@ function tracedModel(c: BenchCase, o: OnnxPart, data: Float32Array[]): { bytes: 
   const t = new OnnxTracer(o.tracer);
   const v: Record<string, TraceValue> = {};
   c.inputs.forEach((s, i) => {
-    v[s.name] = s.role === 'input' ? t.input(s.name, s.shape) : t.initializer(floatInitializer(s.name, s.shape, data[i]));
+    v[s.name] =
+      s.role === 'input' ? t.input(s.name, s.shape) : t.initializer(floatInitializer(s.name, s.shape, data[i]));
   });
   const y = o.trace(t, v);
   if (y.shape.join() !== c.output.join()) throw new Error(`traced ${o.label}: output [${y.shape}] ≠ [${c.output}]`);
   t.output('y', y);
   const model = t.model({ name: c.op });
   // The graph's op types in order of first use, without the Identity that names the output.
-  const ops = [...new Set(model.graph.nodes.filter((n) => n.opType !== 'Identity').map((n) => (n.domain ? `${n.domain}.${n.opType}` : n.opType)))];
-  return { bytes: t.encode({ name: c.op }), graph: `${ops.join('+')}${o.tracer?.attention === 'mha' ? ' (not shipped)' : ''}` };
+  const ops = [
+    ...new Set(
+      model.graph.nodes
+        .filter((n) => n.opType !== 'Identity')
+        .map((n) => (n.domain ? `${n.domain}.${n.opType}` : n.opType)),
+    ),
+  ];
+  return {
+    bytes: t.encode({ name: c.op }),
+    graph: `${ops.join('+')}${o.tracer?.attention === 'mha' ? ' (not shipped)' : ''}`,
+  };
 }
 
 async function benchOrt(
@@ -608,7 +618,8 @@ export async function runKernelBench(options: KernelBenchOptions = {}): Promise<
   const only = options.only?.length ? new Set(options.only) : null;
   if (only) {
     const unknown = [...only].filter((o) => !(KERNEL_BENCH_OPS as readonly string[]).includes(o));
-    if (unknown.length) throw new Error(`bench: unknown op(s) ${unknown.join(', ')}; known: ${KERNEL_BENCH_OPS.join(', ')}`);
+    if (unknown.length)
+      throw new Error(`bench: unknown op(s) ${unknown.join(', ')}; known: ${KERNEL_BENCH_OPS.join(', ')}`);
   }
   const engine = options.engine ?? (await Engine.create());
   try {
@@ -675,10 +686,14 @@ export function formatKernelTable(r: KernelBenchReport): string {
     ];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   const notes = r.rows
     .filter((row) => row.note || row.ortError || row.status !== 'ok')
-    .map((row) => `  ${row.op}: ${[row.status !== 'ok' ? row.status : '', row.note, row.ortError && `ORT: ${row.ortError}`].filter(Boolean).join('; ')}`);
+    .map(
+      (row) =>
+        `  ${row.op}: ${[row.status !== 'ok' ? row.status : '', row.note, row.ortError && `ORT: ${row.ortError}`].filter(Boolean).join('; ')}`,
+    );
   const graphs = r.rows.filter((row) => row.ort).map((row) => `${row.op}: ${row.ort!.graph}`);
   const alternatives = r.rows.flatMap((row) =>
     (row.ortAlternatives ?? []).map((a) =>

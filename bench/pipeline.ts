@@ -43,7 +43,9 @@ async function median(runs: number, fn: () => Promise<void>): Promise<number> {
   return t[Math.floor(t.length / 2)];
 }
 
-export async function runPipelineBench(o: { runs?: number; log?: (s: string) => void } = {}): Promise<PipelineBenchReport> {
+export async function runPipelineBench(
+  o: { runs?: number; log?: (s: string) => void } = {},
+): Promise<PipelineBenchReport> {
   const log = o.log ?? (() => {});
   const runs = o.runs ?? 3;
   const engine = await Engine.create();
@@ -66,14 +68,24 @@ export async function runPipelineBench(o: { runs?: number; log?: (s: string) => 
     );
     const vStar = engine.parameter(await rt.tokenEmbedding(2368), [rt.tokenDim], 'v*');
     const lora = new Map<string, LoraPair<Tensor>>(
-      targets.map((t) => [t.module, { A: engine.parameter(new Float32Array(4 * t.in).fill(0.01), [4, t.in]), B: engine.parameter(new Float32Array(t.out * 4).fill(0.01), [t.out, 4]) }]),
+      targets.map((t) => [
+        t.module,
+        {
+          A: engine.parameter(new Float32Array(4 * t.in).fill(0.01), [4, t.in]),
+          B: engine.parameter(new Float32Array(t.out * 4).fill(0.01), [t.out, 4]),
+        },
+      ]),
     );
     const theta = { vStar, lora, scale: 1 };
     const forward = () =>
       unet(ops, rt.unet.params, u, {
         sample: fixed.zt,
         timesteps: [500],
-        cond: { context: encodePrompt(rt, tokens, vStar), lora: { layers: lora, scale: 1 }, dual: { hardContext: fixed.hard, alpha: DEFAULT_PERSONALIZE.blend } },
+        cond: {
+          context: encodePrompt(rt, tokens, vStar),
+          lora: { layers: lora, scale: 1 },
+          dual: { hardContext: fixed.hard, alpha: DEFAULT_PERSONALIZE.blend },
+        },
       });
     // warm-up compiles every pipeline once
     await engine.scopeAsync(async () => void (await engine.noGrad(forward).read()));
@@ -114,10 +126,25 @@ export async function runPipelineBench(o: { runs?: number; log?: (s: string) => 
     rows.push({ stage: `personalize (encoder + nearest + ${DEFAULT_PERSONALIZE.steps} steps)`, ms: personalizeMs });
     for (const runtime of ['engine', 'onnx'] as const) {
       const g = DEFAULTS.generate;
-      const base = { prompt: 'a photo of a cat', negativePrompt: g.negativePrompt, steps: g.steps, guidance: g.guidance, sampler: g.sampler, blend: g.generateBlend, batch: g.batch, seed: g.seed, concept: null, runtime, previewEvery: 0 };
+      const base = {
+        prompt: 'a photo of a cat',
+        negativePrompt: g.negativePrompt,
+        steps: g.steps,
+        guidance: g.guidance,
+        sampler: g.sampler,
+        blend: g.generateBlend,
+        batch: g.batch,
+        seed: g.seed,
+        concept: null,
+        runtime,
+        previewEvery: 0,
+      };
       await generate(rt, { ...base, steps: 1 }); // session creation / compile outside the timing
       const ms = await median(1, async () => void (await generate(rt, base)));
-      rows.push({ stage: `generate one image, ${g.steps} steps ${SAMPLER_LABELS[g.sampler]}, UNet on ${runtime === 'onnx' ? 'onnxruntime-web' : 'the engine'}`, ms });
+      rows.push({
+        stage: `generate one image, ${g.steps} steps ${SAMPLER_LABELS[g.sampler]}, UNet on ${runtime === 'onnx' ? 'onnxruntime-web' : 'the engine'}`,
+        ms,
+      });
     }
     const peak = engine.pool.getStats().peakLiveBytes;
     fixed.zt.dispose();
@@ -144,6 +171,9 @@ export async function runPipelineBench(o: { runs?: number; log?: (s: string) => 
 export function formatPipelineTable(r: PipelineBenchReport): string {
   const lines = [`adapter: ${r.adapter}`, `pack: ${r.pack}`, '', '| stage | ms |', '| --- | ---: |'];
   for (const row of r.rows) lines.push(`| ${row.stage} | ${row.ms.toFixed(1)} |`);
-  lines.push('', `backward / forward: ${r.ratios.backwardOverForward.toFixed(2)} · tuning step / forward: ${r.ratios.tuningStepOverForward.toFixed(2)} · peak GPU pool: ${(r.peakPoolBytes / 2 ** 20).toFixed(1)} MiB`);
+  lines.push(
+    '',
+    `backward / forward: ${r.ratios.backwardOverForward.toFixed(2)} · tuning step / forward: ${r.ratios.tuningStepOverForward.toFixed(2)} · peak GPU pool: ${(r.peakPoolBytes / 2 ** 20).toFixed(1)} MiB`,
+  );
   return lines.join('\n');
 }

@@ -32,7 +32,10 @@ function parseArgs(argv: string[]): BenchArgs {
       if (!Number.isInteger(n) || n < 1) throw new Error(`bench: --runs wants a positive integer`);
       args.runs = n;
     } else if ((SUITES as readonly string[]).includes(a)) args.suites.push(a);
-    else throw new Error(`bench: unknown argument '${a}' (suites: ${SUITES.join(', ')}; ops: ${KERNEL_BENCH_OPS.join(', ')})`);
+    else
+      throw new Error(
+        `bench: unknown argument '${a}' (suites: ${SUITES.join(', ')}; ops: ${KERNEL_BENCH_OPS.join(', ')})`,
+      );
   }
   if (!args.suites.length) args.suites = [...SUITES];
   return args;

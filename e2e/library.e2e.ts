@@ -55,7 +55,9 @@ test('a saved concept is listed after a reload, and renames and deletes through 
   expect(app.errors).toEqual([]);
 });
 
-test('export writes a safetensors file that imports back as a new concept; other packs are refused', async ({ app }) => {
+test('export writes a safetensors file that imports back as a new concept; other packs are refused', async ({
+  app,
+}) => {
   const { page } = app;
   await app.resetStorage();
   await app.open();
@@ -90,9 +92,19 @@ test('export writes a safetensors file that imports back as a new concept; other
   await page.locator('#concept-import-input').setInputFiles(path);
   await expect.poll(async () => (await app.libraryNames()).filter((n) => n === 'Mug')).toHaveLength(2);
   // The same file claiming another base pack is refused, naming the packs; nothing is added.
-  const tensors = file.names().map((name) => ({ name, dtype: file.info(name).dtype as 'F32', shape: file.info(name).shape, data: file.rawBytes(name) }));
+  const tensors = file
+    .names()
+    .map((name) => ({
+      name,
+      dtype: file.info(name).dtype as 'F32',
+      shape: file.info(name).shape,
+      data: file.rawBytes(name),
+    }));
   const otherPath = `${ARTIFACTS}/Other.safetensors`;
-  writeFileSync(otherPath, writeSafetensors(tensors, { ...file.metadata, base_pack_hash: 'f'.repeat(64), base_pack_id: 'another pack' }));
+  writeFileSync(
+    otherPath,
+    writeSafetensors(tensors, { ...file.metadata, base_pack_hash: 'f'.repeat(64), base_pack_id: 'another pack' }),
+  );
   await page.locator('#concept-import-input').setInputFiles(otherPath);
   await expect.poll(async () => (await app.notices()).map((n) => n.message).join(' ')).toMatch(/another pack/);
   expect(await app.libraryNames()).toHaveLength(2);
@@ -189,9 +201,13 @@ test('exports for other tools, imports another tool’s LoRA, shows the blend-1 
   await page.waitForFunction(() => window.__likeness!.state().pack.status === 'done');
   await app.goToStep('library');
   // diffusers' own LoRA file (PEFT names, no embedding, no Likeness metadata).
-  await page.locator('#concept-import-input').setInputFiles('../shared/data/reference/tiny-sd/lora-goldens.safetensors');
+  await page
+    .locator('#concept-import-input')
+    .setInputFiles('../shared/data/reference/tiny-sd/lora-goldens.safetensors');
   await expect
-    .poll(async () => [...(await app.libraryNames()), ...(await app.notices()).map((n) => n.message)], { timeout: 60_000 })
+    .poll(async () => [...(await app.libraryNames()), ...(await app.notices()).map((n) => n.message)], {
+      timeout: 60_000,
+    })
     .toEqual(['lora-goldens']);
   const card = page.locator('[data-testid="concept-card"]').first();
   expect(await card.textContent()).toMatch(/lora-goldens/);
@@ -204,7 +220,11 @@ test('exports for other tools, imports another tool’s LoRA, shows the blend-1 
   expect(download.suggestedFilename()).toBe('lora-goldens-a1111.zip');
   const zip = new Uint8Array(readFileSync(await download.path()));
   const names = new TextDecoder('latin1').decode(zip);
-  for (const f of ['lora-goldens-a1111/lora-goldens-lora.safetensors', 'lora-goldens-a1111/lora-goldens.safetensors', 'lora-goldens-a1111/README.txt'])
+  for (const f of [
+    'lora-goldens-a1111/lora-goldens-lora.safetensors',
+    'lora-goldens-a1111/lora-goldens.safetensors',
+    'lora-goldens-a1111/README.txt',
+  ])
     expect(names).toContain(f);
 
   await card.getByRole('button', { name: 'Show how lora-goldens looks in other tools' }).click();

@@ -4,6 +4,20 @@ import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 
 if (!existsSync(new URL('../models/tiny/manifest.json', import.meta.url))) {
-  const r = spawnSync(process.execPath, ['bin/likeness.mjs', 'pack', '--from', '../shared/data/reference/tiny-sd', '--out', 'models/tiny', '--name', 'tiny', '--untrained-encoder'], { stdio: 'inherit' });
+  const r = spawnSync(
+    process.execPath,
+    [
+      'bin/likeness.mjs',
+      'pack',
+      '--from',
+      '../shared/data/reference/tiny-sd',
+      '--out',
+      'models/tiny',
+      '--name',
+      'tiny',
+      '--untrained-encoder',
+    ],
+    { stdio: 'inherit' },
+  );
   process.exit(r.status ?? 1);
 }

@@ -48,7 +48,8 @@ export interface TestPack {
 /** A pack of ~`unetKiB` KiB of UNet weights plus small other files; deterministic per seed. */
 export function makeTestPack(seed = 1, unetKiB = 256): TestPack {
   const r = rng(seed);
-  const weights = (n: number, name: string) => writeSafetensors([{ name, dtype: 'F32', shape: [n], data: r.normals(n) }], { format: 'pt' });
+  const weights = (n: number, name: string) =>
+    writeSafetensors([{ name, dtype: 'F32', shape: [n], data: r.normals(n) }], { format: 'pt' });
   const contents: [string, PackFile['role'], Uint8Array, PackFile['component']?][] = [
     ['text_encoder/model.safetensors', 'weights', weights(3000, 'text_model.final_layer_norm.weight'), 'text_encoder'],
     ['unet/diffusion_pytorch_model.safetensors', 'weights', weights(unetKiB * 256, 'conv_in.weight'), 'unet'],

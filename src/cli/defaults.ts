@@ -13,7 +13,9 @@ export const TINY_SD_SOURCE = fileURLToPath(new URL('../../../shared/data/refere
 export function ensureTinyPack(log: (s: string) => void): string {
   if (existsSync(`${TINY_PACK_DIR}/manifest.json`)) return TINY_PACK_DIR;
   if (!existsSync(TINY_SD_SOURCE)) {
-    throw new Error(`the tiny pack is not built and its source ${TINY_SD_SOURCE} is missing; run \`npm run pack:tiny\` where ../shared exists, or pass --pack`);
+    throw new Error(
+      `the tiny pack is not built and its source ${TINY_SD_SOURCE} is missing; run \`npm run pack:tiny\` where ../shared exists, or pass --pack`,
+    );
   }
   log(`building the tiny pack into ${TINY_PACK_DIR} …`);
   // The untrained encoder, on purpose: it lets the README's first line and the tests run the

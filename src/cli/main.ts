@@ -125,11 +125,16 @@ export async function main(argv: string[]): Promise<number> {
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
-async function runCommand(command: 'personalize' | 'generate' | 'pack' | 'train-encoder' | 'eval', argv: string[]): Promise<number> {
+async function runCommand(
+  command: 'personalize' | 'generate' | 'pack' | 'train-encoder' | 'eval',
+  argv: string[],
+): Promise<number> {
   try {
-    if (command === 'train-encoder') return await (await import('./commands/train-encoder.ts')).trainEncoderCommand(argv, log);
+    if (command === 'train-encoder')
+      return await (await import('./commands/train-encoder.ts')).trainEncoderCommand(argv, log);
     if (command === 'eval') return await (await import('./commands/eval.ts')).evalCommand(argv, log);
-    if (command === 'personalize') return await (await import('./commands/personalize.ts')).personalizeCommand(argv, log);
+    if (command === 'personalize')
+      return await (await import('./commands/personalize.ts')).personalizeCommand(argv, log);
     if (command === 'generate') return await (await import('./commands/generate.ts')).generateCommand(argv, log);
     return await (await import('./commands/pack.ts')).packCommand(argv, log);
   } catch (e) {

@@ -113,7 +113,7 @@ export class Checker {
     const p = key(path, k);
     if ((opts.nonEmpty ?? true) && a.length === 0) return void this.add(p, 'must not be empty');
     const out = a.map((v, i) => this.numValue(v, idx(p, i), opts));
-    return out.every((v) => v !== undefined) ? (out) : undefined;
+    return out.every((v) => v !== undefined) ? out : undefined;
   }
 
   /** diffusers' "int or per-block list" fields. Returns the per-block list. */

@@ -24,8 +24,7 @@ export interface WorkerError {
  * diffusers folder for its configs and image encoder, as `likeness pack --config`).
  */
 export type ModelSource = (
-  | { kind: 'diffusers'; files: File[] }
-  | { kind: 'single-file'; file: File; configFiles?: File[] }
+  { kind: 'diffusers'; files: File[] } | { kind: 'single-file'; file: File; configFiles?: File[] }
 ) & {
   /** A CLIPVisionModelWithProjection folder, for models without image_encoder/. */
   imageEncoderFiles?: File[];

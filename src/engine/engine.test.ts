@@ -138,7 +138,12 @@ describe('tensors and scopes', () => {
 
   it('reports WGSL errors with the kernel name and line', async () => {
     const e = await testEngine();
-    const bad = defineKernel({ name: 'bad_kernel', storage: [], uniforms: false, code: '@compute @workgroup_size(1) fn main() { let x: f32 = 1u; }' });
+    const bad = defineKernel({
+      name: 'bad_kernel',
+      storage: [],
+      uniforms: false,
+      code: '@compute @workgroup_size(1) fn main() { let x: f32 = 1u; }',
+    });
     await expect(e.compile(bad)).rejects.toThrow(GpuValidationError);
     await expect(e.compile(bad)).rejects.toThrow(/bad_kernel: line 1/);
   });
@@ -146,12 +151,18 @@ describe('tensors and scopes', () => {
   it('keeps the type of an uncaptured GPU error: out of memory is GpuOutOfMemoryError, kind out-of-memory', async () => {
     const e = await testEngine();
     // The device's own error objects, delivered the way the device reports uncaptured errors.
-    e.device.onuncapturederror?.call(e.device, new GPUUncapturedErrorEvent('uncapturederror', { error: new GPUOutOfMemoryError('no room for 3 GB') }));
+    e.device.onuncapturederror?.call(
+      e.device,
+      new GPUUncapturedErrorEvent('uncapturederror', { error: new GPUOutOfMemoryError('no room for 3 GB') }),
+    );
     const oom = await e.sync().catch((x: unknown) => x);
     expect(oom).toBeInstanceOf(GpuOutOfMemoryError);
     expect((oom as GpuOutOfMemoryError).kind).toBe('out-of-memory');
     expect((oom as Error).message).toBe('GPU out of memory: no room for 3 GB');
-    e.device.onuncapturederror?.call(e.device, new GPUUncapturedErrorEvent('uncapturederror', { error: new GPUValidationError('bad binding') }));
+    e.device.onuncapturederror?.call(
+      e.device,
+      new GPUUncapturedErrorEvent('uncapturederror', { error: new GPUValidationError('bad binding') }),
+    );
     const invalid = await e.sync().catch((x: unknown) => x);
     expect(invalid).toBeInstanceOf(GpuValidationError);
     expect((invalid as GpuValidationError).kind).toBe('internal');
@@ -171,7 +182,12 @@ describe('autograd', () => {
       y.dispose();
     }
     const once = siluBackwardRef(xs, new Float64Array(12).fill(1));
-    assertClose(await x.grad!.read(), once.map((g) => 2 * g), { rtol: 1e-6 }, 'x.grad after two backward calls');
+    assertClose(
+      await x.grad!.read(),
+      once.map((g) => 2 * g),
+      { rtol: 1e-6 },
+      'x.grad after two backward calls',
+    );
     expect(x.grad!.shape).toEqual([3, 4]);
     x.dispose();
     ones.dispose();
@@ -294,9 +310,7 @@ describe('device limits', () => {
       e.dispatch(double, [e.slice(x, align, count), e.slice(y, align, count)], [Math.ceil(count / 64)], [u32(count)]);
       const want = xs.map((v, i) => (i < align ? 0 : 2 * v));
       assertClose(await y.read(), want, { atol: 0 }, 'doubled second chunk');
-      expect(() => e.dispatch(double, [{ tensor: x, offset: 4, size: 16 }, y], [1], [u32(1)])).toThrow(
-        /multiple of/,
-      );
+      expect(() => e.dispatch(double, [{ tensor: x, offset: 4, size: 16 }, y], [1], [u32(1)])).toThrow(/multiple of/);
     });
   });
 
@@ -317,7 +331,9 @@ describe('device limits', () => {
           err = caught;
         }
         expect(err).toBeInstanceOf(BindingLimitError);
-        expect(String(err)).toMatch(/double_test: binding 0 \(f32\[16,32\]\) is 2048 bytes, above the storage binding limit of 1024/);
+        expect(String(err)).toMatch(
+          /double_test: binding 0 \(f32\[16,32\]\) is 2048 bytes, above the storage binding limit of 1024/,
+        );
         expect(e.dispatchCount).toBe(before);
       });
     } finally {
@@ -337,7 +353,12 @@ describe('device limits', () => {
         const y = e.full([n], 0.5);
         expect(e.dispatchCount - before).toBe(4);
         e.accumulate(y, e.tensor(xs, [n]));
-        assertClose(await y.read(), xs.map((v) => v + 0.5), { rtol: 1e-7, atol: 0 }, 'filled + accumulated');
+        assertClose(
+          await y.read(),
+          xs.map((v) => v + 0.5),
+          { rtol: 1e-7, atol: 0 },
+          'filled + accumulated',
+        );
         if (e.f16) {
           const h = e.cast(y, 'f16');
           assertClose(await h.read(), roundToF16(xs.map((v) => v + 0.5)), { atol: 0 }, 'cast to f16');

@@ -367,7 +367,9 @@ export class Engine {
     const from = src.byteOffset + srcAt * bpe;
     const bytes = count * bpe;
     if (to % 4 !== 0 || from % 4 !== 0 || bytes % 4 !== 0) {
-      throw new RangeError(`copyInto: ${count} elements of ${src} from ${srcAt} into ${dst} at ${at} are not 4-byte aligned`);
+      throw new RangeError(
+        `copyInto: ${count} elements of ${src} from ${srcAt} into ${dst} at ${at} are not 4-byte aligned`,
+      );
     }
     if (bytes === 0) return;
     this.encoder ??= this.device.createCommandEncoder();

@@ -58,9 +58,7 @@ export async function requestGpu(options: GpuOptions = {}): Promise<Gpu> {
     powerPreference: options.powerPreference ?? 'high-performance',
   });
   if (!adapter) {
-    throw new WebGpuUnavailableError(
-      'No WebGPU adapter was found. The GPU may be blocklisted or its driver missing.',
-    );
+    throw new WebGpuUnavailableError('No WebGPU adapter was found. The GPU may be blocklisted or its driver missing.');
   }
   const wantF16 = (options.f16 ?? true) && adapter.features.has('shader-f16');
   const requiredFeatures: GPUFeatureName[] = [];

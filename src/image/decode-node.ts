@@ -45,7 +45,10 @@ export function createNodeImageDecoder(
         if (e instanceof ImageError) throw e;
         // jpeg-js's own caps: the checks above make these unreachable for honest headers.
         if (e instanceof Error && /maxMemoryUsageInMB|maxResolutionInMP|allocate enough memory/.test(e.message)) {
-          throw new ImageError('too-large', `The ${format.toUpperCase()} file needs more memory to decode than Node allows (${NODE_JPEG_MAX_MEMORY_MB} MiB); use a smaller image.`);
+          throw new ImageError(
+            'too-large',
+            `The ${format.toUpperCase()} file needs more memory to decode than Node allows (${NODE_JPEG_MAX_MEMORY_MB} MiB); use a smaller image.`,
+          );
         }
         throw new ImageError(
           'corrupt',
@@ -77,7 +80,10 @@ function checkJpegForNode(bytes: Uint8Array, width: number, height: number): voi
   const check = checkJpeg(bytes);
   if (!check.ok) {
     const code = check.kind;
-    throw new ImageError(code, `The JPEG file ${code === 'too-large' ? 'is too costly to decode' : 'is damaged or truncated'}: ${check.detail}.`);
+    throw new ImageError(
+      code,
+      `The JPEG file ${code === 'too-large' ? 'is too costly to decode' : 'is damaged or truncated'}: ${check.detail}.`,
+    );
   }
 }
 
@@ -90,7 +96,11 @@ const decodeJpeg: FormatDecoder = (bytes) => {
     maxMemoryUsageInMB: NODE_JPEG_MAX_MEMORY_MB,
     maxResolutionInMP: NODE_JPEG_MAX_PIXELS / 1e6,
   });
-  return { width: r.width, height: r.height, data: new Uint8ClampedArray(r.data.buffer, r.data.byteOffset, r.data.byteLength) };
+  return {
+    width: r.width,
+    height: r.height,
+    data: new Uint8ClampedArray(r.data.buffer, r.data.byteOffset, r.data.byteLength),
+  };
 };
 
 export const nodeImageDecoder: ImageDecoder = createNodeImageDecoder({ jpeg: decodeJpeg });

@@ -63,7 +63,9 @@ describe('JPEG: refused from its structure before jpeg-js allocates', () => {
   it('over the Node size limit: says so, not "damaged" (a valid 40 MP JPEG was called truncated)', async () => {
     const e = await nodeRefusal(jpegClaiming(rocket, 8000, 5000, 60), '40 MP header');
     expect(e.code).toBe('too-large');
-    expect(e.message).toMatch(new RegExp(`up to ${NODE_JPEG_MAX_PIXELS / 1e6} megapixels.*browser app \\(up to ${MAX_PIXELS / 1e6} megapixels`));
+    expect(e.message).toMatch(
+      new RegExp(`up to ${NODE_JPEG_MAX_PIXELS / 1e6} megapixels.*browser app \\(up to ${MAX_PIXELS / 1e6} megapixels`),
+    );
   });
 
   it('a JPEG with no scan is refused in Node as the Photo step refuses it (it decoded to a flat image)', async () => {

@@ -12,7 +12,8 @@ import {
 import { MAX_PIXELS } from '../domain/limits.ts';
 import { ImageError } from './types.ts';
 
-const photo = (name: string) => new Uint8Array(readFileSync(new URL(`../../../shared/data/photos/${name}`, import.meta.url)));
+const photo = (name: string) =>
+  new Uint8Array(readFileSync(new URL(`../../../shared/data/photos/${name}`, import.meta.url)));
 
 /** Signature + IHDR (CRC from node:zlib) + an empty IDAT + IEND: a PNG that claims w × h. */
 function pngClaiming(w: number, h: number, depth = 8, colour = 2): Uint8Array {

@@ -191,46 +191,46 @@ function emitPass(
   }
 
   function emit(outBase: number): void {
-  for (let x = 0; x < w; x++) {
-    const o = outBase + x * dx * 4;
-    const s = x * channels;
-    let r: number, g: number, b: number, a: number;
-    switch (colorType) {
-      case 0:
-        r = g = b = sample(s);
-        a = key !== null && r === key[0] ? 0 : opaque;
-        break;
-      case 2:
-        r = sample(s);
-        g = sample(s + 1);
-        b = sample(s + 2);
-        a = key !== null && r === key[0] && g === key[1] && b === key[2] ? 0 : opaque;
-        break;
-      case 3: {
-        const idx = sample(s);
-        if (idx >= palette!.entries)
-          throw corrupt(`palette index ${idx} is outside the ${palette!.entries}-entry palette`);
-        out[o] = palette!.rgb[3 * idx];
-        out[o + 1] = palette!.rgb[3 * idx + 1];
-        out[o + 2] = palette!.rgb[3 * idx + 2];
-        out[o + 3] = palette!.alpha[idx];
-        continue;
+    for (let x = 0; x < w; x++) {
+      const o = outBase + x * dx * 4;
+      const s = x * channels;
+      let r: number, g: number, b: number, a: number;
+      switch (colorType) {
+        case 0:
+          r = g = b = sample(s);
+          a = key !== null && r === key[0] ? 0 : opaque;
+          break;
+        case 2:
+          r = sample(s);
+          g = sample(s + 1);
+          b = sample(s + 2);
+          a = key !== null && r === key[0] && g === key[1] && b === key[2] ? 0 : opaque;
+          break;
+        case 3: {
+          const idx = sample(s);
+          if (idx >= palette!.entries)
+            throw corrupt(`palette index ${idx} is outside the ${palette!.entries}-entry palette`);
+          out[o] = palette!.rgb[3 * idx];
+          out[o + 1] = palette!.rgb[3 * idx + 1];
+          out[o + 2] = palette!.rgb[3 * idx + 2];
+          out[o + 3] = palette!.alpha[idx];
+          continue;
+        }
+        case 4:
+          r = g = b = sample(s);
+          a = sample(s + 1);
+          break;
+        default:
+          r = sample(s);
+          g = sample(s + 1);
+          b = sample(s + 2);
+          a = sample(s + 3);
       }
-      case 4:
-        r = g = b = sample(s);
-        a = sample(s + 1);
-        break;
-      default:
-        r = sample(s);
-        g = sample(s + 1);
-        b = sample(s + 2);
-        a = sample(s + 3);
+      out[o] = to8(r);
+      out[o + 1] = to8(g);
+      out[o + 2] = to8(b);
+      out[o + 3] = depth === 16 ? Math.round(a / 257) : a === opaque ? 255 : to8(a);
     }
-    out[o] = to8(r);
-    out[o + 1] = to8(g);
-    out[o + 2] = to8(b);
-    out[o + 3] = depth === 16 ? Math.round(a / 257) : a === opaque ? 255 : to8(a);
-  }
   }
 }
 

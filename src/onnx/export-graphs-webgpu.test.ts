@@ -16,7 +16,17 @@ import { resolveUNetConfig } from '../models/unet/unet-config.ts';
 import { exportModelGraphs, type ExportedGraph, type GraphName } from './export-graphs.ts';
 import { encodeModel } from './onnx-proto.ts';
 import { OrtSession, type OrtArray, type OrtIntArray } from './ort.ts';
-import { externalFiles, feed, goldens, loraFeeds, positionIds, scalarFeed, tinyFiles, tinySource, tokenEmbeddings } from './tiny-sd-fixture.ts';
+import {
+  externalFiles,
+  feed,
+  goldens,
+  loraFeeds,
+  positionIds,
+  scalarFeed,
+  tinyFiles,
+  tinySource,
+  tokenEmbeddings,
+} from './tiny-sd-fixture.ts';
 
 // fp32 on both sides; the WebGPU EP's summation orders differ from PyTorch's (measured ≤ 2.1e-5
 // relative, the largest in the UNet).
@@ -39,7 +49,11 @@ const personalizedFeeds = {
 
 async function run(name: GraphName, backend: 'webgpu' | 'wasm', feeds: Record<string, OrtArray | OrtIntArray>) {
   const g = graphs.get(name)!;
-  const session = await OrtSession.create(encodeModel(g.model), { backend, gpuOnly: backend === 'webgpu', externalData: externalFiles(g.externalData) });
+  const session = await OrtSession.create(encodeModel(g.model), {
+    backend,
+    gpuOnly: backend === 'webgpu',
+    externalData: externalFiles(g.externalData),
+  });
   try {
     expect(session.backend).toBe(backend);
     return await session.run(feeds);
@@ -60,9 +74,16 @@ afterAll(() => params?.dispose());
 describe('exported graphs on the WebGPU EP (no CPU fallback)', () => {
   it('text encoder, UNet, VAE encoder/decoder and image encoder match the goldens', async () => {
     const ids = te.input_ids as number[];
-    const text = await run('text_encoder', 'webgpu', { inputs_embeds: { data: tokenEmbeddings(ids), dims: te.last_hidden_state.shape }, position_ids: positionIds(ids.length) });
+    const text = await run('text_encoder', 'webgpu', {
+      inputs_embeds: { data: tokenEmbeddings(ids), dims: te.last_hidden_state.shape },
+      position_ids: positionIds(ids.length),
+    });
     assertClose(text.last_hidden_state.data, te.last_hidden_state.data, TOL, 'text encoder');
-    const eps = await run('unet', 'webgpu', { sample: feed(goldens.unet.latent), timestep: scalarFeed(goldens.unet.timestep), encoder_hidden_states: C });
+    const eps = await run('unet', 'webgpu', {
+      sample: feed(goldens.unet.latent),
+      timestep: scalarFeed(goldens.unet.timestep),
+      encoder_hidden_states: C,
+    });
     assertClose(eps.noise_pred.data, goldens.unet.noise_pred.data, TOL, 'unet');
     const enc = await run('vae_encoder', 'webgpu', { image: feed(goldens.vae.image) });
     assertClose(enc.latent_mean.data, goldens.vae.encode_latent_dist_mean.data, TOL, 'vae latent mean');
@@ -88,7 +109,11 @@ describe('exported graphs on the WebGPU EP (no CPU fallback)', () => {
       const eps = unet(ops, new Params(params), cfg, {
         sample: t(personalizedFeeds.sample),
         timesteps: [goldens.unet.timestep],
-        cond: { context: t(C), lora: { layers, scale: goldens.unet_lora.scale }, dual: { hardContext: t(Cuncond), alpha: BLEND } },
+        cond: {
+          context: t(C),
+          lora: { layers, scale: goldens.unet_lora.scale },
+          dual: { hardContext: t(Cuncond), alpha: BLEND },
+        },
       });
       return eps.read();
     });
@@ -97,7 +122,8 @@ describe('exported graphs on the WebGPU EP (no CPU fallback)', () => {
     assertClose(wasm.noise_pred.data, expected, TOL, 'wasm EP vs engine');
     assertClose(gpu.noise_pred.data, expected, TOL, 'WebGPU EP vs engine');
     // Not trivially one of the end points: differs from both the vanilla and the LoRA output.
-    const far = (a: ArrayLike<number>, b: ArrayLike<number>) => Math.max(...Array.from(a, (v, i) => Math.abs(v - b[i])));
+    const far = (a: ArrayLike<number>, b: ArrayLike<number>) =>
+      Math.max(...Array.from(a, (v, i) => Math.abs(v - b[i])));
     expect(far(wasm.noise_pred.data, goldens.unet_lora.noise_pred.data)).toBeGreaterThan(1e-3);
     expect(far(wasm.noise_pred.data, goldens.unet.noise_pred.data)).toBeGreaterThan(1e-3);
   });

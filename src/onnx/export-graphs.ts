@@ -25,10 +25,23 @@ import { checkVaeConfig, type VaeConfig } from '../models/vae/vae-config.ts';
 import type { SafetensorsHeader } from '../packs/safetensors.ts';
 import type { PackDraft } from '../packs/build-pack.ts';
 import { encodeModel, type OnnxModel, type OnnxValueInfo } from './onnx-proto.ts';
-import { OnnxTracer, TraceParams, type ExternalWeights, type OnnxTracerOptions, type TraceValue } from './onnx-tracer.ts';
+import {
+  OnnxTracer,
+  TraceParams,
+  type ExternalWeights,
+  type OnnxTracerOptions,
+  type TraceValue,
+} from './onnx-tracer.ts';
 
 export type GraphName = 'text_encoder' | 'unet' | 'unet_personalized' | 'vae_encoder' | 'vae_decoder' | 'image_encoder';
-export const GRAPH_NAMES: readonly GraphName[] = ['text_encoder', 'unet', 'unet_personalized', 'vae_encoder', 'vae_decoder', 'image_encoder'];
+export const GRAPH_NAMES: readonly GraphName[] = [
+  'text_encoder',
+  'unet',
+  'unet_personalized',
+  'vae_encoder',
+  'vae_decoder',
+  'image_encoder',
+];
 
 export interface GraphOptions extends OnnxTracerOptions {
   /** Batch size B of every input (default 1). */
@@ -58,7 +71,14 @@ function finish(name: GraphName, tracer: OnnxTracer, extra: Partial<ExportedGrap
   const unused = tracer.unusedInputs();
   if (unused.length) throw new Error(`${name}: graph inputs never used: ${unused.join(', ')}`);
   const model = tracer.model({ name, metadata: { graph: name, format: MODEL_VERSION } });
-  return { name, model, inputs: model.graph.inputs, outputs: model.graph.outputs, externalData: tracer.externalLocations(), ...extra };
+  return {
+    name,
+    model,
+    inputs: model.graph.inputs,
+    outputs: model.graph.outputs,
+    externalData: tracer.externalLocations(),
+    ...extra,
+  };
 }
 
 const batchOf = (o: GraphOptions) => {
@@ -102,7 +122,11 @@ function unetInputs(t: OnnxTracer, c: ResolvedUNetConfig, B: number, o: UNetShap
 }
 
 /** ε_θ(z_t, t, C), vanilla weights. */
-export function exportUNet(config: UNetConfig, weights: ExternalWeights, o: GraphOptions & UNetShapes = {}): ExportedGraph {
+export function exportUNet(
+  config: UNetConfig,
+  weights: ExternalWeights,
+  o: GraphOptions & UNetShapes = {},
+): ExportedGraph {
   const cfg = resolveUNetConfig(config);
   const t = new OnnxTracer(o);
   const p = new Params(new TraceParams(t, [weights]));
@@ -121,7 +145,8 @@ export function exportPersonalizedUNet(
   lora: LoraSpec,
   o: GraphOptions & UNetShapes = {},
 ): ExportedGraph {
-  if (!(lora.rank >= 1) || !Number.isInteger(lora.rank)) throw new RangeError(`LoRA rank ${lora.rank} must be a positive integer`);
+  if (!(lora.rank >= 1) || !Number.isInteger(lora.rank))
+    throw new RangeError(`LoRA rank ${lora.rank} must be a positive integer`);
   const cfg = resolveUNetConfig(config);
   const B = batchOf(o);
   const t = new OnnxTracer(o);
@@ -143,7 +168,11 @@ export function exportPersonalizedUNet(
 }
 
 /** VAE encoder: image in [−1, 1] → the latent distribution's mean and log variance (unscaled). */
-export function exportVaeEncoder(config: VaeConfig, weights: ExternalWeights, o: GraphOptions & { imageSize?: number } = {}): ExportedGraph {
+export function exportVaeEncoder(
+  config: VaeConfig,
+  weights: ExternalWeights,
+  o: GraphOptions & { imageSize?: number } = {},
+): ExportedGraph {
   const c = checkVaeConfig(config);
   const S = o.imageSize ?? c.sample_size;
   if (!S) throw new Error('vae_encoder: imageSize is required (the config has no sample_size)');
@@ -156,7 +185,11 @@ export function exportVaeEncoder(config: VaeConfig, weights: ExternalWeights, o:
 }
 
 /** VAE decoder: unscaled latent → image in about [−1, 1]. */
-export function exportVaeDecoder(config: VaeConfig, weights: ExternalWeights, o: GraphOptions & { latentSize?: number } = {}): ExportedGraph {
+export function exportVaeDecoder(
+  config: VaeConfig,
+  weights: ExternalWeights,
+  o: GraphOptions & { latentSize?: number } = {},
+): ExportedGraph {
   const c = checkVaeConfig(config);
   const factor = 2 ** (c.block_out_channels.length - 1);
   const s = o.latentSize ?? (c.sample_size ? c.sample_size / factor : undefined);
@@ -168,7 +201,11 @@ export function exportVaeDecoder(config: VaeConfig, weights: ExternalWeights, o:
 }
 
 /** CLIP vision tower with projection on CLIP-normalised pixels. */
-export function exportImageEncoder(config: ClipVisionConfig, weights: ExternalWeights, o: GraphOptions = {}): ExportedGraph {
+export function exportImageEncoder(
+  config: ClipVisionConfig,
+  weights: ExternalWeights,
+  o: GraphOptions = {},
+): ExportedGraph {
   const t = new OnnxTracer(o);
   const p = new Params(new TraceParams(t, [weights]));
   const S = config.image_size;
@@ -221,13 +258,17 @@ export function exportModelGraphs(src: ModelSource, o: ModelGraphOptions = {}): 
   }
   if (want.has('unet_personalized')) {
     const c = need(src.unet, 'unet_personalized', 'UNet');
-    out.push(exportPersonalizedUNet(c.config, c.weights, need(src.lora, 'unet_personalized', 'LoRA rank/alpha'), unetO));
+    out.push(
+      exportPersonalizedUNet(c.config, c.weights, need(src.lora, 'unet_personalized', 'LoRA rank/alpha'), unetO),
+    );
   }
   const vaeFactor = src.vae ? 2 ** (src.vae.config.block_out_channels.length - 1) : 1;
   const latentSize = src.unet?.config.sample_size;
   if (want.has('vae_encoder')) {
     const c = need(src.vae, 'vae_encoder', 'VAE');
-    out.push(exportVaeEncoder(c.config, c.weights, { ...o, imageSize: latentSize ? latentSize * vaeFactor : undefined }));
+    out.push(
+      exportVaeEncoder(c.config, c.weights, { ...o, imageSize: latentSize ? latentSize * vaeFactor : undefined }),
+    );
   }
   if (want.has('vae_decoder')) {
     const c = need(src.vae, 'vae_decoder', 'VAE');
@@ -266,7 +307,10 @@ export async function readDiffusersFolder(reader: FolderReader, lora?: LoraSpec)
   const src: ModelSource = { lora };
   const load = async <C>(entry: { config: string; weights: string }): Promise<ComponentSource<C> | undefined> => {
     if (!(await reader.exists(entry.config)) || !(await reader.exists(entry.weights))) return undefined;
-    return { config: (await reader.json(entry.config)) as C, weights: { header: await reader.header(entry.weights), location: entry.weights } };
+    return {
+      config: (await reader.json(entry.config)) as C,
+      weights: { header: await reader.header(entry.weights), location: entry.weights },
+    };
   };
   src.textEncoder = await load<ClipTextConfig>(DIFFUSERS_LAYOUT.textEncoder);
   src.unet = await load<UNetConfig>(DIFFUSERS_LAYOUT.unet);

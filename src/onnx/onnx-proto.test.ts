@@ -65,7 +65,11 @@ function convRef(
   return { y, Ho, Wo };
 }
 
-async function runWasm(model: OnnxModel, feeds: Record<string, { data: Float32Array; dims: number[] }>, externalData?: { path: string; data: Uint8Array }[]) {
+async function runWasm(
+  model: OnnxModel,
+  feeds: Record<string, { data: Float32Array; dims: number[] }>,
+  externalData?: { path: string; data: Uint8Array }[],
+) {
   const session = await OrtSession.create(encodeModel(model), { backend: 'wasm', externalData });
   try {
     expect(session.backend).toBe('wasm');
@@ -93,7 +97,11 @@ describe('onnx-proto', () => {
 
   it('encodes negative int64 attributes as ten-byte two\u2019s complement', () => {
     const bytes = encodeModel({
-      graph: { nodes: [{ opType: 'Softmax', inputs: ['x'], outputs: ['y'], attributes: { axis: attrInt(-1) } }], inputs: [], outputs: [] },
+      graph: {
+        nodes: [{ opType: 'Softmax', inputs: ['x'], outputs: ['y'], attributes: { axis: attrInt(-1) } }],
+        inputs: [],
+        outputs: [],
+      },
       opsets: { '': 21 },
     });
     // AttributeProto.i = 3, wire type 0: 0x18, then 0xff×9, 0x01.
@@ -233,13 +241,21 @@ describe('onnx-proto', () => {
               attributes: { alpha: attrFloat(0.5), transB: attrInt(1) },
             },
           ],
-          inputs: [{ name: 'a', shape: [M, K] }, { name: 'bT', shape: [N, K] }],
+          inputs: [
+            { name: 'a', shape: [M, K] },
+            { name: 'bT', shape: [N, K] },
+          ],
           outputs: [{ name: 'y', shape: [M, N] }],
         },
       },
       { a: { data: a, dims: [M, K] }, bT: { data: bT, dims: [N, K] } },
     );
-    assertClose(out.y.data, matmulRef(a, b, M, K, N).map((v) => 0.5 * v), { rtol: 1e-5, atol: 1e-6 }, 'y');
+    assertClose(
+      out.y.data,
+      matmulRef(a, b, M, K, N).map((v) => 0.5 * v),
+      { rtol: 1e-5, atol: 1e-6 },
+      'y',
+    );
   });
 
   it('Constant nodes (floats and tensor attributes) feed Add and Mul', async () => {

@@ -44,8 +44,18 @@ async function run(t: OnnxTracer, feeds: Feeds, externalData?: { path: string; d
 }
 
 /** One float input with seeded normal data. */
-function input(t: OnnxTracer, feeds: Feeds, name: string, shape: number[], seed: number, scale = 1): [TraceValue, Float32Array] {
-  const data = rng(seed).normals(shape.reduce((a, b) => a * b, 1), scale);
+function input(
+  t: OnnxTracer,
+  feeds: Feeds,
+  name: string,
+  shape: number[],
+  seed: number,
+  scale = 1,
+): [TraceValue, Float32Array] {
+  const data = rng(seed).normals(
+    shape.reduce((a, b) => a * b, 1),
+    scale,
+  );
   feeds[name] = { data, dims: shape };
   return [t.input(name, shape), data];
 }
@@ -83,12 +93,29 @@ describe('OnnxTracer ops on onnxruntime-web (wasm) vs CPU references', () => {
     t.output('c2', t.conv2d(x, w, b, { stride: 2, padding: [0, 0, 1, 1] }));
     t.output('c3', t.conv2d(x, wp, null, { stride: 2 }));
     const out = await run(t, f);
-    const geo = (kh: number, kw: number, Cout: number, stride: number, [pt, pl, pb, pr]: number[]) =>
-      ({ B: 2, Cin: 3, H: 7, W: 9, Cout, kh, kw, stride, padTop: pt, padLeft: pl, padBottom: pb, padRight: pr });
+    const geo = (kh: number, kw: number, Cout: number, stride: number, [pt, pl, pb, pr]: number[]) => ({
+      B: 2,
+      Cin: 3,
+      H: 7,
+      W: 9,
+      Cout,
+      kh,
+      kw,
+      stride,
+      padTop: pt,
+      padLeft: pl,
+      padBottom: pb,
+      padRight: pr,
+    });
     expect(out.c1.dims).toEqual([2, 5, 7, 9]);
     assertClose(out.c1.data, conv2dForwardRef(geo(3, 3, 5, 1, [1, 1, 1, 1]), xd, wd, bd), TOL, 'conv pad 1');
     expect(out.c2.dims).toEqual([2, 5, 3, 4]);
-    assertClose(out.c2.data, conv2dForwardRef(geo(3, 3, 5, 2, [0, 0, 1, 1]), xd, wd, bd), TOL, 'conv stride 2 asymmetric');
+    assertClose(
+      out.c2.data,
+      conv2dForwardRef(geo(3, 3, 5, 2, [0, 0, 1, 1]), xd, wd, bd),
+      TOL,
+      'conv stride 2 asymmetric',
+    );
     expect(out.c3.dims).toEqual([2, 4, 3, 4]);
     assertClose(out.c3.data, conv2dForwardRef(geo(2, 3, 4, 2, [0, 0, 0, 0]), xd, wpd, null), TOL, 'conv 2×3 stride 2');
   });
@@ -107,28 +134,44 @@ describe('OnnxTracer ops on onnxruntime-web (wasm) vs CPU references', () => {
     const out = await run(t, f);
     const ref = groupNormForwardRef(xd, { batch: 2, channels: 12, spatial: 15, groups: 4 }, gd, bd, 1e-6, true).y;
     assertClose(out.gn.data, ref, TOL, 'group norm + silu');
-    assertClose(out.gn3.data, groupNormForwardRef(sd, { batch: 3, channels: 12, spatial: 7, groups: 3 }, gd, bd, 1e-5).y, TOL, 'group norm rank 3');
+    assertClose(
+      out.gn3.data,
+      groupNormForwardRef(sd, { batch: 3, channels: 12, spatial: 7, groups: 3 }, gd, bd, 1e-5).y,
+      TOL,
+      'group norm rank 3',
+    );
     assertClose(out.ln.data, layerNormForwardRef(ld, 12, gd, bd, 1e-5).y, TOL, 'layer norm');
   });
 
-  it.each(['matmul', 'mha'] as const)('attention (%s): self, causal, cross with another length and scale', async (mode) => {
-    const t = new OnnxTracer({ attention: mode });
-    const f: Feeds = {};
-    const [q, qd] = input(t, f, 'q', [2, 9, 12], 1);
-    const [k, kd] = input(t, f, 'k', [2, 9, 12], 2);
-    const [v, vd] = input(t, f, 'v', [2, 9, 12], 3);
-    const [kc, kcd] = input(t, f, 'kc', [2, 5, 12], 4);
-    const [vc, vcd] = input(t, f, 'vc', [2, 5, 12], 5);
-    t.output('self', t.attention(q, k, v, 3));
-    t.output('causal', t.attention(q, k, v, 3, { causal: true }));
-    t.output('cross', t.attention(q, kc, vc, 2, { scale: 0.7 }));
-    expect([...t.opCounts().keys()].includes('com.microsoft.MultiHeadAttention')).toBe(mode === 'mha');
-    const out = await run(t, f);
-    const dims = (nk: number, heads: number, scale: number, causal: boolean) => ({ batch: 2, nq: 9, nk, heads, headDim: 12 / heads, scale, causal });
-    assertClose(out.self.data, attentionForwardRef(qd, kd, vd, dims(9, 3, 1 / 2, false)).o, TOL, 'self');
-    assertClose(out.causal.data, attentionForwardRef(qd, kd, vd, dims(9, 3, 1 / 2, true)).o, TOL, 'causal');
-    assertClose(out.cross.data, attentionForwardRef(qd, kcd, vcd, dims(5, 2, 0.7, false)).o, TOL, 'cross');
-  });
+  it.each(['matmul', 'mha'] as const)(
+    'attention (%s): self, causal, cross with another length and scale',
+    async (mode) => {
+      const t = new OnnxTracer({ attention: mode });
+      const f: Feeds = {};
+      const [q, qd] = input(t, f, 'q', [2, 9, 12], 1);
+      const [k, kd] = input(t, f, 'k', [2, 9, 12], 2);
+      const [v, vd] = input(t, f, 'v', [2, 9, 12], 3);
+      const [kc, kcd] = input(t, f, 'kc', [2, 5, 12], 4);
+      const [vc, vcd] = input(t, f, 'vc', [2, 5, 12], 5);
+      t.output('self', t.attention(q, k, v, 3));
+      t.output('causal', t.attention(q, k, v, 3, { causal: true }));
+      t.output('cross', t.attention(q, kc, vc, 2, { scale: 0.7 }));
+      expect([...t.opCounts().keys()].includes('com.microsoft.MultiHeadAttention')).toBe(mode === 'mha');
+      const out = await run(t, f);
+      const dims = (nk: number, heads: number, scale: number, causal: boolean) => ({
+        batch: 2,
+        nq: 9,
+        nk,
+        heads,
+        headDim: 12 / heads,
+        scale,
+        causal,
+      });
+      assertClose(out.self.data, attentionForwardRef(qd, kd, vd, dims(9, 3, 1 / 2, false)).o, TOL, 'self');
+      assertClose(out.causal.data, attentionForwardRef(qd, kd, vd, dims(9, 3, 1 / 2, true)).o, TOL, 'causal');
+      assertClose(out.cross.data, attentionForwardRef(qd, kcd, vcd, dims(5, 2, 0.7, false)).o, TOL, 'cross');
+    },
+  );
 
   it('activations: silu, gelu (erf), quickGelu, geglu', async () => {
     const t = new OnnxTracer();
@@ -162,7 +205,12 @@ describe('OnnxTracer ops on onnxruntime-web (wasm) vs CPU references', () => {
     assertClose(out.add.data, binaryForwardRef('add', ad, [2, 3, 4], bd, [3, 1]).y, TOL, 'add');
     assertClose(out.sub.data, binaryForwardRef('sub', bd, [3, 1], ad, [2, 3, 4]).y, TOL, 'sub');
     assertClose(out.mul.data, binaryForwardRef('mul', ad, [2, 3, 4], cd, [1]).y, TOL, 'mul');
-    assertClose(out.scale.data, Array.from(ad, (v) => v * -0.375), TOL, 'scale');
+    assertClose(
+      out.scale.data,
+      Array.from(ad, (v) => v * -0.375),
+      TOL,
+      'scale',
+    );
     expect(out.mean.dims).toEqual([2]);
     assertClose(out.mean.data, meanForwardRef(ad, [2, 3, 4], [1, 2]).y, TOL, 'mean');
     expect(out.meanKeep.dims).toEqual([1, 3, 1]);
@@ -184,11 +232,33 @@ describe('OnnxTracer ops on onnxruntime-web (wasm) vs CPU references', () => {
     const out = await run(t, f);
     expect(out.reshape.dims).toEqual([6, 20]);
     assertClose(out.reshape.data, xd, { rtol: 0, atol: 0 }, 'reshape');
-    assertClose(out.transpose.data, transposeForwardRef(xd, [2, 3, 4, 5], [0, 2, 3, 1]), { rtol: 0, atol: 0 }, 'transpose');
-    assertClose(out.concat.data, concatForwardRef([xd, yd], [[2, 3, 4, 5], [2, 2, 4, 5]], 1), { rtol: 0, atol: 0 }, 'concat');
+    assertClose(
+      out.transpose.data,
+      transposeForwardRef(xd, [2, 3, 4, 5], [0, 2, 3, 1]),
+      { rtol: 0, atol: 0 },
+      'transpose',
+    );
+    assertClose(
+      out.concat.data,
+      concatForwardRef(
+        [xd, yd],
+        [
+          [2, 3, 4, 5],
+          [2, 2, 4, 5],
+        ],
+        1,
+      ),
+      { rtol: 0, atol: 0 },
+      'concat',
+    );
     assertClose(out.slice.data, sliceForwardRef(xd, [2, 3, 4, 5], 2, 1, 2), { rtol: 0, atol: 0 }, 'slice');
     expect(out.bcast.dims).toEqual([2, 3, 4]);
-    assertClose(out.bcast.data, Array.from({ length: 24 }, (_, i) => rd[Math.floor(i / 4) % 3]), { rtol: 0, atol: 0 }, 'broadcastTo');
+    assertClose(
+      out.bcast.data,
+      Array.from({ length: 24 }, (_, i) => rd[Math.floor(i / 4) % 3]),
+      { rtol: 0, atol: 0 },
+      'broadcastTo',
+    );
     expect(out.up.dims).toEqual([2, 2, 8, 10]);
     assertClose(out.up.data, upsampleNearest2xForwardRef(yd, 4, 4, 5), { rtol: 0, atol: 0 }, 'upsample');
   });
@@ -211,7 +281,12 @@ describe('OnnxTracer ops on onnxruntime-web (wasm) vs CPU references', () => {
     // Angles as PyTorch rounds them (fp32 t·f); sin/cos of angles up to ~1000 rad after the 2π reduction.
     const ref = timestepEmbeddingForwardRef(times, 32, { flipSinToCos: true, downscaleFreqShift: 0 }, true);
     assertClose(out.sd.data, ref, { rtol: 0, atol: 2e-6 }, 'timestep embedding');
-    const odd = timestepEmbeddingForwardRef(times, 9, { flipSinToCos: false, downscaleFreqShift: 1, maxPeriod: 500 }, true);
+    const odd = timestepEmbeddingForwardRef(
+      times,
+      9,
+      { flipSinToCos: false, downscaleFreqShift: 1, maxPeriod: 500 },
+      true,
+    );
     expect(out.odd.dims).toEqual([4, 9]);
     assertClose(out.odd.data, odd, { rtol: 0, atol: 2e-6 }, 'timestep embedding, odd dim');
   });
@@ -247,7 +322,11 @@ describe('TraceParams: initializers in safetensors files', () => {
     const model = t32.model();
     const init = model.graph.initializers!.find((i) => i.name === 'proj.weight')!;
     const info = parseSafetensors(f32File).info('proj.weight');
-    expect(init.external).toEqual({ location: 'weights/f32.safetensors', offset: info.fileOffset, length: info.byteLength });
+    expect(init.external).toEqual({
+      location: 'weights/f32.safetensors',
+      offset: info.fileOffset,
+      length: info.byteLength,
+    });
     expect(init.data).toBeUndefined();
     expect(t32.externalLocations()).toEqual(['weights/f32.safetensors']);
     const y32 = await run(t32, { x: { data: x, dims: [3, 6] } }, [{ path: 'weights/f32.safetensors', data: f32File }]);

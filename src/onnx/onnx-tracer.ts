@@ -17,7 +17,10 @@
 //   timesteps   → t·f with f as PyTorch computes it in fp32, then a Cody–Waite reduction by
 //                 2π before Sin/Cos (WGSL bounds sin/cos errors only on [−π, π]; same as the
 //                 engine's kernel)
-import { resolveTimestepOptions, timestepFrequencies } from '../kernels/timestep-embedding/timestep-embedding-reference.ts';
+import {
+  resolveTimestepOptions,
+  timestepFrequencies,
+} from '../kernels/timestep-embedding/timestep-embedding-reference.ts';
 import { ParamShapeError, type ParamSource } from '../models/params.ts';
 import { normalizePadding, ShapeOps } from '../models/shape-ops.ts';
 import type { AttentionOptions, ConvOptions, TensorOps, TimestepEmbeddingOptions } from '../models/tensor-ops.ts';
@@ -96,7 +99,8 @@ const TWO_PI_LO = 1.02531317e-11;
 const INV_TWO_PI = 0.159154937;
 
 const product = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-const sameShape = (a: readonly number[], b: readonly number[]) => a.length === b.length && a.every((d, i) => d === b[i]);
+const sameShape = (a: readonly number[], b: readonly number[]) =>
+  a.length === b.length && a.every((d, i) => d === b[i]);
 
 export class OnnxTracer implements TensorOps<TraceValue, TraceIds, TraceTimes> {
   readonly backend = 'onnx' as const;
@@ -158,7 +162,8 @@ export class OnnxTracer implements TensorOps<TraceValue, TraceIds, TraceTimes> {
 
   /** A float32 constant stored in the model (deduplicated by content). */
   constant(values: ArrayLike<number>, shape: readonly number[], hint = 'const'): TraceValue {
-    if (values.length !== product(shape)) throw new Error(`onnx tracer: constant has ${values.length} values for shape [${shape}]`);
+    if (values.length !== product(shape))
+      throw new Error(`onnx tracer: constant has ${values.length} values for shape [${shape}]`);
     const data = Float32Array.from(values);
     const key = `f32|${shape.join(',')}|${Array.from(new Uint32Array(data.buffer)).join(',')}`;
     const hit = this.constants.get(key);
@@ -216,7 +221,8 @@ export class OnnxTracer implements TensorOps<TraceValue, TraceIds, TraceTimes> {
   }
 
   private float(x: TraceValue, op: string): void {
-    if (x.dtype !== 'float32') throw new Error(`onnx tracer: ${op} expects a float32 value, got ${x.dtype} '${x.name}'`);
+    if (x.dtype !== 'float32')
+      throw new Error(`onnx tracer: ${op} expects a float32 value, got ${x.dtype} '${x.name}'`);
   }
 
   /** The traced graph as an OnnxModel (opset 21 + com.microsoft where used). */
@@ -306,7 +312,14 @@ export class OnnxTracer implements TensorOps<TraceValue, TraceIds, TraceTimes> {
   }
 
   // x: (B, C, …) → same; statistics over each group of C/G channels and all positions
-  groupNorm(x: TraceValue, groups: number, w: TraceValue, b: TraceValue, eps: number, o: { silu?: boolean } = {}): TraceValue {
+  groupNorm(
+    x: TraceValue,
+    groups: number,
+    w: TraceValue,
+    b: TraceValue,
+    eps: number,
+    o: { silu?: boolean } = {},
+  ): TraceValue {
     this.float(x, 'groupNorm');
     this.shapes.groupNorm(x, groups, w, b);
     const [B, C] = x.shape;
@@ -338,12 +351,22 @@ export class OnnxTracer implements TensorOps<TraceValue, TraceIds, TraceTimes> {
     const scale = o.scale ?? 1 / Math.sqrt(D);
     if (o.causal && Nq !== Nk) throw new Error(`attention: causal needs as many keys as queries (${Nq} vs ${Nk})`);
     const mask = o.causal
-      ? this.constant(Float32Array.from({ length: Nq * Nk }, (_, i) => (i % Nk > Math.floor(i / Nk) ? MASKED : 0)), [1, 1, Nq, Nk], 'causal_mask')
+      ? this.constant(
+          Float32Array.from({ length: Nq * Nk }, (_, i) => (i % Nk > Math.floor(i / Nk) ? MASKED : 0)),
+          [1, 1, Nq, Nk],
+          'causal_mask',
+        )
       : null;
     if (this.attentionMode === 'mha') {
       // inputs: query, key, value, bias, key_padding_mask, attention_bias (B|1, H|1, Nq, Nk)
       const inputs: (TraceValue | '')[] = mask ? [q, k, v, '', '', mask] : [q, k, v];
-      return this.op('MultiHeadAttention', inputs, shape, { num_heads: attrInt(heads), scale: attrFloat(scale) }, MS_DOMAIN);
+      return this.op(
+        'MultiHeadAttention',
+        inputs,
+        shape,
+        { num_heads: attrInt(heads), scale: attrFloat(scale) },
+        MS_DOMAIN,
+      );
     }
     const qh = this.transpose(this.reshape(q, [B, Nq, heads, D]), [0, 2, 1, 3]); // (B, H, Nq, D)
     const kt = this.transpose(this.reshape(k, [B, Nk, heads, D]), [0, 2, 3, 1]); // (B, H, D, Nk)
@@ -377,8 +400,15 @@ export class OnnxTracer implements TensorOps<TraceValue, TraceIds, TraceTimes> {
     const F = shape[shape.length - 1];
     const a = this.fresh('geglu_a');
     const g = this.fresh('geglu_gate');
-    this.nodes.push({ opType: 'Split', name: `Split_${this.nodes.length}`, inputs: [x.name, this.ints([F, F]).name], outputs: [a, g], attributes: { axis: attrInt(-1) } });
-    if (this.recordValueInfo) for (const n of [a, g]) this.values.push({ name: n, shape: [...shape], elemType: OnnxDataType.FLOAT });
+    this.nodes.push({
+      opType: 'Split',
+      name: `Split_${this.nodes.length}`,
+      inputs: [x.name, this.ints([F, F]).name],
+      outputs: [a, g],
+      attributes: { axis: attrInt(-1) },
+    });
+    if (this.recordValueInfo)
+      for (const n of [a, g]) this.values.push({ name: n, shape: [...shape], elemType: OnnxDataType.FLOAT });
     const hidden: TraceValue = { name: a, shape, dtype: 'float32' };
     const gate: TraceValue = { name: g, shape, dtype: 'float32' };
     return this.mul(hidden, this.gelu(gate));
@@ -437,7 +467,14 @@ export class OnnxTracer implements TensorOps<TraceValue, TraceIds, TraceTimes> {
     const ax = axis < 0 ? axis + x.shape.length : axis;
     const shape = this.shapes.slice(x, ax, start, length).shape;
     if (start === 0 && length === x.shape[ax]) return x;
-    return this.op('Slice', [x, this.ints([start]), this.ints([start + length]), this.ints([ax])], shape, undefined, undefined, x.dtype);
+    return this.op(
+      'Slice',
+      [x, this.ints([start]), this.ints([start + length]), this.ints([ax])],
+      shape,
+      undefined,
+      undefined,
+      x.dtype,
+    );
   }
 
   broadcastTo(x: TraceValue, shape: readonly number[]): TraceValue {
@@ -543,13 +580,17 @@ export class TraceParams implements ParamSource<TraceValue> {
       return cached;
     }
     const hit = this.find(name);
-    if (!hit) throw new ParamShapeError(`missing parameter '${this.rename(name)}' (expected shape [${shape.join(', ')}])`);
+    if (!hit)
+      throw new ParamShapeError(`missing parameter '${this.rename(name)}' (expected shape [${shape.join(', ')}])`);
     const { f, info, stored } = hit;
     if (!sameShape(info.shape, shape)) {
-      throw new ParamShapeError(`parameter '${stored}' has shape [${info.shape.join(', ')}], the config implies [${shape.join(', ')}]`);
+      throw new ParamShapeError(
+        `parameter '${stored}' has shape [${info.shape.join(', ')}], the config implies [${shape.join(', ')}]`,
+      );
     }
     const dataType = STORED_TYPE[info.dtype];
-    if (dataType === undefined) throw new ParamShapeError(`parameter '${stored}' is ${info.dtype}; the ONNX export reads F32 and F16`);
+    if (dataType === undefined)
+      throw new ParamShapeError(`parameter '${stored}' is ${info.dtype}; the ONNX export reads F32 and F16`);
     const init = this.tracer.initializer({
       name: stored,
       dims: [...shape],

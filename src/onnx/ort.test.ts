@@ -67,12 +67,20 @@ describe('ort session wrapper', () => {
     const expected = (await cpu.run({ x: { data: d.x, dims: [1, 4, 6, 5] }, m: { data: d.m, dims: [5, 7] } })).y.data;
     await cpu.release();
 
-    const session = await OrtSession.create(bytes, { backend: 'webgpu', device: e.device, outputsOnGpu: true, gpuOnly: true });
+    const session = await OrtSession.create(bytes, {
+      backend: 'webgpu',
+      device: e.device,
+      outputsOnGpu: true,
+      gpuOnly: true,
+    });
     expect(session.backend).toBe('webgpu');
     await e.scopeAsync(async () => {
       const x = e.tensor(d.x, [1, 4, 6, 5]);
       const m = e.tensor(d.m, [5, 7]);
-      const out = await session.runGpu({ x: { buffer: x.buffer, dims: x.shape }, m: { buffer: m.buffer, dims: m.shape } });
+      const out = await session.runGpu({
+        x: { buffer: x.buffer, dims: x.shape },
+        m: { buffer: m.buffer, dims: m.shape },
+      });
       expect(out.y.dims).toEqual([1, 3, 6, 7]);
       // Read ORT's output buffer through the engine's queue: proves the device is shared.
       const y = e.empty([1, 3, 6, 7]);

@@ -251,8 +251,7 @@ export class OrtSession {
 
 function sessionOptions(o: OrtSessionOptions, backend: OrtBackend): SessionOptions {
   const opts: SessionOptions = {
-    executionProviders:
-      backend === 'webgpu' ? [o.device ? { name: 'webgpu', device: o.device } : 'webgpu'] : ['wasm'],
+    executionProviders: backend === 'webgpu' ? [o.device ? { name: 'webgpu', device: o.device } : 'webgpu'] : ['wasm'],
     graphOptimizationLevel: o.graphOptimizationLevel ?? 'all',
     logSeverityLevel: 3,
   };

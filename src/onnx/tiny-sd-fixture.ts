@@ -55,7 +55,10 @@ export function tokenEmbeddings(ids: readonly number[]): Float32Array {
   return out;
 }
 
-export const positionIds = (n: number): OrtIntArray => ({ data: BigInt64Array.from({ length: n }, (_, i) => BigInt(i)), dims: [1, n] });
+export const positionIds = (n: number): OrtIntArray => ({
+  data: BigInt64Array.from({ length: n }, (_, i) => BigInt(i)),
+  dims: [1, n],
+});
 
 /** The golden LoRA tensors (PEFT names) as `lora.<module>.A/B` feeds. */
 export function loraFeeds(): Record<string, OrtArray> {

@@ -5,7 +5,15 @@ import { tinyManifestBase } from '../../test/test-pack.ts';
 import { ModelConfigError } from '../models/model-config-error.ts';
 import type { TuningEncoderConfig } from '../models/tuning-encoder/tuning-encoder-config.ts';
 import { resolveUNetConfig } from '../models/unet/unet-config.ts';
-import { loraScale, ManifestError, packBytes, packPathProblem, parseManifest, validateManifest, type Manifest } from './manifest.ts';
+import {
+  loraScale,
+  ManifestError,
+  packBytes,
+  packPathProblem,
+  parseManifest,
+  validateManifest,
+  type Manifest,
+} from './manifest.ts';
 
 const REF = new URL('../../../shared/data/reference/', import.meta.url);
 const json = (rel: string) => JSON.parse(readFileSync(new URL(rel, REF), 'utf8'));
@@ -18,11 +26,43 @@ function tinyManifest(): Manifest {
     ...base,
     tokenizer: { ...base.tokenizer, vocab: 'tokenizer/vocab.json' },
     files: [
-      { path: 'text_encoder/model.safetensors', role: 'weights', component: 'text_encoder', bytes: 6406760, sha256: hash('a') },
-      { path: 'unet/diffusion_pytorch_model.safetensors', role: 'weights', component: 'unet', bytes: 3194952, sha256: hash('b') },
-      { path: 'vae/diffusion_pytorch_model.safetensors', role: 'weights', component: 'vae', bytes: 100, sha256: hash('c') },
-      { path: 'image_encoder/model.safetensors', role: 'weights', component: 'image_encoder', bytes: 100, sha256: hash('d') },
-      { path: 'onnx/unet.onnx', role: 'onnx', component: 'unet', graph: 'unet', externalData: ['unet/diffusion_pytorch_model.safetensors'], bytes: 50, sha256: hash('e') },
+      {
+        path: 'text_encoder/model.safetensors',
+        role: 'weights',
+        component: 'text_encoder',
+        bytes: 6406760,
+        sha256: hash('a'),
+      },
+      {
+        path: 'unet/diffusion_pytorch_model.safetensors',
+        role: 'weights',
+        component: 'unet',
+        bytes: 3194952,
+        sha256: hash('b'),
+      },
+      {
+        path: 'vae/diffusion_pytorch_model.safetensors',
+        role: 'weights',
+        component: 'vae',
+        bytes: 100,
+        sha256: hash('c'),
+      },
+      {
+        path: 'image_encoder/model.safetensors',
+        role: 'weights',
+        component: 'image_encoder',
+        bytes: 100,
+        sha256: hash('d'),
+      },
+      {
+        path: 'onnx/unet.onnx',
+        role: 'onnx',
+        component: 'unet',
+        graph: 'unet',
+        externalData: ['unet/diffusion_pytorch_model.safetensors'],
+        bytes: 50,
+        sha256: hash('e'),
+      },
       { path: 'tokenizer/merges.txt', role: 'tokenizer', bytes: 10, sha256: hash('f') },
       { path: 'tokenizer/vocab.json', role: 'tokenizer', bytes: 10, sha256: hash('0') },
     ],
@@ -106,23 +146,23 @@ describe('pack manifest', () => {
       'files[4].externalData[0]: "nope.safetensors" is not a weights file of this pack',
       'vaeScalingFactor: 0.13025 differs from architecture.vae.scaling_factor 0.18215',
       'architecture.textEncoder.hidden_act: expected one of "quick_gelu", "gelu", got "relu"',
-      'architecture.unet.in_channels: 3 differs from the VAE\'s latent_channels 4',
+      "architecture.unet.in_channels: 3 differs from the VAE's latent_channels 4",
       'architecture.unet.down_block_types: expected 2 entries (one per block_out_channels), got 3',
-      'architecture.unet.cross_attention_dim: must equal the text encoder\'s hidden_size 32, got 48',
+      "architecture.unet.cross_attention_dim: must equal the text encoder's hidden_size 32, got 48",
       'architecture.unet.block_out_channels[1]: 60 channels are not divisible by norm_num_groups 8',
       'architecture.unet.block_out_channels[1]: 60 channels are not divisible by 8 heads (attention_head_dim)',
       'architecture.unet.addition_embed_type: not supported (must be null), got "text_time"',
       'architecture.lora.rank: expected an integer ≥ 1, got 0',
       'architecture.lora.targets[1]: expected one of "to_q", "to_k", "to_v", "to_out.0", optionally prefixed "attn1." or "attn2.", got "proj_in"',
       'architecture.lora.targets[2]: duplicate target "to_q"',
-      'latentSize: imageSize 20 / latentSize 8 must equal the VAE\'s downsampling factor 2',
+      "latentSize: imageSize 20 / latentSize 8 must equal the VAE's downsampling factor 2",
       'scheduler.beta_end: must exceed beta_start 0.00085, got 0.0001',
       'defaults.sampler: expected one of "ddim", "euler", "dpmpp-2m", got "plms"',
       'defaults.blend: expected a number ≤ 1, got 1.5',
       'defaults.placeholder: must be one word (no spaces)',
       'tokenizer.merges: "missing.txt" is not in files',
       'tokenizer.vocab: "tokenizer/vocab.json" is not in files', // files[6] was renamed
-      'tokenizer.maxLength: 100 exceeds the text encoder\'s max_position_embeddings 77',
+      "tokenizer.maxLength: 100 exceeds the text encoder's max_position_embeddings 77",
     ];
     for (const w of want) expect(got, `missing: ${w}\n got:\n${got.join('\n')}`).toContain(w);
     expect(got.length).toBe(want.length);
@@ -132,7 +172,15 @@ describe('pack manifest', () => {
   it('requires the sections and a weights file per component; tuning encoder config and weights go together', () => {
     expect(issues(null)).toEqual([': expected an object, got null']);
     expect(issues({ format: 'likeness-pack/1' })).toEqual(
-      expect.arrayContaining(['name: required', 'files: required', 'architecture: required', 'scheduler: required', 'defaults: required', 'tokenizer: required', 'imageSize: required']),
+      expect.arrayContaining([
+        'name: required',
+        'files: required',
+        'architecture: required',
+        'scheduler: required',
+        'defaults: required',
+        'tokenizer: required',
+        'imageSize: required',
+      ]),
     );
     const m = tinyManifest();
     m.files = m.files.filter((f) => f.component !== 'vae');
@@ -140,7 +188,13 @@ describe('pack manifest', () => {
     const t = tinyManifest();
     t.architecture.tuningEncoder = { _class_name: 'TuningEncoder', ...defaultTuningEncoderConfig(t.architecture) };
     expect(issues(t)).toEqual(['files: no weights file for component "tuning_encoder"']);
-    t.files.push({ path: 'tuning_encoder/model.safetensors', role: 'weights', component: 'tuning_encoder', bytes: 1, sha256: hash('9') });
+    t.files.push({
+      path: 'tuning_encoder/model.safetensors',
+      role: 'weights',
+      component: 'tuning_encoder',
+      bytes: 1,
+      sha256: hash('9'),
+    });
     expect(issues(t)).toEqual([]);
     delete t.architecture.tuningEncoder;
     expect(issues(t)).toEqual(['files: weights for "tuning_encoder" but no architecture.tuningEncoder config']);
@@ -160,7 +214,9 @@ describe('pack manifest', () => {
     ]);
     const n = tinyManifest();
     n.architecture.unet.num_attention_heads = [3, 8]; // overrides the legacy field: 32 channels / 3 heads fails
-    expect(issues(n)).toEqual(['architecture.unet.block_out_channels[0]: 32 channels are not divisible by 3 heads (num_attention_heads)']);
+    expect(issues(n)).toEqual([
+      'architecture.unet.block_out_channels[0]: 32 channels are not divisible by 3 heads (num_attention_heads)',
+    ]);
   });
 
   it('refuses what the UNet code cannot run, by the same check resolveUNetConfig runs', () => {
@@ -187,9 +243,19 @@ describe('pack manifest', () => {
 
   it('checks the tuning encoder config fields the model reads', () => {
     const t = tinyManifest();
-    t.files.push({ path: 'tuning_encoder/model.safetensors', role: 'weights', component: 'tuning_encoder', bytes: 1, sha256: hash('9') });
+    t.files.push({
+      path: 'tuning_encoder/model.safetensors',
+      role: 'weights',
+      component: 'tuning_encoder',
+      bytes: 1,
+      sha256: hash('9'),
+    });
     const { width: _width, ...rest } = defaultTuningEncoderConfig(t.architecture);
-    t.architecture.tuningEncoder = { ...rest, lora_rank: 0, trained: 'yes' as unknown as boolean } as TuningEncoderConfig;
+    t.architecture.tuningEncoder = {
+      ...rest,
+      lora_rank: 0,
+      trained: 'yes' as unknown as boolean,
+    } as TuningEncoderConfig;
     expect(issues(t)).toEqual([
       'architecture.tuningEncoder._class_name: required',
       'architecture.tuningEncoder.width: required',
@@ -201,7 +267,9 @@ describe('pack manifest', () => {
   it('parseManifest refuses duplicate keys and bad JSON, naming the place', () => {
     const text = JSON.stringify(tinyManifest());
     expect(parseManifest(text).name).toBe('tiny-sd');
-    expect(() => parseManifest(text.replace('"name":"tiny-sd"', '"name":"tiny-sd","name":"other"'))).toThrow(/duplicate key "name" at character \d+/);
+    expect(() => parseManifest(text.replace('"name":"tiny-sd"', '"name":"tiny-sd","name":"other"'))).toThrow(
+      /duplicate key "name" at character \d+/,
+    );
     expect(() => parseManifest('{"format": ')).toThrow(ManifestError);
     // "__proto__" stays a plain (unknown) field instead of changing the object's prototype.
     expect(() => parseManifest(text.replace('{', '{"__proto__":{"x":1},'))).toThrow(/__proto__: unknown field/);

@@ -13,7 +13,12 @@ import { sha256Hex } from './sha256.ts';
 import { JsonSyntaxError, jsonToPlain, parseStrictJson } from './strict-json.ts';
 import { PackError } from '../domain/errors.ts';
 import { Checker, checked, idx, key, kind, R, type JsonIssue, type Obj } from '../domain/json-checker.ts';
-import { checkClipTextConfig, checkClipVisionConfig, type ClipTextConfig, type ClipVisionConfig } from '../models/clip/clip-config.ts';
+import {
+  checkClipTextConfig,
+  checkClipVisionConfig,
+  type ClipTextConfig,
+  type ClipVisionConfig,
+} from '../models/clip/clip-config.ts';
 import { checkTuningEncoderConfig, type TuningEncoderConfig } from '../models/tuning-encoder/tuning-encoder-config.ts';
 import { checkUNetConfig, type UNetConfig } from '../models/unet/unet-config.ts';
 import { checkVaeConfigJson, type VaeConfig } from '../models/vae/vae-config.ts';
@@ -62,7 +67,6 @@ export interface PackArchitecture {
   tuningEncoder?: TuningEncoderConfig;
   lora: LoraConfig;
 }
-
 
 export interface GenerationDefaults {
   steps: number;
@@ -177,13 +181,27 @@ export function validateManifest(json: unknown): Manifest {
   const root = c.object(json, '');
   if (!root) throw new ManifestError(c.issues);
   c.closed(root, '', [
-    'format', 'name', 'version', 'description', 'licence', 'architecture', 'imageSize', 'latentSize',
-    'vaeScalingFactor', 'scheduler', 'defaults', 'tokenizer', 'files',
+    'format',
+    'name',
+    'version',
+    'description',
+    'licence',
+    'architecture',
+    'imageSize',
+    'latentSize',
+    'vaeScalingFactor',
+    'scheduler',
+    'defaults',
+    'tokenizer',
+    'files',
   ]);
 
   const format = c.str(root, 'format', '');
   if (format !== undefined && format !== PACK_FORMAT) {
-    c.add('format', `expected "${PACK_FORMAT}", got ${kind(format)}${format.startsWith('likeness-pack/') ? ' (a newer pack format: update the app)' : ''}`);
+    c.add(
+      'format',
+      `expected "${PACK_FORMAT}", got ${kind(format)}${format.startsWith('likeness-pack/') ? ' (a newer pack format: update the app)' : ''}`,
+    );
   }
   c.str(root, 'name', '');
   c.str(root, 'version', '', { optional: true });
@@ -206,13 +224,26 @@ export function validateManifest(json: unknown): Manifest {
   const latentSize = c.num(root, 'latentSize', '', R(L.latentSize));
   const vaeScalingFactor = c.num(root, 'vaeScalingFactor', '', R(L.vaeScalingFactor));
 
-  const arch = root.architecture === undefined ? (c.add('architecture', 'required'), undefined) : c.object(root.architecture, 'architecture');
-  const { text, vaeFactor, vaeScaling, hasTuningEncoder } = arch ? checkArchitecture(c, arch) : ({ text: {} } as ArchitectureFacts);
+  const arch =
+    root.architecture === undefined
+      ? (c.add('architecture', 'required'), undefined)
+      : c.object(root.architecture, 'architecture');
+  const { text, vaeFactor, vaeScaling, hasTuningEncoder } = arch
+    ? checkArchitecture(c, arch)
+    : ({ text: {} } as ArchitectureFacts);
   if (vaeScaling !== undefined && vaeScalingFactor !== undefined && vaeScaling !== vaeScalingFactor) {
     c.add('vaeScalingFactor', `${vaeScalingFactor} differs from architecture.vae.scaling_factor ${vaeScaling}`);
   }
-  if (imageSize !== undefined && latentSize !== undefined && vaeFactor !== undefined && imageSize !== latentSize * vaeFactor) {
-    c.add('latentSize', `imageSize ${imageSize} / latentSize ${latentSize} must equal the VAE's downsampling factor ${vaeFactor}`);
+  if (
+    imageSize !== undefined &&
+    latentSize !== undefined &&
+    vaeFactor !== undefined &&
+    imageSize !== latentSize * vaeFactor
+  ) {
+    c.add(
+      'latentSize',
+      `imageSize ${imageSize} / latentSize ${latentSize} must equal the VAE's downsampling factor ${vaeFactor}`,
+    );
   }
 
   const steps = checkScheduler(c, root);
@@ -224,7 +255,8 @@ export function validateManifest(json: unknown): Manifest {
     for (const comp of COMPONENTS) {
       const needed = comp === 'tuning_encoder' ? hasTuningEncoder : true;
       if (needed && !weights.has(comp)) c.add('files', `no weights file for component "${comp}"`);
-      if (!needed && weights.has(comp)) c.add('files', `weights for "tuning_encoder" but no architecture.tuningEncoder config`);
+      if (!needed && weights.has(comp))
+        c.add('files', `weights for "tuning_encoder" but no architecture.tuningEncoder config`);
     }
   }
 
@@ -248,7 +280,8 @@ function checkArchitecture(c: Checker, arch: Obj): ArchitectureFacts {
   const text = present('textEncoder') ? checkClipTextConfig(c, arch.textEncoder, key(p, 'textEncoder')) : {};
   if (present('imageEncoder')) checkClipVisionConfig(c, arch.imageEncoder, key(p, 'imageEncoder'));
   const vae = present('vae') ? checkVaeConfigJson(c, arch.vae, key(p, 'vae')) : {};
-  if (present('unet')) checkUNetConfig(c, arch.unet, key(p, 'unet'), { textHidden: text.hidden, latentChannels: vae.latentChannels });
+  if (present('unet'))
+    checkUNetConfig(c, arch.unet, key(p, 'unet'), { textHidden: text.hidden, latentChannels: vae.latentChannels });
   const hasTuningEncoder = arch.tuningEncoder !== undefined;
   if (hasTuningEncoder) checkPackTuningEncoder(c, arch.tuningEncoder, key(p, 'tuningEncoder'));
   checkLora(c, arch);
@@ -268,19 +301,25 @@ function checkPackTuningEncoder(c: Checker, json: unknown, p: string): void {
  * assembled from a model's config.json files: throws ManifestError listing every problem.
  */
 export function validateArchitecture(json: unknown): PackArchitecture {
-  return checked((c) => {
-    const arch = c.object(json, 'architecture');
-    if (arch) checkArchitecture(c, arch);
-    return json as PackArchitecture;
-  }, (issues) => new ManifestError(issues));
+  return checked(
+    (c) => {
+      const arch = c.object(json, 'architecture');
+      if (arch) checkArchitecture(c, arch);
+      return json as PackArchitecture;
+    },
+    (issues) => new ManifestError(issues),
+  );
 }
 
 /** A tuning encoder config for a pack (its class named, its fields checked); throws ManifestError. */
 export function validatePackTuningEncoder(json: unknown): TuningEncoderConfig {
-  return checked((c) => {
-    checkPackTuningEncoder(c, json, 'architecture.tuningEncoder');
-    return json as TuningEncoderConfig;
-  }, (issues) => new ManifestError(issues));
+  return checked(
+    (c) => {
+      checkPackTuningEncoder(c, json, 'architecture.tuningEncoder');
+      return json as TuningEncoderConfig;
+    },
+    (issues) => new ManifestError(issues),
+  );
 }
 
 /**
@@ -336,14 +375,16 @@ function checkFiles(c: Checker, root: Obj): FileSummary[] | undefined {
       const problem = packPathProblem(path);
       if (problem) c.add(key(p, 'path'), problem);
       const lower = path.toLowerCase();
-      if (seen.has(lower)) c.add(key(p, 'path'), `same path as files[${seen.get(lower)}] (paths must differ in more than case)`);
+      if (seen.has(lower))
+        c.add(key(p, 'path'), `same path as files[${seen.get(lower)}] (paths must differ in more than case)`);
       else seen.set(lower, i);
     }
     const role = c.str(f, 'role', p, { oneOf: FILE_ROLES }) as FileRole | undefined;
     const needsComponent = role === 'weights' || role === 'onnx';
     let component: ComponentName | undefined;
     if (needsComponent) component = c.str(f, 'component', p, { oneOf: COMPONENTS }) as ComponentName | undefined;
-    else if (role !== undefined && f.component !== undefined) c.add(key(p, 'component'), `only weights and onnx files have a component`);
+    else if (role !== undefined && f.component !== undefined)
+      c.add(key(p, 'component'), `only weights and onnx files have a component`);
     if (role === 'onnx') {
       c.str(f, 'graph', p, { optional: true });
       if (f.externalData !== undefined) pending.push({ p: key(p, 'externalData'), i, refs: f.externalData });
@@ -351,13 +392,18 @@ function checkFiles(c: Checker, root: Obj): FileSummary[] | undefined {
       if (f.graph !== undefined) c.add(key(p, 'graph'), 'only onnx files have a graph');
       if (f.externalData !== undefined) c.add(key(p, 'externalData'), 'only onnx files have external data');
     }
-    if (path !== undefined && role === 'weights' && !path.endsWith('.safetensors')) c.add(key(p, 'path'), 'weights must be a .safetensors file');
-    if (path !== undefined && role === 'onnx' && !path.endsWith('.onnx')) c.add(key(p, 'path'), 'an onnx graph must be a .onnx file');
+    if (path !== undefined && role === 'weights' && !path.endsWith('.safetensors'))
+      c.add(key(p, 'path'), 'weights must be a .safetensors file');
+    if (path !== undefined && role === 'onnx' && !path.endsWith('.onnx'))
+      c.add(key(p, 'path'), 'an onnx graph must be a .onnx file');
     c.num(f, 'bytes', p, R(L.fileBytes));
     if (Object.hasOwn(f, 'sha256')) {
       const h = f.sha256;
       if (typeof h !== 'string' || !SHA256_RE.test(h)) {
-        c.add(key(p, 'sha256'), `expected 64 lowercase hex chars, got ${typeof h === 'string' ? `${h.length} chars${/^[0-9A-F]{64}$/i.test(h) ? ' (uppercase)' : ''}` : kind(h)}`);
+        c.add(
+          key(p, 'sha256'),
+          `expected 64 lowercase hex chars, got ${typeof h === 'string' ? `${h.length} chars${/^[0-9A-F]{64}$/i.test(h) ? ' (uppercase)' : ''}` : kind(h)}`,
+        );
       }
     } else c.add(key(p, 'sha256'), 'required');
     if (path !== undefined) out.push({ path, role, component });
@@ -380,7 +426,8 @@ function expectFile(c: Checker, files: FileSummary[] | undefined, path: string, 
   if (!files) return;
   const f = files.find((x) => x.path === path);
   if (!f) c.add(at, `${JSON.stringify(path)} is not in files`);
-  else if (f.role !== undefined && f.role !== role) c.add(at, `${JSON.stringify(path)} has role "${f.role}", expected "${role}"`);
+  else if (f.role !== undefined && f.role !== role)
+    c.add(at, `${JSON.stringify(path)} has role "${f.role}", expected "${role}"`);
 }
 
 function checkLora(c: Checker, arch: Obj): void {
@@ -401,7 +448,11 @@ function checkLora(c: Checker, arch: Obj): void {
   const seen = new Set<string>();
   targets.forEach((t, i) => {
     const at = idx(key(p, 'targets'), i);
-    if (typeof t !== 'string' || !re.test(t)) c.add(at, `expected one of ${LORA_MODULES.map((m) => `"${m}"`).join(', ')}, optionally prefixed "attn1." or "attn2.", got ${kind(t)}`);
+    if (typeof t !== 'string' || !re.test(t))
+      c.add(
+        at,
+        `expected one of ${LORA_MODULES.map((m) => `"${m}"`).join(', ')}, optionally prefixed "attn1." or "attn2.", got ${kind(t)}`,
+      );
     else if (seen.has(t)) c.add(at, `duplicate target ${JSON.stringify(t)}`);
     else seen.add(t);
   });
@@ -425,7 +476,8 @@ export function checkSchedulerConfig(c: Checker, json: unknown, p: string): numb
   const steps = c.num(s, 'num_train_timesteps', p, R(L.trainTimesteps));
   const start = c.num(s, 'beta_start', p, { above: 0, max: 1 });
   const end = c.num(s, 'beta_end', p, { above: 0, max: 1 });
-  if (start !== undefined && end !== undefined && !(start < end)) c.add(key(p, 'beta_end'), `must exceed beta_start ${start}, got ${end}`);
+  if (start !== undefined && end !== undefined && !(start < end))
+    c.add(key(p, 'beta_end'), `must exceed beta_start ${start}, got ${end}`);
   c.str(s, 'beta_schedule', p, { oneOf: ['linear', 'scaled_linear', 'squaredcos_cap_v2'] });
   c.str(s, 'prediction_type', p, { oneOf: ['epsilon', 'v_prediction', 'sample'] });
   c.str(s, 'timestep_spacing', p, { optional: true, oneOf: ['leading', 'trailing', 'linspace'] });
@@ -436,7 +488,8 @@ export function checkSchedulerConfig(c: Checker, json: unknown, p: string): numb
     c.add(key(p, 'trained_betas'), `${s.trained_betas.length} values, more than ${L.trainTimesteps.max}`);
   } else if (s.trained_betas !== undefined && s.trained_betas !== null) {
     const betas = c.numArray(s, 'trained_betas', p, { above: 0, max: 1 });
-    if (betas && steps !== undefined && betas.length !== steps) c.add(key(p, 'trained_betas'), `expected ${steps} values (num_train_timesteps), got ${betas.length}`);
+    if (betas && steps !== undefined && betas.length !== steps)
+      c.add(key(p, 'trained_betas'), `expected ${steps} values (num_train_timesteps), got ${betas.length}`);
   }
   return steps;
 }
@@ -446,7 +499,18 @@ function checkDefaults(c: Checker, root: Obj, trainSteps: number | undefined): v
   if (root.defaults === undefined) return c.add(p, 'required');
   const d = c.object(root.defaults, p);
   if (!d) return;
-  c.closed(d, p, ['steps', 'guidanceScale', 'sampler', 'blend', 'negativePrompt', 'batchSize', 'placeholder', 'tuningSteps', 'tuningLearningRate', 'nearestWords']);
+  c.closed(d, p, [
+    'steps',
+    'guidanceScale',
+    'sampler',
+    'blend',
+    'negativePrompt',
+    'batchSize',
+    'placeholder',
+    'tuningSteps',
+    'tuningLearningRate',
+    'nearestWords',
+  ]);
   c.num(d, 'steps', p, { ...R(L.steps), max: Math.min(trainSteps ?? L.steps.max, L.steps.max) });
   c.num(d, 'guidanceScale', p, R(L.guidanceScale));
   c.str(d, 'sampler', p, { oneOf: SAMPLERS });
@@ -455,13 +519,19 @@ function checkDefaults(c: Checker, root: Obj, trainSteps: number | undefined): v
   c.num(d, 'batchSize', p, R(L.batchSize));
   const ph = c.str(d, 'placeholder', p);
   if (ph !== undefined && /\s/.test(ph)) c.add(key(p, 'placeholder'), 'must be one word (no spaces)');
-  if (ph !== undefined && ph.length > L.tokenChars.max) c.add(key(p, 'placeholder'), `longer than ${L.tokenChars.max} characters`);
+  if (ph !== undefined && ph.length > L.tokenChars.max)
+    c.add(key(p, 'placeholder'), `longer than ${L.tokenChars.max} characters`);
   c.num(d, 'tuningSteps', p, R(L.tuningSteps));
   c.num(d, 'tuningLearningRate', p, R(L.tuningLearningRate));
   c.num(d, 'nearestWords', p, R(L.nearestWords));
 }
 
-function checkTokenizer(c: Checker, root: Obj, files: FileSummary[] | undefined, maxPositions: number | undefined): void {
+function checkTokenizer(
+  c: Checker,
+  root: Obj,
+  files: FileSummary[] | undefined,
+  maxPositions: number | undefined,
+): void {
   const p = 'tokenizer';
   if (root.tokenizer === undefined) return c.add(p, 'required');
   const t = c.object(root.tokenizer, p);

@@ -45,7 +45,7 @@ export class NodeFolderPackCache implements PackCache {
       try {
         const { size } = await h.stat();
         const out = new Uint8Array(size);
-        for (let at = 0; at < size; ) {
+        for (let at = 0; at < size;) {
           const { bytesRead } = await h.read(out, at, size - at, at);
           if (bytesRead === 0) throw new Error(`pack cache (${this.description}): ${key} shrank while being read`);
           at += bytesRead;
@@ -71,7 +71,7 @@ export class NodeFolderPackCache implements PackCache {
     try {
       checkRange(start, end, (await h.stat()).size, key);
       const out = new Uint8Array(end - start);
-      for (let at = 0; at < out.length; ) {
+      for (let at = 0; at < out.length;) {
         const { bytesRead } = await h.read(out, at, out.length - at, start + at);
         if (bytesRead === 0) throw new Error(`pack cache (${this.description}): ${key} shrank while being read`);
         at += bytesRead;
@@ -91,7 +91,7 @@ export class NodeFolderPackCache implements PackCache {
       throw e;
     }
     try {
-      for (let pos = 0; ; ) {
+      for (let pos = 0; ;) {
         const buf = new Uint8Array(CHUNK);
         const { bytesRead } = await h.read(buf, 0, CHUNK, pos);
         if (bytesRead === 0) return;
@@ -139,12 +139,14 @@ export class NodeFolderPackCache implements PackCache {
   async openPartial(key: string, truncate: boolean): Promise<PartialWriter> {
     await this.ensureDir();
     const p = this.path(key, true);
-    const flags = truncate ? fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC : fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_APPEND;
+    const flags = truncate
+      ? fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_TRUNC
+      : fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_APPEND;
     const h = await open(p, flags, 0o644);
     let closed = false;
     return {
       write: async (chunk) => {
-        for (let at = 0; at < chunk.length; ) {
+        for (let at = 0; at < chunk.length;) {
           const { bytesWritten } = await h.write(chunk, at, chunk.length - at);
           at += bytesWritten;
         }

@@ -33,7 +33,9 @@ export class OpfsPackCache implements PackCache {
   /** Opens (creating) the cache folder; asks the browser to keep the storage persistent. */
   static async open(dirName = DEFAULT_DIR): Promise<OpfsPackCache> {
     if (typeof navigator === 'undefined' || !navigator.storage?.getDirectory) {
-      throw new Error('this browser has no Origin Private File System (navigator.storage.getDirectory); packs cannot be cached');
+      throw new Error(
+        'this browser has no Origin Private File System (navigator.storage.getDirectory); packs cannot be cached',
+      );
     }
     const root = await navigator.storage.getDirectory();
     const dir = await root.getDirectoryHandle(dirName, { create: true });
@@ -151,7 +153,7 @@ export class OpfsPackCache implements PackCache {
       let closed = false;
       return {
         write: async (chunk) => {
-          for (let off = 0; off < chunk.length; ) {
+          for (let off = 0; off < chunk.length;) {
             const n = sync.write(chunk.subarray(off), { at });
             if (n <= 0) throw new DOMException('OPFS write made no progress (disk full?)', 'QuotaExceededError');
             off += n;
@@ -261,7 +263,10 @@ async function trySyncAccessHandle(handle: FileSystemFileHandle): Promise<FileSy
  * browser has it, else through a sync access handle (dedicated workers in Safari before
  * createWritable existed there).
  */
-async function writeWhole(handle: FileSystemFileHandle, source: Uint8Array | ReadableStream<Uint8Array>): Promise<void> {
+async function writeWhole(
+  handle: FileSystemFileHandle,
+  source: Uint8Array | ReadableStream<Uint8Array>,
+): Promise<void> {
   if (typeof (handle as Partial<FileSystemFileHandle>).createWritable === 'function') {
     const w = await handle.createWritable({ keepExistingData: false });
     try {
@@ -275,12 +280,15 @@ async function writeWhole(handle: FileSystemFileHandle, source: Uint8Array | Rea
     return;
   }
   const sync = await trySyncAccessHandle(handle);
-  if (!sync) throw new Error('OPFS: this browser context can write files neither through createWritable nor a sync access handle');
+  if (!sync)
+    throw new Error(
+      'OPFS: this browser context can write files neither through createWritable nor a sync access handle',
+    );
   try {
     sync.truncate(0);
     let at = 0;
     const put = (chunk: Uint8Array) => {
-      for (let off = 0; off < chunk.length; ) {
+      for (let off = 0; off < chunk.length;) {
         const n = sync.write(chunk.subarray(off), { at });
         if (n <= 0) throw new DOMException('OPFS write made no progress (disk full?)', 'QuotaExceededError');
         off += n;

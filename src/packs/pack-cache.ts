@@ -60,7 +60,10 @@ export function checkCacheKey(key: string): void {
 }
 
 export class PackCacheMissError extends PackError {
-  constructor(readonly key: string, where: string) {
+  constructor(
+    readonly key: string,
+    where: string,
+  ) {
     super(`pack cache (${where}): no entry ${JSON.stringify(key)}`);
     this.name = 'PackCacheMissError';
   }

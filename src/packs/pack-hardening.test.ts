@@ -26,13 +26,13 @@ const MERGES = new Uint8Array(
 
 /** A fetch serving `files` below https://pack.test/ (200 only). */
 function mapFetch(files: Map<string, Uint8Array>, log: string[] = []): typeof fetch {
-  return (async (input: RequestInfo | URL) => {
+  return async (input: RequestInfo | URL) => {
     const path = new URL(input instanceof Request ? input.url : input).pathname.slice(1);
     log.push(path);
     const body = files.get(path);
     if (!body) return new Response('not found', { status: 404 });
     return new Response(body.slice(), { status: 200, headers: { 'content-length': String(body.length) } });
-  });
+  };
 }
 
 async function writeFolder(files: Map<string, Uint8Array>): Promise<string> {

@@ -123,7 +123,12 @@ class PackServer {
 function expectBytes(actual: Uint8Array, expected: Uint8Array | undefined, label = ''): void {
   if (!expected) throw new Error(`${label}: nothing to compare with`);
   expect(actual.length, `${label} length`).toBe(expected.length);
-  if (Buffer.compare(Buffer.from(actual.buffer, actual.byteOffset, actual.length), Buffer.from(expected.buffer, expected.byteOffset, expected.length)) !== 0) {
+  if (
+    Buffer.compare(
+      Buffer.from(actual.buffer, actual.byteOffset, actual.length),
+      Buffer.from(expected.buffer, expected.byteOffset, expected.length),
+    ) !== 0
+  ) {
     const i = actual.findIndex((b, j) => b !== expected[j]);
     throw new Error(`${label}: bytes differ first at ${i}: ${actual[i]} vs ${expected[i]}`);
   }
@@ -170,7 +175,11 @@ describe('pack loader over HTTP', () => {
     server.reset(pack.files, { delayMs: 1 });
     const reports: PackProgress[] = [];
     const cache = new MemoryPackCache();
-    const loaded = await loadPackFromUrl(server.url, { cache, onProgress: (p) => reports.push(p), progressIntervalMs: 0 });
+    const loaded = await loadPackFromUrl(server.url, {
+      cache,
+      onProgress: (p) => reports.push(p),
+      progressIntervalMs: 0,
+    });
     expect(loaded.manifest.name).toBe('tiny-sd');
     expect(loaded.offline).toBe(false);
     for (const f of pack.manifest.files) expectBytes(await loaded.read(f.path), pack.files.get(f.path), f.path);
@@ -260,7 +269,11 @@ describe('pack loader over HTTP', () => {
 
     server.log.length = 0;
     const reports: PackProgress[] = [];
-    const loaded = await loadPackFromUrl(server.url, { cache, onProgress: (p) => reports.push(p), progressIntervalMs: 0 });
+    const loaded = await loadPackFromUrl(server.url, {
+      cache,
+      onProgress: (p) => reports.push(p),
+      progressIntervalMs: 0,
+    });
     expectBytes(await loaded.read(UNET), pack.files.get(UNET));
     const resumed = server.served(UNET);
     expect(resumed.map((s) => [s.status, s.range])).toEqual([[206, `bytes=${partial}-`]]);
@@ -294,7 +307,9 @@ describe('pack loader over HTTP', () => {
     server.reset(pack.files, { range: false });
     const loaded = await loadPackFromUrl(server.url, { cache });
     // It asked to resume, got the whole file (200) and wrote it from the start, not appended.
-    expect(server.served(UNET).map((s) => [s.status, s.range, s.bytes])).toEqual([[200, `bytes=${partial}-`, unet.bytes]]);
+    expect(server.served(UNET).map((s) => [s.status, s.range, s.bytes])).toEqual([
+      [200, `bytes=${partial}-`, unet.bytes],
+    ]);
     expectBytes(await loaded.read(UNET), pack.files.get(UNET));
     expect(await cache.size(unet.sha256)).toBe(unet.bytes);
   });
@@ -323,7 +338,9 @@ describe('pack loader over HTTP', () => {
     const vae = pack.manifest.files.find((f) => f.component === 'vae')!;
     expect(err.code).toBe('sha256-mismatch');
     expect(err.file).toBe(vae.path);
-    expect(err.message).toContain(`vae/diffusion_pytorch_model.safetensors: sha256 mismatch: expected ${vae.sha256}, got `);
+    expect(err.message).toContain(
+      `vae/diffusion_pytorch_model.safetensors: sha256 mismatch: expected ${vae.sha256}, got `,
+    );
     expect(err.details.actual).toMatch(/^[0-9a-f]{64}$/);
     expect(err.details.actual).not.toBe(vae.sha256);
     expect(await cache.size(vae.sha256)).toBeNull();
@@ -338,7 +355,10 @@ describe('pack loader over HTTP', () => {
     await w.write(new Uint8Array(5000).fill(7)); // not the file's first bytes
     await w.close();
     const loaded = await loadPackFromUrl(server.url, { cache });
-    expect(server.served(UNET).map((s) => [s.status, s.range])).toEqual([[206, 'bytes=5000-'], [200, undefined]]);
+    expect(server.served(UNET).map((s) => [s.status, s.range])).toEqual([
+      [206, 'bytes=5000-'],
+      [200, undefined],
+    ]);
     expectBytes(await loaded.read(UNET), pack.files.get(UNET));
   });
 
@@ -349,12 +369,17 @@ describe('pack loader over HTTP', () => {
     server.reset(files);
     const e = await rejection(loadPackFromUrl(server.url, { retryDelayMs: 0 }));
     expect(e).toMatchObject({ code: 'size-mismatch', file: UNET });
-    expect(e.message).toBe(`${UNET}: the server's file has 200000 bytes but the manifest says ${unet.bytes} (truncated on the server?)`);
+    expect(e.message).toBe(
+      `${UNET}: the server's file has 200000 bytes but the manifest says ${unet.bytes} (truncated on the server?)`,
+    );
 
     server.reset(files, { chunked: true });
     const e2 = await rejection(loadPackFromUrl(server.url, { retryDelayMs: 0 }));
     expect(e2).toMatchObject({ code: 'size-mismatch', file: UNET });
-    expect(server.served(UNET).map((s) => [s.status, s.range])).toEqual([[200, undefined], [416, 'bytes=200000-']]);
+    expect(server.served(UNET).map((s) => [s.status, s.range])).toEqual([
+      [200, undefined],
+      [416, 'bytes=200000-'],
+    ]);
   });
 
   it('refuses a server file longer than the manifest says', async () => {
@@ -379,7 +404,8 @@ describe('pack loader over HTTP', () => {
     // 503 twice, then fine.
     let failures = 2;
     const flaky: typeof fetch = async (input, init) => {
-      if ((input instanceof Request ? input.url : input.toString()).endsWith('merges.txt') && failures-- > 0) return new Response('busy', { status: 503 });
+      if ((input instanceof Request ? input.url : input.toString()).endsWith('merges.txt') && failures-- > 0)
+        return new Response('busy', { status: 503 });
       return fetch(input, init);
     };
     server.reset(pack.files);
@@ -389,7 +415,10 @@ describe('pack loader over HTTP', () => {
 
   it('refuses an invalid manifest, and one whose hash differs from the expected', async () => {
     const files = new Map(pack.files);
-    files.set('manifest.json', new TextEncoder().encode(pack.manifestText.replace('"imageSize": 16', '"imageSize": 17')));
+    files.set(
+      'manifest.json',
+      new TextEncoder().encode(pack.manifestText.replace('"imageSize": 16', '"imageSize": 17')),
+    );
     server.reset(files);
     const e = await rejection(loadPackFromUrl(server.url));
     expect(e).toMatchObject({ code: 'manifest' });
@@ -455,9 +484,13 @@ describe('pack loader: folders and the folder cache', () => {
     const merges = join(dir, 'tokenizer/merges.txt');
     const text = await readFile(merges, 'utf8');
     await writeFile(merges, text.replace('i n', 'i m'));
-    await expect(loadPackFromFolder(dir)).rejects.toThrow(/^tokenizer\/merges\.txt: sha256 mismatch: expected [0-9a-f]{64}, got [0-9a-f]{64}$/);
+    await expect(loadPackFromFolder(dir)).rejects.toThrow(
+      /^tokenizer\/merges\.txt: sha256 mismatch: expected [0-9a-f]{64}, got [0-9a-f]{64}$/,
+    );
     await writeFile(merges, text + 'x');
-    await expect(loadPackFromFolder(dir)).rejects.toThrow(/tokenizer\/merges\.txt: the file has \d+ bytes but the manifest says \d+/);
+    await expect(loadPackFromFolder(dir)).rejects.toThrow(
+      /tokenizer\/merges\.txt: the file has \d+ bytes but the manifest says \d+/,
+    );
     await rm(merges);
     await expect(loadPackFromFolder(dir)).rejects.toThrow(/tokenizer\/merges\.txt: missing from the pack folder/);
     await expect(loadPackFromFolder(join(dir, 'nowhere'))).rejects.toThrow(/no manifest\.json in/);
@@ -508,8 +541,14 @@ describe('pack loader: folders and the folder cache', () => {
 
 describe('pack loader helpers', () => {
   it('packUrls and parseContentRange', () => {
-    expect(packUrls('https://h/p/tiny')).toEqual({ manifest: 'https://h/p/tiny/manifest.json', root: 'https://h/p/tiny/' });
-    expect(packUrls('https://h/p/tiny/m.json')).toEqual({ manifest: 'https://h/p/tiny/m.json', root: 'https://h/p/tiny/' });
+    expect(packUrls('https://h/p/tiny')).toEqual({
+      manifest: 'https://h/p/tiny/manifest.json',
+      root: 'https://h/p/tiny/',
+    });
+    expect(packUrls('https://h/p/tiny/m.json')).toEqual({
+      manifest: 'https://h/p/tiny/m.json',
+      root: 'https://h/p/tiny/',
+    });
     expect(parseContentRange('bytes 5-9/10')).toEqual({ start: 5, end: 9, total: 10 });
     expect(parseContentRange('bytes */10')).toEqual({ start: null, end: null, total: 10 });
     expect(parseContentRange('bytes 0-1/*')).toEqual({ start: 0, end: 1, total: null });
@@ -518,7 +557,12 @@ describe('pack loader helpers', () => {
 
   it('describePackFile hashes and sizes the bytes', () => {
     const f = describePackFile('a/b.txt', 'other', new TextEncoder().encode('abc'));
-    expect(f).toEqual({ path: 'a/b.txt', role: 'other', bytes: 3, sha256: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad' });
+    expect(f).toEqual({
+      path: 'a/b.txt',
+      role: 'other',
+      bytes: 3,
+      sha256: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+    });
     expect(() => describePackFile('../x', 'other', new Uint8Array())).toThrow(/".." segment/);
   });
 

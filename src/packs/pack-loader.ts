@@ -100,11 +100,24 @@ export async function loadPackFromUrl(url: string, options: LoadPackOptions = {}
   const { signal } = options;
   const urls = packUrls(url);
   const report = options.onProgress ?? (() => {});
-  report({ phase: 'manifest', file: null, fileLoadedBytes: 0, fileTotalBytes: 0, loadedBytes: 0, totalBytes: 0, bytesPerSecond: 0, etaSeconds: null });
+  report({
+    phase: 'manifest',
+    file: null,
+    fileLoadedBytes: 0,
+    fileTotalBytes: 0,
+    loadedBytes: 0,
+    totalBytes: 0,
+    bytesPerSecond: 0,
+    etaSeconds: null,
+  });
 
   const { manifest, offline } = await loadManifest(urls.manifest, cache, doFetch, options);
   const files = manifest.files.filter(options.include ?? (() => true));
-  const progress = new ProgressTracker(files.reduce((s, f) => s + f.bytes, 0), report, options.progressIntervalMs ?? 100);
+  const progress = new ProgressTracker(
+    files.reduce((s, f) => s + f.bytes, 0),
+    report,
+    options.progressIntervalMs ?? 100,
+  );
 
   // What is missing, and does it fit?
   const todo: PackFile[] = [];
@@ -143,7 +156,13 @@ export async function loadPackFromUrl(url: string, options: LoadPackOptions = {}
   return makeLoadedPack(manifest, urls.manifest, files, offline, cache);
 }
 
-function makeLoadedPack(manifest: Manifest, source: string, files: PackFile[], offline: boolean, cache: PackCache): LoadedPack {
+function makeLoadedPack(
+  manifest: Manifest,
+  source: string,
+  files: PackFile[],
+  offline: boolean,
+  cache: PackCache,
+): LoadedPack {
   const entry = (path: string) => {
     const f = files.find((x) => x.path === path);
     if (!f) throw new PackLoadError('not-in-pack', `${path}: not a (loaded) file of pack "${manifest.name}"`, path);
@@ -172,7 +191,9 @@ async function loadManifest(
     const res = await doFetch(url, { signal: options.signal, cache: 'no-cache' });
     if (!res.ok) {
       await res.body?.cancel().catch(() => undefined);
-      throw new PackLoadError('manifest', `${url}: HTTP ${res.status} ${res.statusText}`.trim(), 'manifest.json', { status: res.status });
+      throw new PackLoadError('manifest', `${url}: HTTP ${res.status} ${res.statusText}`.trim(), 'manifest.json', {
+        status: res.status,
+      });
     }
     bytes = new Uint8Array(await res.arrayBuffer());
   } catch (e) {
@@ -180,7 +201,13 @@ async function loadManifest(
     if (e instanceof PackLoadError) throw e;
     // Network down: use the copy cached by an earlier load, if any.
     if ((await cache.size(key)) === null) {
-      throw new PackLoadError('network', `cannot fetch the pack manifest ${url}: ${describeError(e)}; the pack was never loaded here, so there is no offline copy`, 'manifest.json', {}, { cause: e });
+      throw new PackLoadError(
+        'network',
+        `cannot fetch the pack manifest ${url}: ${describeError(e)}; the pack was never loaded here, so there is no offline copy`,
+        'manifest.json',
+        {},
+        { cause: e },
+      );
     }
     bytes = await cache.read(key);
     offline = true;
@@ -188,10 +215,15 @@ async function loadManifest(
   if (options.manifestSha256 !== undefined) {
     const actual = sha256Hex(bytes);
     if (actual !== options.manifestSha256) {
-      throw new PackLoadError('sha256-mismatch', `manifest.json: sha256 mismatch: expected ${options.manifestSha256}, got ${actual}`, 'manifest.json', {
-        expected: options.manifestSha256,
-        actual,
-      });
+      throw new PackLoadError(
+        'sha256-mismatch',
+        `manifest.json: sha256 mismatch: expected ${options.manifestSha256}, got ${actual}`,
+        'manifest.json',
+        {
+          expected: options.manifestSha256,
+          actual,
+        },
+      );
     }
   }
   let manifest: Manifest;
@@ -204,7 +236,12 @@ async function loadManifest(
   return { manifest, offline };
 }
 
-async function verifyCachedEntry(cache: PackCache, f: PackFile, progress: ProgressTracker, signal?: AbortSignal): Promise<boolean> {
+async function verifyCachedEntry(
+  cache: PackCache,
+  f: PackFile,
+  progress: ProgressTracker,
+  signal?: AbortSignal,
+): Promise<boolean> {
   const h = new Sha256();
   progress.startFile(f, 0, 'verify');
   for await (const chunk of cache.chunks(f.sha256)) {
@@ -259,7 +296,12 @@ async function downloadFile(
       } else if (have < f.bytes) {
         const result = await fetchInto(f, url, have, hasher, cache, doFetch, progress, signal);
         if (result === 'restart') {
-          if (++restarts > 2) throw new PackLoadError('http', `${f.path}: the server keeps answering range requests inconsistently (${url})`, f.path);
+          if (++restarts > 2)
+            throw new PackLoadError(
+              'http',
+              `${f.path}: the server keeps answering range requests inconsistently (${url})`,
+              f.path,
+            );
           continue;
         }
         hasher = result;
@@ -271,7 +313,13 @@ async function downloadFile(
         continue;
       }
       if (e instanceof RetryableError) {
-        throw new PackLoadError('network', `${f.path}: ${e.message}; gave up after ${retries} retries (the ${formatBytes(await cache.partialSize(f.sha256))} received are kept: loading again resumes)`, f.path, {}, { cause: e.cause });
+        throw new PackLoadError(
+          'network',
+          `${f.path}: ${e.message}; gave up after ${retries} retries (the ${formatBytes(await cache.partialSize(f.sha256))} received are kept: loading again resumes)`,
+          f.path,
+          {},
+          { cause: e.cause },
+        );
       }
       throw e;
     }
@@ -375,15 +423,23 @@ async function fetchInto(
         chunk = await reader.read();
       } catch (e) {
         signal?.throwIfAborted();
-        throw new RetryableError(`connection lost after ${formatBytes(have)} of ${formatBytes(f.bytes)}: ${describeError(e)}`, { cause: e });
+        throw new RetryableError(
+          `connection lost after ${formatBytes(have)} of ${formatBytes(f.bytes)}: ${describeError(e)}`,
+          { cause: e },
+        );
       }
       if (chunk.done) break;
       const bytes = chunk.value;
       if (have + bytes.length > f.bytes) {
-        throw new PackLoadError('size-mismatch', `${f.path}: the server sent more than the ${f.bytes} bytes the manifest lists; the pack on the server does not match its manifest`, f.path, {
-          expected: f.bytes,
-          actual: have + bytes.length,
-        });
+        throw new PackLoadError(
+          'size-mismatch',
+          `${f.path}: the server sent more than the ${f.bytes} bytes the manifest lists; the pack on the server does not match its manifest`,
+          f.path,
+          {
+            expected: f.bytes,
+            actual: have + bytes.length,
+          },
+        );
       }
       await writeChunk(writer, bytes, f);
       hasher.update(bytes);
@@ -420,7 +476,13 @@ function storageError(e: unknown, f: PackFile): PackLoadError | null {
   const name = (e as { name?: string })?.name;
   const code = (e as { code?: string })?.code;
   if (name === 'QuotaExceededError' || code === 'ENOSPC' || code === 'EDQUOT') {
-    return new PackLoadError('disk-full', `${f.path}: storage is full; free some space and load again (the download resumes where it stopped)`, f.path, {}, { cause: e });
+    return new PackLoadError(
+      'disk-full',
+      `${f.path}: storage is full; free some space and load again (the download resumes where it stopped)`,
+      f.path,
+      {},
+      { cause: e },
+    );
   }
   return null;
 }
@@ -435,7 +497,9 @@ function sizeMismatch(f: PackFile, serverBytes: number): PackLoadError {
 }
 
 // "bytes 100-199/1000" → {start 100, end 199, total 1000}; "bytes */1000" (416) → total only.
-export function parseContentRange(h: string | null): { start: number | null; end: number | null; total: number | null } | null {
+export function parseContentRange(
+  h: string | null,
+): { start: number | null; end: number | null; total: number | null } | null {
   if (!h) return null;
   const m = /^\s*bytes\s+(?:(\d+)-(\d+)|\*)\/(\d+|\*)\s*$/i.exec(h);
   if (!m) return null;

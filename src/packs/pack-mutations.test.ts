@@ -128,11 +128,12 @@ async function writeFolder(files: Map<string, Uint8Array>): Promise<string> {
   return dir;
 }
 
-const mapFetch = (files: Map<string, Uint8Array>): typeof fetch =>
-  (async (input: RequestInfo | URL) => {
+const mapFetch =
+  (files: Map<string, Uint8Array>): typeof fetch =>
+  async (input: RequestInfo | URL) => {
     const body = files.get(new URL(input instanceof Request ? input.url : input).pathname.slice(1));
     return body ? new Response(body.slice(), { status: 200 }) : new Response('', { status: 404 });
-  });
+  };
 
 describe('pack loaders: the URL and folder loaders agree on generated packs', () => {
   it('24 packs with empty files and invalid UTF-8 in the manifest: same outcome both ways', async () => {

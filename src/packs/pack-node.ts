@@ -7,7 +7,13 @@ import { open, readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseManifestBytes, type Manifest, type PackFile } from './manifest.ts';
 import { NodeFolderPackCache } from './pack-cache-node.ts';
-import { loadPackFromUrl, PackLoadError, type LoadedPack, type LoadPackOptions, type PackProgress } from './pack-loader.ts';
+import {
+  loadPackFromUrl,
+  PackLoadError,
+  type LoadedPack,
+  type LoadPackOptions,
+  type PackProgress,
+} from './pack-loader.ts';
 
 export interface FolderLoadOptions {
   onProgress?: (p: PackProgress) => void;
@@ -27,7 +33,10 @@ export async function loadPackFromFolder(dir: string, options: FolderLoadOptions
   try {
     manifest = parseManifestBytes(new Uint8Array(await readFile(join(root, 'manifest.json'))));
   } catch (e) {
-    const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? `no manifest.json in ${root}` : `${join(root, 'manifest.json')}: ${(e as Error).message}`;
+    const why =
+      (e as NodeJS.ErrnoException).code === 'ENOENT'
+        ? `no manifest.json in ${root}`
+        : `${join(root, 'manifest.json')}: ${(e as Error).message}`;
     throw new PackLoadError('manifest', why, 'manifest.json', {}, { cause: e });
   }
   const files = manifest.files.filter(options.include ?? (() => true));
@@ -56,22 +65,47 @@ export async function loadPackFromFolder(dir: string, options: FolderLoadOptions
     try {
       size = (await stat(p)).size;
     } catch (e) {
-      throw new PackLoadError('not-in-pack', `${f.path}: missing from the pack folder ${root}`, f.path, {}, { cause: e });
+      throw new PackLoadError(
+        'not-in-pack',
+        `${f.path}: missing from the pack folder ${root}`,
+        f.path,
+        {},
+        { cause: e },
+      );
     }
     if (size !== f.bytes) {
-      throw new PackLoadError('size-mismatch', `${f.path}: the file has ${size} bytes but the manifest says ${f.bytes}`, f.path, { expected: f.bytes, actual: size });
+      throw new PackLoadError(
+        'size-mismatch',
+        `${f.path}: the file has ${size} bytes but the manifest says ${f.bytes}`,
+        f.path,
+        { expected: f.bytes, actual: size },
+      );
     }
     if ((options.verify ?? 'sha256') === 'sha256') {
       emit(f, 0, 'verify');
       const actual = await hashFile(p, options.signal, (n) => emit(f, n, 'verify'));
       if (actual !== f.sha256) {
-        throw new PackLoadError('sha256-mismatch', `${f.path}: sha256 mismatch: expected ${f.sha256}, got ${actual}`, f.path, { expected: f.sha256, actual });
+        throw new PackLoadError(
+          'sha256-mismatch',
+          `${f.path}: sha256 mismatch: expected ${f.sha256}, got ${actual}`,
+          f.path,
+          { expected: f.sha256, actual },
+        );
       }
     }
     done += f.bytes;
     emit(f, 0, 'verify');
   }
-  report({ phase: 'done', file: null, fileLoadedBytes: 0, fileTotalBytes: 0, loadedBytes: total, totalBytes: total, bytesPerSecond: 0, etaSeconds: 0 });
+  report({
+    phase: 'done',
+    file: null,
+    fileLoadedBytes: 0,
+    fileTotalBytes: 0,
+    loadedBytes: total,
+    totalBytes: total,
+    bytesPerSecond: 0,
+    etaSeconds: 0,
+  });
   const entry = (path: string) => {
     const f = files.find((x) => x.path === path);
     if (!f) throw new PackLoadError('not-in-pack', `${path}: not a (loaded) file of pack "${manifest.name}"`, path);
@@ -87,7 +121,7 @@ export async function loadPackFromFolder(dir: string, options: FolderLoadOptions
       const h = await open(entry(path), 'r');
       try {
         const out = new Uint8Array(end - start);
-        for (let at = 0; at < out.length; ) {
+        for (let at = 0; at < out.length;) {
           const { bytesRead } = await h.read(out, at, out.length - at, start + at);
           if (bytesRead === 0) throw new RangeError(`${path}: range [${start}, ${end}) past the end of the file`);
           at += bytesRead;
@@ -101,12 +135,16 @@ export async function loadPackFromFolder(dir: string, options: FolderLoadOptions
 }
 
 /** sha256 of a file, streamed (node:crypto: ~15× the pure-JS hasher, which matters at GB sizes). */
-export async function hashFile(path: string, signal?: AbortSignal, onBytes?: (hashed: number) => void): Promise<string> {
+export async function hashFile(
+  path: string,
+  signal?: AbortSignal,
+  onBytes?: (hashed: number) => void,
+): Promise<string> {
   const h = await open(path, 'r');
   try {
     const hasher = createHash('sha256');
     const buf = new Uint8Array(CHUNK);
-    for (let pos = 0; ; ) {
+    for (let pos = 0; ;) {
       signal?.throwIfAborted();
       const { bytesRead } = await h.read(buf, 0, CHUNK, pos);
       if (bytesRead === 0) break;

@@ -18,8 +18,13 @@ import { PackError } from '../domain/errors.ts';
 
 export class PackWeightsError extends PackError {
   /** `problems` holds the first MAX_LISTED_PROBLEMS; `total` counts them all. */
-  constructor(readonly problems: string[], readonly total = problems.length) {
-    super(`the pack's weights do not match its configs (${total} problem${total === 1 ? '' : 's'}):\n  ${problems.slice(0, MAX_LISTED_PROBLEMS).join('\n  ')}${total > MAX_LISTED_PROBLEMS ? `\n  … and ${total - MAX_LISTED_PROBLEMS} more` : ''}`);
+  constructor(
+    readonly problems: string[],
+    readonly total = problems.length,
+  ) {
+    super(
+      `the pack's weights do not match its configs (${total} problem${total === 1 ? '' : 's'}):\n  ${problems.slice(0, MAX_LISTED_PROBLEMS).join('\n  ')}${total > MAX_LISTED_PROBLEMS ? `\n  … and ${total - MAX_LISTED_PROBLEMS} more` : ''}`,
+    );
     this.name = 'PackWeightsError';
   }
 }
@@ -34,7 +39,11 @@ export function expectedPackParams(m: Manifest): Record<string, Map<string, numb
   clipText(ops, new Params(text), tc, clipTokenEmbeddings(ops, new Params(text), tc, t([1, 77])), t([1, 77]));
   const u = resolveUNetConfig(a.unet);
   const un = new ParamRecorder();
-  unet(ops, new Params(un), u, { sample: t([1, u.in_channels, m.latentSize, m.latentSize]), timesteps: t([1]), cond: { context: t([1, 77, u.cross_attention_dim]), lora: null } });
+  unet(ops, new Params(un), u, {
+    sample: t([1, u.in_channels, m.latentSize, m.latentSize]),
+    timesteps: t([1]),
+    cond: { context: t([1, 77, u.cross_attention_dim]), lora: null },
+  });
   const vc = checkVaeConfig(a.vae);
   const vae = new ParamRecorder();
   vaeEncode(ops, new Params(vae), vc, t([1, vc.in_channels, m.imageSize, m.imageSize]));
@@ -71,8 +80,12 @@ export function checkPackWeights(m: Manifest, headers: Record<string, Safetensor
       const info = h.byName.get(name);
       if (!info) problem(() => `${component}: missing tensor '${name}' [${shape.join(', ')}]`);
       else if (info.shape.join() !== shape.join()) {
-        problem(() => `${component}: '${name}' has shape [${info.shape.join(', ')}], the config implies [${shape.join(', ')}]`);
-      } else if (!['F32', 'F16', 'BF16'].includes(info.dtype)) problem(() => `${component}: '${name}' has dtype ${info.dtype}; F32/F16/BF16 expected`);
+        problem(
+          () =>
+            `${component}: '${name}' has shape [${info.shape.join(', ')}], the config implies [${shape.join(', ')}]`,
+        );
+      } else if (!['F32', 'F16', 'BF16'].includes(info.dtype))
+        problem(() => `${component}: '${name}' has dtype ${info.dtype}; F32/F16/BF16 expected`);
     }
   }
   if (total) throw new PackWeightsError(problems, total);

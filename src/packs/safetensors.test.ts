@@ -68,9 +68,9 @@ describe('safetensors: real files written by Python safetensors 0.8.0', () => {
     };
     for (const [name, shape] of Object.entries(shapes)) expect(f.info(name).shape, name).toEqual(shape);
     // Values read with Python's struct from the same bytes.
-    expect(Array.from(f.float32('conv_in.bias').subarray(0, 4))).toEqual(
-      [-0.14009445905685425, 0.0024561486206948757, 0.1313314139842987, -0.14273260533809662],
-    );
+    expect(Array.from(f.float32('conv_in.bias').subarray(0, 4))).toEqual([
+      -0.14009445905685425, 0.0024561486206948757, 0.1313314139842987, -0.14273260533809662,
+    ]);
     expect(f.float32('conv_in.bias')[31]).toBe(-0.16223493218421936);
     const ff = f.float32('mid_block.attentions.0.transformer_blocks.0.ff.net.0.proj.weight');
     expect(ff.length).toBe(512 * 64);
@@ -89,7 +89,10 @@ describe('safetensors: real files written by Python safetensors 0.8.0', () => {
     ]) {
       const known = names(keys);
       const f = parseSafetensors(read(file));
-      expect(f.names().filter((n) => !known.has(n)), file).toEqual([]);
+      expect(
+        f.names().filter((n) => !known.has(n)),
+        file,
+      ).toEqual([]);
     }
   });
 
@@ -97,13 +100,24 @@ describe('safetensors: real files written by Python safetensors 0.8.0', () => {
     const te = parseSafetensors(read('tiny-sd/text_encoder/model.safetensors'));
     expect(te.tensors.length).toBe(36);
     expect(paramCount(te)).toBe(1_600_672);
-    expect(te.info('text_model.embeddings.token_embedding.weight').shape).toEqual([textCfg.vocab_size, textCfg.hidden_size]);
-    expect(te.info('text_model.embeddings.position_embedding.weight').shape).toEqual([textCfg.max_position_embeddings, textCfg.hidden_size]);
+    expect(te.info('text_model.embeddings.token_embedding.weight').shape).toEqual([
+      textCfg.vocab_size,
+      textCfg.hidden_size,
+    ]);
+    expect(te.info('text_model.embeddings.position_embedding.weight').shape).toEqual([
+      textCfg.max_position_embeddings,
+      textCfg.hidden_size,
+    ]);
     const last = textCfg.num_hidden_layers - 1;
-    expect(te.info(`text_model.encoder.layers.${last}.mlp.fc1.weight`).shape).toEqual([textCfg.intermediate_size, textCfg.hidden_size]);
+    expect(te.info(`text_model.encoder.layers.${last}.mlp.fc1.weight`).shape).toEqual([
+      textCfg.intermediate_size,
+      textCfg.hidden_size,
+    ]);
     expect(te.byName.has(`text_model.encoder.layers.${last + 1}.mlp.fc1.weight`)).toBe(false);
     const emb = te.float32('text_model.embeddings.token_embedding.weight');
-    expect(Array.from(emb.subarray(2368 * 32, 2368 * 32 + 3))).toEqual([0.02627691440284252, -0.016368456184864044, 0.0031135159078985453]);
+    expect(Array.from(emb.subarray(2368 * 32, 2368 * 32 + 3))).toEqual([
+      0.02627691440284252, -0.016368456184864044, 0.0031135159078985453,
+    ]);
     expect(Array.from(te.float32('text_model.final_layer_norm.weight'))).toEqual(new Array(32).fill(1));
 
     const vae = parseSafetensors(read('tiny-sd/vae/diffusion_pytorch_model.safetensors'));
@@ -122,10 +136,14 @@ describe('safetensors: real files written by Python safetensors 0.8.0', () => {
     expect(f.metadata.format).toBe('pt');
     const a = 'unet.up_blocks.1.attentions.0.transformer_blocks.0.attn2.to_v.lora_A.weight';
     expect(f.info(a).shape).toEqual([4, 32]);
-    expect(Array.from(f.float32(a).subarray(0, 3))).toEqual([0.01796620525419712, -0.1524907648563385, -0.1846868246793747]);
+    expect(Array.from(f.float32(a).subarray(0, 3))).toEqual([
+      0.01796620525419712, -0.1524907648563385, -0.1846868246793747,
+    ]);
     const b = 'unet.mid_block.attentions.0.transformer_blocks.0.attn1.to_out.0.lora_B.weight';
     expect(f.info(b).shape).toEqual([64, 4]);
-    expect(Array.from(f.float32(b).subarray(0, 3))).toEqual([0.004490091931074858, -0.04270639643073082, -0.10976697504520416]);
+    expect(Array.from(f.float32(b).subarray(0, 3))).toEqual([
+      0.004490091931074858, -0.04270639643073082, -0.10976697504520416,
+    ]);
     for (const t of f.tensors) {
       if (t.name.endsWith('lora_A.weight')) expect(t.shape[0]).toBe(4);
       else expect(t.shape[1]).toBe(4);
@@ -143,7 +161,10 @@ describe('safetensors: real files written by Python safetensors 0.8.0', () => {
       const bytes = read(file);
       const f = parseSafetensors(bytes);
       // Shuffled input order: the writer must sort on its own.
-      const inputs = f.names().reverse().map((name) => ({ name, dtype: f.info(name).dtype, shape: f.info(name).shape, data: f.rawBytes(name) }));
+      const inputs = f
+        .names()
+        .reverse()
+        .map((name) => ({ name, dtype: f.info(name).dtype, shape: f.info(name).shape, data: f.rawBytes(name) }));
       const out = writeSafetensors(inputs, f.hasMetadata ? { ...f.metadata } : undefined);
       expect(out.length, file).toBe(bytes.length);
       expect(Buffer.compare(Buffer.from(out), Buffer.from(bytes)), file).toBe(0);
@@ -208,7 +229,20 @@ describe('safetensors: writer', () => {
   });
 
   it('rounds to bfloat16 to nearest even, keeps NaN, ±Inf, ±0 and overflows to Inf', () => {
-    const cases = [0, -0, 1, -1, Infinity, -Infinity, 1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -9, 3.4028234663852886e38, 1e-40, Math.PI];
+    const cases = [
+      0,
+      -0,
+      1,
+      -1,
+      Infinity,
+      -Infinity,
+      1 + 2 ** -8,
+      1 + 3 * 2 ** -8,
+      1 + 2 ** -9,
+      3.4028234663852886e38,
+      1e-40,
+      Math.PI,
+    ];
     for (const v of cases) {
       const got = bf16ToNumber(f32ToBf16Bits(v));
       expect(Object.is(got, bf16Reference(v)), `${v}: got ${got}, want ${bf16Reference(v)}`).toBe(true);
@@ -236,11 +270,14 @@ describe('safetensors: writer', () => {
 });
 
 describe('safetensors: validation', () => {
-  const T = (dtype: string, shape: unknown, offsets: unknown) => JSON.stringify({ dtype, shape, data_offsets: offsets });
+  const T = (dtype: string, shape: unknown, offsets: unknown) =>
+    JSON.stringify({ dtype, shape, data_offsets: offsets });
 
   it('accepts empty files, scalars and zero-size tensors', () => {
     expect(parseSafetensors(raw('{}', 0)).tensors).toEqual([]);
-    const f = parseSafetensors(raw(`{"e":${T('F32', [0], [0, 0])},"s":${T('F32', [], [0, 4])},"e2":${T('F16', [3, 0], [4, 4])}}`, 4));
+    const f = parseSafetensors(
+      raw(`{"e":${T('F32', [0], [0, 0])},"s":${T('F32', [], [0, 4])},"e2":${T('F16', [3, 0], [4, 4])}}`, 4),
+    );
     expect(f.names()).toEqual(['e', 's', 'e2']);
     expect(f.info('s').numel).toBe(1);
   });
@@ -271,8 +308,16 @@ describe('safetensors: validation', () => {
   });
 
   it('refuses duplicate keys, naming them', () => {
-    expectRefused(raw(`{"w":${T('F32', [1], [0, 4])},"w":${T('F32', [1], [4, 8])}}`, 8), 'header-json', /duplicate key "w"/);
-    expectRefused(raw(`{"w":{"dtype":"F32","dtype":"F16","shape":[1],"data_offsets":[0,4]}}`, 4), 'header-json', /duplicate key "dtype"/);
+    expectRefused(
+      raw(`{"w":${T('F32', [1], [0, 4])},"w":${T('F32', [1], [4, 8])}}`, 8),
+      'header-json',
+      /duplicate key "w"/,
+    );
+    expectRefused(
+      raw(`{"w":{"dtype":"F32","dtype":"F16","shape":[1],"data_offsets":[0,4]}}`, 4),
+      'header-json',
+      /duplicate key "dtype"/,
+    );
   });
 
   it('refuses metadata that is not a string map', () => {
@@ -282,38 +327,83 @@ describe('safetensors: validation', () => {
 
   it('refuses bad tensor entries, naming the tensor', () => {
     expectRefused(raw(`{"w":${T('F33', [1], [0, 4])}}`, 4), 'dtype', /tensor "w": unknown dtype "F33"/, 'w');
-    expectRefused(raw(`{"w":{"dtype":7,"shape":[1],"data_offsets":[0,4]}}`, 4), 'dtype', /tensor "w": dtype must be a string/, 'w');
-    expectRefused(raw(`{"w":${T('F32', [-1], [0, 4])}}`, 4), 'shape', /tensor "w": shape must be an array of non-negative integers, got \[-1\]/, 'w');
+    expectRefused(
+      raw(`{"w":{"dtype":7,"shape":[1],"data_offsets":[0,4]}}`, 4),
+      'dtype',
+      /tensor "w": dtype must be a string/,
+      'w',
+    );
+    expectRefused(
+      raw(`{"w":${T('F32', [-1], [0, 4])}}`, 4),
+      'shape',
+      /tensor "w": shape must be an array of non-negative integers, got \[-1\]/,
+      'w',
+    );
     expectRefused(raw(`{"w":${T('F32', [1.5], [0, 4])}}`, 4), 'shape', /tensor "w"/, 'w');
     expectRefused(raw(`{"w":${T('F32', ['1'], [0, 4])}}`, 4), 'shape', /tensor "w"/, 'w');
     expectRefused(raw(`{"w":${T('F32', 4, [0, 4])}}`, 4), 'shape', /tensor "w"/, 'w');
     expectRefused(raw(`{"w":${T('F32', [2 ** 40, 2 ** 40], [0, 4])}}`, 4), 'shape', /too many elements/, 'w');
-    expectRefused(raw(`{"w":${T('F32', [1], [0])}}`, 4), 'offsets', /tensor "w": data_offsets must be \[begin, end\]/, 'w');
+    expectRefused(
+      raw(`{"w":${T('F32', [1], [0])}}`, 4),
+      'offsets',
+      /tensor "w": data_offsets must be \[begin, end\]/,
+      'w',
+    );
     expectRefused(raw(`{"w":${T('F32', [1], [0, '4'])}}`, 4), 'offsets', /tensor "w"/, 'w');
-    expectRefused(raw('{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,9007199254740993]}}', 4), 'offsets', /tensor "w"/, 'w'); // past 2^53
+    expectRefused(
+      raw('{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,9007199254740993]}}', 4),
+      'offsets',
+      /tensor "w"/,
+      'w',
+    ); // past 2^53
     expectRefused(raw(`{"w":${T('F32', [0], [4, 0])}}`, 4), 'offsets', /end before begin/, 'w');
     expectRefused(raw(`{"w":{"dtype":"F32","shape":[1]}}`, 4), 'offsets', /tensor "w"/, 'w');
-    expectRefused(raw(`{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}}`, 4), 'tensor-info', /unknown field "x"/, 'w');
+    expectRefused(
+      raw(`{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4],"x":1}}`, 4),
+      'tensor-info',
+      /unknown field "x"/,
+      'w',
+    );
     expectRefused(raw(`{"w":[1]}`, 4), 'tensor-info', /tensor "w": entry must be an object/, 'w');
   });
 
   it('refuses a byte span that does not match shape·dtype', () => {
-    expectRefused(raw(`{"w":${T('F16', [3], [0, 8])}}`, 8), 'size-mismatch', /tensor "w": data_offsets \[0, 8\] span 8 bytes but F16 \[3\] needs 6/, 'w');
+    expectRefused(
+      raw(`{"w":${T('F16', [3], [0, 8])}}`, 8),
+      'size-mismatch',
+      /tensor "w": data_offsets \[0, 8\] span 8 bytes but F16 \[3\] needs 6/,
+      'w',
+    );
   });
 
   it('refuses offsets outside the data region', () => {
-    expectRefused(raw(`{"w":${T('F32', [2], [0, 8])}}`, 4), 'out-of-bounds', /tensor "w": .* end past the data region \(4 bytes\)/, 'w');
+    expectRefused(
+      raw(`{"w":${T('F32', [2], [0, 8])}}`, 4),
+      'out-of-bounds',
+      /tensor "w": .* end past the data region \(4 bytes\)/,
+      'w',
+    );
   });
 
   it('refuses overlapping tensors, naming both', () => {
-    expectRefused(raw(`{"a":${T('F32', [2], [0, 8])},"b":${T('F32', [1], [4, 8])}}`, 8), 'overlap', /tensor "b" \[4, 8\] overlaps tensor "a"/, 'b');
+    expectRefused(
+      raw(`{"a":${T('F32', [2], [0, 8])},"b":${T('F32', [1], [4, 8])}}`, 8),
+      'overlap',
+      /tensor "b" \[4, 8\] overlaps tensor "a"/,
+      'b',
+    );
     expectRefused(raw(`{"a":${T('F32', [2], [0, 8])},"b":${T('F32', [2], [0, 8])}}`, 8), 'overlap', /overlaps/);
     // A zero-size tensor inside another one's bytes is an overlap too.
     expectRefused(raw(`{"a":${T('F32', [2], [0, 8])},"e":${T('F32', [0], [4, 4])}}`, 8), 'overlap', /tensor "e"/, 'e');
   });
 
   it('refuses holes: data region not fully covered (spec: no polyglot files)', () => {
-    expectRefused(raw(`{"a":${T('F32', [1], [0, 4])},"b":${T('F32', [1], [8, 12])}}`, 12), 'hole', /bytes \[4, 8\) .* before tensor "b"/, 'b');
+    expectRefused(
+      raw(`{"a":${T('F32', [1], [0, 4])},"b":${T('F32', [1], [8, 12])}}`, 12),
+      'hole',
+      /bytes \[4, 8\) .* before tensor "b"/,
+      'b',
+    );
     expectRefused(raw(`{"a":${T('F32', [1], [4, 8])}}`, 8), 'hole', /bytes \[0, 4\)/, 'a');
     expectRefused(raw(`{"a":${T('F32', [1], [0, 4])}}`, 9), 'hole', /has 9 bytes but the tensors cover only 4/);
     expectRefused(raw('{}', 3), 'hole', /has 3 bytes but the tensors cover only 0/);
@@ -344,7 +434,8 @@ describe('safetensors: validation', () => {
       } else if (kind === 1) {
         // Structural characters swapped for others that keep it "almost" JSON.
         const alphabet = '{}[],:"0123456789 -.e\\';
-        for (let k = r.int(1, 2); k > 0; k--) bytes[r.int(8, headerEnd - 1)] = alphabet.charCodeAt(r.int(0, alphabet.length - 1));
+        for (let k = r.int(1, 2); k > 0; k--)
+          bytes[r.int(8, headerEnd - 1)] = alphabet.charCodeAt(r.int(0, alphabet.length - 1));
       } else if (kind === 2) {
         input = bytes.subarray(0, r.int(0, bytes.length - 1));
       } else {
@@ -366,7 +457,9 @@ describe('safetensors: validation', () => {
       accepted++;
       // Self-consistent: tensors tile the data region exactly and every accessor works.
       let covered = 0;
-      for (const t of [...f.tensors].sort((x, y) => x.dataOffsets[0] - y.dataOffsets[0] || x.dataOffsets[1] - y.dataOffsets[1])) {
+      for (const t of [...f.tensors].sort(
+        (x, y) => x.dataOffsets[0] - y.dataOffsets[0] || x.dataOffsets[1] - y.dataOffsets[1],
+      )) {
         expect(t.dataOffsets[0]).toBe(covered);
         expect(t.byteLength).toBe(t.numel * dtypeSize(t.dtype));
         covered = t.dataOffsets[1];

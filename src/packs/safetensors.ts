@@ -19,17 +19,57 @@ import { PackError } from '../domain/errors.ts';
 
 /** Element types the format defines (sub-byte and complex types of newer versions excluded). */
 export type SafetensorsDType =
-  | 'BOOL' | 'U8' | 'I8' | 'F8_E5M2' | 'F8_E4M3' | 'I16' | 'U16' | 'F16' | 'BF16'
-  | 'I32' | 'U32' | 'F32' | 'F64' | 'I64' | 'U64';
+  | 'BOOL'
+  | 'U8'
+  | 'I8'
+  | 'F8_E5M2'
+  | 'F8_E4M3'
+  | 'I16'
+  | 'U16'
+  | 'F16'
+  | 'BF16'
+  | 'I32'
+  | 'U32'
+  | 'F32'
+  | 'F64'
+  | 'I64'
+  | 'U64';
 
 // In the reference implementation's enum order, which is increasing alignment: the writer
 // sorts by it (descending).
 const DTYPE_ORDER: readonly SafetensorsDType[] = [
-  'BOOL', 'U8', 'I8', 'F8_E5M2', 'F8_E4M3', 'I16', 'U16', 'F16', 'BF16', 'I32', 'U32', 'F32', 'F64', 'I64', 'U64',
+  'BOOL',
+  'U8',
+  'I8',
+  'F8_E5M2',
+  'F8_E4M3',
+  'I16',
+  'U16',
+  'F16',
+  'BF16',
+  'I32',
+  'U32',
+  'F32',
+  'F64',
+  'I64',
+  'U64',
 ];
 const DTYPE_SIZE: Record<SafetensorsDType, number> = {
-  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, I16: 2, U16: 2, F16: 2, BF16: 2,
-  I32: 4, U32: 4, F32: 4, F64: 8, I64: 8, U64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  F64: 8,
+  I64: 8,
+  U64: 8,
 };
 
 export const dtypeSize = (dtype: SafetensorsDType): number => DTYPE_SIZE[dtype];
@@ -136,7 +176,10 @@ function headerCap(options: ParseOptions): number {
 export function safetensorsHeaderSize(first: Uint8Array, options: ParseOptions = {}): number {
   const cap = headerCap(options);
   if (first.length < 8) {
-    throw new SafetensorsError('too-short', `file has ${first.length} bytes, fewer than the 8-byte header length field`);
+    throw new SafetensorsError(
+      'too-short',
+      `file has ${first.length} bytes, fewer than the 8-byte header length field`,
+    );
   }
   const dv = new DataView(first.buffer, first.byteOffset, 8);
   const lo = dv.getUint32(0, true);
@@ -171,7 +214,12 @@ export function parseSafetensorsHeader(prefix: Uint8Array, options: HeaderParseO
     );
   }
   if (prefix.length < headerEnd) {
-    throw new SafetensorsError('need-more-bytes', `need the first ${headerEnd} bytes of the file to read its header, got ${prefix.length}`, undefined, headerEnd);
+    throw new SafetensorsError(
+      'need-more-bytes',
+      `need the first ${headerEnd} bytes of the file to read its header, got ${prefix.length}`,
+      undefined,
+      headerEnd,
+    );
   }
   if (headerLength === 0 || prefix[8] !== 0x7b) {
     throw new SafetensorsError('header-json', `header must be a JSON object starting with '{'`);
@@ -187,48 +235,72 @@ export function parseSafetensorsHeader(prefix: Uint8Array, options: HeaderParseO
     // Depth 3 is all the format uses (root → entry → shape array); a little slack for the error message.
     root = parseStrictJson(text, { maxDepth: 4 });
   } catch (e) {
-    if (e instanceof JsonSyntaxError) throw new SafetensorsError('header-json', `header is not valid JSON: ${e.message}`);
+    if (e instanceof JsonSyntaxError)
+      throw new SafetensorsError('header-json', `header is not valid JSON: ${e.message}`);
     throw e;
   }
   if (!isMap(root)) throw new SafetensorsError('header-json', 'header is not a JSON object');
 
   const metadata: Record<string, string> = Object.create(null);
   let hasMetadata = false;
-  const parsed: { name: string; dtype: SafetensorsDType; shape: number[]; begin: number; end: number; numel: number }[] = [];
+  const parsed: {
+    name: string;
+    dtype: SafetensorsDType;
+    shape: number[];
+    begin: number;
+    end: number;
+    numel: number;
+  }[] = [];
   for (const [name, entry] of root) {
     if (name === '__metadata__') {
       hasMetadata = true;
       if (!isMap(entry)) throw new SafetensorsError('metadata', '__metadata__ must be an object of strings');
       for (const [k, v] of entry) {
         if (typeof v !== 'string') {
-          throw new SafetensorsError('metadata', `__metadata__ value of ${JSON.stringify(k)} must be a string, got ${jsonKind(v)}`);
+          throw new SafetensorsError(
+            'metadata',
+            `__metadata__ value of ${JSON.stringify(k)} must be a string, got ${jsonKind(v)}`,
+          );
         }
         metadata[k] = v;
       }
       continue;
     }
     const q = JSON.stringify(name);
-    if (!isMap(entry)) throw new SafetensorsError('tensor-info', `tensor ${q}: entry must be an object, got ${jsonKind(entry)}`, name);
+    if (!isMap(entry))
+      throw new SafetensorsError('tensor-info', `tensor ${q}: entry must be an object, got ${jsonKind(entry)}`, name);
     for (const k of entry.keys()) {
       if (k !== 'dtype' && k !== 'shape' && k !== 'data_offsets') {
         throw new SafetensorsError('tensor-info', `tensor ${q}: unknown field ${JSON.stringify(k)}`, name);
       }
     }
     const dtype = entry.get('dtype');
-    if (typeof dtype !== 'string') throw new SafetensorsError('dtype', `tensor ${q}: dtype must be a string, got ${jsonKind(dtype)}`, name);
-    if (!isSafetensorsDType(dtype)) throw new SafetensorsError('dtype', `tensor ${q}: unknown dtype ${JSON.stringify(dtype)}`, name);
+    if (typeof dtype !== 'string')
+      throw new SafetensorsError('dtype', `tensor ${q}: dtype must be a string, got ${jsonKind(dtype)}`, name);
+    if (!isSafetensorsDType(dtype))
+      throw new SafetensorsError('dtype', `tensor ${q}: unknown dtype ${JSON.stringify(dtype)}`, name);
     const shape = entry.get('shape');
     if (!Array.isArray(shape) || !shape.every(isCount)) {
-      throw new SafetensorsError('shape', `tensor ${q}: shape must be an array of non-negative integers, got ${preview(shape)}`, name);
+      throw new SafetensorsError(
+        'shape',
+        `tensor ${q}: shape must be an array of non-negative integers, got ${preview(shape)}`,
+        name,
+      );
     }
     const offsets = entry.get('data_offsets');
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
-      throw new SafetensorsError('offsets', `tensor ${q}: data_offsets must be [begin, end] non-negative integers, got ${preview(offsets)}`, name);
+      throw new SafetensorsError(
+        'offsets',
+        `tensor ${q}: data_offsets must be [begin, end] non-negative integers, got ${preview(offsets)}`,
+        name,
+      );
     }
     const [begin, end] = offsets;
-    if (end < begin) throw new SafetensorsError('offsets', `tensor ${q}: data_offsets [${begin}, ${end}] end before begin`, name);
+    if (end < begin)
+      throw new SafetensorsError('offsets', `tensor ${q}: data_offsets [${begin}, ${end}] end before begin`, name);
     const numel = elementCount(shape);
-    if (numel === null) throw new SafetensorsError('shape', `tensor ${q}: shape [${shape.join(', ')}] has too many elements`, name);
+    if (numel === null)
+      throw new SafetensorsError('shape', `tensor ${q}: shape [${shape.join(', ')}] has too many elements`, name);
     const nbytes = numel * DTYPE_SIZE[dtype];
     if (end - begin !== nbytes) {
       throw new SafetensorsError(
@@ -248,7 +320,9 @@ export function parseSafetensorsHeader(prefix: Uint8Array, options: HeaderParseO
   }
 
   // Tiling check: sorted by (begin, end), each tensor starts where the previous one ended.
-  const order = parsed.map((_, i) => i).sort((a, b) => parsed[a].begin - parsed[b].begin || parsed[a].end - parsed[b].end);
+  const order = parsed
+    .map((_, i) => i)
+    .sort((a, b) => parsed[a].begin - parsed[b].begin || parsed[a].end - parsed[b].end);
   let covered = 0;
   let prev: string | null = null;
   for (const i of order) {
@@ -344,7 +418,11 @@ export function decodeFloat32(dtype: SafetensorsDType, raw: Uint8Array, name = '
       for (let i = 0; i < n; i++) out[i] = dv.getFloat64(8 * i, true);
       return out;
     default:
-      throw new SafetensorsError('unsupported', `tensor ${JSON.stringify(name)}: ${dtype} is not a float type; use rawBytes()`, name);
+      throw new SafetensorsError(
+        'unsupported',
+        `tensor ${JSON.stringify(name)}: ${dtype} is not a float type; use rawBytes()`,
+        name,
+      );
   }
 }
 
@@ -373,7 +451,10 @@ export interface SafetensorsTensorInput {
 }
 
 /** Serializes tensors the way the reference (Python/Rust) writer does; see the file comment. */
-export function writeSafetensors(tensors: readonly SafetensorsTensorInput[], metadata?: Readonly<Record<string, string>>): Uint8Array {
+export function writeSafetensors(
+  tensors: readonly SafetensorsTensorInput[],
+  metadata?: Readonly<Record<string, string>>,
+): Uint8Array {
   const encoded = new Map<string, Uint8Array>();
   const layout = planSafetensorsLayout(
     tensors.map((t) => {
@@ -390,13 +471,19 @@ export function writeSafetensors(tensors: readonly SafetensorsTensorInput[], met
   return out;
 }
 
-function checkEntry(t: { name: string; dtype: SafetensorsDType; shape: readonly number[] }, seen: { has(name: string): boolean }): { numel: number } {
+function checkEntry(
+  t: { name: string; dtype: SafetensorsDType; shape: readonly number[] },
+  seen: { has(name: string): boolean },
+): { numel: number } {
   const q = JSON.stringify(t.name);
   if (typeof t.name !== 'string') throw new SafetensorsError('invalid-input', 'tensor name must be a string');
-  if (t.name === '__metadata__') throw new SafetensorsError('invalid-input', 'a tensor cannot be named "__metadata__"', t.name);
+  if (t.name === '__metadata__')
+    throw new SafetensorsError('invalid-input', 'a tensor cannot be named "__metadata__"', t.name);
   if (seen.has(t.name)) throw new SafetensorsError('invalid-input', `duplicate tensor name ${q}`, t.name);
-  if (!isSafetensorsDType(t.dtype)) throw new SafetensorsError('invalid-input', `tensor ${q}: unknown dtype ${JSON.stringify(t.dtype)}`, t.name);
-  if (!t.shape.every(isCount)) throw new SafetensorsError('invalid-input', `tensor ${q}: shape must be non-negative integers`, t.name);
+  if (!isSafetensorsDType(t.dtype))
+    throw new SafetensorsError('invalid-input', `tensor ${q}: unknown dtype ${JSON.stringify(t.dtype)}`, t.name);
+  if (!t.shape.every(isCount))
+    throw new SafetensorsError('invalid-input', `tensor ${q}: shape must be non-negative integers`, t.name);
   const numel = elementCount(t.shape);
   if (numel === null) throw new SafetensorsError('invalid-input', `tensor ${q}: too many elements`, t.name);
   return { numel };
@@ -422,24 +509,34 @@ export interface SafetensorsLayout {
  * their data: lets a streaming writer emit the header first and then each tensor's bytes in
  * order, with the same result as writeSafetensors.
  */
-export function planSafetensorsLayout(entries: readonly SafetensorsLayoutEntry[], metadata?: Readonly<Record<string, string>>): SafetensorsLayout {
+export function planSafetensorsLayout(
+  entries: readonly SafetensorsLayoutEntry[],
+  metadata?: Readonly<Record<string, string>>,
+): SafetensorsLayout {
   const seen = new Set<string>();
   const prepared = entries.map((t) => {
     const { numel } = checkEntry(t, seen);
     seen.add(t.name);
     const want = numel * DTYPE_SIZE[t.dtype];
     if (t.byteLength !== want) {
-      throw new SafetensorsError('invalid-input', `tensor ${JSON.stringify(t.name)}: shape [${t.shape.join(', ')}] needs ${numel} elements (${want} bytes), got ${t.byteLength} bytes`, t.name);
+      throw new SafetensorsError(
+        'invalid-input',
+        `tensor ${JSON.stringify(t.name)}: shape [${t.shape.join(', ')}] needs ${numel} elements (${want} bytes), got ${t.byteLength} bytes`,
+        t.name,
+      );
     }
     return { name: t.name, dtype: t.dtype, shape: [...t.shape], byteLength: t.byteLength };
   });
-  prepared.sort((a, b) => DTYPE_ORDER.indexOf(b.dtype) - DTYPE_ORDER.indexOf(a.dtype) || compareCodePoints(a.name, b.name));
+  prepared.sort(
+    (a, b) => DTYPE_ORDER.indexOf(b.dtype) - DTYPE_ORDER.indexOf(a.dtype) || compareCodePoints(a.name, b.name),
+  );
 
   const parts: string[] = [];
   if (metadata !== undefined) {
     const keys = Object.keys(metadata).sort(compareCodePoints);
     for (const k of keys) {
-      if (typeof metadata[k] !== 'string') throw new SafetensorsError('invalid-input', `metadata value of ${JSON.stringify(k)} must be a string`);
+      if (typeof metadata[k] !== 'string')
+        throw new SafetensorsError('invalid-input', `metadata value of ${JSON.stringify(k)} must be a string`);
     }
     parts.push(`"__metadata__":{${keys.map((k) => `${JSON.stringify(k)}:${JSON.stringify(metadata[k])}`).join(',')}}`);
   }
@@ -447,13 +544,16 @@ export function planSafetensorsLayout(entries: readonly SafetensorsLayoutEntry[]
   const tensors: SafetensorsLayout['tensors'] = [];
   for (const t of prepared) {
     const end = offset + t.byteLength;
-    parts.push(`${JSON.stringify(t.name)}:{"dtype":"${t.dtype}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${end}]}`);
+    parts.push(
+      `${JSON.stringify(t.name)}:{"dtype":"${t.dtype}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${end}]}`,
+    );
     tensors.push({ name: t.name, dtype: t.dtype, shape: t.shape, begin: offset, end });
     offset = end;
   }
   const json = new TextEncoder().encode(`{${parts.join(',')}}`);
   const n = Math.ceil(json.length / 8) * 8;
-  if (n > MAX_HEADER_BYTES) throw new SafetensorsError('invalid-input', `header would be ${n} bytes, over the ${MAX_HEADER_BYTES}-byte limit`);
+  if (n > MAX_HEADER_BYTES)
+    throw new SafetensorsError('invalid-input', `header would be ${n} bytes, over the ${MAX_HEADER_BYTES}-byte limit`);
   const header = new Uint8Array(8 + n);
   const dv = new DataView(header.buffer);
   dv.setUint32(0, n, true);
@@ -468,7 +568,11 @@ function encode(t: SafetensorsTensorInput, numel: number): Uint8Array {
   const size = DTYPE_SIZE[t.dtype];
   const { data } = t;
   const wrongLength = (got: number, unit: string) =>
-    new SafetensorsError('invalid-input', `tensor ${q}: shape [${t.shape.join(', ')}] needs ${numel} elements (${numel * size} bytes), got ${got} ${unit}`, t.name);
+    new SafetensorsError(
+      'invalid-input',
+      `tensor ${q}: shape [${t.shape.join(', ')}] needs ${numel} elements (${numel * size} bytes), got ${got} ${unit}`,
+      t.name,
+    );
   if (data instanceof Uint8Array) {
     if (data.length !== numel * size) throw wrongLength(data.length, 'bytes');
     return data;
@@ -485,7 +589,11 @@ function encode(t: SafetensorsTensorInput, numel: number): Uint8Array {
   } else if (t.dtype === 'BF16' && data instanceof Float32Array) {
     for (let i = 0; i < numel; i++) dv.setUint16(2 * i, f32ToBf16Bits(data[i]), true);
   } else {
-    throw new SafetensorsError('invalid-input', `tensor ${q}: ${data.constructor.name} data cannot be written as ${t.dtype} (pass raw bytes as a Uint8Array)`, t.name);
+    throw new SafetensorsError(
+      'invalid-input',
+      `tensor ${q}: ${data.constructor.name} data cannot be written as ${t.dtype} (pass raw bytes as a Uint8Array)`,
+      t.name,
+    );
   }
   return out;
 }
@@ -508,7 +616,7 @@ function elementCount(shape: readonly number[]): number | null {
 /** Orders by Unicode code point, which is the UTF-8 byte order Rust's String sort uses. */
 export function compareCodePoints(a: string, b: string): number {
   const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; ) {
+  for (let i = 0; i < n;) {
     const ca = a.codePointAt(i)!;
     const cb = b.codePointAt(i)!;
     if (ca !== cb) return ca - cb;

@@ -38,7 +38,7 @@ describe('sha256', () => {
       const want = nodeHex(data);
       for (let trial = 0; trial < 3; trial++) {
         const h = new Sha256();
-        for (let at = 0; at < n; ) {
+        for (let at = 0; at < n;) {
           // Mix of tiny chunks (partial blocks carried over) and big ones.
           const size = r.uniform() < 0.5 ? r.int(0, 70) : r.int(1, 200_000);
           h.update(data.subarray(at, Math.min(n, at + size)));

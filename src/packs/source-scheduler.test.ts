@@ -99,7 +99,10 @@ describe('scheduler configs → pack samplers, against diffusers', () => {
     expect(dropped.join()).toMatch(/skip_prk_steps/);
     // Which spacing each class defaults to is diffusers' (the golden's resolved configs).
     const g = read('runwayml--stable-diffusion-v1-5.timesteps.json') as Golden;
-    expect([g.DDIMScheduler.resolved_config.timestep_spacing, g.EulerDiscreteScheduler.resolved_config.timestep_spacing]).toEqual(['leading', 'linspace']);
+    expect([
+      g.DDIMScheduler.resolved_config.timestep_spacing,
+      g.EulerDiscreteScheduler.resolved_config.timestep_spacing,
+    ]).toEqual(['leading', 'linspace']);
     const [n] = stepCounts(g.DDIMScheduler);
     const ddim = createScheduler('ddim', config as never);
     ddim.setTimesteps(n);
@@ -111,8 +114,7 @@ describe('scheduler configs → pack samplers, against diffusers', () => {
 
   it('SD 2.1-768 keeps v_prediction for every sampler', () => {
     const { config } = normaliseSchedulerConfig(read('stabilityai--stable-diffusion-2-1.scheduler_config.json'));
-    for (const s of SAMPLERS)
-      expect(createScheduler(s, config as never).config.predictionType).toBe('v_prediction');
+    for (const s of SAMPLERS) expect(createScheduler(s, config as never).config.predictionType).toBe('v_prediction');
   });
 
   // diffusers' from_config ignores _class_name: the same keys under any of the seven classes

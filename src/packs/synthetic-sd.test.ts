@@ -24,7 +24,9 @@ describe('planSyntheticSd', () => {
       expect(byDir.get('unet')!.keys).toEqual(refKeys(unetStem).map((k) => ({ name: k.name, shape: k.shape })));
       expect(byDir.get('text_encoder')!.keys.length).toBe(refKeys(textStem).length);
       expect(byDir.get('vae')!.keys.length).toBe(refKeys('sd-vae').length);
-      expect(byDir.get('image_encoder')!.keys.length).toBe(refKeys('clip-vit-large-patch14-vision-with-projection').length);
+      expect(byDir.get('image_encoder')!.keys.length).toBe(
+        refKeys('clip-vit-large-patch14-vision-with-projection').length,
+      );
       expect(byDir.get('unet')!.config.sample_size).toBe(variant === 'sd15' ? 64 : 96);
     }
   });

@@ -5,7 +5,8 @@ import { newImage, type RgbaImage } from '../image/types.ts';
 
 /** The square image at `size`, and its centre 7/8 zoomed to `size`. */
 export function squareViews(square: RgbaImage, size: number): RgbaImage[] {
-  const fit = (img: RgbaImage) => (img.width === size && img.height === size ? img : resize(img, size, size, 'bicubic'));
+  const fit = (img: RgbaImage) =>
+    img.width === size && img.height === size ? img : resize(img, size, size, 'bicubic');
   const s = square.width;
   const inner = Math.max(1, Math.round((s * 7) / 8));
   const off = Math.floor((s - inner) / 2);

@@ -4,7 +4,9 @@ import { describe, expect, it } from 'vitest';
 import { ClipTokenizer, END_OF_TEXT, START_OF_TEXT } from './clip-tokenizer.ts';
 
 const CLIP = new URL('../../../shared/data/clip/', import.meta.url);
-const tokenizer = new ClipTokenizer(gunzipSync(readFileSync(new URL('bpe_simple_vocab_16e6.txt.gz', CLIP))).toString('utf8'));
+const tokenizer = new ClipTokenizer(
+  gunzipSync(readFileSync(new URL('bpe_simple_vocab_16e6.txt.gz', CLIP))).toString('utf8'),
+);
 const { cases } = JSON.parse(readFileSync(new URL('tokenizer-cases.json', CLIP), 'utf8')) as {
   cases: { text: string; ids_untruncated: number[] }[];
 };

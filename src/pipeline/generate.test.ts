@@ -17,7 +17,15 @@ beforeAll(async () => {
 });
 afterAll(() => rt?.dispose());
 
-const base = { steps: 10, guidance: 7.5, sampler: 'ddim' as const, blend: 0.25, batch: 1, negativePrompt: '', concept: null };
+const base = {
+  steps: 10,
+  guidance: 7.5,
+  sampler: 'ddim' as const,
+  blend: 0.25,
+  batch: 1,
+  negativePrompt: '',
+  concept: null,
+};
 
 describe('generate on the tiny pack (engine)', () => {
   it('reproduces diffusers’ DDIM loop with classifier-free guidance (goldens ddim_loop)', async () => {
@@ -25,12 +33,26 @@ describe('generate on the tiny pack (engine)', () => {
     // count, guidance scale and initial latent. DDIM with η = 0 is the loop it records.
     const g = goldens.ddim_loop;
     const text = goldens.text_encoder;
-    expect([g.cond, g.uncond, g.eta, g.init_noise_sigma]).toEqual(['text_encoder.last_hidden_state', 'text_encoder.uncond_last_hidden_state', 0, 1]);
-    const settings = { steps: g.num_inference_steps, guidance: g.guidance_scale, prompt: text.prompt, negativePrompt: text.uncond_prompt };
+    expect([g.cond, g.uncond, g.eta, g.init_noise_sigma]).toEqual([
+      'text_encoder.last_hidden_state',
+      'text_encoder.uncond_last_hidden_state',
+      0,
+      1,
+    ]);
+    const settings = {
+      steps: g.num_inference_steps,
+      guidance: g.guidance_scale,
+      prompt: text.prompt,
+      negativePrompt: text.uncond_prompt,
+    };
     const previews: number[] = [];
-    const [img] = await generate(rt, { ...base, ...settings, sampler: 'ddim', seed: 0, initialLatent: Float32Array.from(g.initial_latent.data) }, (e: GenerateEvent) => {
-      if (e.preview) previews.push(e.step);
-    });
+    const [img] = await generate(
+      rt,
+      { ...base, ...settings, sampler: 'ddim', seed: 0, initialLatent: Float32Array.from(g.initial_latent.data) },
+      (e: GenerateEvent) => {
+        if (e.preview) previews.push(e.step);
+      },
+    );
     expect(previews.length).toBe(g.steps.length);
     // x0 predictions stay large for a random UNet (std ≈ 9), so the bound is relative to scale.
     assertClose(img.latent, g.final_latent.data, { rtol: 1e-4, atol: 1e-4 }, 'final latent');
@@ -50,13 +72,36 @@ describe('generate on the tiny pack (engine)', () => {
     const r = rt.encoder!.targets;
     // A concept with non-trivial LoRA: deterministic pseudo-random A and B.
     let k = 1;
-    const rnd = (n: number, s: number) => Float32Array.from({ length: n }, () => (((k = (k * 16807) % 2147483647) / 2147483647) * 2 - 1) * s);
+    const rnd = (n: number, s: number) =>
+      Float32Array.from({ length: n }, () => (((k = (k * 16807) % 2147483647) / 2147483647) * 2 - 1) * s);
     const concept: ConceptData = {
-      placeholder: 'S*', embedding: rnd(32, 0.02), nearestWords: ['cat'], hardTokenId: 2368, rank: 4, alpha: 4, blend: 0.25,
-      lora: r.map((t) => ({ module: t.module, A: rnd(4 * t.in, 0.3), aShape: [4, t.in], B: rnd(t.out * 4, 0.1), bShape: [t.out, 4] })),
-      lossCurve: [], packId: rt.manifest.name, packHash: rt.hash,
+      placeholder: 'S*',
+      embedding: rnd(32, 0.02),
+      nearestWords: ['cat'],
+      hardTokenId: 2368,
+      rank: 4,
+      alpha: 4,
+      blend: 0.25,
+      lora: r.map((t) => ({
+        module: t.module,
+        A: rnd(4 * t.in, 0.3),
+        aShape: [4, t.in],
+        B: rnd(t.out * 4, 0.1),
+        bShape: [t.out, 4],
+      })),
+      lossCurve: [],
+      packId: rt.manifest.name,
+      packHash: rt.hash,
     };
-    const o = { ...base, steps: 3, sampler: 'euler' as const, prompt: 'a photo of S* on the beach', seed: 5, concept, blend: 0.4 };
+    const o = {
+      ...base,
+      steps: 3,
+      sampler: 'euler' as const,
+      prompt: 'a photo of S* on the beach',
+      seed: 5,
+      concept,
+      blend: 0.4,
+    };
     const [e] = await generate(rt, { ...o, runtime: 'engine' });
     const [x] = await generate(rt, { ...o, runtime: 'onnx' });
     assertClose(x.latent, e.latent, { rtol: 1e-4, atol: 1e-5 }, 'ORT vs engine latent');

@@ -52,11 +52,15 @@ export interface GenerateEvent {
 
 function checkConcept(rt: PackRuntime, c: ConceptData): void {
   if (c.packHash !== rt.hash) {
-    throw new Error(`this concept was made with pack "${c.packId}" (${c.packHash.slice(0, 12)}…), not the loaded pack "${rt.manifest.name}"`);
+    throw new Error(
+      `this concept was made with pack "${c.packId}" (${c.packHash.slice(0, 12)}…), not the loaded pack "${rt.manifest.name}"`,
+    );
   }
   const k = c.hardTokenIds?.length ?? 1;
   if (c.embedding.length !== k * rt.tokenDim) {
-    throw new Error(`concept embedding has ${c.embedding.length} values, the pack needs ${k} × ${rt.tokenDim} for ${k} token vector${k > 1 ? 's' : ''}`);
+    throw new Error(
+      `concept embedding has ${c.embedding.length} values, the pack needs ${k} × ${rt.tokenDim} for ${k} token vector${k > 1 ? 's' : ''}`,
+    );
   }
   // The field rules of concept import (concept-limits.ts), for concepts that did not come
   // from a file. The known-word rule is applied where a concept is made or imported: an
@@ -78,7 +82,12 @@ function encodeConditioning(rt: PackRuntime, o: GenerateOptions): Conditioning {
   return engine.noGrad(() =>
     engine.scope(() => {
       const k = c?.hardTokenIds?.length ?? 1;
-      const tokens = tokenizeWithPlaceholder(rt, o.prompt, c?.placeholder ?? null, c?.hardTokenIds ?? c?.hardTokenId ?? 0);
+      const tokens = tokenizeWithPlaceholder(
+        rt,
+        o.prompt,
+        c?.placeholder ?? null,
+        c?.hardTokenIds ?? c?.hardTokenId ?? 0,
+      );
       const neg = tokenizeWithPlaceholder(rt, o.negativePrompt, null, 0);
       const vStar = c ? engine.tensor(c.embedding, k > 1 ? [k, rt.tokenDim] : [rt.tokenDim]) : null;
       const uncond = encodePrompt(rt, neg, null);
@@ -86,7 +95,10 @@ function encodeConditioning(rt: PackRuntime, o: GenerateOptions): Conditioning {
       const hard = c ? encodePrompt(rt, tokens, null) : cond;
       const layers = new Map<string, LoraPair<Tensor>>();
       for (const l of c?.lora ?? []) {
-        layers.set(l.module, { A: engine.keep(engine.tensor(l.A, l.aShape)), B: engine.keep(engine.tensor(l.B, l.bShape)) });
+        layers.set(l.module, {
+          A: engine.keep(engine.tensor(l.A, l.aShape)),
+          B: engine.keep(engine.tensor(l.B, l.bShape)),
+        });
       }
       return {
         context: engine.keep(concat([uncond, cond], 0)),
@@ -143,7 +155,8 @@ async function makeDenoiser(rt: PackRuntime, o: GenerateOptions, state: Conditio
 }
 
 function throwIfAborted(signal?: AbortSignal): void {
-  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new DOMException('generation cancelled', 'AbortError');
+  if (signal?.aborted)
+    throw signal.reason instanceof Error ? signal.reason : new DOMException('generation cancelled', 'AbortError');
 }
 
 export async function generate(
@@ -155,7 +168,8 @@ export async function generate(
   if (o.concept) checkConcept(rt, o.concept);
   if (!(o.steps >= 1 && o.steps <= 1000)) throw new Error(`steps must be in [1, 1000], got ${o.steps}`);
   if (!(o.blend >= 0 && o.blend <= 1)) throw new Error(`blend α must be in [0, 1], got ${o.blend}`);
-  if (o.rng !== undefined && o.rng !== 'philox' && o.rng !== 'torch') throw new Error(`rng must be "philox" or "torch", got ${String(o.rng)}`);
+  if (o.rng !== undefined && o.rng !== 'philox' && o.rng !== 'torch')
+    throw new Error(`rng must be "philox" or "torch", got ${String(o.rng)}`);
   const { engine, ops } = rt;
   const L = rt.unet.config.in_channels;
   const h = rt.manifest.latentSize;
@@ -198,7 +212,10 @@ export async function generate(
       // 4. decode z/scaling_factor with the VAE
       const pixels = await engine.noGrad(() =>
         engine.scopeAsync(async () => {
-          const z = engine.tensor(x.map((v) => v / sf), shape);
+          const z = engine.tensor(
+            x.map((v) => v / sf),
+            shape,
+          );
           return vaeDecode(ops, rt.vae.params, rt.vae.config, z).read();
         }),
       );

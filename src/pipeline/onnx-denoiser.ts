@@ -31,16 +31,21 @@ async function session(rt: PackRuntime, graph: string): Promise<OrtSession> {
   let s = byGraph.get(graph);
   if (!s) {
     const file = rt.manifest.files.find((f) => f.role === 'onnx' && f.graph === graph);
-    if (!file) throw new Error(`pack "${rt.manifest.name}" has no ONNX graph "${graph}" (rebuild it without --no-graphs)`);
+    if (!file)
+      throw new Error(`pack "${rt.manifest.name}" has no ONNX graph "${graph}" (rebuild it without --no-graphs)`);
     const others = UNET_GRAPHS.has(graph) ? [...byGraph].filter(([g]) => g !== graph && UNET_GRAPHS.has(g)) : [];
     for (const [g] of others) byGraph.delete(g);
     s = (async () => {
       for (const [, other] of others) await other.then((o) => o.release()).catch(() => undefined);
       const model = await rt.pack.read(file.path);
       // A range outside the weights is named here, not as onnxruntime's internal error.
-      const sizes = new Map(rt.manifest.files.filter((f) => file.externalData?.includes(f.path)).map((f) => [f.path, f.bytes]));
+      const sizes = new Map(
+        rt.manifest.files.filter((f) => file.externalData?.includes(f.path)).map((f) => [f.path, f.bytes]),
+      );
       checkOnnxExternalData(file.path, model, sizes);
-      const externalData = await Promise.all((file.externalData ?? []).map(async (path) => ({ path, data: await rt.pack.read(path) })));
+      const externalData = await Promise.all(
+        (file.externalData ?? []).map(async (path) => ({ path, data: await rt.pack.read(path) })),
+      );
       return OrtSession.create(model, { backend: 'auto', device: rt.engine.device, externalData });
     })();
     byGraph.set(graph, s);
@@ -69,7 +74,12 @@ export async function onnxDenoiser(
       timestep: { data: Float32Array.of(t), dims: [1] },
       encoder_hidden_states: ctx(context),
     };
-    if (concept) Object.assign(feeds, { hard_encoder_hidden_states: ctx(hard), blend: { data: Float32Array.of(blend), dims: [1] } }, lora);
+    if (concept)
+      Object.assign(
+        feeds,
+        { hard_encoder_hidden_states: ctx(hard), blend: { data: Float32Array.of(blend), dims: [1] } },
+        lora,
+      );
     const out = await s.run(feeds);
     return out.noise_pred.data;
   };

@@ -13,11 +13,16 @@ import { PackRuntime } from './pack-runtime.ts';
 const UNET = 'unet/diffusion_pytorch_model.safetensors';
 
 /** A copy of the tiny pack with the UNet weights rewritten by `edit` (manifest hash updated). */
-function mutatedPack(edit: (tensors: { name: string; dtype: 'F32'; shape: number[]; data: Float32Array }[]) => void, fixHash = true): string {
+function mutatedPack(
+  edit: (tensors: { name: string; dtype: 'F32'; shape: number[]; data: Float32Array }[]) => void,
+  fixHash = true,
+): string {
   const dir = mkdtempSync(join(tmpdir(), 'likeness-bad-pack-'));
   cpSync(tinyPackDir(), dir, { recursive: true });
   const f = parseSafetensors(new Uint8Array(readFileSync(join(dir, UNET))));
-  const tensors = f.names().map((name) => ({ name, dtype: 'F32' as const, shape: [...f.info(name).shape], data: f.float32(name) }));
+  const tensors = f
+    .names()
+    .map((name) => ({ name, dtype: 'F32' as const, shape: [...f.info(name).shape], data: f.float32(name) }));
   edit(tensors);
   const bytes = writeSafetensors(tensors);
   writeFileSync(join(dir, UNET), bytes);
@@ -37,8 +42,15 @@ async function openPack(dir: string) {
 
 describe('malformed packs', () => {
   it('a missing tensor is named', async () => {
-    const dir = mutatedPack((t) => t.splice(t.findIndex((x) => x.name === 'mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight'), 1));
-    await expect(openPack(dir)).rejects.toThrow(/unet: missing tensor 'mid_block\.attentions\.0\.transformer_blocks\.0\.attn2\.to_k\.weight' \[64, 32\]/);
+    const dir = mutatedPack((t) =>
+      t.splice(
+        t.findIndex((x) => x.name === 'mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight'),
+        1,
+      ),
+    );
+    await expect(openPack(dir)).rejects.toThrow(
+      /unet: missing tensor 'mid_block\.attentions\.0\.transformer_blocks\.0\.attn2\.to_k\.weight' \[64, 32\]/,
+    );
   });
 
   it('a wrong shape is named with both shapes', async () => {
@@ -46,7 +58,9 @@ describe('malformed packs', () => {
       const x = t.find((y) => y.name === 'conv_in.weight')!;
       x.shape = [32, 4, 9];
     });
-    await expect(openPack(dir)).rejects.toThrow(/'conv_in\.weight' has shape \[32, 4, 9\], the config implies \[32, 4, 3, 3\]/);
+    await expect(openPack(dir)).rejects.toThrow(
+      /'conv_in\.weight' has shape \[32, 4, 9\], the config implies \[32, 4, 3, 3\]/,
+    );
   });
 
   it('a file whose bytes do not match the manifest hash is refused, naming the file', async () => {

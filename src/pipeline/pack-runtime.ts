@@ -51,18 +51,27 @@ export function openTokenizer(m: Manifest, bytes: Uint8Array): ClipTokenizer {
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch (e) {
-    throw new PackFileError(file, 'the tokenizer merges file is not valid UTF-8 text; the pack is damaged', { cause: e });
+    throw new PackFileError(file, 'the tokenizer merges file is not valid UTF-8 text; the pack is damaged', {
+      cause: e,
+    });
   }
   let tokenizer: ClipTokenizer;
   try {
     tokenizer = new ClipTokenizer(text);
   } catch (e) {
-    throw new PackFileError(file, `the tokenizer merges file is damaged (${e instanceof Error ? e.message : String(e)})`, { cause: e });
+    throw new PackFileError(
+      file,
+      `the tokenizer merges file is damaged (${e instanceof Error ? e.message : String(e)})`,
+      { cause: e },
+    );
   }
   // Repeated merge lines collapse vocabulary entries, shifting every later id.
   const vocab = m.architecture.textEncoder.vocab_size;
   if (tokenizer.vocabSize !== vocab) {
-    throw new PackFileError(file, `the tokenizer merges file gives ${tokenizer.vocabSize} tokens, but the text encoder has vocab_size ${vocab}; the file is damaged or belongs to another model`);
+    throw new PackFileError(
+      file,
+      `the tokenizer merges file gives ${tokenizer.vocabSize} tokens, but the text encoder has vocab_size ${vocab}; the file is damaged or belongs to another model`,
+    );
   }
   return tokenizer;
 }

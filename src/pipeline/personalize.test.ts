@@ -8,7 +8,14 @@ import { decodeImage } from '../image/decode-node.ts';
 import type { RgbaImage } from '../image/types.ts';
 import { PackRuntime } from './pack-runtime.ts';
 import type { ConceptData } from '../domain/types.ts';
-import { conceptDiffusionLoss, DEFAULT_PERSONALIZE, NumericalError, personalize, prepareImage, type PersonalizeEvent } from './personalize.ts';
+import {
+  conceptDiffusionLoss,
+  DEFAULT_PERSONALIZE,
+  NumericalError,
+  personalize,
+  prepareImage,
+  type PersonalizeEvent,
+} from './personalize.ts';
 
 let rt: PackRuntime;
 let photo: RgbaImage;
@@ -38,7 +45,9 @@ describe('personalize on the tiny pack', () => {
     expect(concept.start).toEqual({ kind: 'encoder', trained: false });
     expect(near?.stage === 'nearest' && near.start).toEqual({ kind: 'encoder', trained: false });
     // The first run uploads the pack's weights, so the leak check runs on the second.
-    console.info(`personalize: ${ms.toFixed(0)} ms, near: ${near?.stage === 'nearest' ? near.words.join(', ') : ''}, losses ${concept.lossCurve.map((l) => l.toFixed(3)).join(' ')}`);
+    console.info(
+      `personalize: ${ms.toFixed(0)} ms, near: ${near?.stage === 'nearest' ? near.words.join(', ') : ''}, losses ${concept.lossCurve.map((l) => l.toFixed(3)).join(' ')}`,
+    );
     // Same seed → the same concept, bit for bit; and nothing stays allocated.
     const live = rt.engine.pool.getStats().liveBytes;
     const again = await personalize(rt, photo, { ...DEFAULT_PERSONALIZE, seed: 1 });
@@ -50,7 +59,12 @@ describe('personalize on the tiny pack', () => {
 });
 
 describe('personalize: what tuning does', () => {
-  const fixed = [100, 300, 500, 700, 900, 250, 600, 850].map((t, i) => ({ t, seed: 1000 + i, view: i % 4, template: i }));
+  const fixed = [100, 300, 500, 700, 900, 250, 600, 850].map((t, i) => ({
+    t,
+    seed: 1000 + i,
+    view: i % 4,
+    template: i,
+  }));
 
   it('12 steps lower the diffusion loss of the photo on fixed (t, ε) samples', async () => {
     const tuned = await personalize(rt, photo, { ...DEFAULT_PERSONALIZE, seed: 3, learningRate: 1e-2 });
@@ -60,7 +74,9 @@ describe('personalize: what tuning does', () => {
     try {
       const before = await conceptDiffusionLoss(rt, initial, img, fixed);
       const after = await conceptDiffusionLoss(rt, tuned, img, fixed);
-      console.info(`diffusion loss on 8 fixed samples: before ${before.toFixed(5)}, after 12 steps ${after.toFixed(5)}`);
+      console.info(
+        `diffusion loss on 8 fixed samples: before ${before.toFixed(5)}, after 12 steps ${after.toFixed(5)}`,
+      );
       expect(after).toBeLessThan(before);
     } finally {
       img.latents.dispose();
@@ -82,10 +98,19 @@ describe('personalize: what tuning does', () => {
     const d: number[] = [];
     const lambdas = [0, 1e-4, 1, 300];
     for (const lambda of lambdas) {
-      const c = await personalize(rt, photo, { ...DEFAULT_PERSONALIZE, seed: 4, steps: 4, learningRate: 1e-2, lambdaWeights: lambda, lambdaEmbedding: lambda });
+      const c = await personalize(rt, photo, {
+        ...DEFAULT_PERSONALIZE,
+        seed: 4,
+        steps: 4,
+        learningRate: 1e-2,
+        lambdaWeights: lambda,
+        lambdaEmbedding: lambda,
+      });
       d.push(dist(c));
     }
-    console.info(`‖θ − θ₀‖ after 4 steps for λ = ${lambdas.join(', ')}: ${d.map((x) => x.toExponential(3)).join(', ')}`);
+    console.info(
+      `‖θ − θ₀‖ after 4 steps for λ = ${lambdas.join(', ')}: ${d.map((x) => x.toExponential(3)).join(', ')}`,
+    );
     // Adam normalises step sizes, so once the anchor dominates the gradient the distance
     // saturates (λ ≳ 0.01 here): every anchored run stays nearer θ₀ than the unanchored
     // one, and a strong anchor far nearer.
@@ -97,12 +122,18 @@ describe('personalize: what tuning does', () => {
     const live = rt.engine.pool.getStats().liveBytes;
     const ac = new AbortController();
     const steps: number[] = [];
-    const run = personalize(rt, photo, { ...DEFAULT_PERSONALIZE, seed: 5 }, (e) => {
-      if (e.stage === 'tuning') {
-        steps.push(e.step);
-        if (e.step === 2) ac.abort();
-      }
-    }, ac.signal);
+    const run = personalize(
+      rt,
+      photo,
+      { ...DEFAULT_PERSONALIZE, seed: 5 },
+      (e) => {
+        if (e.stage === 'tuning') {
+          steps.push(e.step);
+          if (e.step === 2) ac.abort();
+        }
+      },
+      ac.signal,
+    );
     await expect(run).rejects.toThrow(/cancel|abort/i);
     expect(steps).toEqual([1, 2]);
     expect(rt.engine.pool.getStats().liveBytes).toBe(live);
@@ -130,7 +161,9 @@ describe('personalize: batch and gradient checkpointing', () => {
     rt.engine.pool.resetPeak();
     const ckpt = await personalize(rt, photo, { ...o, checkpointing: true });
     const peakCkpt = rt.engine.pool.getStats().peakLiveBytes;
-    console.info(`peak pool bytes, batch 2: ${(peakPlain / 2 ** 20).toFixed(2)} MiB plain, ${(peakCkpt / 2 ** 20).toFixed(2)} MiB checkpointed`);
+    console.info(
+      `peak pool bytes, batch 2: ${(peakPlain / 2 ** 20).toFixed(2)} MiB plain, ${(peakCkpt / 2 ** 20).toFixed(2)} MiB checkpointed`,
+    );
     // Recomputation is exact; only the order in which gradients of the prompt encoding are
     // summed across blocks differs, so agreement is to float32 rounding (which Adam's
     // normalisation amplifies a little for tiny gradients), not bit for bit.

@@ -175,7 +175,15 @@ export function prepareImage(rt: PackRuntime, image: RgbaImage): PreparedImage {
   return engine.noGrad(() =>
     engine.scope(() => {
       const means = views.map((_, i) =>
-        engine.scope(() => vaeEncode(ops, rt.vae.params, rt.vae.config, engine.tensor(vaePixels.subarray(i * n, (i + 1) * n), [1, 3, size, size])).mean),
+        engine.scope(
+          () =>
+            vaeEncode(
+              ops,
+              rt.vae.params,
+              rt.vae.config,
+              engine.tensor(vaePixels.subarray(i * n, (i + 1) * n), [1, 3, size, size]),
+            ).mean,
+        ),
       );
       return {
         latents: engine.keep(scale(means.length === 1 ? means[0] : ops.concat(means, 0), rt.manifest.vaeScalingFactor)),
@@ -223,13 +231,23 @@ export function tuningLoss<T>(
   // 1. C from v*, then ε_θ through the dual path with the LoRA offsets; one prompt for the
   //    whole batch of noised views
   const B = ops.shape(x.zt)[0];
-  const batched = (v: T) => (B === 1 ? v : ops.concat(Array.from({ length: B }, () => v), 0));
+  const batched = (v: T) =>
+    B === 1
+      ? v
+      : ops.concat(
+          Array.from({ length: B }, () => v),
+          0,
+        );
   const context = batched(encodePromptWith(ops, text.params, text.config, x.tokens, x.theta.vStar));
   const timesteps = typeof x.t === 'number' ? Array.from({ length: B }, () => x.t as number) : [...x.t];
   const epsHat = unet(ops, unetModel.params, unetModel.config, {
     sample: x.zt,
     timesteps,
-    cond: { context, lora: { layers: x.theta.lora, scale: x.theta.scale }, dual: { hardContext: batched(x.hardContext), alpha: x.blend } },
+    cond: {
+      context,
+      lora: { layers: x.theta.lora, scale: x.theta.scale },
+      dual: { hardContext: batched(x.hardContext), alpha: x.blend },
+    },
     checkpointing: x.checkpointing,
   });
   // 2. Eq. 1
@@ -239,7 +257,10 @@ export function tuningLoss<T>(
   let reg = ops.scale(sumSquares(ops.sub(x.theta.vStar, x.theta0.vStar)), x.lambdaEmbedding);
   for (const [m, p] of x.theta.lora) {
     const p0 = x.theta0.lora.get(m)!;
-    reg = ops.add(reg, ops.scale(ops.add(sumSquares(ops.sub(p.A, p0.A)), sumSquares(ops.sub(p.B, p0.B))), x.lambdaWeights));
+    reg = ops.add(
+      reg,
+      ops.scale(ops.add(sumSquares(ops.sub(p.A, p0.A)), sumSquares(ops.sub(p.B, p0.B))), x.lambdaWeights),
+    );
   }
   return { total: ops.add(diffusion, reg), diffusion };
 }
@@ -281,7 +302,12 @@ async function predictInitialGuess(rt: PackRuntime, img: PreparedImage, o: Perso
       const clipTokens = clipVision(ops, rt.vision.params, rt.vision.config, img.clipPixels).lastHiddenState;
       const z0 = ops.slice(img.latents, 0, 0, 1);
       const empty = encodePrompt(rt, tokenizeWithPlaceholder(rt, '', null, 0), null);
-      const feats = unetEncoderFeatures(ops, rt.unet.params, u, { sample: z0, timesteps: [T], cond: { context: empty, lora: null, dual: null }, checkpointing: true });
+      const feats = unetEncoderFeatures(ops, rt.unet.params, u, {
+        sample: z0,
+        timesteps: [T],
+        cond: { context: empty, lora: null, dual: null },
+        checkpointing: true,
+      });
       // 2. the two heads
       const out = tuningEncoder(ops, enc.params, enc.config, enc.targets, clipTokens, feats);
       const lora = [];
@@ -305,7 +331,14 @@ async function predictInitialGuess(rt: PackRuntime, img: PreparedImage, o: Perso
   );
 }
 
-function guessToConcept(rt: PackRuntime, g: InitialGuess, hardTokenId: number, words: string[], o: PersonalizeOptions, lossCurve: number[]): ConceptData {
+function guessToConcept(
+  rt: PackRuntime,
+  g: InitialGuess,
+  hardTokenId: number,
+  words: string[],
+  o: PersonalizeOptions,
+  lossCurve: number[],
+): ConceptData {
   const { rank, alpha } = rt.manifest.architecture.lora;
   return {
     placeholder: o.placeholder,
@@ -339,7 +372,9 @@ export async function conceptDiffusionLoss(
   return engine.noGrad(() =>
     engine.scopeAsync(async () => {
       const vStar = engine.tensor(concept.embedding, [rt.tokenDim]);
-      const lora = new Map(concept.lora.map((l) => [l.module, { A: engine.tensor(l.A, l.aShape), B: engine.tensor(l.B, l.bShape) }]));
+      const lora = new Map(
+        concept.lora.map((l) => [l.module, { A: engine.tensor(l.A, l.aShape), B: engine.tensor(l.B, l.bShape) }]),
+      );
       let total = 0;
       for (const smp of samples) {
         const tpl = TUNING_TEMPLATES[smp.template % TUNING_TEMPLATES.length].replace('{}', concept.placeholder);
@@ -367,7 +402,8 @@ export async function conceptDiffusionLoss(
 }
 
 function throwIfAborted(signal?: AbortSignal): void {
-  if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new DOMException('personalization cancelled', 'AbortError');
+  if (signal?.aborted)
+    throw signal.reason instanceof Error ? signal.reason : new DOMException('personalization cancelled', 'AbortError');
 }
 
 /**
@@ -412,7 +448,13 @@ export async function personalize(
     owned.push(v0);
     const near = await nearestTokens(rt, v0, Math.max(1, o.nearestK));
     const hardTokenId = near.ids[0];
-    onEvent({ stage: 'nearest', words: near.words, similarities: near.similarities, fromEncoder: guess.fromEncoder, start: guess.start });
+    onEvent({
+      stage: 'nearest',
+      words: near.words,
+      similarities: near.similarities,
+      fromEncoder: guess.fromEncoder,
+      start: guess.start,
+    });
     const initial = guessToConcept(rt, guess, hardTokenId, near.words, o, []);
 
     // 3. θ as parameters, θ₀ as constants
@@ -420,12 +462,22 @@ export async function personalize(
     const lora = new Map<string, LoraPair<Tensor>>();
     const lora0 = new Map<string, LoraPair<Tensor>>();
     for (const l of guess.lora) {
-      lora.set(l.module, { A: engine.parameter(l.A, l.aShape, `${l.module}.A`), B: engine.parameter(l.B, l.bShape, `${l.module}.B`) });
-      lora0.set(l.module, { A: engine.keep(engine.tensor(l.A, l.aShape)), B: engine.keep(engine.tensor(l.B, l.bShape)) });
+      lora.set(l.module, {
+        A: engine.parameter(l.A, l.aShape, `${l.module}.A`),
+        B: engine.parameter(l.B, l.bShape, `${l.module}.B`),
+      });
+      lora0.set(l.module, {
+        A: engine.keep(engine.tensor(l.A, l.aShape)),
+        B: engine.keep(engine.tensor(l.B, l.bShape)),
+      });
     }
     const params = [vStar, ...[...lora.values()].flatMap((p) => [p.A, p.B])];
     owned.push(...params, ...[...lora0.values()].flatMap((p) => [p.A, p.B]));
-    const theta: ConceptParams = { vStar, lora, scale: rt.manifest.architecture.lora.alpha / rt.manifest.architecture.lora.rank };
+    const theta: ConceptParams = {
+      vStar,
+      lora,
+      scale: rt.manifest.architecture.lora.alpha / rt.manifest.architecture.lora.rank,
+    };
     const opt = new Adam(engine, params, { lr: o.learningRate });
 
     // 4. the prompts: C_h (hard token in the slot) is fixed, C is re-encoded from v* each step
@@ -467,7 +519,13 @@ export async function personalize(
             sqrtA.fill(Math.sqrt(alphas[t]), b * latentSize, (b + 1) * latentSize);
             sqrt1mA.fill(Math.sqrt(1 - alphas[t]), b * latentSize, (b + 1) * latentSize);
           });
-          const z0 = B === 1 ? rt.ops.slice(img.latents, 0, picks[0], 1) : rt.ops.concat(picks.map((v) => rt.ops.slice(img.latents, 0, v, 1)), 0);
+          const z0 =
+            B === 1
+              ? rt.ops.slice(img.latents, 0, picks[0], 1)
+              : rt.ops.concat(
+                  picks.map((v) => rt.ops.slice(img.latents, 0, v, 1)),
+                  0,
+                );
           const alpha = engine.tensor(sqrtA, [B, L, h, w]);
           const sigma = engine.tensor(sqrt1mA, [B, L, h, w]);
           const zt = add(mul(z0, alpha), mul(eps, sigma));
@@ -507,7 +565,11 @@ export async function personalize(
       const tuned: InitialGuess = {
         vStar: await vStar.read(),
         lora: await Promise.all(
-          guess.lora.map(async (l) => ({ ...l, A: await lora.get(l.module)!.A.read(), B: await lora.get(l.module)!.B.read() })),
+          guess.lora.map(async (l) => ({
+            ...l,
+            A: await lora.get(l.module)!.A.read(),
+            B: await lora.get(l.module)!.B.read(),
+          })),
         ),
         fromEncoder: guess.fromEncoder,
         start: guess.start,
@@ -523,4 +585,3 @@ export async function personalize(
     for (const t of owned) t.dispose();
   }
 }
-

@@ -61,7 +61,10 @@ export function tokenizeWithPlaceholder(
   };
 }
 
-const positionIds = () => ({ data: Int32Array.from({ length: CONTEXT_LENGTH }, (_, i) => i), shape: [1, CONTEXT_LENGTH] });
+const positionIds = () => ({
+  data: Int32Array.from({ length: CONTEXT_LENGTH }, (_, i) => i),
+  shape: [1, CONTEXT_LENGTH],
+});
 
 /**
  * C: the text encoder's output for `tokens` with v* (shape (C) or (1, C)) written into every

@@ -32,7 +32,13 @@ describe('tuning gradients vs finite differences', () => {
     // θ and θ₀ (θ₀ ≠ θ so the anchors contribute), z_t, ε
     const vStar = r.normals(C, 0.05);
     const v0 = r.normals(C, 0.05);
-    const lora = targets.map((t) => ({ t, A: r.normals(4 * t.in, 0.3), B: r.normals(t.out * 4, 0.1), A0: r.normals(4 * t.in, 0.3), B0: r.normals(t.out * 4, 0.1) }));
+    const lora = targets.map((t) => ({
+      t,
+      A: r.normals(4 * t.in, 0.3),
+      B: r.normals(t.out * 4, 0.1),
+      A0: r.normals(4 * t.in, 0.3),
+      B0: r.normals(t.out * 4, 0.1),
+    }));
     const zt = r.normals(4 * 8 * 8);
     const eps = r.normals(4 * 8 * 8);
     const tokens = tokenizeWithPlaceholder(rt, 'a photo of S* on the beach', 'S*', 2368);
@@ -70,11 +76,21 @@ describe('tuning gradients vs finite differences', () => {
     // 2. float64 reference: the same objective, perturbed one coordinate at a time
     const ops = new ReferenceOps({ fp32TimestepAngles: true });
     const st = (p: string) => parseSafetensors(new Uint8Array(readFileSync(join(TINY_SD, p))));
-    const text = { params: new Params(ReferenceParams.fromSafetensors([st('text_encoder/model.safetensors')])), config: rt.text.config };
-    const unetP = { params: new Params(ReferenceParams.fromSafetensors([st('unet/diffusion_pytorch_model.safetensors')])), config: rt.unet.config };
+    const text = {
+      params: new Params(ReferenceParams.fromSafetensors([st('text_encoder/model.safetensors')])),
+      config: rt.text.config,
+    };
+    const unetP = {
+      params: new Params(ReferenceParams.fromSafetensors([st('unet/diffusion_pytorch_model.safetensors')])),
+      config: rt.unet.config,
+    };
     const rv = refTensor(vStar, [C]);
-    const rPairs = new Map<string, LoraPair<RefTensor>>(lora.map((l) => [l.t.module, { A: refTensor(l.A, [4, l.t.in]), B: refTensor(l.B, [l.t.out, 4]) }]));
-    const rPairs0 = new Map<string, LoraPair<RefTensor>>(lora.map((l) => [l.t.module, { A: refTensor(l.A0, [4, l.t.in]), B: refTensor(l.B0, [l.t.out, 4]) }]));
+    const rPairs = new Map<string, LoraPair<RefTensor>>(
+      lora.map((l) => [l.t.module, { A: refTensor(l.A, [4, l.t.in]), B: refTensor(l.B, [l.t.out, 4]) }]),
+    );
+    const rPairs0 = new Map<string, LoraPair<RefTensor>>(
+      lora.map((l) => [l.t.module, { A: refTensor(l.A0, [4, l.t.in]), B: refTensor(l.B0, [l.t.out, 4]) }]),
+    );
     const rx: TuningLossInputs<RefTensor> = {
       ...common,
       theta: { vStar: rv, lora: rPairs, scale: 1 },
@@ -103,8 +119,15 @@ describe('tuning gradients vs finite differences', () => {
     }
     const numeric = picks.map((p) => fd(p.data, p.i));
     const analytic = picks.map((p) => p.engine);
-    const d = assertClose(analytic, numeric, { rtol: 1e-5, atol: 1e-7 }, 'engine gradients vs float64 finite differences');
-    console.info(`tuning gradcheck: ${picks.length} coordinates, max |Δ| ${d.maxAbs.toExponential(2)} of scale ${d.scale.toExponential(2)}`);
+    const d = assertClose(
+      analytic,
+      numeric,
+      { rtol: 1e-5, atol: 1e-7 },
+      'engine gradients vs float64 finite differences',
+    );
+    console.info(
+      `tuning gradcheck: ${picks.length} coordinates, max |Δ| ${d.maxAbs.toExponential(2)} of scale ${d.scale.toExponential(2)}`,
+    );
     expect(numeric.every((g) => g !== 0)).toBe(true);
   });
 });

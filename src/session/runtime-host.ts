@@ -107,9 +107,7 @@ export class RuntimeHost<E extends HostEngine, R extends HostRuntime<E>> {
    * call starts clean. Returns whether that happened.
    */
   recoverFrom(err: unknown): boolean {
-    const lost =
-      (this.engineValue?.isLost ?? false) ||
-      (err instanceof LikenessError && err.kind === 'device-lost');
+    const lost = (this.engineValue?.isLost ?? false) || (err instanceof LikenessError && err.kind === 'device-lost');
     if (lost) {
       this.dropEngine();
       this.recoveries++;

@@ -166,14 +166,18 @@ describe('concept file: export/import round trip', () => {
         const c = { ...makeConcept(9), start };
         const bytes = exportConcept(c, { naming });
         const m = parseSafetensors(bytes).metadata;
-        expect(m.start).toBe(start.kind === 'class-word' ? 'class-word' : start.trained ? 'encoder' : 'untrained-encoder');
+        expect(m.start).toBe(
+          start.kind === 'class-word' ? 'class-word' : start.trained ? 'encoder' : 'untrained-encoder',
+        );
         expect(m.class_word).toBe(start.kind === 'class-word' ? 'dog' : undefined);
         expectSameConcept(importConcept(bytes, PACK), c);
       }
     }
     // Files written before the start was recorded have neither key: the start is unknown.
     expect(importConcept(valid, PACK).start).toBeUndefined();
-    expect(() => exportConcept({ ...makeConcept(), start: { kind: 'class-word', word: 'big dog' } })).toThrow(/class word/);
+    expect(() => exportConcept({ ...makeConcept(), start: { kind: 'class-word', word: 'big dog' } })).toThrow(
+      /class word/,
+    );
   });
 
   it('accepts F16 and BF16 tensors and a (C,) embedding', () => {
@@ -589,7 +593,12 @@ describe('concept file: a k-vector placeholder', () => {
     const tampered = parseSafetensors(two);
     const meta = { ...tampered.metadata, nearest_token_ids: '[1,2,3]' };
     const re = writeSafetensors(
-      tampered.tensors.map((t) => ({ name: t.name, dtype: 'F32', shape: t.shape, data: new Float32Array(tampered.rawBytes(t.name).slice().buffer) })),
+      tampered.tensors.map((t) => ({
+        name: t.name,
+        dtype: 'F32',
+        shape: t.shape,
+        data: new Float32Array(tampered.rawBytes(t.name).slice().buffer),
+      })),
       meta,
     );
     expect(() => importConcept(re, PACK)).toThrow(/needs 3 vectors of 32 values/);

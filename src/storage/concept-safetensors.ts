@@ -758,7 +758,8 @@ function readMetadata(meta: Readonly<Record<string, string>>, pack: ConceptPackI
   let start: ConceptStart | undefined;
   if (meta.start !== undefined) {
     const kind = text('start', 32);
-    if (!(START_VALUES as readonly string[]).includes(kind)) bad('start', `is ${JSON.stringify(kind)}, not one of ${START_VALUES.join(', ')}`);
+    if (!(START_VALUES as readonly string[]).includes(kind))
+      bad('start', `is ${JSON.stringify(kind)}, not one of ${START_VALUES.join(', ')}`);
     if (kind === 'class-word') {
       const word = text('class_word', 100);
       if (/\s/.test(word)) bad('class_word', 'is not one word');
@@ -814,7 +815,8 @@ function hardTokenIdsProblem(ids: unknown, embeddingLength: number | null): stri
   if (ids === undefined) return null;
   if (!Array.isArray(ids) || ids.length < 2 || ids.length > MAX_EMBEDDING_VECTORS)
     return `are not a list of 2 to ${MAX_EMBEDDING_VECTORS} token ids`;
-  if (!ids.every((id) => Number.isSafeInteger(id) && id >= 0 && id <= 0x7fffffff)) return 'hold a value that is not a token id';
+  if (!ids.every((id) => Number.isSafeInteger(id) && id >= 0 && id <= 0x7fffffff))
+    return 'hold a value that is not a token id';
   if (embeddingLength !== null && embeddingLength % ids.length !== 0)
     return `are ${ids.length}, which does not divide the embedding's ${embeddingLength} values`;
   return null;

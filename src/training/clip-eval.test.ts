@@ -47,7 +47,16 @@ describe('eval (App. B)', () => {
     const report = await evaluateConcepts(
       rt,
       [{ id: 'coffee.png', image: photo }],
-      { prompts: ['a photo of S* on a table'], placeholder: 'S*', tuningSteps: 2, samplingSteps: 2, guidance: 7.5, sampler: 'ddim', seed: 3, variants: EVAL_VARIANTS },
+      {
+        prompts: ['a photo of S* on a table'],
+        placeholder: 'S*',
+        tuningSteps: 2,
+        samplingSteps: 2,
+        guidance: 7.5,
+        sampler: 'ddim',
+        seed: 3,
+        variants: EVAL_VARIANTS,
+      },
       (e) => events.push(e),
     );
     expect(report.rows.map((r) => r.variant)).toEqual([...EVAL_VARIANTS]);
@@ -58,7 +67,9 @@ describe('eval (App. B)', () => {
     }
     // The events carry the per-image scores the rows average (one prompt: equal).
     const images = events.filter((e) => e.stage === 'image');
-    expect(images.map((e) => (e.stage === 'image' ? e.imageSimilarity : NaN))).toEqual(report.rows.map((r) => r.imageSimilarity));
+    expect(images.map((e) => (e.stage === 'image' ? e.imageSimilarity : NaN))).toEqual(
+      report.rows.map((r) => r.imageSimilarity),
+    );
     expect(report.means.map((m) => m.imageSimilarity)).toEqual(report.rows.map((r) => r.imageSimilarity));
     const md = reportMarkdown(report);
     console.info(md);

@@ -66,12 +66,25 @@ export interface EvalReport {
   /** Mean over concepts per variant. */
   means: { variant: EvalVariant; imageSimilarity: number; textSimilarity: number | null }[];
   notes: string[];
-  settings: Omit<EvalOptions, 'prompts'> & { prompts: string[]; pack: string; packHash: string; encoderTrained: boolean };
+  settings: Omit<EvalOptions, 'prompts'> & {
+    prompts: string[];
+    pack: string;
+    packHash: string;
+    encoderTrained: boolean;
+  };
 }
 
 export type EvalEvent =
   | { stage: 'concept'; concept: string; variant: EvalVariant }
-  | { stage: 'image'; concept: string; variant: EvalVariant; prompt: number; prompts: number; imageSimilarity: number; textSimilarity: number | null };
+  | {
+      stage: 'image';
+      concept: string;
+      variant: EvalVariant;
+      prompt: number;
+      prompts: number;
+      imageSimilarity: number;
+      textSimilarity: number | null;
+    };
 
 export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) throw new Error(`cosine: ${a.length} vs ${b.length} values`);
@@ -93,7 +106,9 @@ export async function clipImageEmbedding(rt: PackRuntime, image: RgbaImage): Pro
   const square = image.width === image.height ? image : cropRect(image);
   const pixels = toClipPixels(square.data, square.width, square.height, S);
   return engine.noGrad(() =>
-    engine.scopeAsync(() => clipVision(ops, rt.vision.params, rt.vision.config, engine.tensor(pixels, [1, 3, S, S])).imageEmbeds.read()),
+    engine.scopeAsync(() =>
+      clipVision(ops, rt.vision.params, rt.vision.config, engine.tensor(pixels, [1, 3, S, S])).imageEmbeds.read(),
+    ),
   );
 }
 
@@ -154,7 +169,12 @@ function withoutHypernetwork(rt: PackRuntime): { rt: PackRuntime; dispose: () =>
   return { rt: view, dispose: () => source.dispose() };
 }
 
-async function conceptFor(rt: PackRuntime, image: RgbaImage, variant: EvalVariant, o: EvalOptions): Promise<ConceptData> {
+async function conceptFor(
+  rt: PackRuntime,
+  image: RgbaImage,
+  variant: EvalVariant,
+  o: EvalOptions,
+): Promise<ConceptData> {
   const base = { ...DEFAULT_PERSONALIZE, placeholder: o.placeholder, steps: o.tuningSteps, seed: o.seed };
   if (variant === 'full') return personalize(rt, image, base);
   if (variant === 'no-tuning') return personalize(rt, image, { ...base, steps: 0 });
@@ -162,7 +182,8 @@ async function conceptFor(rt: PackRuntime, image: RgbaImage, variant: EvalVarian
   const view = withoutHypernetwork(rt);
   try {
     const c = await personalize(view.rt, image, base);
-    if (c.lora.some((l) => l.A.some((x) => x !== 0) || l.B.some((x) => x !== 0))) throw new Error('eval: no-hypernetwork variant has a non-zero LoRA');
+    if (c.lora.some((l) => l.A.some((x) => x !== 0) || l.B.some((x) => x !== 0)))
+      throw new Error('eval: no-hypernetwork variant has a non-zero LoRA');
     return c;
   } finally {
     view.dispose();
@@ -178,12 +199,15 @@ export async function evaluateConcepts(
   onEvent: (e: EvalEvent) => void = () => {},
 ): Promise<EvalReport> {
   if (!rt.encoder) throw new Error('eval: the pack has no tuning encoder (the variants ablate its parts)');
-  if (concepts.length === 0 || o.prompts.length === 0) throw new Error('eval: needs at least one concept and one prompt');
+  if (concepts.length === 0 || o.prompts.length === 0)
+    throw new Error('eval: needs at least one concept and one prompt');
   const prompts = o.prompts.map((p) => p.split('{}').join(o.placeholder));
-  for (const p of prompts) if (!p.includes(o.placeholder)) throw new Error(`eval: the prompt "${p}" has no placeholder ${o.placeholder}`);
+  for (const p of prompts)
+    if (!p.includes(o.placeholder)) throw new Error(`eval: the prompt "${p}" has no placeholder ${o.placeholder}`);
   const comparable = textImageComparable(rt);
   const textEmb: (Float32Array | null)[] = [];
-  for (const p of prompts) textEmb.push(comparable ? await clipTextPooled(rt, promptWithoutPlaceholder(p, o.placeholder)) : null);
+  for (const p of prompts)
+    textEmb.push(comparable ? await clipTextPooled(rt, promptWithoutPlaceholder(p, o.placeholder)) : null);
   const rows: EvalRow[] = [];
   for (const c of concepts) {
     const inputEmb = await clipImageEmbedding(rt, c.image);
@@ -209,7 +233,15 @@ export async function evaluateConcepts(
         const imageSimilarity = cosine(emb, inputEmb);
         const textSimilarity = textEmb[i] ? cosine(emb, textEmb[i]) : null;
         perPrompt.push({ prompt, imageSimilarity, textSimilarity });
-        onEvent({ stage: 'image', concept: c.id, variant, prompt: i + 1, prompts: prompts.length, imageSimilarity, textSimilarity });
+        onEvent({
+          stage: 'image',
+          concept: c.id,
+          variant,
+          prompt: i + 1,
+          prompts: prompts.length,
+          imageSimilarity,
+          textSimilarity,
+        });
       }
       rows.push({
         concept: c.id,
@@ -224,7 +256,11 @@ export async function evaluateConcepts(
   }
   const means = o.variants.map((variant) => {
     const rs = rows.filter((r) => r.variant === variant);
-    return { variant, imageSimilarity: mean(rs.map((r) => r.imageSimilarity)), textSimilarity: comparable ? mean(rs.map((r) => r.textSimilarity!)) : null };
+    return {
+      variant,
+      imageSimilarity: mean(rs.map((r) => r.imageSimilarity)),
+      textSimilarity: comparable ? mean(rs.map((r) => r.textSimilarity!)) : null,
+    };
   });
   const v = rt.vision.config;
   const notes = [
@@ -235,7 +271,9 @@ export async function evaluateConcepts(
     `variants: full = encoder + ${o.tuningSteps} tuning steps at α ${DEFAULT_PERSONALIZE.blend}; no-tuning = the encoder's prediction (0 steps); no-dual-path = α 1 while tuning and generating; no-hypernetwork = the hypernetwork's A, B set to zero (tuning moves v* only).`,
   ];
   if ((rt.encoder.config as { trained?: boolean }).trained === false) {
-    notes.push("the pack's tuning encoder is UNTRAINED (deterministic initialisation): the numbers exercise the pipeline, not the method's quality.");
+    notes.push(
+      "the pack's tuning encoder is UNTRAINED (deterministic initialisation): the numbers exercise the pipeline, not the method's quality.",
+    );
   }
   return {
     rows,
@@ -262,7 +300,10 @@ export function reportMarkdown(r: EvalReport): string {
     '',
     '| concept | variant | image–image ↑ | text–image ↑ | near | s |',
     '|---|---|---:|---:|---|---:|',
-    ...r.rows.map((x) => `| ${x.concept} | ${x.variant} | ${num(x.imageSimilarity)} | ${num(x.textSimilarity)} | ${x.nearestWords.slice(0, 3).join(', ')} | ${x.seconds.toFixed(1)} |`),
+    ...r.rows.map(
+      (x) =>
+        `| ${x.concept} | ${x.variant} | ${num(x.imageSimilarity)} | ${num(x.textSimilarity)} | ${x.nearestWords.slice(0, 3).join(', ')} | ${x.seconds.toFixed(1)} |`,
+    ),
     '',
     '| variant (mean over concepts) | image–image ↑ | text–image ↑ |',
     '|---|---:|---:|',

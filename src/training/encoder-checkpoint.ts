@@ -48,8 +48,13 @@ export interface CheckpointState<O> {
 
 export function writeCheckpoint<O>(s: CheckpointState<O>): Uint8Array {
   const tensors: SafetensorsTensorInput[] = [];
-  for (const [prefix, map] of [['encoder', s.params], ['adam.m', s.adamM], ['adam.v', s.adamV]] as const) {
-    for (const [name, t] of map) tensors.push({ name: `${prefix}.${name}`, dtype: 'F32', shape: t.shape, data: t.data });
+  for (const [prefix, map] of [
+    ['encoder', s.params],
+    ['adam.m', s.adamM],
+    ['adam.v', s.adamV],
+  ] as const) {
+    for (const [name, t] of map)
+      tensors.push({ name: `${prefix}.${name}`, dtype: 'F32', shape: t.shape, data: t.data });
   }
   return writeSafetensors(tensors, {
     format: CHECKPOINT_FORMAT,
@@ -67,17 +72,25 @@ export function writeCheckpoint<O>(s: CheckpointState<O>): Uint8Array {
 export function readCheckpoint<O>(bytes: Uint8Array): CheckpointState<O> {
   const f = parseSafetensors(bytes);
   const m = f.metadata;
-  if (m.format !== CHECKPOINT_FORMAT) throw new Error(`not an encoder checkpoint (format ${JSON.stringify(m.format ?? null)}, expected ${CHECKPOINT_FORMAT})`);
+  if (m.format !== CHECKPOINT_FORMAT)
+    throw new Error(
+      `not an encoder checkpoint (format ${JSON.stringify(m.format ?? null)}, expected ${CHECKPOINT_FORMAT})`,
+    );
   const json = (key: string) => {
     if (typeof m[key] !== 'string') throw new Error(`encoder checkpoint: metadata "${key}" is missing`);
     return JSON.parse(m[key]);
   };
   const int = (key: string) => {
     const n = Number(m[key]);
-    if (!Number.isSafeInteger(n) || n < 0) throw new Error(`encoder checkpoint: metadata "${key}" = ${JSON.stringify(m[key])} is not a count`);
+    if (!Number.isSafeInteger(n) || n < 0)
+      throw new Error(`encoder checkpoint: metadata "${key}" = ${JSON.stringify(m[key])} is not a count`);
     return n;
   };
-  const maps = { encoder: new Map<string, HostTensor>(), 'adam.m': new Map<string, HostTensor>(), 'adam.v': new Map<string, HostTensor>() };
+  const maps = {
+    encoder: new Map<string, HostTensor>(),
+    'adam.m': new Map<string, HostTensor>(),
+    'adam.v': new Map<string, HostTensor>(),
+  };
   for (const name of f.names()) {
     const info = f.info(name);
     if (info.dtype !== 'F32') throw new Error(`encoder checkpoint: ${name} is ${info.dtype}, expected F32`);
@@ -86,7 +99,8 @@ export function readCheckpoint<O>(bytes: Uint8Array): CheckpointState<O> {
     maps[prefix].set(name.slice(prefix.length + 1), { shape: [...info.shape], data: f.float32(name) });
   }
   for (const name of maps.encoder.keys()) {
-    if (!maps['adam.m'].has(name) || !maps['adam.v'].has(name)) throw new Error(`encoder checkpoint: no Adam state for ${name}`);
+    if (!maps['adam.m'].has(name) || !maps['adam.v'].has(name))
+      throw new Error(`encoder checkpoint: no Adam state for ${name}`);
   }
   return {
     step: int('step'),
@@ -104,7 +118,11 @@ export function readCheckpoint<O>(bytes: Uint8Array): CheckpointState<O> {
 }
 
 /** The tuning encoder as a pack takes it: config.json text and model.safetensors bytes. */
-export function encoderFiles(config: TuningEncoderConfig, params: ReadonlyMap<string, HostTensor>, note: string): { configJson: string; weights: Uint8Array } {
+export function encoderFiles(
+  config: TuningEncoderConfig,
+  params: ReadonlyMap<string, HostTensor>,
+  note: string,
+): { configJson: string; weights: Uint8Array } {
   const c: TuningEncoderConfig = {
     clip_channels: config.clip_channels,
     clip_grid: config.clip_grid,

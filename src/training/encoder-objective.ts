@@ -179,8 +179,16 @@ export async function encoderObjective(
 
   // 2. frozen backbones: z₀, CLIP spatial tokens, UNet-encoder features (empty prompt)
   const { z0, clipTokens, features } = engine.noGrad(() => {
-    const z0 = scale(vaeEncode(ops, rt.vae.params, rt.vae.config, engine.tensor(vaePixels, [B, 3, size, size])).mean, rt.manifest.vaeScalingFactor);
-    const clipTokens = clipVision(ops, rt.vision.params, rt.vision.config, engine.tensor(clipPixels, [B, 3, S, S])).lastHiddenState;
+    const z0 = scale(
+      vaeEncode(ops, rt.vae.params, rt.vae.config, engine.tensor(vaePixels, [B, 3, size, size])).mean,
+      rt.manifest.vaeScalingFactor,
+    );
+    const clipTokens = clipVision(
+      ops,
+      rt.vision.params,
+      rt.vision.config,
+      engine.tensor(clipPixels, [B, 3, S, S]),
+    ).lastHiddenState;
     const features = unetEncoderFeatures(ops, rt.unet.params, rt.unet.config, {
       sample: z0,
       timesteps: draws.map(() => enc.config.unet_timestep),
@@ -204,7 +212,12 @@ export async function encoderObjective(
 
   // 5. C (v* in the slot, differentiable) and C_h (the hard token in the slot)
   const tokens = draws.map((d, b) =>
-    tokenizeWithPlaceholder(rt, TUNING_TEMPLATES[d.template % TUNING_TEMPLATES.length].replace('{}', w.placeholder), w.placeholder, hardTokens[b]),
+    tokenizeWithPlaceholder(
+      rt,
+      TUNING_TEMPLATES[d.template % TUNING_TEMPLATES.length].replace('{}', w.placeholder),
+      w.placeholder,
+      hardTokens[b],
+    ),
   );
   const context = encodePromptsBatched(ops, rt.text.params, rt.text.config, tokens, v);
   const hardContext = engine.noGrad(() => encodePromptsBatched(ops, rt.text.params, rt.text.config, tokens, null));
@@ -215,7 +228,16 @@ export async function encoderObjective(
   const eps = engine.tensor(noise, [B, L, h, h]);
   const a = draws.map((d) => k.alphasCumprod[d.t]);
   const zt = engine.noGrad(() =>
-    add(mul(z0, engine.tensor(a.map(Math.sqrt), [B, 1, 1, 1])), mul(eps, engine.tensor(a.map((x) => Math.sqrt(1 - x)), [B, 1, 1, 1]))),
+    add(
+      mul(z0, engine.tensor(a.map(Math.sqrt), [B, 1, 1, 1])),
+      mul(
+        eps,
+        engine.tensor(
+          a.map((x) => Math.sqrt(1 - x)),
+          [B, 1, 1, 1],
+        ),
+      ),
+    ),
   );
   const epsHat = unet(ops, rt.unet.params, rt.unet.config, {
     sample: zt,
@@ -226,7 +248,13 @@ export async function encoderObjective(
   const diffusion = ops.reshape(ops.mean(mul(d, d), [0, 1, 2, 3]), [1]);
 
   // 7. the regularisers
-  const terms: ObjectiveOutput['terms'] = { diffusion, embeddingL2: null, nnCosine: null, contrastive: null, hyper: null };
+  const terms: ObjectiveOutput['terms'] = {
+    diffusion,
+    embeddingL2: null,
+    nnCosine: null,
+    contrastive: null,
+    hyper: null,
+  };
   let total = diffusion;
   if (w.reg !== 'none') {
     terms.embeddingL2 = scale(ops.reshape(ops.mean(mul(v, v), [0, 1]), [1]), C); // mean_b ‖v*_b‖²

@@ -23,7 +23,15 @@ describe('encoder objective gradients', () => {
     const { engine } = rt;
     // Every term weighted so that none hides behind the diffusion loss.
     const trainer = EncoderTrainer.create(rt, images, {
-      ...DEFAULT_TRAIN_ENCODER, steps: 4, batch: 3, lr: 1e-3, warmup: 0, reg: 'contrastive', lambdaReg: 1, lambdaEmbedding: 0.1, lambdaHyper: 1,
+      ...DEFAULT_TRAIN_ENCODER,
+      steps: 4,
+      batch: 3,
+      lr: 1e-3,
+      warmup: 0,
+      reg: 'contrastive',
+      lambdaReg: 1,
+      lambdaEmbedding: 0.1,
+      lambdaHyper: 1,
     });
     try {
       // Two steps first: B heads are zero at initialisation, which would leave A without gradient.
@@ -48,7 +56,10 @@ describe('encoder objective gradients', () => {
         const lossAt = async (step: number) => {
           for (const n of names) {
             const g = grads.get(n)!;
-            engine.write(p.get(n, shapes.get(n)!), saved.get(n)!.map((x, i) => x + step * Math.sign(g[i])));
+            engine.write(
+              p.get(n, shapes.get(n)!),
+              saved.get(n)!.map((x, i) => x + step * Math.sign(g[i])),
+            );
           }
           return (await trainer.evaluate(draws)).total!;
         };

@@ -45,7 +45,17 @@ describe('embedding regularisers (App. C)', () => {
     const spread: Record<string, number> = {};
     let initial = NaN;
     for (const reg of ['contrastive', 'nn-cosine'] as EmbeddingRegularizer[]) {
-      const trainer = EncoderTrainer.create(rt, images, { ...DEFAULT_TRAIN_ENCODER, steps: 3, batch: 3, lr: 1e-3, warmup: 0, reg, lambdaReg: 1, seed: 1, initSeed: 1 });
+      const trainer = EncoderTrainer.create(rt, images, {
+        ...DEFAULT_TRAIN_ENCODER,
+        steps: 3,
+        batch: 3,
+        lr: 1e-3,
+        warmup: 0,
+        reg,
+        lambdaReg: 1,
+        seed: 1,
+        initSeed: 1,
+      });
       try {
         const before = meanPairwiseCosineDistance(await trainer.predictEmbeddings(draws), rt.tokenDim);
         if (Number.isNaN(initial)) initial = before;

@@ -11,7 +11,13 @@ import { resize } from '../image/transform.ts';
 import { PackRuntime } from '../pipeline/pack-runtime.ts';
 import { encodePrompt, tokenizeWithPlaceholder } from '../pipeline/prompt.ts';
 import { readCheckpoint, type HostTensor } from './encoder-checkpoint.ts';
-import { DEFAULT_TRAIN_ENCODER, EncoderTrainer, fixedDraws, type StepRecord, type TrainEncoderOptions } from './train-encoder.ts';
+import {
+  DEFAULT_TRAIN_ENCODER,
+  EncoderTrainer,
+  fixedDraws,
+  type StepRecord,
+  type TrainEncoderOptions,
+} from './train-encoder.ts';
 import { listImageFiles, loadTrainingImages, type TrainingImage } from './training-data.ts';
 
 let rt: PackRuntime;
@@ -24,10 +30,18 @@ beforeAll(async () => {
 });
 afterAll(() => rt?.dispose());
 
-const OPTIONS: TrainEncoderOptions = { ...DEFAULT_TRAIN_ENCODER, steps: 6, batch: 2, lr: 1e-3, warmup: 1, seed: 7, initSeed: 3 };
+const OPTIONS: TrainEncoderOptions = {
+  ...DEFAULT_TRAIN_ENCODER,
+  steps: 6,
+  batch: 2,
+  lr: 1e-3,
+  warmup: 1,
+  seed: 7,
+  initSeed: 3,
+};
 
 describe('train-encoder on the tiny pack', () => {
-  it('the B heads start at zero: the UNet with the encoder\'s first LoRA equals the vanilla UNet exactly', async () => {
+  it("the B heads start at zero: the UNet with the encoder's first LoRA equals the vanilla UNet exactly", async () => {
     const { engine, ops } = rt;
     const trainer = EncoderTrainer.create(rt, images, OPTIONS);
     try {
@@ -42,10 +56,25 @@ describe('train-encoder on the tiny pack', () => {
             const sq = resize(img.square, S, S);
             pixels.set(toClipPixels(sq.data, S, S, S), b * 3 * S * S);
           });
-          const z = engine.tensor(Float32Array.from({ length: B * 4 * h * h }, (_, i) => Math.sin(i)), [B, 4, h, h]);
-          const ctx = ops.broadcastTo(encodePrompt(rt, tokenizeWithPlaceholder(rt, 'a photo of a cat', null, 0), null), [B, 77, rt.tokenDim]);
-          const clipTokens = clipVision(ops, rt.vision.params, rt.vision.config, engine.tensor(pixels, [B, 3, S, S])).lastHiddenState;
-          const feats = unetEncoderFeatures(ops, rt.unet.params, rt.unet.config, { sample: z, timesteps: [0, 0], cond: { context: ctx, lora: null, dual: null } });
+          const z = engine.tensor(
+            Float32Array.from({ length: B * 4 * h * h }, (_, i) => Math.sin(i)),
+            [B, 4, h, h],
+          );
+          const ctx = ops.broadcastTo(
+            encodePrompt(rt, tokenizeWithPlaceholder(rt, 'a photo of a cat', null, 0), null),
+            [B, 77, rt.tokenDim],
+          );
+          const clipTokens = clipVision(
+            ops,
+            rt.vision.params,
+            rt.vision.config,
+            engine.tensor(pixels, [B, 3, S, S]),
+          ).lastHiddenState;
+          const feats = unetEncoderFeatures(ops, rt.unet.params, rt.unet.config, {
+            sample: z,
+            timesteps: [0, 0],
+            cond: { context: ctx, lora: null, dual: null },
+          });
           const out = tuningEncoder(ops, enc.params, enc.config, enc.targets, clipTokens, feats);
           let bMax = 0;
           let aMax = 0;
@@ -54,7 +83,11 @@ describe('train-encoder on the tiny pack', () => {
             for (const x of await p.A.read()) aMax = Math.max(aMax, Math.abs(x));
           }
           const run = (lora: typeof out.lora | null) =>
-            unet(ops, rt.unet.params, rt.unet.config, { sample: z, timesteps: [500, 800], cond: { context: ctx, lora, dual: null } }).read();
+            unet(ops, rt.unet.params, rt.unet.config, {
+              sample: z,
+              timesteps: [500, 800],
+              cond: { context: ctx, lora, dual: null },
+            }).read();
           return { vanilla: await run(null), adapted: await run(out.lora), bMax, aMax };
         }),
       );

@@ -14,7 +14,11 @@ import type { Tensor } from '../engine/tensor.ts';
 import { scale } from '../kernels/binary/binary.ts';
 import { MapParamSource, Params } from '../models/params.ts';
 import { initTuningEncoder, tuningEncoderParamShapes } from '../models/tuning-encoder/tuning-encoder-init.ts';
-import { loraTargets, type LoraTarget, type TuningEncoderConfig } from '../models/tuning-encoder/tuning-encoder-config.ts';
+import {
+  loraTargets,
+  type LoraTarget,
+  type TuningEncoderConfig,
+} from '../models/tuning-encoder/tuning-encoder-config.ts';
 import { defaultTuningEncoderConfig } from '../packs/build-pack.ts';
 import { parseSafetensors } from '../packs/safetensors.ts';
 import type { PackRuntime } from '../pipeline/pack-runtime.ts';
@@ -22,7 +26,14 @@ import { TUNING_TEMPLATES } from '../pipeline/personalize.ts';
 import { encodePrompt, tokenizeWithPlaceholder } from '../pipeline/prompt.ts';
 import { PhiloxRandom } from '../pipeline/random.ts';
 import { createScheduler } from '../pipeline/schedulers/index.ts';
-import { encoderFiles, readCheckpoint, writeCheckpoint, type CheckpointState, type DataOrderState, type HostTensor } from './encoder-checkpoint.ts';
+import {
+  encoderFiles,
+  readCheckpoint,
+  writeCheckpoint,
+  type CheckpointState,
+  type DataOrderState,
+  type HostTensor,
+} from './encoder-checkpoint.ts';
 import {
   encoderObjective,
   LOSS_TERMS,
@@ -87,7 +98,20 @@ export interface StepRecord {
 
 /** Options that change the trajectory: a resumed run must keep them. */
 const TRAJECTORY_KEYS: (keyof TrainEncoderOptions)[] = [
-  'batch', 'accum', 'lr', 'warmup', 'seed', 'steps', 'reg', 'lambdaEmbedding', 'lambdaReg', 'lambdaHyper', 'tau', 'positives', 'blend', 'placeholder',
+  'batch',
+  'accum',
+  'lr',
+  'warmup',
+  'seed',
+  'steps',
+  'reg',
+  'lambdaEmbedding',
+  'lambdaReg',
+  'lambdaHyper',
+  'tau',
+  'positives',
+  'blend',
+  'placeholder',
 ];
 
 /** Stream 0 is left alone; optimizer step s draws from stream 1 + s. */
@@ -103,15 +127,22 @@ function checkOptions(o: TrainEncoderOptions, images: number): void {
   int('accum', 1);
   int('warmup', 0);
   int('positives', 1);
-  if (o.warmup >= o.steps) throw new Error(`train-encoder: warm-up (${o.warmup}) must be shorter than the run (${o.steps} steps)`);
+  if (o.warmup >= o.steps)
+    throw new Error(`train-encoder: warm-up (${o.warmup}) must be shorter than the run (${o.steps} steps)`);
   if (!(o.lr > 0)) throw new Error(`train-encoder: lr must be > 0, got ${o.lr}`);
   if (!(o.blend >= 0 && o.blend <= 1)) throw new Error(`train-encoder: blend must be in [0, 1], got ${o.blend}`);
   if (!(o.tau > 0)) throw new Error(`train-encoder: tau must be > 0, got ${o.tau}`);
   for (const k of ['lambdaEmbedding', 'lambdaReg', 'lambdaHyper'] as const) {
     if (!(o[k] >= 0)) throw new Error(`train-encoder: ${k} must be ≥ 0, got ${o[k]}`);
   }
-  if (images < o.batch) throw new Error(`train-encoder: ${images} image(s) for a batch of ${o.batch}: a batch must not repeat an image (its negatives would be itself)`);
-  if (o.reg === 'contrastive' && o.batch < 2) throw new Error('train-encoder: the contrastive loss needs a batch of at least 2 (the negatives are the other images)');
+  if (images < o.batch)
+    throw new Error(
+      `train-encoder: ${images} image(s) for a batch of ${o.batch}: a batch must not repeat an image (its negatives would be itself)`,
+    );
+  if (o.reg === 'contrastive' && o.batch < 2)
+    throw new Error(
+      'train-encoder: the contrastive loss needs a batch of at least 2 (the negatives are the other images)',
+    );
 }
 
 export function encoderConfigFor(rt: PackRuntime): TuningEncoderConfig {
@@ -167,27 +198,50 @@ export class EncoderTrainer {
   }
 
   /** Continue the run saved in `checkpoint` (the same images, in the same order). */
-  static resume(rt: PackRuntime, images: readonly TrainingImage[], checkpoint: Uint8Array, options?: TrainEncoderOptions): EncoderTrainer {
+  static resume(
+    rt: PackRuntime,
+    images: readonly TrainingImage[],
+    checkpoint: Uint8Array,
+    options?: TrainEncoderOptions,
+  ): EncoderTrainer {
     const c = readCheckpoint<TrainEncoderOptions>(checkpoint);
     const o = options ?? c.options;
     for (const k of TRAJECTORY_KEYS) {
       if (k === 'steps') continue; // a longer run may continue (its cosine schedule then differs from step `c.step` on)
       if (JSON.stringify(o[k]) !== JSON.stringify(c.options[k])) {
-        throw new Error(`resume: ${k} is ${JSON.stringify(o[k])} but the checkpoint was trained with ${JSON.stringify(c.options[k])}`);
+        throw new Error(
+          `resume: ${k} is ${JSON.stringify(o[k])} but the checkpoint was trained with ${JSON.stringify(c.options[k])}`,
+        );
       }
     }
     checkOptions(o, images.length);
     const ids = images.map((i) => i.id);
     if (JSON.stringify(ids) !== JSON.stringify(c.images)) {
-      throw new Error(`resume: the training images differ from the checkpoint's (${c.images.length} images: ${c.images.slice(0, 3).join(', ')}…)`);
+      throw new Error(
+        `resume: the training images differ from the checkpoint's (${c.images.length} images: ${c.images.slice(0, 3).join(', ')}…)`,
+      );
     }
-    if (c.pack.hash !== rt.hash) throw new Error(`resume: the checkpoint was trained on pack "${c.pack.name}" (${c.pack.hash.slice(0, 12)}…), not "${rt.manifest.name}"`);
-    if (c.rng.seed !== o.seed || c.rng.stream !== STEP_STREAM_BASE + c.step) throw new Error('resume: the checkpoint\'s generator state does not match its step and seed');
+    if (c.pack.hash !== rt.hash)
+      throw new Error(
+        `resume: the checkpoint was trained on pack "${c.pack.name}" (${c.pack.hash.slice(0, 12)}…), not "${rt.manifest.name}"`,
+      );
+    if (c.rng.seed !== o.seed || c.rng.stream !== STEP_STREAM_BASE + c.step)
+      throw new Error("resume: the checkpoint's generator state does not match its step and seed");
     const expected = dataOrderAt(o, ids.length, c.step);
-    if (JSON.stringify(expected) !== JSON.stringify(c.dataOrder)) throw new Error('resume: the checkpoint\'s data order does not match its seed and image list');
+    if (JSON.stringify(expected) !== JSON.stringify(c.dataOrder))
+      throw new Error("resume: the checkpoint's data order does not match its seed and image list");
     if (c.step >= o.steps) throw new Error(`resume: the checkpoint is at step ${c.step}, the run has ${o.steps} steps`);
     const targets = loraTargets(rt.unet.config);
-    return EncoderTrainer.build(rt, images, o, c.config, targets, c.params, { m: c.adamM, v: c.adamV, step: c.adamStep }, c.step);
+    return EncoderTrainer.build(
+      rt,
+      images,
+      o,
+      c.config,
+      targets,
+      c.params,
+      { m: c.adamM, v: c.adamV, step: c.adamStep },
+      c.step,
+    );
   }
 
   private static build(
@@ -211,18 +265,24 @@ export class EncoderTrainer {
         const w = weights.get(name);
         const shape = shapes.get(name)!;
         if (!w) throw new Error(`encoder weights: missing ${name}`);
-        if (w.shape.join() !== shape.join()) throw new Error(`encoder weights: ${name} is [${w.shape}], the config implies [${shape}]`);
+        if (w.shape.join() !== shape.join())
+          throw new Error(`encoder weights: ${name} is [${w.shape}], the config implies [${shape}]`);
         const p = engine.parameter(w.data, shape, name);
         owned.push(p);
         params.set(name, p);
       }
-      opt = new Adam(engine, names.map((n) => params.get(n)!), { lr: options.lr });
+      opt = new Adam(
+        engine,
+        names.map((n) => params.get(n)!),
+        { lr: options.lr },
+      );
       if (adam) {
         const { m, v } = opt.state();
         names.forEach((n, i) => {
           const mi = adam.m.get(n)!;
           const vi = adam.v.get(n)!;
-          if (mi.data.length !== m[i].size || vi.data.length !== v[i].size) throw new Error(`encoder checkpoint: Adam state of ${n} has the wrong size`);
+          if (mi.data.length !== m[i].size || vi.data.length !== v[i].size)
+            throw new Error(`encoder checkpoint: Adam state of ${n} has the wrong size`);
           engine.write(m[i], mi.data);
           engine.write(v[i], vi.data);
         });
@@ -291,7 +351,9 @@ export class EncoderTrainer {
     }
     if (!Number.isFinite(sums.total)) {
       this.opt.zeroGrad();
-      throw new Error(`train-encoder: the loss is ${sums.total} at step ${this.stepsDone + 1}; lower the learning rate or resume from the last checkpoint`);
+      throw new Error(
+        `train-encoder: the loss is ${sums.total} at step ${this.stepsDone + 1}; lower the learning rate or resume from the last checkpoint`,
+      );
     }
     const lr = learningRateAt(this.stepsDone, o.steps, o.lr, o.warmup);
     this.opt.step(lr);
@@ -343,7 +405,11 @@ export class EncoderTrainer {
   async predictEmbeddings(draws: readonly SampleDraw[]): Promise<Float32Array> {
     const { engine } = this.rt;
     return engine.noGrad(() =>
-      engine.scopeAsync(async () => (await encoderObjective(this.rt, this.model, this.images, draws, this.options, this.constants)).embedding.read()),
+      engine.scopeAsync(async () =>
+        (
+          await encoderObjective(this.rt, this.model, this.images, draws, this.options, this.constants)
+        ).embedding.read(),
+      ),
     );
   }
 
@@ -384,7 +450,11 @@ export class EncoderTrainer {
 
   /** The encoder as `likeness pack --encoder` reads it. */
   async exportEncoder(): Promise<{ configJson: string; weights: Uint8Array }> {
-    return encoderFiles(this.config, await this.weights(), `trained by likeness train-encoder: ${this.stepsDone} steps, reg ${this.options.reg}, pack ${this.rt.manifest.name}`);
+    return encoderFiles(
+      this.config,
+      await this.weights(),
+      `trained by likeness train-encoder: ${this.stepsDone} steps, reg ${this.options.reg}, pack ${this.rt.manifest.name}`,
+    );
   }
 
   dispose(): void {
@@ -428,14 +498,20 @@ function atomicWrite(path: string, bytes: Uint8Array | string): void {
   renameSync(`${path}.tmp`, path);
 }
 
-const fmt = (s: number) => (s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 60 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(1)} s`);
+const fmt = (s: number) =>
+  s >= 3600 ? `${(s / 3600).toFixed(1)} h` : s >= 60 ? `${(s / 60).toFixed(1)} min` : `${s.toFixed(1)} s`;
 
 /**
  * Train (or continue) and write, under `out`: log.jsonl (one line per step, every loss
  * term), checkpoints/step-NNNNNN.safetensors, and the encoder as config.json +
  * model.safetensors (after every checkpoint, so a stopped run leaves a usable encoder).
  */
-export async function trainEncoderRun(rt: PackRuntime, images: readonly TrainingImage[], options: TrainEncoderOptions, run: TrainRunOptions): Promise<StepRecord[]> {
+export async function trainEncoderRun(
+  rt: PackRuntime,
+  images: readonly TrainingImage[],
+  options: TrainEncoderOptions,
+  run: TrainRunOptions,
+): Promise<StepRecord[]> {
   mkdirSync(join(run.out, 'checkpoints'), { recursive: true });
   let trainer: EncoderTrainer;
   if (run.resume) {
@@ -452,7 +528,10 @@ export async function trainEncoderRun(rt: PackRuntime, images: readonly Training
   }
   const records: StepRecord[] = [];
   // One fixed batch of distinct images (a repeated image would be its own contrastive negative).
-  const evalDraws = run.evalEvery > 0 ? fixedDraws(rt, images.length, Math.min(images.length, Math.max(options.batch, run.evalSamples))) : [];
+  const evalDraws =
+    run.evalEvery > 0
+      ? fixedDraws(rt, images.length, Math.min(images.length, Math.max(options.batch, run.evalSamples)))
+      : [];
   const logPath = join(run.out, 'log.jsonl');
   const save = async () => {
     const name = `step-${String(trainer.step).padStart(6, '0')}.safetensors`;
@@ -467,7 +546,13 @@ export async function trainEncoderRun(rt: PackRuntime, images: readonly Training
     const t0 = performance.now();
     while (trainer.step < options.steps) {
       const r = await trainer.trainStep();
-      const line: Record<string, unknown> = { step: r.step, lr: r.lr, ...r.losses, images: r.images, seconds: r.seconds };
+      const line: Record<string, unknown> = {
+        step: r.step,
+        lr: r.lr,
+        ...r.losses,
+        images: r.images,
+        seconds: r.seconds,
+      };
       if (run.evalEvery > 0 && (r.step % run.evalEvery === 0 || r.step === options.steps)) {
         const ev = await trainer.evaluate(evalDraws);
         line.eval = ev;
@@ -495,4 +580,3 @@ export async function trainEncoderRun(rt: PackRuntime, images: readonly Training
     trainer.dispose();
   }
 }
-

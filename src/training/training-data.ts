@@ -48,7 +48,8 @@ export function listImageFiles(source: string): string[] {
 /** --boxes JSON: { "<file name or path>": [x, y, size] | {x, y, size} } */
 export function parseBoxes(json: string): Map<string, SquareBox> {
   const raw: unknown = JSON.parse(json);
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new Error('boxes: expected an object { "file": [x, y, size] }');
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    throw new Error('boxes: expected an object { "file": [x, y, size] }');
   const out = new Map<string, SquareBox>();
   for (const [name, v] of Object.entries(raw as Record<string, unknown>)) {
     const [x, y, size] = Array.isArray(v) ? v : [(v as SquareBox)?.x, (v as SquareBox)?.y, (v as SquareBox)?.size];
@@ -61,12 +62,17 @@ export function parseBoxes(json: string): Map<string, SquareBox> {
 }
 
 /** Decode, crop to the box (or the centred square) and shrink to at most `maxSide`. */
-export async function loadTrainingImages(files: readonly string[], maxSide: number, boxes?: ReadonlyMap<string, SquareBox>): Promise<TrainingImage[]> {
+export async function loadTrainingImages(
+  files: readonly string[],
+  maxSide: number,
+  boxes?: ReadonlyMap<string, SquareBox>,
+): Promise<TrainingImage[]> {
   const out: TrainingImage[] = [];
   const seen = new Set<string>();
   for (const file of files) {
     const id = basename(file);
-    if (seen.has(id)) throw new Error(`training images: two files are named ${id}; names identify images in checkpoints`);
+    if (seen.has(id))
+      throw new Error(`training images: two files are named ${id}; names identify images in checkpoints`);
     seen.add(id);
     const img = await decodeImage(new Uint8Array(readFileSync(file)));
     const box = boxes?.get(id) ?? boxes?.get(file);

@@ -73,7 +73,9 @@ describe('data order and augmentation', () => {
     for (let i = 0; i < img.data.length; i++) img.data[i] = (i * 37) % 251;
     const same = augmentView(img, { zoom: 1, offsetX: 0.3, offsetY: 0.9, flip: 0 }, 16);
     expect(same.data).toEqual(img.data);
-    expect(augmentView(img, { zoom: 1, offsetX: 0, offsetY: 0, flip: 0.75 }, 16).data).toEqual(flipHorizontal(img).data);
+    expect(augmentView(img, { zoom: 1, offsetX: 0, offsetY: 0, flip: 0.75 }, 16).data).toEqual(
+      flipHorizontal(img).data,
+    );
     // zoom 0: a 14 × 14 crop (7/8 of 16), bottom-right corner for offsets → 1.
     const crop = augmentView(img, { zoom: 0, offsetX: 0.999, offsetY: 0.999, flip: 0 }, 14);
     expect(crop.width).toBe(14);
@@ -106,10 +108,24 @@ describe('objective parts on the engine', () => {
     const v = rng(4).normals(3 * C, 0.3);
     const { batched, single } = await engine.noGrad(() =>
       engine.scopeAsync(async () => {
-        const batched = await encodePromptsBatched(ops, rt.text.params, rt.text.config, tokens, engine.tensor(v, [3, C])).read();
+        const batched = await encodePromptsBatched(
+          ops,
+          rt.text.params,
+          rt.text.config,
+          tokens,
+          engine.tensor(v, [3, C]),
+        ).read();
         const single = [];
         for (let b = 0; b < 3; b++) {
-          single.push(...(await encodePromptWith(ops, rt.text.params, rt.text.config, tokens[b], engine.tensor(v.subarray(b * C, (b + 1) * C), [C])).read()));
+          single.push(
+            ...(await encodePromptWith(
+              ops,
+              rt.text.params,
+              rt.text.config,
+              tokens[b],
+              engine.tensor(v.subarray(b * C, (b + 1) * C), [C]),
+            ).read()),
+          );
         }
         return { batched, single };
       }),
@@ -156,7 +172,9 @@ describe('checkpoint and export', () => {
     const targets = loraTargets(rt.unet.config);
     const init = initTuningEncoder(config, targets, 5);
     // Pretend-trained weights: B heads no longer zero.
-    const params = new Map<string, HostTensor>([...init].map(([k, t]) => [k, { shape: t.shape, data: t.data.map((x, i) => x + 1e-3 * Math.sin(i)) }]));
+    const params = new Map<string, HostTensor>(
+      [...init].map(([k, t]) => [k, { shape: t.shape, data: t.data.map((x, i) => x + 1e-3 * Math.sin(i)) }]),
+    );
     const moments = new Map([...params].map(([k, t]) => [k, { shape: t.shape, data: t.data.map((x) => x * x) }]));
     const state = {
       step: 12,
@@ -172,7 +190,12 @@ describe('checkpoint and export', () => {
       adamV: moments,
     };
     const back = readCheckpoint(writeCheckpoint(state));
-    expect({ ...back, params: null, adamM: null, adamV: null }).toEqual({ ...state, params: null, adamM: null, adamV: null });
+    expect({ ...back, params: null, adamM: null, adamV: null }).toEqual({
+      ...state,
+      params: null,
+      adamM: null,
+      adamV: null,
+    });
     for (const [k, t] of params) {
       expect(back.params.get(k)!.data).toEqual(t.data);
       expect(back.adamV.get(k)!.data).toEqual(moments.get(k)!.data);

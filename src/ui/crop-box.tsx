@@ -22,7 +22,7 @@ export function CropBox() {
     const frame = (e.currentTarget.closest('.crop-frame') as HTMLElement).getBoundingClientRect();
     e.stopPropagation();
     e.preventDefault();
-    (e.currentTarget).setPointerCapture(e.pointerId);
+    e.currentTarget.setPointerCapture(e.pointerId);
     drag.current = { mode, startX: e.clientX, startY: e.clientY, start: crop, scale: width / frame.width };
   };
   const move = (e: ReactPointerEvent<HTMLElement>) => {

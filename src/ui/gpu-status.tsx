@@ -19,9 +19,9 @@ export function GpuStatus() {
           <strong>WebGPU unavailable:</strong> {report.error}
         </p>
         <p className="gpu-fallback" data-testid="gpu-fallback">
-          Likeness runs on your GPU: personalizing and generating both need WebGPU (the prompt and image
-          models run on it even when ONNX Runtime runs the UNet). Use a recent Chrome, Edge or Safari with
-          hardware acceleration on; your concept library stays available for export meanwhile.
+          Likeness runs on your GPU: personalizing and generating both need WebGPU (the prompt and image models run on
+          it even when ONNX Runtime runs the UNet). Use a recent Chrome, Edge or Safari with hardware acceleration on;
+          your concept library stays available for export meanwhile.
         </p>
       </div>
     );

@@ -31,8 +31,8 @@ export function LibraryPanel() {
         label={
           <>
             <strong>Import concept files</strong> — choose or drop <code>.safetensors</code> files exported from
-            Likeness, or a LoRA and/or a textual-inversion embedding from diffusers, kohya, A1111 or ComfyUI (drop
-            the two together to make one concept; it starts at blend 1, the look it has there).
+            Likeness, or a LoRA and/or a textual-inversion embedding from diffusers, kohya, A1111 or ComfyUI (drop the
+            two together to make one concept; it starts at blend 1, the look it has there).
           </>
         }
       />

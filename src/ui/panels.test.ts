@@ -102,10 +102,20 @@ describe('worker-fed panels', () => {
 
   it('a concept card offers the export for other tools and shows its blend-1 look', () => {
     const summary = {
-      id: 'c1', name: 'Mug', placeholder: 'S*', nearestWords: ['cup'], packId: 'tiny', packHash: 'h'.repeat(64),
-      createdAt: 0, updatedAt: 0, thumbnail: new Uint8Array(0), tensorBytes: 1000,
+      id: 'c1',
+      name: 'Mug',
+      placeholder: 'S*',
+      nearestWords: ['cup'],
+      packId: 'tiny',
+      packHash: 'h'.repeat(64),
+      createdAt: 0,
+      updatedAt: 0,
+      thumbnail: new Uint8Array(0),
+      tensorBytes: 1000,
     };
-    show({ library: { ...initial.library, status: 'ready', concepts: [summary], exportFormat: 'a1111', blendOne: null } });
+    show({
+      library: { ...initial.library, status: 'ready', concepts: [summary], exportFormat: 'a1111', blendOne: null },
+    });
     const card = () => createElement(ConceptCard, { id: 'c1' });
     let out = html(card);
     expect(out).toMatch(/<option value="a1111" selected="">A1111 \/ ComfyUI<\/option>/);
@@ -116,7 +126,11 @@ describe('worker-fed panels', () => {
         ...initial.library,
         status: 'ready',
         concepts: [summary],
-        blendOne: { id: 'c1', status: 'done', image: { width: 8, height: 8, rgba: new Uint8ClampedArray(256), seed: 0 } },
+        blendOne: {
+          id: 'c1',
+          status: 'done',
+          image: { width: 8, height: 8, rgba: new Uint8ClampedArray(256), seed: 0 },
+        },
       },
     });
     out = html(card);

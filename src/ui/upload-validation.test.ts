@@ -3,7 +3,8 @@ import { crc32 as zlibCrc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { MAX_MEGAPIXELS, validateUpload, type FileLike } from './upload-validation.ts';
 
-const photo = (name: string) => new Uint8Array(readFileSync(new URL(`../../../shared/data/photos/${name}`, import.meta.url)));
+const photo = (name: string) =>
+  new Uint8Array(readFileSync(new URL(`../../../shared/data/photos/${name}`, import.meta.url)));
 const file = (name: string, bytes: Uint8Array): FileLike =>
   Object.assign(new Blob([bytes as Uint8Array<ArrayBuffer>]), { name });
 

@@ -25,7 +25,11 @@ export interface WorkerApi {
   /** Acquire the GPU (once) and describe it, or say why it is unavailable. */
   probeGpu(): Promise<GpuReport>;
   loadPack(jobId: string, source: PackSource, onProgress: (p: DownloadProgress) => void): Promise<PackSummary>;
-  personalize(jobId: string, request: PersonalizeRequest, onProgress: (p: PersonalizeProgress) => void): Promise<ConceptData>;
+  personalize(
+    jobId: string,
+    request: PersonalizeRequest,
+    onProgress: (p: PersonalizeProgress) => void,
+  ): Promise<ConceptData>;
   generate(jobId: string, request: GenerateRequest, onProgress: (p: GenerateProgress) => void): Promise<ImageResult[]>;
   /**
    * Other tools' LoRA and/or embedding .safetensors files (at most one of each) as a concept
@@ -38,5 +42,11 @@ export interface WorkerApi {
    * with the pack's tokenizer, which the main thread does not have); empty when sound or
    * when no pack is loaded. The library asks this before it keeps an imported concept.
    */
-  conceptProblems(fields: { placeholder: string; hardTokenId: number; rank: number; alpha: number; blend: number }): Promise<string[]>;
+  conceptProblems(fields: {
+    placeholder: string;
+    hardTokenId: number;
+    rank: number;
+    alpha: number;
+    blend: number;
+  }): Promise<string[]>;
 }

@@ -51,7 +51,10 @@ export function resolvePackSource(
     case 'files':
       return filesSource(source.files);
     case 'build':
-      throw new PackLoadError('manifest', 'a picked model is built into a pack, not loaded from an address (worker-api.ts builds it)');
+      throw new PackLoadError(
+        'manifest',
+        'a picked model is built into a pack, not loaded from an address (worker-api.ts builds it)',
+      );
   }
 }
 

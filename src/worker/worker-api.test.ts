@@ -8,7 +8,13 @@ import { Engine } from '../engine/engine.ts';
 import { MemoryPackCache } from '../packs/pack-cache.ts';
 import { decodeImage } from '../image/decode-node.ts';
 import { PHOTOS, tinyPackDir, tinyPackWithoutEncoderDir } from '../../test/tiny-pack.ts';
-import type { GenerateProgress, GenerateRequest, PackSummary, PersonalizeProgress, WorkerError } from '../domain/types.ts';
+import type {
+  GenerateProgress,
+  GenerateRequest,
+  PackSummary,
+  PersonalizeProgress,
+  WorkerError,
+} from '../domain/types.ts';
 import { applyCrop, createWorkerApi } from './worker-api.ts';
 
 function folder(dir: string): File[] {
@@ -183,7 +189,11 @@ describe('the worker API on the tiny pack', () => {
       (p) => events.push(p),
     );
     expect(events.map((e) => e.stage)).toEqual(['encoding', 'nearest', 'tuning', 'tuning', 'done']);
-    expect(events[1]).toMatchObject({ stage: 'nearest', words: concept.nearestWords, start: { kind: 'encoder', trained: false } });
+    expect(events[1]).toMatchObject({
+      stage: 'nearest',
+      words: concept.nearestWords,
+      start: { kind: 'encoder', trained: false },
+    });
     expect(concept.start).toEqual({ kind: 'encoder', trained: false });
     expect(concept.nearestWords).toHaveLength(5);
     expect(concept.lossCurve).toHaveLength(2);
@@ -280,16 +290,26 @@ describe('applyCrop', () => {
   });
 
   it('imports another tool’s LoRA as a concept, refusals as bad-input with what was found', async () => {
-    const lora = new Uint8Array(readFileSync(new URL('../../../shared/data/reference/tiny-sd/lora-goldens.safetensors', import.meta.url)));
+    const lora = new Uint8Array(
+      readFileSync(new URL('../../../shared/data/reference/tiny-sd/lora-goldens.safetensors', import.meta.url)),
+    );
     // The test before replaced the loaded pack: load the tiny pack again.
     const tiny = await api.loadPack('pack-3', { kind: 'files', files: folder(tinyPackDir()) }, () => {});
     const concept = await api.importForeign('i-1', { files: [{ name: 'my-style.safetensors', bytes: lora }] });
     expect(concept).toMatchObject({ placeholder: 'my-style', blend: 1, rank: 4, alpha: 4, packHash: tiny.hash });
     expect(concept.lora).toHaveLength(32);
-    const [img] = await api.generate('i-2', request({ prompt: 'a photo of my-style', concept, rng: 'torch' }), () => {});
+    const [img] = await api.generate(
+      'i-2',
+      request({ prompt: 'a photo of my-style', concept, rng: 'torch' }),
+      () => {},
+    );
     expect(img.seed).toBe(3);
-    const e = await rejection(api.importForeign('i-3', { files: [{ name: 'x.safetensors', bytes: new Uint8Array(16) }] }));
+    const e = await rejection(
+      api.importForeign('i-3', { files: [{ name: 'x.safetensors', bytes: new Uint8Array(16) }] }),
+    );
     expect(e).toMatchObject({ kind: 'bad-input' });
-    expect(await rejection(api.generate('i-4', request({ rng: 'mt' as never }), () => {}))).toMatchObject({ kind: 'bad-input' });
+    expect(await rejection(api.generate('i-4', request({ rng: 'mt' as never }), () => {}))).toMatchObject({
+      kind: 'bad-input',
+    });
   });
 });

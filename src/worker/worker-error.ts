@@ -48,7 +48,12 @@ export function toWorkerError(err: unknown): WorkerError {
   if (typeof err === 'object' && err !== null) {
     const o = err as { message?: unknown; fallback?: unknown };
     // An object without a message says nothing useful as a string ('[object Object]').
-    const message = typeof o.message === 'string' && o.message ? o.message : err instanceof Error ? err.name : 'an error without a message';
+    const message =
+      typeof o.message === 'string' && o.message
+        ? o.message
+        : err instanceof Error
+          ? err.name
+          : 'an error without a message';
     const e: WorkerError = { kind: errorKind(err), message };
     if (e.kind === 'numerical' && isConceptLike(o.fallback)) e.fallback = o.fallback;
     return e;

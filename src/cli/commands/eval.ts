@@ -16,8 +16,12 @@ import { EVAL_OPTIONS } from './eval-options.ts';
 export async function evalCommand(argv: string[], log: (s: string) => void): Promise<number> {
   const { options: o, positional } = parseArgs(argv, EVAL_OPTIONS);
   if (positional.length) throw new UsageError(`unexpected argument ${positional[0]}`);
-  const variants = (typeof o.variants === 'string' ? o.variants.split(',').map((s) => s.trim()) : [...EVAL_VARIANTS]) as EvalVariant[];
-  for (const v of variants) if (!(EVAL_VARIANTS as readonly string[]).includes(v)) throw new UsageError(`--variants: unknown variant ${v} (${EVAL_VARIANTS.join(', ')})`);
+  const variants = (
+    typeof o.variants === 'string' ? o.variants.split(',').map((s) => s.trim()) : [...EVAL_VARIANTS]
+  ) as EvalVariant[];
+  for (const v of variants)
+    if (!(EVAL_VARIANTS as readonly string[]).includes(v))
+      throw new UsageError(`--variants: unknown variant ${v} (${EVAL_VARIANTS.join(', ')})`);
   const prompts = readFileSync(o.prompts, 'utf8')
     .split(/\r?\n/)
     .map((l) => l.trim())
@@ -31,7 +35,8 @@ export async function evalCommand(argv: string[], log: (s: string) => void): Pro
     const d = rt.manifest.defaults;
     const sampler = o.sampler ?? d.sampler;
     const concepts = [];
-    for (const file of listImageFiles(o.concepts)) concepts.push({ id: basename(file), image: await decodeImage(new Uint8Array(readFileSync(file))) });
+    for (const file of listImageFiles(o.concepts))
+      concepts.push({ id: basename(file), image: await decodeImage(new Uint8Array(readFileSync(file))) });
     const settings = {
       prompts,
       placeholder: typeof o.token === 'string' ? o.token : d.placeholder,
@@ -42,18 +47,25 @@ export async function evalCommand(argv: string[], log: (s: string) => void): Pro
       seed: o.seed,
       variants,
     };
-    log(`eval: ${concepts.length} concept(s) × ${prompts.length} prompt(s) × ${variants.length} variant(s), ${settings.samplingSteps} sampling steps`);
+    log(
+      `eval: ${concepts.length} concept(s) × ${prompts.length} prompt(s) × ${variants.length} variant(s), ${settings.samplingSteps} sampling steps`,
+    );
     const t0 = performance.now();
     const report = await evaluateConcepts(rt, concepts, settings, (e) => {
       if (e.stage === 'concept') log(`${e.concept}: ${e.variant} …`);
-      else log(`  prompt ${e.prompt}/${e.prompts}: image–image ${e.imageSimilarity.toFixed(4)}${e.textSimilarity === null ? '' : `, text–image ${e.textSimilarity.toFixed(4)}`}`);
+      else
+        log(
+          `  prompt ${e.prompt}/${e.prompts}: image–image ${e.imageSimilarity.toFixed(4)}${e.textSimilarity === null ? '' : `, text–image ${e.textSimilarity.toFixed(4)}`}`,
+        );
     });
     const md = reportMarkdown(report);
     log('');
     log(md);
     if (typeof o.out === 'string') writeFileSync(o.out, md);
     if (typeof o.json === 'string') writeFileSync(o.json, JSON.stringify(report, null, 2) + '\n');
-    log(`eval done in ${((performance.now() - t0) / 1000).toFixed(1)} s${typeof o.out === 'string' ? `; markdown in ${o.out}` : ''}${typeof o.json === 'string' ? `, JSON in ${o.json}` : ''}`);
+    log(
+      `eval done in ${((performance.now() - t0) / 1000).toFixed(1)} s${typeof o.out === 'string' ? `; markdown in ${o.out}` : ''}${typeof o.json === 'string' ? `, JSON in ${o.json}` : ''}`,
+    );
     return 0;
   } finally {
     rt.dispose();

@@ -50,19 +50,24 @@ export async function trainEncoderCommand(argv: string[], log: (s: string) => vo
   if (positional.length) throw new UsageError(`unexpected argument ${positional[0]}`);
   if (typeof o.images !== 'string') throw new UsageError('train-encoder needs --images <folder or list file>');
   if (typeof o.out !== 'string') throw new UsageError('train-encoder needs --out <dir>');
-  if (typeof o.resume === 'string' && typeof o.init === 'string') throw new UsageError('--init and --resume exclude each other');
+  if (typeof o.resume === 'string' && typeof o.init === 'string')
+    throw new UsageError('--init and --resume exclude each other');
 
   // Options: the defaults, or the checkpoint's when resuming; then the flags given.
   const base: TrainEncoderOptions =
-    typeof o.resume === 'string' ? readCheckpoint<TrainEncoderOptions>(new Uint8Array(readFileSync(o.resume))).options : { ...DEFAULT_TRAIN_ENCODER };
+    typeof o.resume === 'string'
+      ? readCheckpoint<TrainEncoderOptions>(new Uint8Array(readFileSync(o.resume))).options
+      : { ...DEFAULT_TRAIN_ENCODER };
   const options: TrainEncoderOptions = { ...base };
   for (const [flag, key] of NUMERIC) if (typeof o[flag] === 'number') (options[key] as number) = o[flag];
   if (typeof o.reg === 'string') {
-    if (!(EMBEDDING_REGULARIZERS as readonly string[]).includes(o.reg)) throw new UsageError(`--reg must be one of ${EMBEDDING_REGULARIZERS.join(', ')}, got ${o.reg}`);
+    if (!(EMBEDDING_REGULARIZERS as readonly string[]).includes(o.reg))
+      throw new UsageError(`--reg must be one of ${EMBEDDING_REGULARIZERS.join(', ')}, got ${o.reg}`);
     options.reg = o.reg as EmbeddingRegularizer;
   }
   if (typeof o.placeholder === 'string') options.placeholder = o.placeholder;
-  if (typeof o.resume !== 'string' && typeof o.warmup !== 'number') options.warmup = Math.min(options.warmup, Math.floor(options.steps / 10));
+  if (typeof o.resume !== 'string' && typeof o.warmup !== 'number')
+    options.warmup = Math.min(options.warmup, Math.floor(options.steps / 10));
 
   const files = listImageFiles(o.images);
   const boxes = typeof o.boxes === 'string' ? parseBoxes(readFileSync(o.boxes, 'utf8')) : undefined;
@@ -88,7 +93,9 @@ export async function trainEncoderCommand(argv: string[], log: (s: string) => vo
       evalSamples: typeof o['eval-samples'] === 'number' ? o['eval-samples'] : 8,
       log,
     });
-    log(`${records.length} step(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s; the encoder is in ${o.out} (pack it with: likeness pack --from <diffusers folder> --encoder ${o.out} --out <pack>)`);
+    log(
+      `${records.length} step(s) in ${((performance.now() - t0) / 1000).toFixed(1)} s; the encoder is in ${o.out} (pack it with: likeness pack --from <diffusers folder> --encoder ${o.out} --out <pack>)`,
+    );
     return 0;
   } finally {
     rt.dispose();

@@ -193,7 +193,8 @@ ${FLAT_MAIN}
 /** Checks v: (B, C), P: (B, K, C), τ > 0; returns B, K, C. */
 export function contrastiveShapes(v: Tensor, P: Tensor, tau: number): { B: number; K: number; C: number } {
   if (v.dtype !== 'f32' || P.dtype !== 'f32') throw new Error(`contrastiveLoss: f32 only, got ${v}, ${P}`);
-  if (v.rank !== 2 || P.rank !== 3) throw new Error(`contrastiveLoss: v must be (B, C) and P (B, K, C), got ${v}, ${P}`);
+  if (v.rank !== 2 || P.rank !== 3)
+    throw new Error(`contrastiveLoss: v must be (B, C) and P (B, K, C), got ${v}, ${P}`);
   const [B, C] = v.shape;
   const [PB, K, PC] = P.shape;
   if (PB !== B || PC !== C) throw new Error(`contrastiveLoss: P ${P} does not match v ${v}`);

@@ -47,7 +47,12 @@ const logSumExp = (xs: readonly number[]): number => {
 };
 
 // v: (B, C), P: (B, K, C) → L
-export function contrastiveForwardRef(v: ArrayLike<number>, P: ArrayLike<number>, s: ContrastiveShape, tau: number): number {
+export function contrastiveForwardRef(
+  v: ArrayLike<number>,
+  P: ArrayLike<number>,
+  s: ContrastiveShape,
+  tau: number,
+): number {
   let total = 0;
   for (let b = 0; b < s.B; b++) {
     const { pos, neg } = rowLogits(v, P, s, tau, b);

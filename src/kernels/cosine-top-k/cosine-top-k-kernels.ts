@@ -226,7 +226,16 @@ export function rowNorms(engine: Engine, x: Tensor): Tensor {
 
 // Columns [n0, n0 + w) of src: (M, N) into columns [d0, d0 + w) of dst: (M, dN), one buffer
 // copy per row (one in all when both are single rows).
-function copyColumns(engine: Engine, src: Tensor, N: number, n0: number, dst: Tensor, dN: number, d0: number, w: number) {
+function copyColumns(
+  engine: Engine,
+  src: Tensor,
+  N: number,
+  n0: number,
+  dst: Tensor,
+  dN: number,
+  d0: number,
+  w: number,
+) {
   const M = src.size / N;
   for (let m = 0; m < M; m++) engine.copyInto(dst, m * dN + d0, src, m * N + n0, w);
 }

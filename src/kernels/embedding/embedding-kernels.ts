@@ -94,7 +94,10 @@ export function checkIds(ids: ArrayLike<number>, V: number, what = 'embedding'):
 
 /** The CSR scatter plan of the backward kernel (see the layout above), distinct ids ascending. */
 export function scatterPlan(ids: ArrayLike<number>): { plan: Uint32Array; distinct: number } {
-  return scatterPlanAt(ids, Array.from({ length: ids.length }, (_, p) => p));
+  return scatterPlanAt(
+    ids,
+    Array.from({ length: ids.length }, (_, p) => p),
+  );
 }
 
 /** scatterPlan over the given positions only (the others belong to another row range). */

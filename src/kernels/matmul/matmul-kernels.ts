@@ -496,9 +496,13 @@ function checkDtypes(engine: Engine, what: string, ...ts: Tensor[]): DType {
  * (weight-variant.ts): all operands of one dtype, or f32 activations with an fp16 operand
  * (a frozen weight; with or without shader-f16). The output has the compute dtype.
  */
-function operandStores(engine: Engine, g: GemmArgs): { dtype: DType; a: WeightStore | null; b: WeightStore | null; bias: WeightStore | null } {
+function operandStores(
+  engine: Engine,
+  g: GemmArgs,
+): { dtype: DType; a: WeightStore | null; b: WeightStore | null; bias: WeightStore | null } {
   const ts = [g.a.t, g.b.t, ...(g.bias ? [g.bias] : [])];
-  if (ts.every((t) => t.dtype === ts[0].dtype)) return { dtype: checkDtypes(engine, 'matmul', ...ts), a: null, b: null, bias: null };
+  if (ts.every((t) => t.dtype === ts[0].dtype))
+    return { dtype: checkDtypes(engine, 'matmul', ...ts), a: null, b: null, bias: null };
   const act = ts.filter((t) => t.dtype === 'f32');
   if (act.length === 0 || ts.some((t) => t.dtype !== 'f32' && t.dtype !== 'f16')) {
     throw new Error(`matmul: mixed dtypes (${ts.join(', ')})`);
@@ -540,7 +544,11 @@ export function gemm(engine: Engine, g: GemmArgs): Tensor {
     vecK: K % 4 === 0,
     tile,
   };
-  const kernel = weightVariant(weightVariant(weightVariant(kernelFor(spec), 'a', stores.a), 'b', stores.b), 'bias', stores.bias);
+  const kernel = weightVariant(
+    weightVariant(weightVariant(kernelFor(spec), 'a', stores.a), 'b', stores.b),
+    'bias',
+    stores.bias,
+  );
   const tm = impl === 'naive' ? NAIVE_TILE : REG * tile.wy;
   const tn = impl === 'naive' ? NAIVE_TILE : REG * tile.wx;
   const tilesN = Math.ceil(N / tn);

@@ -23,7 +23,6 @@ export type UnaryImpl = 'vec4' | 'scalar';
 export const VEC_WG = 256;
 export const VEC_PER = 4;
 
-
 // Loop over this invocation's vec4s `i` (n4 = ⌈n/4⌉ of them); `keep(i, v)` zeroes lanes ≥ n.
 const VEC_LOOP = (body: string) => /* wgsl */ `
 fn keep(i: u32, v: vec4f) -> vec4f {
@@ -84,7 +83,14 @@ function dispatch(engine: Engine, impl: UnaryImpl, vec: KernelDef, scalar: Kerne
   );
 }
 
-function dispatchRange(engine: Engine, impl: UnaryImpl, vec: KernelDef, scalar: KernelDef, buffers: Tensor[], n: number) {
+function dispatchRange(
+  engine: Engine,
+  impl: UnaryImpl,
+  vec: KernelDef,
+  scalar: KernelDef,
+  buffers: Tensor[],
+  n: number,
+) {
   if (impl === 'vec4' && vec4Fits(n, buffers)) {
     const n4 = Math.ceil(n / 4);
     engine.dispatch(vec, buffers, grid1d(n4, VEC_WG * VEC_PER), [u32(n), u32(n4)]);

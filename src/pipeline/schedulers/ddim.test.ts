@@ -55,7 +55,9 @@ describe('DDIM scheduler', () => {
     let sum = G.ddim_loop.initial_latent.data.reduce((a, b) => a + b, 0);
     G.ddim_loop.steps.forEach((golden, i) => {
       expect(s.timesteps[i]).toBe(golden.timestep);
-      const { prevSample } = s.step(Float32Array.of(golden.guided_eps_sum), golden.timestep, Float32Array.of(sum), { eta: G.ddim_loop.eta });
+      const { prevSample } = s.step(Float32Array.of(golden.guided_eps_sum), golden.timestep, Float32Array.of(sum), {
+        eta: G.ddim_loop.eta,
+      });
       expect(Math.abs(prevSample[0] - golden.latent_sum)).toBeLessThan(1e-5 * Math.max(1, Math.abs(golden.latent_sum)));
       sum = golden.latent_sum; // restart each step from the golden value so errors do not compound
     });
