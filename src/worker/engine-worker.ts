@@ -1,4 +1,4 @@
-// The one worker that owns the GPUDevice, the engine and onnxruntime-web (DESIGN §2).
+// The one worker that owns the GPUDevice, the engine and onnxruntime-web (docs/architecture.md).
 import * as Comlink from 'comlink';
 import { Engine } from '../engine/engine.ts';
 import { createWorkerApi } from './worker-api.ts';
