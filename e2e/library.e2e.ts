@@ -92,14 +92,12 @@ test('export writes a safetensors file that imports back as a new concept; other
   await page.locator('#concept-import-input').setInputFiles(path);
   await expect.poll(async () => (await app.libraryNames()).filter((n) => n === 'Mug')).toHaveLength(2);
   // The same file claiming another base pack is refused, naming the packs; nothing is added.
-  const tensors = file
-    .names()
-    .map((name) => ({
-      name,
-      dtype: file.info(name).dtype as 'F32',
-      shape: file.info(name).shape,
-      data: file.rawBytes(name),
-    }));
+  const tensors = file.names().map((name) => ({
+    name,
+    dtype: file.info(name).dtype as 'F32',
+    shape: file.info(name).shape,
+    data: file.rawBytes(name),
+  }));
   const otherPath = `${ARTIFACTS}/Other.safetensors`;
   writeFileSync(
     otherPath,

@@ -196,14 +196,12 @@ describe('exported graphs of tiny-sd on onnxruntime-web (wasm) vs diffusers/tran
     const file = tinyFiles.get(src.vae!.weights.location)!;
     const as = (dtype: 'F16' | 'F32') =>
       writeSafetensors(
-        file
-          .names()
-          .map((name) => ({
-            name,
-            dtype,
-            shape: file.info(name).shape,
-            data: dtype === 'F16' ? file.float32(name) : roundToF16(file.float32(name)),
-          })),
+        file.names().map((name) => ({
+          name,
+          dtype,
+          shape: file.info(name).shape,
+          data: dtype === 'F16' ? file.float32(name) : roundToF16(file.float32(name)),
+        })),
       );
     const f16 = as('F16');
     const f32 = as('F32');
