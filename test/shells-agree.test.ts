@@ -13,10 +13,10 @@ import { decodeImage } from '../src/image/decode-node.ts';
 import { readPngText } from '../src/image/png-text.ts';
 import { MemoryPackCache } from '../src/packs/pack-cache.ts';
 import { exportConceptFiles } from '../src/session/concept-files.ts';
-import type { GenerationRecord } from '../src/session/generation-metadata.ts';
-import { generationPng } from '../src/session/generation-png.ts';
+import { generationPng, generationRecord } from '../src/session/generation-png.ts';
 import { createWorkerApi } from '../src/worker/worker-api.ts';
 import type { GenerateRequest } from '../src/domain/types.ts';
+import { DEFAULTS } from '../src/domain/defaults.ts';
 import { PHOTOS, tinyPackDir } from './tiny-pack.ts';
 
 /** A picked folder as the app's file input gives it. */
@@ -98,24 +98,12 @@ describe('the CLI and the worker run the same session', () => {
       runtime: 'engine',
     };
     const [image] = await api.generate('gen', request, quiet);
-    // The record as the app's gallery builds it (ui/store.ts addGalleryImages), key for key.
-    const record: GenerationRecord = {
-      prompt: request.prompt,
-      negativePrompt: request.negativePrompt,
-      steps: request.steps,
-      guidance: request.guidance,
-      sampler: request.sampler,
-      blend: request.blend,
-      batch: request.batch,
-      seed: image.seed,
-      runtime: request.runtime,
-      rng: request.rng ?? 'philox',
-      width: image.width,
-      height: image.height,
+    // The record as the app's gallery builds it (ui/store/gallery-slice.ts), with the same function.
+    const record = generationRecord({ ...request, rng: request.rng ?? DEFAULTS.generate.rng }, image, {
       packId: summary.id,
       concept: { id: null, name: CONCEPT_NAME, placeholder: concept.placeholder },
       createdAt: NOW,
-    };
+    });
     const workerPng = await generationPng(image, record);
     expect(readPngText(cliPngs[0]).map((e) => e.keyword)).toEqual(['parameters', 'Software', 'likeness']);
     expect(JSON.parse(readPngText(cliPngs[0])[2].text)).toEqual(record);

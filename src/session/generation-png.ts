@@ -31,10 +31,14 @@ export interface RecordContext {
 }
 
 /**
- * What one image of a generation records. The keys are in the order the app's gallery has
+ * What one image of a generation records, for the CLI and the app's gallery alike. The keys are in the order the app's gallery has
  * always written them, so the JSON entry is the same text for the same settings.
  */
-export function generationRecord(s: ResolvedGenerate, image: ImageResult, c: RecordContext): GenerationRecord {
+export function generationRecord(
+  s: Omit<ResolvedGenerate, 'seed' | 'concept'>,
+  image: ImageResult,
+  c: RecordContext,
+): GenerationRecord {
   return {
     prompt: s.prompt,
     negativePrompt: s.negativePrompt,

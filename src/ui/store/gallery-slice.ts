@@ -4,6 +4,7 @@ import type { GenerateRequest, ImageResult } from '../../domain/types.ts';
 import { newJobId } from '../../worker/client.ts';
 import { NOTICES } from '../copy.ts';
 import { generationTextEntries, imageFileName, type GenerationRecord } from '../../session/generation-metadata.ts';
+import { generationRecord } from '../../session/generation-png.ts';
 import { encodePng, saveFile } from '../image-encode.ts';
 import type { Slice } from './app-state.ts';
 
@@ -31,23 +32,11 @@ export const createGallerySlice: Slice<GallerySlice> = (set, get) => ({
   async addGalleryImages(images, request, concept) {
     const items: GalleryItem[] = [];
     for (const image of images) {
-      const record: GenerationRecord = {
-        prompt: request.prompt,
-        negativePrompt: request.negativePrompt,
-        steps: request.steps,
-        guidance: request.guidance,
-        sampler: request.sampler,
-        blend: request.blend,
-        batch: request.batch,
-        seed: image.seed,
-        runtime: request.runtime,
-        rng: request.rng ?? DEFAULTS.generate.rng,
-        width: image.width,
-        height: image.height,
+      const record = generationRecord({ ...request, rng: request.rng ?? DEFAULTS.generate.rng }, image, {
         packId: get().pack.summary?.id ?? null,
         concept,
         createdAt: Date.now(),
-      };
+      });
       try {
         const png = new Blob([(await encodePng(image, generationTextEntries(record))) as Uint8Array<ArrayBuffer>], {
           type: 'image/png',
