@@ -149,6 +149,10 @@ test('a single .safetensors checkpoint (LDM layout) with a config folder is buil
   expectBuildProgress(rec);
   const summary = (await app.state((s) => s.pack.summary))!;
   expect(summary).toMatchObject({ id: 'tiny-sd.ldm', imageSize: 16, tokenDim: 32, storage: 'opfs' });
+  // The Model step says what the pack was built from (and any warnings of the build).
+  await expect
+    .poll(() => page.getByTestId('pack-description').textContent())
+    .toMatch(/^Built by likeness pack from a single file tiny-sd\.ldm\.safetensors\b.*; scheduler \w+Scheduler/);
   // The conversion gives exactly tiny-sd's tensors, so every file is the folder build's entry
   // again (content-addressed).
   const after = await opfsEntries(app);

@@ -74,6 +74,11 @@ export interface PackSummary {
   storageNote: string | null;
   /** True when the network was unreachable and the cached copy was used. */
   offline: boolean;
+  /**
+   * The manifest's description: for packs built by `likeness pack` or the Model step, the
+   * source, its scheduler and any warnings of the build (e.g. tensors left out); null if none.
+   */
+  description: string | null;
 }
 
 // ---------------------------------------------------------------- personalize

@@ -176,6 +176,12 @@ export function PackPanel() {
                   ? 'tuning encoder included'
                   : 'untrained test encoder: shows the pipeline, not personalization quality'}
             </dd>
+            {pack.summary.description && (
+              <>
+                <dt>About</dt>
+                <dd data-testid="pack-description">{pack.summary.description}</dd>
+              </>
+            )}
           </dl>
           <button type="button" onClick={() => goTo('photo')}>
             Next: choose a photo

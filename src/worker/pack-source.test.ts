@@ -132,6 +132,7 @@ describe('pack sources', () => {
       storage: 'memory',
       storageNote: 'n',
       offline: false,
+      description: m.description,
       defaults: { steps: 25, guidance: 7.5, sampler: 'dpmpp-2m', blend: 0.25, batch: 1 },
     });
     expect(s.hash).toMatch(/^[0-9a-f]{64}$/);

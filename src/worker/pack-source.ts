@@ -163,5 +163,6 @@ export function packSummary(m: Manifest, hash: string, storage: OpenedCache, off
     storage: storage.kind,
     storageNote: storage.note,
     offline,
+    description: m.description?.trim() || null,
   };
 }
