@@ -20,6 +20,7 @@ import { resolveUNetConfig } from '../models/unet/unet-config.ts';
 import { initTuningEncoder } from '../models/tuning-encoder/tuning-encoder-init.ts';
 import { loraTargets, type TuningEncoderConfig } from '../models/tuning-encoder/tuning-encoder-config.ts';
 import { checkPackWeights } from './pack-weights-check.ts';
+import { MissingImageEncoderError } from './missing-image-encoder-error.ts';
 import {
   convertLdm,
   detectFamily,
@@ -453,9 +454,7 @@ async function planAndWrite(o: BuildPackOptions): Promise<Manifest> {
   const imagePrefix = o.imageEncoder ? '' : 'image_encoder/';
   const imageConfigSrc = imageFolder ? await imageFolder.open(`${imagePrefix}config.json`) : null;
   if (!imageFolder || !imageConfigSrc) {
-    throw new Error(
-      'pack: a pack needs a CLIP image encoder (CLIPVisionModelWithProjection, e.g. the image_encoder/ of an IP-Adapter or SD-unCLIP repo); pass --image-encoder <folder with config.json and model.safetensors>',
-    );
+    throw new MissingImageEncoderError();
   }
   const imageJson = withDefaults(await readJson(imageConfigSrc), CLIP_VISION_DEFAULTS);
   addFromEntries(

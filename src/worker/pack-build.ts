@@ -14,6 +14,7 @@ import { CachePackSink } from '../packs/pack-sink-cache.ts';
 import type { DownloadProgress, ModelSource } from '../domain/types.ts';
 import { toDownloadProgress } from './pack-source.ts';
 import { PackError } from '../domain/errors.ts';
+import { MissingImageEncoderError } from '../packs/missing-image-encoder-error.ts';
 
 /** What the worker hands the builder: the part of build-pack.ts's options a picked model fills. */
 export type WorkerBuildOptions = Pick<
@@ -146,15 +147,18 @@ export async function buildAndLoad(
     // The builder discards on failure; a second discard is a no-op, and covers builders
     // that stop before reaching their own clean-up.
     await sink.discard();
-    if (o.signal.aborted || !(e instanceof Error) || e.name !== 'Error') throw e;
-    // A model the builder refuses is a pack problem the user can act on, not an internal one.
-    throw new PackBuildError(
-      /needs a CLIP image encoder/.test(e.message)
-        ? // The builder words it for the CLI (--image-encoder); say what to pick here.
-          'This model has no image encoder (image_encoder/), which a pack needs. Also choose an image-encoder folder (a CLIPVisionModelWithProjection: config.json + model.safetensors, e.g. the image_encoder/ of an IP-Adapter or SD-unCLIP model).'
-        : e.message,
-      { cause: e },
-    );
+    if (o.signal.aborted || !(e instanceof Error)) throw e;
+    if (e instanceof MissingImageEncoderError) {
+      // The builder words it for the CLI (--image-encoder); say what to pick here.
+      throw new PackBuildError(
+        'This model has no image encoder (image_encoder/), which a pack needs. Also choose an image-encoder folder (a CLIPVisionModelWithProjection: config.json + model.safetensors, e.g. the image_encoder/ of an IP-Adapter or SD-unCLIP model).',
+        { cause: e },
+      );
+    }
+    // Errors with a kind keep it, and a TypeError or the like is a bug (internal). The
+    // builder's plain Errors are its refusals of the model: a pack problem the user can act on.
+    if (Object.getPrototypeOf(e) !== Error.prototype) throw e;
+    throw new PackBuildError(e.message, { cause: e });
   }
   return sink.load({ signal: o.signal, onProgress: (p) => o.onProgress(toDownloadProgress(p)) });
 }
