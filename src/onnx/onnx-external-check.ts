@@ -7,24 +7,7 @@
 // TensorProto { dims 1, data_type 2, name 8, external_data 13 (key 1, value 2), data_location 14 }.
 import { PackFileError } from '../packs/pack-file-error.ts';
 import { PackError } from '../domain/errors.ts';
-
-// Bytes per element of TensorProto.DataType (FLOAT 1, UINT8 2, INT8 3, UINT16 4, INT16 5,
-// INT32 6, INT64 7, BOOL 9, FLOAT16 10, DOUBLE 11, UINT32 12, UINT64 13, BFLOAT16 16).
-const ELEMENT_BYTES: Record<number, number> = {
-  1: 4,
-  2: 1,
-  3: 1,
-  4: 2,
-  5: 2,
-  6: 4,
-  7: 8,
-  9: 1,
-  10: 2,
-  11: 8,
-  12: 4,
-  13: 8,
-  16: 2,
-};
+import { BYTES_PER_ELEMENT } from './onnx-proto.ts';
 
 interface Field {
   no: number;
@@ -114,7 +97,7 @@ export function checkOnnxExternalData(graphPath: string, model: Uint8Array, file
             `${at} points into ${JSON.stringify(location!.slice(0, 200))}, which is not one of the graph's weights files`,
           );
         const offset = Number(entries.get('offset') ?? '0');
-        const elementBytes = ELEMENT_BYTES[dataType];
+        const elementBytes = BYTES_PER_ELEMENT[dataType];
         const need = elementBytes === undefined ? NaN : dims.reduce((a, d) => a * d, elementBytes);
         const length = entries.has('length') ? Number(entries.get('length')) : need;
         if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0) {

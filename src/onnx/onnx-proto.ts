@@ -23,7 +23,8 @@ export const OnnxDataType = {
 } as const;
 export type OnnxDataTypeCode = (typeof OnnxDataType)[keyof typeof OnnxDataType];
 
-const BYTES_PER_ELEMENT: Partial<Record<number, number>> = {
+/** Bytes per element of each TensorProto.DataType code (absent: a type with no fixed size). */
+export const BYTES_PER_ELEMENT: Partial<Record<number, number>> = {
   1: 4,
   2: 1,
   3: 1,
