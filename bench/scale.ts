@@ -49,6 +49,8 @@ export interface ScaleBenchOptions {
   visionLayers?: number;
   tuningSteps: number;
   generateSteps: number;
+  /** Bind at most this many bytes per storage binding, as a browser's default limit does. */
+  bindingLimit?: number;
   /** Where the synthetic folder and its pack are kept between runs. */
   dir: string;
   log: (line: string) => void;
@@ -73,6 +75,8 @@ export interface ScaleRow {
 export interface ScaleBenchReport {
   adapter: string;
   maxStorageBufferBindingSize: number;
+  /** The most bytes one binding covered in this run (the device's limit or --binding-limit). */
+  bindingLimit: number;
   maxBufferSize: number;
   model: string;
   size: number;
@@ -138,10 +142,10 @@ async function preparePack(
 export async function runScaleBench(o: ScaleBenchOptions): Promise<ScaleBenchReport> {
   const log = o.log;
   const { packDir, folderMs, packMs } = await preparePack(o);
-  const engine = await Engine.create();
+  const engine = await Engine.create(o.bindingLimit ? { maxBindingBytes: o.bindingLimit } : {});
   const limits = engine.device.limits;
   log(
-    `adapter: ${engine.info.name}; maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}, maxBufferSize ${limits.maxBufferSize}`,
+    `adapter: ${engine.info.name}; maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}, maxBufferSize ${limits.maxBufferSize}, bound at most ${engine.maxBindingBytes}`,
   );
   const rows: ScaleRow[] = [];
   const want = new Set(o.phases);
@@ -317,6 +321,7 @@ export async function runScaleBench(o: ScaleBenchOptions): Promise<ScaleBenchRep
     return {
       adapter: engine.info.name,
       maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+      bindingLimit: engine.maxBindingBytes,
       maxBufferSize: limits.maxBufferSize,
       model: `${o.variant} ${o.dtype}${o.unetLayers || o.textLayers || o.visionLayers ? ` (layers: unet ${o.unetLayers ?? 'full'}, text ${o.textLayers ?? 'full'}, vision ${o.visionLayers ?? 'full'})` : ''}`,
       size: o.size,
@@ -333,7 +338,7 @@ const gib = (b: number) => `${(b / 2 ** 30).toFixed(2)} GiB`;
 
 export function formatScaleTable(r: ScaleBenchReport): string {
   const lines = [
-    `adapter: ${r.adapter} (maxStorageBufferBindingSize ${r.maxStorageBufferBindingSize}, maxBufferSize ${r.maxBufferSize})`,
+    `adapter: ${r.adapter} (maxStorageBufferBindingSize ${r.maxStorageBufferBindingSize}, maxBufferSize ${r.maxBufferSize}; bound at most ${r.bindingLimit} bytes per binding)`,
     `model: ${r.model}, ${r.size} px (latent ${r.size / 8}×${r.size / 8}); pack ${(r.prepare.packBytes / 1e9).toFixed(2)} GB`,
     '',
     '| phase | status | wall | peak pool | largest buffer | pool allocated | RSS | peak RSS | note |',
@@ -393,6 +398,7 @@ export async function scaleCommand(argv: string[]): Promise<number> {
       else if (a === '--vision-layers') o.visionLayers = int(v(), a);
       else if (a === '--tuning-steps') o.tuningSteps = int(v(), a);
       else if (a === '--steps') o.generateSteps = int(v(), a);
+      else if (a === '--binding-limit') o.bindingLimit = int(v(), a);
       else if (a === '--dir') o.dir = v();
       else if (a === '--out') out = v();
       else throw new Error(`bench scale: unknown argument '${a}'`);

@@ -82,6 +82,8 @@ Options for bench scale (writes bench/results-scale.json; exit 1 if a phase fail
   --unet-layers <n>, --text-layers <n>, --vision-layers <n>   Fewer layers (smoke runs).
   --tuning-steps <n>      Personalize steps (default 12).  --steps <n>  Generate steps (default 25).
   --dir <dir>             Where the synthetic model and its pack are kept (default bench/.scale).
+  --binding-limit <bytes> Bind at most this much per storage binding (e.g. 134217728, the
+                          browsers' default maxStorageBufferBindingSize).
 
 Environment:
   LIKENESS_VULKAN=lavapipe|swiftshader   Choose the software Vulkan driver in Node
