@@ -3,6 +3,7 @@
 import { BufferPool } from './buffer-pool.ts';
 import { accumulateKernel, castKernel, ELEMENTWISE_WG, fillKernel } from './builtin-kernels.ts';
 import { bytesPerElement, fromF16Array, toF16Array, type DType } from './dtype.ts';
+import { halfStorageVariant, isF32Binding } from './half-storage.ts';
 import { requestGpu, type Gpu, type GpuInfo, type GpuOptions } from './gpu.ts';
 import { f32, grid1d, packParams, u32, type KernelDef, type Param } from './kernel.ts';
 import { releaseNode, runBackward, type TapeNode } from './tape.ts';
@@ -647,6 +648,7 @@ export class Engine {
     }
     const [x, y = 1, z = 1] = workgroups;
     if (x === 0 || y === 0 || z === 0) return;
+    kernel = this.halfStorage(kernel, buffers);
     const resources = buffers.map((b) => this.bindingResource(b));
     this.checkBindings(kernel, buffers, resources);
     const { pipeline, layout } = this.pipeline(kernel);
@@ -688,6 +690,22 @@ export class Engine {
       return;
     }
     if (++this.pendingDispatches >= MAX_DISPATCHES_PER_SUBMIT) this.flush();
+  }
+
+  /**
+   * The kernel with its f32 bindings that hold fp16 tensors stored as f16 (half-storage.ts).
+   * Without shader-f16 nothing is rewritten: ops refuse fp16 activations there
+   * (activationDtype), and an fp16 tensor in an f32 slot is then only a placeholder that the
+   * kernel does not read (conv2d binds its weight as the absent bias).
+   */
+  private halfStorage(kernel: KernelDef, buffers: readonly Binding[]): KernelDef {
+    if (!this.f16) return kernel;
+    let half: number[] | null = null;
+    buffers.forEach((b, i) => {
+      const t = b instanceof Tensor ? b : 'tensor' in b ? b.tensor : null;
+      if (t?.dtype === 'f16' && isF32Binding(kernel, i)) (half ??= []).push(i);
+    });
+    return half ? halfStorageVariant(kernel, half) : kernel;
   }
 
   private bindingResource(b: Binding): GPUBufferBinding {
