@@ -8,7 +8,7 @@ import { testEngine, testEngineWithoutF16 } from '../../../test/engine.ts';
 import { rng } from '../../../test/random.ts';
 import { roundToF16 } from '../../engine/dtype.ts';
 import type { Engine } from '../../engine/engine.ts';
-import { groupNormForwardRef } from './group-norm-reference.ts';
+import { groupNormBackwardRef, groupNormForwardRef } from './group-norm-reference.ts';
 import { groupNorm } from './group-norm.ts';
 
 const TOL_F16 = { rtol: 2 ** -11 + 2e-5, atol: 1e-6 };
@@ -98,6 +98,33 @@ describe('groupNorm with fp16 activations', () => {
       );
       // fp32 activations: only the fp32 tolerance of group-norm.test.ts.
       assertClose(await y.read(), want, { rtol: 1e-5, atol: 1e-5 }, 'y');
+    });
+  });
+
+  // Training with frozen fp16 norm parameters: fp32 activations, the backward kernels read
+  // the parameters through weightVariant (as f16, or as packed pairs without shader-f16).
+  // Tolerance: the fp32 gradient one (TOL_GRAD).
+  it.each([
+    { variant: 'naive' as const, f16: true },
+    { variant: 'tuned' as const, f16: true },
+    { variant: 'tuned' as const, f16: false },
+  ])('backpropagates through frozen fp16 parameters ($variant, shader-f16: $f16)', async ({ variant, f16 }) => {
+    const e = f16 ? await f16Engine() : await testEngineWithoutF16();
+    const shape = [2, 8, 4, 4];
+    const dims = { batch: 2, channels: 8, spatial: 16, groups: 4 };
+    const r = rng(31);
+    const xs = r.normals(256, 2);
+    const ws = roundToF16(r.normals(8));
+    const bs = roundToF16(r.normals(8));
+    const dYs = r.normals(256);
+    const want = groupNormBackwardRef(xs, dims, ws, bs, dYs, 1e-5, true);
+    await e.scopeAsync(async () => {
+      const x = e.tensor(xs, shape, { requiresGrad: true });
+      const w = e.tensor(ws, [8], { dtype: 'f16' });
+      const b = e.tensor(bs, [8], { dtype: 'f16' });
+      const y = groupNorm(x, 4, w, b, 1e-5, { silu: true, variant });
+      e.backward(y, e.tensor(dYs, shape));
+      assertClose(await x.grad!.read(), want.dX, { rtol: 1e-4, atol: 1e-5 }, 'dX');
     });
   });
 

@@ -8,7 +8,7 @@ import { testEngine, testEngineWithoutF16 } from '../../../test/engine.ts';
 import { rng } from '../../../test/random.ts';
 import { roundToF16 } from '../../engine/dtype.ts';
 import type { Engine } from '../../engine/engine.ts';
-import { layerNormForwardRef } from './layer-norm-reference.ts';
+import { layerNormBackwardRef, layerNormForwardRef } from './layer-norm-reference.ts';
 import { layerNorm } from './layer-norm.ts';
 
 const TOL_F16 = { rtol: 2 ** -11 + 2e-5, atol: 1e-6 };
@@ -80,6 +80,31 @@ describe('layerNorm with fp16 activations', () => {
       const y = layerNorm(e.tensor(xs, [3, 16]), w, b);
       // fp32 activations: only the fp32 tolerance of layer-norm.test.ts.
       assertClose(await y.read(), layerNormForwardRef(xs, 16, ws, bs).y, { rtol: 1e-5, atol: 1e-5 }, 'y');
+    });
+  });
+
+  // Training with frozen fp16 norm parameters: fp32 activations, the backward kernels read
+  // the parameters through weightVariant (as f16, or as packed pairs without shader-f16).
+  // Tolerance: the fp32 gradient one (TOL_GRAD).
+  it.each([
+    { variant: 'naive' as const, f16: true },
+    { variant: 'tuned' as const, f16: true },
+    { variant: 'tuned' as const, f16: false },
+  ])('backpropagates through frozen fp16 parameters ($variant, shader-f16: $f16)', async ({ variant, f16 }) => {
+    const e = f16 ? await f16Engine() : await testEngineWithoutF16();
+    const r = rng(32);
+    const xs = r.normals(5 * 16, 2);
+    const ws = roundToF16(r.normals(16));
+    const bs = roundToF16(r.normals(16));
+    const dYs = r.normals(5 * 16);
+    const want = layerNormBackwardRef(xs, 16, ws, dYs);
+    await e.scopeAsync(async () => {
+      const x = e.tensor(xs, [5, 16], { requiresGrad: true });
+      const y = layerNorm(x, e.tensor(ws, [16], { dtype: 'f16' }), e.tensor(bs, [16], { dtype: 'f16' }), 1e-5, {
+        variant,
+      });
+      e.backward(y, e.tensor(dYs, [5, 16]));
+      assertClose(await x.grad!.read(), want.dX, { rtol: 1e-4, atol: 1e-5 }, 'dX');
     });
   });
 
