@@ -22,6 +22,8 @@ const ONE_STORE = { rtol: 1e-3, atol: 1e-6 };
 // times, each by ≤ 2⁻¹¹ of a partial sum. The cases below have ≤ 4 blocks and partial sums
 // within the output's scale, so (4 + margin) × 2⁻¹¹ ≈ 4e-3 of the scale (the f16.md bound).
 const SPLIT = { rtol: 4e-3, atol: 1e-6 };
+// The fp32 op: f32 sums of ≤ 288 products against float64.
+const F32 = { rtol: 2e-5, atol: 1e-5 };
 
 async function f16Engine(): Promise<Engine> {
   const e = await testEngine();
@@ -119,13 +121,19 @@ describe('conv2d with fp16 activations', () => {
         const x = e.tensor(xs, [B, Cin, H, H], { dtype: 'f16' });
         expect(x.byteLength).toBeGreaterThan(LIMIT);
         const w = e.tensor(ws, [Cout, Cin, 3, 3], { dtype: 'f16' });
+        const x32 = e.tensor(xs, [B, Cin, H, H]);
         const b = e.tensor(bs, [Cout]);
-        const y = e.noGrad(() => conv2d(x, w, b, opts));
-        expect(y.dtype).toBe('f16');
-        const got = await y.read();
-        assertClose(got, yRef, SPLIT, 'y');
-        const y32 = e.noGrad(() => conv2d(e.tensor(xs, [B, Cin, H, H]), w, b, opts));
-        assertClose(got, await y32.read(), SPLIT, 'f16 vs f32');
+        // Every implementation: the split's blocks add into y (accumulate flag) and take
+        // their channels' bias (bias offset) in each kernel's own store.
+        for (const impl of ['direct', 'naive', 'tuned'] as const) {
+          const y = e.noGrad(() => conv2d(x, w, b, { ...opts, impl }));
+          expect(y.dtype).toBe('f16');
+          const got = await y.read();
+          assertClose(got, yRef, SPLIT, `${impl} y`);
+          const y32 = await conv2d(x32, w, b, { ...opts, impl }).read();
+          assertClose(y32, yRef, F32, `${impl} fp32 y`);
+          assertClose(got, y32, SPLIT, `${impl} f16 vs f32`);
+        }
       });
     } finally {
       e.setBindingLimit(undefined);
