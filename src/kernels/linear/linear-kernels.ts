@@ -91,6 +91,8 @@ export function linearForward(
     K: inF,
     batch: 1,
     outShape: [...x.shape.slice(0, -1), outF],
+    // The activation's dtype, whatever the weight's (an fp16 x with an f32 LoRA weight gives fp16).
+    out: x.dtype,
     impl: opts.impl,
     tile: opts.tile,
   });

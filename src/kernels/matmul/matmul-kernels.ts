@@ -23,6 +23,12 @@ import { weightStore, weightVariant, type WeightStore } from '../../engine/weigh
 export interface MatmulOptions {
   transA?: boolean;
   transB?: boolean;
+  /**
+   * The activations' dtype, which the result takes, where the operands' dtypes differ: 'f16'
+   * for fp16 activations times an f32 weight (inference only). Default: the operands' common
+   * dtype, or f32 when they differ (f32 activations times a frozen fp16 weight).
+   */
+  out?: DType;
 }
 
 /**
@@ -477,6 +483,8 @@ export interface GemmArgs {
   sumBatch?: boolean;
   /** Shape of the result (its size must be M·N, or batch·M·N without sumBatch). */
   outShape: readonly number[];
+  /** The result's dtype, the activations' (see operandStores; default: the operands' common dtype, else f32). */
+  out?: DType;
   impl?: MatmulImpl;
   tile?: MatmulTileConfig;
 }
@@ -491,27 +499,43 @@ function checkDtypes(engine: Engine, what: string, ...ts: Tensor[]): DType {
   return dtype;
 }
 
+/** A product's output dtype: `out` if given, else the operands' common dtype, else f32 (an fp16 weight). */
+export function productDtype(operands: readonly Tensor[], out?: DType): DType {
+  return out ?? (operands.every((t) => t.dtype === operands[0].dtype) ? operands[0].dtype : 'f32');
+}
+
 /**
- * The compute dtype of a product and which operands are fp16 weights read by an f32 kernel
- * (weight-variant.ts): all operands of one dtype, or f32 activations with an fp16 operand
- * (a frozen weight; with or without shader-f16). The output has the compute dtype.
+ * The kernel dtype of a product, its output dtype, and which operands are fp16 tensors read
+ * by an f32 kernel (weight-variant.ts). All operands of one dtype that is also the output's
+ * run the kernel of that dtype. Otherwise the f32 kernel runs: fp16 operands are read
+ * through weightVariant (f32 activations with a frozen fp16 weight, with or without
+ * shader-f16), and an fp16 output (fp16 activations with an f32 weight: LoRA at generate
+ * time) is stored as f16 by the engine's half-storage rewrite (half-storage.ts), which
+ * leaves the operands weightVariant already declared f16 alone. `out` is the activations'
+ * dtype; by default the common dtype, or f32 when dtypes are mixed (an fp16 weight).
  */
 function operandStores(
   engine: Engine,
   g: GemmArgs,
-): { dtype: DType; a: WeightStore | null; b: WeightStore | null; bias: WeightStore | null } {
+): { dtype: DType; out: DType; a: WeightStore | null; b: WeightStore | null; bias: WeightStore | null } {
   const ts = [g.a.t, g.b.t, ...(g.bias ? [g.bias] : [])];
-  if (ts.every((t) => t.dtype === ts[0].dtype))
-    return { dtype: checkDtypes(engine, 'matmul', ...ts), a: null, b: null, bias: null };
-  const act = ts.filter((t) => t.dtype === 'f32');
-  if (act.length === 0 || ts.some((t) => t.dtype !== 'f32' && t.dtype !== 'f16')) {
-    throw new Error(`matmul: mixed dtypes (${ts.join(', ')})`);
+  const same = ts.every((t) => t.dtype === ts[0].dtype);
+  const out = productDtype(ts, g.out);
+  if (same && ts[0].dtype === out) {
+    const dtype = checkDtypes(engine, 'matmul', ...ts);
+    return { dtype, out: dtype, a: null, b: null, bias: null };
   }
-  if (g.a.t.dtype === 'f16' && g.b.t.dtype === 'f16') {
+  if (ts.some((t) => t.dtype !== 'f32' && t.dtype !== 'f16'))
+    throw new Error(`matmul: mixed dtypes (${ts.join(', ')})`);
+  if (out === 'f16' && !engine.f16) {
+    throw new Error(`matmul: an fp16 output needs an adapter with shader-f16 (operands ${ts.join(', ')})`);
+  }
+  if (out === 'f32' && g.a.t.dtype === 'f16' && g.b.t.dtype === 'f16') {
     throw new Error(`matmul: one fp16 weight operand with f32 activations, got ${ts.join(', ')}`);
   }
   return {
     dtype: 'f32',
+    out,
     a: weightStore(engine, g.a.t),
     b: weightStore(engine, g.b.t),
     bias: g.bias ? weightStore(engine, g.bias) : null,
@@ -554,7 +578,7 @@ export function gemm(engine: Engine, g: GemmArgs): Tensor {
   const tilesN = Math.ceil(N / tn);
   const tilesPerBatch = Math.ceil(M / tm) * tilesN;
   const count = tilesPerBatch * outBatch;
-  const c = engine.empty(g.outShape, dtype);
+  const c = engine.empty(g.outShape, stores.out);
   const shared = g.sumBatch ? 0 : 1;
   const params = [
     u32(M),
@@ -635,6 +659,7 @@ export function matmulForward(
     K: d.K,
     batch: d.batch,
     outShape: [...d.batchShape, d.M, d.N],
+    out: opts.out,
     impl: opts.impl,
     tile: opts.tile,
   });
