@@ -139,19 +139,23 @@ export const inversePermutation = (perm: readonly number[]): number[] => {
 
 export type TransposeImpl = 'auto' | 'naive';
 
-// x: shape → y: perm.map(d => shape[d]) (rank ≤ 4 after merging axes that move together)
+const outShapeOf = (x: Tensor, perm: readonly number[]): number[] => perm.map((d) => x.shape[d]);
+
+// x: shape → y: perm.map(d => shape[d]) (rank ≤ 4 after merging axes that move together),
+// in x's dtype: fp16 tensors are moved by the same kernels, stored as f16 by the engine's
+// half-storage rewrite (the workgroup tile stays f32, which holds every f16 exactly).
 export function transposeForward(
   engine: Engine,
   x: Tensor,
   perm: readonly number[],
   impl: TransposeImpl = 'auto',
 ): Tensor {
-  if (x.dtype !== 'f32') throw new Error(`transpose: f32 only, got ${x}`);
+  if (x.dtype === 'f16' && !engine.f16) throw new Error(`transpose: fp16 ${x} needs an adapter with shader-f16`);
   checkPermutation(perm, x.rank);
   if (perm[0] === 0 && x.rank > 1 && x.shape[0] > 1 && x.byteLength > engine.maxBindingBytes) {
     // Above the binding limit with the leading axis in place ((B, C, HW) ↔ (B, HW, C) over a
     // big batch): each range of it transposes on its own; parts are copied into place.
-    const y = engine.empty(perm.map((d) => x.shape[d]));
+    const y = engine.empty(outShapeOf(x, perm), x.dtype);
     forEachRowRange(engine, `transpose (${x})`, x.shape[0], [x, y], ([xs, ys]) => {
       engine.copyInto(ys, 0, transposeForward(engine, xs, perm, impl));
     });
@@ -159,7 +163,7 @@ export function transposeForward(
   }
   const c = canonicalPermutation(x.shape, perm);
   if (c.shape.length > 4) throw new Error(`transpose: [${perm.join(',')}] of ${x} needs more than 4 axes`);
-  const y = engine.empty(perm.map((d) => x.shape[d]));
+  const y = engine.empty(outShapeOf(x, perm), x.dtype);
   // Pad to 4-D with leading size-1 axes.
   const pad = 4 - c.shape.length;
   const inShape = [...new Array<number>(pad).fill(1), ...c.shape];
