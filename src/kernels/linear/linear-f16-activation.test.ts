@@ -23,8 +23,9 @@ interface Case {
   inF: number;
   outF: number;
   bias: boolean;
-  /** The weight's and bias's dtype. */
+  /** The weight's dtype, and the bias's unless `b` says otherwise. */
   w: DType;
+  b?: DType;
 }
 
 // Scalar loads (odd features), vec4 loads and stores (multiples of 4), a LoRA down and up
@@ -36,9 +37,10 @@ const CASES: Case[] = [
   { rows: 70, inF: 4, outF: 40, bias: false, w: 'f32' },
   { rows: 37, inF: 24, outF: 72, bias: true, w: 'f16' },
   { rows: 21, inF: 12, outF: 20, bias: false, w: 'f16' },
+  { rows: 21, inF: 12, outF: 20, bias: true, w: 'f16', b: 'f32' },
 ];
 
-const label = (c: Case) => `${c.rows}×${c.inF}→${c.outF}${c.bias ? '+b' : ''} (${c.w} weight)`;
+const label = (c: Case) => `${c.rows}×${c.inF}→${c.outF}${c.bias ? `+b ${c.b ?? c.w}` : ''} (${c.w} weight)`;
 
 async function f16Engine(): Promise<Engine> {
   const e = await testEngine();
@@ -48,10 +50,10 @@ async function f16Engine(): Promise<Engine> {
 
 function data(c: Case, seed: number) {
   const r = rng(seed);
-  const round = (v: Float32Array) => (c.w === 'f16' ? roundToF16(v) : v);
+  const round = (v: Float32Array, dtype: DType) => (dtype === 'f16' ? roundToF16(v) : v);
   const x = roundToF16(r.normals(c.rows * c.inF));
-  const w = round(r.normals(c.outF * c.inF));
-  const b = round(r.normals(c.outF));
+  const w = round(r.normals(c.outF * c.inF), c.w);
+  const b = round(r.normals(c.outF), c.b ?? c.w);
   return { x, w, b, ref: linearForwardRef(x, w, c.bias ? b : null, c.inF, c.outF) };
 }
 
@@ -60,7 +62,7 @@ async function check(e: Engine, c: Case, seed: number, impl?: MatmulImpl): Promi
   const d = data(c, seed);
   return e.scopeAsync(async () => {
     const w = e.tensor(d.w, [c.outF, c.inF], { dtype: c.w });
-    const b = c.bias ? e.tensor(d.b, [c.outF], { dtype: c.w }) : null;
+    const b = c.bias ? e.tensor(d.b, [c.outF], { dtype: c.b ?? c.w }) : null;
     const xh = e.tensor(d.x, [c.rows, c.inF], { dtype: 'f16' });
     // The op itself, or its kernel-level forward with each matmul kernel forced.
     const y = e.noGrad(() => (impl ? linearForward(e, xh, w, b, { impl }) : linear(xh, w, b)));
