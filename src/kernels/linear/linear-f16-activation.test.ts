@@ -96,6 +96,8 @@ describe('linear with fp16 activations', () => {
         { rows: 300, inF: 32, outF: 24, bias: true, w: 'f32' },
         { rows: 301, inF: 36, outF: 20, bias: true, w: 'f16' },
         { rows: 257, inF: 8, outF: 4, bias: false, w: 'f32' },
+        // The last range is one row of 5 outputs: an odd number of halves, written in place.
+        { rows: 257, inF: 8, outF: 5, bias: true, w: 'f32' },
       ].entries() as IterableIterator<[number, Case]>) {
         expect(c.rows * c.inF * 2).toBeGreaterThan(limit);
         await check(e, c, 60 + i);

@@ -12,6 +12,8 @@ export interface LinearKernelOptions {
   /** Matmul kernel for the products (default 'tiled'; tests use 'naive' as a second reference). */
   impl?: MatmulImpl;
   tile?: MatmulTileConfig;
+  /** Forward only: write y into this view of a larger output instead of a new tensor. */
+  into?: Tensor;
 }
 
 // Each workgroup owns 64 adjacent columns (coalesced reads of a row) and splits the rows
@@ -93,6 +95,7 @@ export function linearForward(
     outShape: [...x.shape.slice(0, -1), outF],
     // The activation's dtype, whatever the weight's (an fp16 x with an f32 LoRA weight gives fp16).
     out: x.dtype,
+    into: opts.into,
     impl: opts.impl,
     tile: opts.tile,
   });

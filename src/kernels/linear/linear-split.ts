@@ -1,7 +1,7 @@
 // Linear on inputs above the storage binding limit (many rows: a big batch of tokens or
-// pixels): the unchanged kernels run on row ranges of x; y and dX are copied into place,
-// dW and dB sum over the ranges. A weight above the limit goes in ranges of output
-// features (rows of the weight), y's column blocks joined by a concat.
+// pixels): the unchanged kernels run on row ranges of x, writing y's rows in place; dX is
+// copied into place, dW and dB sum over the ranges. A weight above the limit goes in ranges
+// of output features (rows of the weight), y's column blocks joined by a concat (f32 only).
 import type { Engine } from '../../engine/engine.ts';
 import { bytesPerElement } from '../../engine/dtype.ts';
 import { chunkRows } from '../../engine/split.ts';
@@ -60,9 +60,11 @@ export function linearForwardSplit(engine: Engine, x: Tensor, weight: Tensor, bi
   const y = engine.empty([...x.shape.slice(0, -1), outF], x.dtype);
   for (let r0 = 0; r0 < rows; r0 += chunk) {
     const n = Math.min(chunk, rows - r0);
+    // Straight into y's rows (aligned: chunkRows counted them), so no copy has to start or
+    // end on an odd fp16 element.
     engine.scope(() => {
-      const part = linearForward(engine, engine.view(x, r0 * inF, [n, inF]), weight, bias);
-      engine.copyInto(y, r0 * outF, part);
+      const into = engine.view(y, r0 * outF, [n, outF]);
+      linearForward(engine, engine.view(x, r0 * inF, [n, inF]), weight, bias, { into });
     });
   }
   return y;

@@ -82,25 +82,27 @@ describe('matmul with fp16 activations', () => {
     }
   });
 
-  it('the same in batch ranges under a low binding limit', async () => {
-    const e = await f16Engine();
-    const limit = 8192;
-    e.setBindingLimit(limit);
-    try {
-      // a: 20 items of 20 × 16 halves (12800 bytes), batched or shared b of either dtype.
-      for (const [i, c] of [
-        { a: [20, 20, 16], b: [20, 16, 12], bType: 'f16' },
-        { a: [20, 20, 16], b: [20, 12, 16], transB: true, bType: 'f32' },
-        { a: [20, 20, 16], b: [16, 12], bType: 'f32' },
-        { a: [20, 20, 16], b: [12, 20], transA: true, transB: true, bType: 'f16' },
-      ].entries() as IterableIterator<[number, Case]>) {
-        expect(size(c.a) * 2).toBeGreaterThan(limit);
-        await check(e, c, 90 + i);
+  // a: 20 items of 20 × 16 halves (12800 bytes), batched or shared b of either dtype; and
+  // 129 items of 5 × 7 results, the last range one item of an odd number of halves.
+  it.each([
+    { a: [20, 20, 16], b: [20, 16, 12], bType: 'f16', limit: 8192 },
+    { a: [20, 20, 16], b: [20, 12, 16], transB: true, bType: 'f32', limit: 8192 },
+    { a: [20, 20, 16], b: [16, 12], bType: 'f32', limit: 8192 },
+    { a: [20, 20, 16], b: [12, 20], transA: true, transB: true, bType: 'f16', limit: 8192 },
+    { a: [129, 5, 8], b: [8, 7], bType: 'f32', limit: 10240 },
+  ] as (Case & { limit: number })[])(
+    'the same in batch ranges under a low binding limit (%j)',
+    async ({ limit, ...c }) => {
+      const e = await f16Engine();
+      expect(size(c.a) * 2).toBeGreaterThan(limit);
+      e.setBindingLimit(limit);
+      try {
+        await check(e, c, 90 + c.a[0]);
+      } finally {
+        e.setBindingLimit(undefined);
       }
-    } finally {
-      e.setBindingLimit(undefined);
-    }
-  });
+    },
+  );
 
   it('mixed dtypes: f32 by default (a frozen fp16 weight), f16 only when asked, never while recording', async () => {
     const e = await f16Engine();

@@ -55,6 +55,8 @@ export interface MatmulKernelOptions extends MatmulOptions {
   impl?: MatmulImpl;
   /** Override the tile pickMatmulTile would choose. */
   tile?: MatmulTileConfig;
+  /** Forward only: write the result into this view instead of a new tensor (GemmArgs.into). */
+  into?: Tensor;
 }
 
 const NAIVE_TILE = 16; // 16×16 outputs per workgroup of 256
@@ -485,6 +487,12 @@ export interface GemmArgs {
   outShape: readonly number[];
   /** The result's dtype, the activations' (see operandStores; default: the operands' common dtype, else f32). */
   out?: DType;
+  /**
+   * Write the result here (a view of a larger output, of outShape's size and the result's
+   * dtype) instead of into a new tensor: the split paths fill their output in place, with
+   * no copy, which for fp16 could not start or end on an odd element.
+   */
+  into?: Tensor;
   impl?: MatmulImpl;
   tile?: MatmulTileConfig;
 }
@@ -578,7 +586,13 @@ export function gemm(engine: Engine, g: GemmArgs): Tensor {
   const tilesN = Math.ceil(N / tn);
   const tilesPerBatch = Math.ceil(M / tm) * tilesN;
   const count = tilesPerBatch * outBatch;
-  const c = engine.empty(g.outShape, stores.out);
+  let c: Tensor;
+  if (g.into) {
+    if (g.into.size !== outBatch * M * N || g.into.dtype !== stores.out) {
+      throw new Error(`matmul: cannot write a ${stores.out} [${g.outShape}] result into ${g.into}`);
+    }
+    c = g.into;
+  } else c = engine.empty(g.outShape, stores.out);
   const shared = g.sumBatch ? 0 : 1;
   const params = [
     u32(M),
@@ -660,6 +674,7 @@ export function matmulForward(
     batch: d.batch,
     outShape: [...d.batchShape, d.M, d.N],
     out: opts.out,
+    into: opts.into,
     impl: opts.impl,
     tile: opts.tile,
   });

@@ -1,6 +1,7 @@
 // Batched matmul above the storage binding limit (e.g. attention-sized products over a big
 // batch): the unchanged kernels run on batch ranges; a 2-D operand shared by the batch is
-// bound whole. Outputs are copied into place; a shared operand's gradient sums over ranges.
+// bound whole. The forward writes each range of the output in place; gradients are copied
+// into place, a shared operand's summing over ranges.
 import type { Engine } from '../../engine/engine.ts';
 import { bytesPerElement, type DType } from '../../engine/dtype.ts';
 import { chunkRows } from '../../engine/split.ts';
@@ -48,9 +49,10 @@ export function matmulForwardSplit(engine: Engine, a: Tensor, b: Tensor, o: Matm
   const y = engine.empty([...d.batchShape, d.M, d.N], out);
   for (let s = 0; s < p.batch; s += p.chunk) {
     const n = Math.min(p.chunk, p.batch - s);
+    // Straight into y's range: aligned, as chunkRows counted y's items among the views.
     engine.scope(() => {
-      const part = matmulForward(engine, items(engine, a, p.perA, s, n), items(engine, b, p.perB, s, n), o);
-      engine.copyInto(y, s * p.perY, part);
+      const into = engine.view(y, s * p.perY, [n, p.M, p.N]);
+      matmulForward(engine, items(engine, a, p.perA, s, n), items(engine, b, p.perB, s, n), { ...o, into });
     });
   }
   return y;

@@ -65,14 +65,16 @@ describe('transpose of fp16 activations', () => {
     for (const impl of [undefined, 'auto', 'naive'] as const) await check(e, shape, perm, size(shape), impl);
   });
 
-  it('in ranges of the leading axis under a low binding limit', async () => {
+  // 4 items of 32 × 48 halves (3072 bytes each): one item per range; and 129 items of 5 × 7
+  // halves, the last range one item of an odd number of halves, written in place.
+  it.each([
+    { shape: [4, 32, 48], limit: 4096 },
+    { shape: [129, 5, 7], limit: 8960 },
+  ])('in ranges of the leading axis under a low binding limit ($shape)', async ({ shape, limit }) => {
     const e = await f16Engine();
-    const limit = 4096;
+    expect(size(shape) * 2).toBeGreaterThan(limit);
     e.setBindingLimit(limit);
     try {
-      // 4 items of 32 × 48 halves (3072 bytes each): one item per range.
-      const shape = [4, 32, 48];
-      expect(size(shape) * 2).toBeGreaterThan(limit);
       const xs = roundToF16(rng(9).normals(size(shape)));
       await e.scopeAsync(async () => {
         const x = e.tensor(xs, shape, { dtype: 'f16' });
