@@ -90,20 +90,59 @@ describe('linear with fp16 activations', () => {
     const limit = 4096;
     e.setBindingLimit(limit);
     try {
-      // x (e.g. 300 × 32 halves = 19200 bytes) and y go in row ranges; the weights fit. (A
-      // weight above the limit goes in ranges of outputs joined by concat, which is f32 only.)
+      // x (e.g. 300 × 32 halves = 19200 bytes) and y go in row ranges.
       for (const [i, c] of [
         { rows: 300, inF: 32, outF: 24, bias: true, w: 'f32' },
         { rows: 301, inF: 36, outF: 20, bias: true, w: 'f16' },
         { rows: 257, inF: 8, outF: 4, bias: false, w: 'f32' },
         // The last range is one row of 5 outputs: an odd number of halves, written in place.
         { rows: 257, inF: 8, outF: 5, bias: true, w: 'f32' },
+        // Weights above the limit (f32 81920 bytes: 20 ranges of 16 outputs; fp16 40960: 10
+        // of 32), with x and y in row ranges too, or whole.
+        { rows: 40, inF: 64, outF: 320, bias: true, w: 'f32' },
+        { rows: 40, inF: 64, outF: 320, bias: true, w: 'f16' },
+        { rows: 3, inF: 64, outF: 320, bias: false, w: 'f32' },
       ].entries() as IterableIterator<[number, Case]>) {
-        expect(c.rows * c.inF * 2).toBeGreaterThan(limit);
+        expect(Math.max(c.rows * c.inF * 2, c.outF * c.inF * (c.w === 'f32' ? 4 : 2))).toBeGreaterThan(limit);
         await check(e, c, 60 + i);
       }
     } finally {
       e.setBindingLimit(undefined);
+    }
+  });
+
+  // What the weight-range split relies on: every kernel writes an M×N block of columns of
+  // a wider output in place (vec4 stores where the block and row start on multiples of 4).
+  it('writes a block of columns of a wider output, every kernel, fp16 and f32', async () => {
+    const e = await f16Engine();
+    const [rows, inF, stride] = [7, 12, 24];
+    const blocks = [
+      { offset: 4, n: 8 },
+      { offset: 13, n: 5 },
+    ];
+    const r = rng(7);
+    const x = roundToF16(r.normals(rows * inF));
+    const ws = blocks.map((bl) => r.normals(bl.n * inF));
+    const bs = blocks.map((bl) => r.normals(bl.n));
+    const want = new Float64Array(rows * stride);
+    blocks.forEach((bl, k) => {
+      const ref = linearForwardRef(x, ws[k], bs[k], inF, bl.n);
+      for (let i = 0; i < rows; i++)
+        for (let j = 0; j < bl.n; j++) want[i * stride + bl.offset + j] = ref[i * bl.n + j];
+    });
+    for (const dtype of ['f16', 'f32'] as const) {
+      for (const impl of ['naive', 'tiled', 'direct'] as const) {
+        await e.scopeAsync(async () => {
+          const xt = e.tensor(x, [rows, inF], { dtype });
+          const y = e.zeros([rows, stride], dtype);
+          blocks.forEach((bl, k) => {
+            const w = e.tensor(ws[k], [bl.n, inF]);
+            const b = e.tensor(bs[k], [bl.n]);
+            e.noGrad(() => linearForward(e, xt, w, b, { impl, into: y, intoColumns: { offset: bl.offset, stride } }));
+          });
+          assertClose(await y.read(), want, TOL, `${dtype} ${impl}`);
+        });
+      }
     }
   });
 

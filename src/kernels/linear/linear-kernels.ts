@@ -14,6 +14,8 @@ export interface LinearKernelOptions {
   tile?: MatmulTileConfig;
   /** Forward only: write y into this view of a larger output instead of a new tensor. */
   into?: Tensor;
+  /** Forward only: y is columns [offset, offset + out) of into's rows of `stride` (GemmArgs.intoColumns). */
+  intoColumns?: { offset: number; stride: number };
 }
 
 // Each workgroup owns 64 adjacent columns (coalesced reads of a row) and splits the rows
@@ -96,6 +98,7 @@ export function linearForward(
     // The activation's dtype, whatever the weight's (an fp16 x with an f32 LoRA weight gives fp16).
     out: x.dtype,
     into: opts.into,
+    intoColumns: opts.intoColumns,
     impl: opts.impl,
     tile: opts.tile,
   });

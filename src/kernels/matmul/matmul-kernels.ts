@@ -112,6 +112,7 @@ struct Params {
   reduce: u32,
   strideA: u32, strideB: u32, strideC: u32,
   strideAr: u32, strideBr: u32,
+  ldc: u32, offC: u32,
 }`;
 
 function bindings(s: Spec, vec: { a: boolean; b: boolean; c: boolean }): string {
@@ -163,7 +164,7 @@ ${TILE_PROLOGUE(NAIVE_TILE, NAIVE_TILE)}
     }
   }
   ${s.bias ? 's += f32(bias[n]);' : ''}
-  c[z * p.strideC + m * p.N + n] = ${S}(s);
+  c[z * p.strideC + p.offC + m * p.ldc + n] = ${S}(s);
 }`;
 }
 
@@ -283,15 +284,15 @@ function storeC(s: Spec): string {
     .map((i) => {
       const gm = `row0 + ty * 4u + ${i}u`;
       if (s.vecC) {
-        return `  { let gm = ${gm}; if (gm < p.M && gn < p.N) { c[(cBase + gm * p.N + gn) / 4u] = vec4<${S}>(acc${i}${plus}); } }`;
+        return `  { let gm = ${gm}; if (gm < p.M && gn < p.N) { c[(cBase + gm * p.ldc + gn) / 4u] = vec4<${S}>(acc${i}${plus}); } }`;
       }
       const cols = rows.map((j) => `if (gn + ${j}u < p.N) { c[o + ${j}u] = ${S}(r[${j}]); }`).join(' ');
-      return `  { let gm = ${gm}; if (gm < p.M) { let o = cBase + gm * p.N + gn; let r = acc${i}${plus}; ${cols} } }`;
+      return `  { let gm = ${gm}; if (gm < p.M) { let o = cBase + gm * p.ldc + gn; let r = acc${i}${plus}; ${cols} } }`;
     })
     .join('\n');
   return `
   let gn = col0 + tx * 4u;
-  let cBase = z * p.strideC;
+  let cBase = z * p.strideC + p.offC;
   ${biasLoad}
 ${body}`;
 }
@@ -493,6 +494,11 @@ export interface GemmArgs {
    * no copy, which for fp16 could not start or end on an odd element.
    */
   into?: Tensor;
+  /**
+   * With `into` and one output matrix: write the M×N result as columns [offset, offset + N)
+   * of `into`'s rows of `stride` elements (linear's output-feature ranges). Default: rows of N.
+   */
+  intoColumns?: { offset: number; stride: number };
   impl?: MatmulImpl;
   tile?: MatmulTileConfig;
 }
@@ -560,6 +566,7 @@ export function gemm(engine: Engine, g: GemmArgs): Tensor {
     throw new Error(`matmul: output shape [${g.outShape}] is not ${outBatch}×${M}×${N}`);
   }
   if (g.bias && g.bias.size !== N) throw new Error(`matmul: bias ${g.bias} for ${N} columns`);
+  const cols = g.intoColumns ?? { offset: 0, stride: N };
   const plan = pickMatmulTile(engine, M, N, K, g.impl);
   const impl = plan.impl;
   const tile = g.tile ?? plan.tile;
@@ -572,7 +579,8 @@ export function gemm(engine: Engine, g: GemmArgs): Tensor {
     bias: !!g.bias,
     vecA: (g.a.trans ? M : K) % 4 === 0,
     vecB: (g.b.trans ? K : N) % 4 === 0,
-    vecC: N % 4 === 0,
+    // vec4 stores: every row of the result starts on a multiple of 4.
+    vecC: N % 4 === 0 && cols.stride % 4 === 0 && cols.offset % 4 === 0,
     vecK: K % 4 === 0,
     tile,
   };
@@ -588,11 +596,15 @@ export function gemm(engine: Engine, g: GemmArgs): Tensor {
   const count = tilesPerBatch * outBatch;
   let c: Tensor;
   if (g.into) {
-    if (g.into.size !== outBatch * M * N || g.into.dtype !== stores.out) {
+    const fits = g.intoColumns
+      ? outBatch === 1 && cols.offset + N <= cols.stride && g.into.size >= cols.stride * M
+      : g.into.size === outBatch * M * N;
+    if (!fits || g.into.dtype !== stores.out) {
       throw new Error(`matmul: cannot write a ${stores.out} [${g.outShape}] result into ${g.into}`);
     }
     c = g.into;
-  } else c = engine.empty(g.outShape, stores.out);
+  } else if (g.intoColumns) throw new Error('matmul: intoColumns needs an into tensor');
+  else c = engine.empty(g.outShape, stores.out);
   const shared = g.sumBatch ? 0 : 1;
   const params = [
     u32(M),
@@ -607,6 +619,8 @@ export function gemm(engine: Engine, g: GemmArgs): Tensor {
     u32(M * N * shared),
     u32(g.a.stride * (1 - shared)),
     u32(g.b.stride * (1 - shared)),
+    u32(cols.stride),
+    u32(cols.offset),
   ];
   const buffers = g.bias ? [g.a.t, g.b.t, g.bias, c] : [g.a.t, g.b.t, c];
   // K = 0 still launches (and writes zeros, or the bias); M or N = 0 leaves nothing to do.
