@@ -124,10 +124,10 @@ export async function runUNetMemory(sizes: number[], log: (s: string) => void, o
     // 1. weights (no values when only accounting: nothing reads them)
     keys.forEach((k, i) => {
       const dtype = frozenWeightsF16(k.name, k.shape) ? 'f16' : 'f32';
-      const t = accountingOnly
-        ? engine.empty(k.shape, dtype, true)
-        : engine.tensor(values(k.name, k.shape, 1000 + i), k.shape, { dtype });
-      weights.set(k.name, engine.keep(t));
+      // exact-size buffers, as a pack's weights are held (PackRuntime)
+      const t = engine.keep(engine.empty(k.shape, dtype, true));
+      if (!accountingOnly) engine.write(t, values(k.name, k.shape, 1000 + i));
+      weights.set(k.name, t);
     });
     let lastParam = '(inputs)';
     const source = new MapParamSource(weights, (t) => t.shape);
