@@ -8,7 +8,7 @@
 // then. Not a test; it loads only the UNet (≈ 1.6 GiB in fp16).
 //
 //   npx tsx bench/unet-memory.ts [--sizes 64,512] [--accounting-only] [--binding-limit n]
-//                                [--hold] [--out …json]
+//                                [--hold] [--concept α] [--out …json]
 //
 // --accounting-only records no kernel dispatches and uploads no weight values (buffer copies
 // of the inputs still run): every tensor is still allocated and released on the device exactly
@@ -19,6 +19,8 @@
 // binding limit is n bytes (e.g. 2147483648, the H200's; 134217728, the browsers' default).
 // --hold: the engine backend without ops.release, i.e. every activation of a block held
 // until the block (a checkpoint segment) returns.
+// --concept α: as generate with a concept — rank-4 LoRA on every attention projection and
+// the dual path blended with α (0 < α < 1 runs both paths of every transformer block).
 //
 // Where: the pool's acquire/release are observed (not changed) and every activation buffer is
 // labelled with the weight the model read last before it was allocated — the layer that made
@@ -31,6 +33,7 @@ import { Engine } from '../src/engine/engine.ts';
 import type { Tensor } from '../src/engine/tensor.ts';
 import { EngineOps } from '../src/models/engine-ops.ts';
 import { frozenWeightsF16 } from '../src/models/engine-params.ts';
+import type { LoraPair } from '../src/models/lora.ts';
 import { MapParamSource, Params } from '../src/models/params.ts';
 import { unet } from '../src/models/unet/unet.ts';
 import { resolveUNetConfig, type UNetConfig } from '../src/models/unet/unet-config.ts';
@@ -111,7 +114,11 @@ export interface UNetMemoryOptions {
   engine?: Engine;
   /** Images per call (default 2: CFG's [uncond, cond]). */
   batch?: number;
+  /** As generate with a concept: LoRA (rank 4) and the dual path blended with this α. */
+  conceptBlend?: number;
 }
+
+const LORA_RANK = 4;
 
 export async function runUNetMemory(sizes: number[], log: (s: string) => void, o: UNetMemoryOptions = {}) {
   const { accountingOnly = false, hold = false, batch = 2 } = o;
@@ -183,6 +190,22 @@ export async function runUNetMemory(sizes: number[], log: (s: string) => void, o
       release.call(engine.pool, b);
     };
 
+    const conceptInputs = (alpha: number) => {
+      const layers = new Map<string, LoraPair<Tensor>>();
+      for (const k of keys) {
+        const m = /^(.*\.attn[12]\.(?:to_q|to_k|to_v|to_out\.0))\.weight$/.exec(k.name);
+        if (!m) continue;
+        const [out, inp] = k.shape;
+        const small = (n: number) => Float32Array.from({ length: n }, (_, i) => 0.01 * Math.sin(i));
+        layers.set(m[1], {
+          A: engine.tensor(small(LORA_RANK * inp), [LORA_RANK, inp]),
+          B: engine.tensor(small(out * LORA_RANK), [out, LORA_RANK]),
+        });
+      }
+      const hardContext = engine.full([batch, 77, cfg.cross_attention_dim], 0.05);
+      return { lora: { layers, scale: 1 }, dual: { hardContext, alpha } };
+    };
+
     // 3. one call per size
     const rows: UNetMemoryRow[] = [];
     for (const size of sizes) {
@@ -198,6 +221,7 @@ export async function runUNetMemory(sizes: number[], log: (s: string) => void, o
             Float32Array.from({ length: batch * 77 * cfg.cross_attention_dim }, (_, i) => Math.sin(i)),
             ctxShape,
           );
+          const concept = o.conceptBlend === undefined ? null : conceptInputs(o.conceptBlend);
           // the inputs, like the weights, are not the UNet's activations
           live.clear();
           blockPeaks.clear();
@@ -210,7 +234,7 @@ export async function runUNetMemory(sizes: number[], log: (s: string) => void, o
           const eps = unet(ops, params, cfg, {
             sample,
             timesteps: new Array<number>(batch).fill(500),
-            cond: { context, lora: null, dual: null },
+            cond: { context, lora: concept?.lora ?? null, dual: concept?.dual ?? null },
             // as generate runs it: each block frees its intermediates when it returns
             checkpointing: true,
           });
@@ -246,6 +270,7 @@ export async function runUNetMemory(sizes: number[], log: (s: string) => void, o
       adapter: engine.info.name,
       accountingOnly,
       hold,
+      conceptBlend: o.conceptBlend ?? null,
       weightBytes,
       maxStorageBufferBindingSize: engine.device.limits.maxStorageBufferBindingSize,
       bindingLimit: engine.maxBindingBytes,
@@ -269,11 +294,13 @@ if (isMain) {
   let accountingOnly = false;
   let hold = false;
   let bindingLimit: number | undefined;
+  let conceptBlend: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--sizes') sizes = (argv[++i] ?? '').split(',').map(Number);
     else if (argv[i] === '--accounting-only') accountingOnly = true;
     else if (argv[i] === '--hold') hold = true;
     else if (argv[i] === '--binding-limit') bindingLimit = Number(argv[++i]);
+    else if (argv[i] === '--concept') conceptBlend = Number(argv[++i]);
     else if (argv[i] === '--out') out = argv[++i] ?? out;
     else throw new Error(`unet-memory: unknown argument '${argv[i]}'`);
   }
@@ -284,10 +311,14 @@ if (isMain) {
   if (bindingLimit !== undefined && (!Number.isInteger(bindingLimit) || bindingLimit < 256)) {
     throw new Error(`unet-memory: --binding-limit wants a byte count, got ${bindingLimit}`);
   }
+  if (conceptBlend !== undefined && !(conceptBlend >= 0 && conceptBlend <= 1)) {
+    throw new Error(`unet-memory: --concept wants a blend α in [0, 1], got ${conceptBlend}`);
+  }
   const report = await runUNetMemory(sizes, (s) => process.stderr.write(`${s}\n`), {
     accountingOnly,
     hold,
     bindingLimit,
+    conceptBlend,
   });
   writeFileSync(resolve(out), `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write(`wrote ${resolve(out)}\n`);
