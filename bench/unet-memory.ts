@@ -8,7 +8,7 @@
 // then. Not a test; it loads only the UNet (≈ 1.6 GiB in fp16).
 //
 //   npx tsx bench/unet-memory.ts [--sizes 64,512] [--accounting-only] [--binding-limit n]
-//                                [--hold] [--concept α] [--out …json]
+//                                [--hold] [--concept α] [--check] [--out …json]
 //
 // --accounting-only records no kernel dispatches and uploads no weight values (buffer copies
 // of the inputs still run): every tensor is still allocated and released on the device exactly
@@ -19,6 +19,8 @@
 // binding limit is n bytes (e.g. 2147483648, the H200's; 134217728, the browsers' default).
 // --hold: the engine backend without ops.release, i.e. every activation of a block held
 // until the block (a checkpoint segment) returns.
+// --check (real runs): run each size again holding every activation, the feed-forward in one
+// piece (the backend without ops.release), and count the output values that differ (0 expected).
 // --concept α: as generate with a concept — rank-4 LoRA on every attention projection and
 // the dual path blended with α (0 < α < 1 runs both paths of every transformer block).
 //
@@ -76,6 +78,8 @@ export interface UNetMemoryRow {
   peakLiveSet: PeakGroup[];
   /** Each block's highest activation level (beyond the weights), in call order. */
   blockPeaks: { block: string; bytes: number }[];
+  /** --check: the output against the same call holding everything, unchunked. */
+  check?: { differing: number; maxAbsDiff: number };
 }
 
 /** Seeded uniform values of the right scale (as synthetic-sd.ts: only the scale matters). */
@@ -116,6 +120,8 @@ export interface UNetMemoryOptions {
   batch?: number;
   /** As generate with a concept: LoRA (rank 4) and the dual path blended with this α. */
   conceptBlend?: number;
+  /** Real runs only: compare the output with the same call holding everything (no release, no chunks). */
+  check?: boolean;
 }
 
 const LORA_RANK = 4;
@@ -152,6 +158,8 @@ export async function runUNetMemory(sizes: number[], log: (s: string) => void, o
     }
     await engine.sync();
     if (accountingOnly) engine.dispatch = () => {};
+    if (o.check && (accountingOnly || hold))
+      throw new Error('unet-memory: --check compares real outputs: not with --accounting-only or --hold');
     if (o.bindingLimit !== undefined) {
       if (!accountingOnly) throw new Error('unet-memory: --binding-limit needs --accounting-only');
       Object.defineProperty(engine, 'maxBindingBytes', { get: () => o.bindingLimit, configurable: true });
@@ -212,36 +220,38 @@ export async function runUNetMemory(sizes: number[], log: (s: string) => void, o
       const h = size / 8;
       await engine.sync();
       engine.pool.trim();
-      const out = await engine.noGrad(() =>
-        engine.scopeAsync(async () => {
-          lastParam = '(inputs)';
-          const sample = engine.full([batch, cfg.in_channels, h, h], 0.1);
-          const ctxShape = [batch, 77, cfg.cross_attention_dim];
-          const context = engine.tensor(
-            Float32Array.from({ length: batch * 77 * cfg.cross_attention_dim }, (_, i) => Math.sin(i)),
-            ctxShape,
-          );
-          const concept = o.conceptBlend === undefined ? null : conceptInputs(o.conceptBlend);
-          // the inputs, like the weights, are not the UNet's activations
-          live.clear();
-          blockPeaks.clear();
-          engine.pool.resetPeak();
-          base = engine.pool.getStats().liveBytes;
-          peak = 0;
-          peakAt = '';
-          peakSet = new Map();
-          const t0 = performance.now();
-          const eps = unet(ops, params, cfg, {
-            sample,
-            timesteps: new Array<number>(batch).fill(500),
-            cond: { context, lora: concept?.lora ?? null, dual: concept?.dual ?? null },
-            // as generate runs it: each block frees its intermediates when it returns
-            checkpointing: true,
-          });
-          const data = await eps.read();
-          return { data, ms: performance.now() - t0 };
-        }),
-      );
+      const call = (u: EngineOps) =>
+        engine.noGrad(() =>
+          engine.scopeAsync(async () => {
+            lastParam = '(inputs)';
+            const sample = engine.full([batch, cfg.in_channels, h, h], 0.1);
+            const ctxShape = [batch, 77, cfg.cross_attention_dim];
+            const context = engine.tensor(
+              Float32Array.from({ length: batch * 77 * cfg.cross_attention_dim }, (_, i) => Math.sin(i)),
+              ctxShape,
+            );
+            const concept = o.conceptBlend === undefined ? null : conceptInputs(o.conceptBlend);
+            // the inputs, like the weights, are not the UNet's activations
+            live.clear();
+            blockPeaks.clear();
+            engine.pool.resetPeak();
+            base = engine.pool.getStats().liveBytes;
+            peak = 0;
+            peakAt = '';
+            peakSet = new Map();
+            const t0 = performance.now();
+            const eps = unet(u, params, cfg, {
+              sample,
+              timesteps: new Array<number>(batch).fill(500),
+              cond: { context, lora: concept?.lora ?? null, dual: concept?.dual ?? null },
+              // as generate runs it: each block frees its intermediates when it returns
+              checkpointing: true,
+            });
+            const data = await eps.read();
+            return { data, ms: performance.now() - t0 };
+          }),
+        );
+      const out = await call(ops);
       if (!accountingOnly && !out.data.every(Number.isFinite)) throw new Error(`unet at ${size} px: output not finite`);
       const s = engine.pool.getStats();
       const row: UNetMemoryRow = {
@@ -265,6 +275,21 @@ export async function runUNetMemory(sizes: number[], log: (s: string) => void, o
       log(`  live at the peak: ${row.peakLiveSet.map((g) => `${g.label} ${mib(g.bytes)} (${g.buffers})`).join(', ')}`);
       const top = [...row.blockPeaks].sort((a, b) => b.bytes - a.bytes).slice(0, 6);
       log(`  highest blocks: ${top.map((b) => `${b.block} ${mib(b.bytes)}`).join(', ')}`);
+      if (o.check) {
+        // the same call holding every activation, feed-forward unchunked (no ops.release)
+        const held = Object.create(ops) as EngineOps;
+        Object.defineProperty(held, 'release', { value: undefined });
+        const ref = (await call(held)).data;
+        let worst = 0;
+        let differing = 0;
+        ref.forEach((v, i) => {
+          const d = Math.abs(v - out.data[i]);
+          if (d !== 0 || Object.is(v, -0) !== Object.is(out.data[i], -0)) differing++;
+          worst = Math.max(worst, d);
+        });
+        row.check = { differing, maxAbsDiff: worst };
+        log(`  check against holding everything: ${differing} of ${ref.length} values differ, max |Δ| ${worst}`);
+      }
     }
     return {
       adapter: engine.info.name,
@@ -295,10 +320,12 @@ if (isMain) {
   let hold = false;
   let bindingLimit: number | undefined;
   let conceptBlend: number | undefined;
+  let check = false;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--sizes') sizes = (argv[++i] ?? '').split(',').map(Number);
     else if (argv[i] === '--accounting-only') accountingOnly = true;
     else if (argv[i] === '--hold') hold = true;
+    else if (argv[i] === '--check') check = true;
     else if (argv[i] === '--binding-limit') bindingLimit = Number(argv[++i]);
     else if (argv[i] === '--concept') conceptBlend = Number(argv[++i]);
     else if (argv[i] === '--out') out = argv[++i] ?? out;
@@ -319,6 +346,7 @@ if (isMain) {
     hold,
     bindingLimit,
     conceptBlend,
+    check,
   });
   writeFileSync(resolve(out), `${JSON.stringify(report, null, 2)}\n`);
   process.stdout.write(`wrote ${resolve(out)}\n`);

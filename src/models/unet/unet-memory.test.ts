@@ -12,7 +12,7 @@ import { assertClose } from '../../../test/close.ts';
 import { testEngine } from '../../../test/engine.ts';
 import { rng } from '../../../test/random.ts';
 import { EngineOps } from '../engine-ops.ts';
-import { SafetensorsParams, fileSource } from '../engine-params.ts';
+import { SafetensorsParams, fileSource, frozenWeightsF16 } from '../engine-params.ts';
 import type { LoraPair } from '../lora.ts';
 import { Params } from '../params.ts';
 import { unet } from './unet.ts';
@@ -31,7 +31,9 @@ describe('UNet without gradients: intermediates released, feed-forward in token 
     const engine = await testEngine();
     const f = file();
     const source = new SafetensorsParams(engine, [fileSource(f)]);
-    const params = new Params(source);
+    // and with the weights a pack holds in fp16 (the f16-weight matmul kernels)
+    const sourceF16 = new SafetensorsParams(engine, [fileSource(f)], { f16: frozenWeightsF16, f32ToF16: true });
+    let params = new Params(source);
     const ops = new EngineOps(engine);
     // The same backend without release: every activation lives until its segment (or the
     // call) returns, and without release the feed-forward is not chunked either.
@@ -97,6 +99,15 @@ describe('UNet without gradients: intermediates released, feed-forward in token 
         expect(lean.out).toEqual(held.out);
         expect(lean.peak).toBeLessThan(held.peak);
       }
+      params = new Params(sourceF16);
+      await measure(holding, 'plain', true);
+      for (const kind of ['plain', 'lora, dual α = 0.3'] as const) {
+        const held = await measure(holding, kind);
+        const lean = await measure(ops, kind);
+        expect(lean.out.every(Number.isFinite)).toBe(true);
+        expect(lean.out).toEqual(held.out);
+      }
+      params = new Params(source);
 
       // and the released, chunked path still matches diffusers (64 tokens in 4 chunks)
       const g = goldens.unet;
@@ -116,6 +127,7 @@ describe('UNet without gradients: intermediates released, feed-forward in token 
       assertClose(got, g.noise_pred.data, TOL, 'noise_pred (released, chunked) vs goldens');
     } finally {
       source.dispose();
+      sourceF16.dispose();
     }
   }, 120_000);
 
