@@ -143,7 +143,8 @@ export function transformer2d<T>(ops: TensorOps<T>, p: Params<T>, o: Transformer
     free(h);
     const d = ops.sub(adapted, prior);
     free(adapted);
-    const m = consume(ops, d, (t) => ops.mul(t, (cond.dual as { alpha: T }).alpha));
+    const alpha = cond.dual.alpha;
+    const m = consume(ops, d, (t) => ops.mul(t, alpha));
     h = ops.add(prior, m);
     free(prior);
     free(m);
