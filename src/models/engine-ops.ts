@@ -43,6 +43,7 @@ export class EngineOps implements TensorOps<Tensor, EngineIds, EngineTimes> {
   release = (x: Tensor) => {
     if (!this.engine.isGradEnabled) x.dispose();
   };
+  isGradEnabled = () => this.engine.isGradEnabled;
   constant = (values: ArrayLike<number>, shape: readonly number[]) => this.engine.tensor(values, shape);
   linear = (x: Tensor, w: Tensor, b?: Tensor | null) => linear(x, w, b ?? null);
   matmul = (a: Tensor, b: Tensor) => matmul(a, b);

@@ -35,14 +35,28 @@ export function loraLinear<T>(
   let y = ops.linear(x, m.get('weight', shape), bias ? m.get('bias', [shape[0]]) : null);
   const pair = lora?.layers.get(m.prefix);
   if (pair && lora) {
+    // Without gradients each intermediate goes back to the pool once consumed (ops.release):
+    // at 512 px y, up and its scaled copy are (B, 4096, 320) f32 = 10 MiB each.
+    const free = (t: T) => ops.release?.(t);
     let up: T;
-    if (ops.shape(pair.A).length === 2) up = ops.linear(ops.linear(x, pair.A), pair.B);
-    else {
+    if (ops.shape(pair.A).length === 2) {
+      const down = ops.linear(x, pair.A);
+      up = ops.linear(down, pair.B);
+      free(down);
+    } else {
       // One LoRA per sample: x (Bt, N, in) @ Aᵀ (Bt, in, r) @ Bᵀ (Bt, r, out)
-      const down = ops.matmul(x, ops.transpose(pair.A, [0, 2, 1]));
-      up = ops.matmul(down, ops.transpose(pair.B, [0, 2, 1]));
+      const at = ops.transpose(pair.A, [0, 2, 1]);
+      const down = ops.matmul(x, at);
+      const bt = ops.transpose(pair.B, [0, 2, 1]);
+      up = ops.matmul(down, bt);
+      for (const t of [at, down, bt]) free(t);
     }
-    y = ops.add(y, ops.scale(up, lora.scale));
+    const scaled = ops.scale(up, lora.scale);
+    free(up);
+    const sum = ops.add(y, scaled);
+    free(y);
+    free(scaled);
+    y = sum;
   }
   return y;
 }

@@ -45,6 +45,12 @@ export interface TensorOps<T, Ids = unknown, Times = unknown> {
    * is 128–256 MiB; with gradients it does nothing (the tape may still need x).
    */
   release?(x: T): void;
+  /**
+   * Engine only: whether gradients are recorded now (false inside noGrad). Inference-only
+   * rearrangements (the UNet's feed-forward in token chunks) run only where this says false;
+   * backends without it are treated as recording.
+   */
+  isGradEnabled?(): boolean;
   /** A constant tensor (masks, fixed inputs): never requires grad. */
   constant(values: ArrayLike<number>, shape: readonly number[]): T;
 

@@ -15,6 +15,12 @@ export interface UNetInputs<T, Times> {
   cond: Conditioning<T>;
   /** Recompute each resnet / transformer block in backward (backends with ops.checkpoint). */
   checkpointing?: boolean;
+  /**
+   * Without gradients the transformers' feed-forward runs over token chunks whose GEGLU
+   * projection takes at most this many bytes (default FEED_FORWARD_CHUNK_BYTES, 8 MiB); the
+   * numbers are the same — tests lower it to see several chunks at small sizes.
+   */
+  feedForwardChunkBytes?: number;
 }
 
 interface Ctx<T> {
@@ -23,6 +29,7 @@ interface Ctx<T> {
   temb: T;
   cond: Conditioning<T>;
   checkpointing: boolean;
+  feedForwardChunkBytes?: number;
 }
 
 function resnet<T>(c: Ctx<T>, p: Params<T>, x: T, ci: number, co: number, outputScaleFactor = 1): T {
@@ -45,6 +52,7 @@ function transformer<T>(c: Ctx<T>, p: Params<T>, x: T, channels: number, heads: 
     crossAttentionDim: c.cfg.cross_attention_dim,
     groups: c.cfg.norm_num_groups,
     useLinearProjection: c.cfg.use_linear_projection,
+    feedForwardChunkBytes: c.feedForwardChunkBytes,
   };
   const { cond } = c;
   if (!c.checkpointing || !c.ops.checkpoint || (cond.dual && typeof cond.dual.alpha !== 'number')) {
@@ -66,6 +74,18 @@ function transformer<T>(c: Ctx<T>, p: Params<T>, x: T, channels: number, heads: 
   return c.ops.checkpoint(run, inputs);
 }
 
+/**
+ * f(x), then x's memory back to the pool (ops.release: without gradients only) — for an
+ * activation this file made and needs no more (never the sample, the context or a skip
+ * connection still to be concatenated). At 512 px the up path's activations are 10–30 MiB
+ * each; held until the call returned they were half the UNet's peak.
+ */
+function consume<T>(ops: TensorOps<T>, x: T, f: (x: T) => T): T {
+  const y = f(x);
+  ops.release?.(x);
+  return y;
+}
+
 // 1.–3. time embedding, conv_in, down blocks, mid block. Returns the mid-block output and
 // the skip connections for the up blocks.
 function encode<T, Times>(ops: TensorOps<T, unknown, Times>, p: Params<T>, cfg: ResolvedUNetConfig, inputs: UNetInputs<T, Times>) {
@@ -80,7 +100,9 @@ function encode<T, Times>(ops: TensorOps<T, unknown, Times>, p: Params<T>, cfg: 
   const td = cfg.timeEmbedDim;
   let temb = ops.linear(tproj, te.get('linear_1.weight', [td, c0]), te.get('linear_1.bias', [td]));
   temb = ops.linear(ops.silu(temb), te.get('linear_2.weight', [td, td]), te.get('linear_2.bias', [td]));
-  const c: Ctx<T> = { ops, cfg, temb, cond: inputs.cond, checkpointing: !!inputs.checkpointing };
+  const c: Ctx<T> = { ops, cfg, temb, cond: inputs.cond, checkpointing: !!inputs.checkpointing,
+    feedForwardChunkBytes: inputs.feedForwardChunkBytes,
+  };
 
   // 2. conv_in and the down blocks; every layer's output is kept as a skip connection
   let h = ops.conv2d(inputs.sample, p.get('conv_in.weight', [c0, cfg.in_channels, 3, 3]), p.get('conv_in.bias', [c0]), { padding: 1 });
@@ -91,7 +113,8 @@ function encode<T, Times>(ops: TensorOps<T, unknown, Times>, p: Params<T>, cfg: 
     const co = ch[i];
     for (let j = 0; j < cfg.layers_per_block; j++) {
       h = resnet(c, b.sub(`resnets.${j}`), h, j === 0 ? prev : co, co);
-      if (type === 'CrossAttnDownBlock2D') h = transformer(c, b.sub(`attentions.${j}`), h, co, cfg.heads[i]);
+      // (the resnet's input is a skip connection: kept; its output, when a transformer follows, is not)
+      if (type === 'CrossAttnDownBlock2D') h = consume(ops, h, (t) => transformer(c, b.sub(`attentions.${j}`), t, co, cfg.heads[i]));
       skips.push(h);
     }
     if (i < ch.length - 1) {
@@ -109,8 +132,8 @@ function encode<T, Times>(ops: TensorOps<T, unknown, Times>, p: Params<T>, cfg: 
   const m = p.sub('mid_block');
   const s = cfg.mid_block_scale_factor ?? 1;
   h = resnet(c, m.sub('resnets.0'), h, last, last, s);
-  h = transformer(c, m.sub('attentions.0'), h, last, cfg.heads[cfg.heads.length - 1]);
-  h = resnet(c, m.sub('resnets.1'), h, last, last, s);
+  h = consume(ops, h, (t) => transformer(c, m.sub('attentions.0'), t, last, cfg.heads[cfg.heads.length - 1]));
+  h = consume(ops, h, (t) => resnet(c, m.sub('resnets.1'), t, last, last, s));
   return { h, skips, c };
 }
 
@@ -137,18 +160,20 @@ export function unet<T, Times>(ops: TensorOps<T, unknown, Times>, p: Params<T>, 
       const skip = skips.pop()!;
       const skipCh = j === n - 1 ? ci : co;
       const inCh = j === 0 ? prev : co;
-      h = ops.concat([h, skip], 1);
-      h = resnet(c, b.sub(`resnets.${j}`), h, inCh + skipCh, co);
-      if (type === 'CrossAttnUpBlock2D') h = transformer(c, b.sub(`attentions.${j}`), h, co, revHeads[i]);
+      const joined = ops.concat([h, skip], 1);
+      ops.release?.(h);
+      ops.release?.(skip);
+      h = consume(ops, joined, (t) => resnet(c, b.sub(`resnets.${j}`), t, inCh + skipCh, co));
+      if (type === 'CrossAttnUpBlock2D') h = consume(ops, h, (t) => transformer(c, b.sub(`attentions.${j}`), t, co, revHeads[i]));
     }
     if (i < ch.length - 1) {
-      h = ops.upsampleNearest2x(h);
-      h = ops.conv2d(h, b.get('upsamplers.0.conv.weight', [co, co, 3, 3]), b.get('upsamplers.0.conv.bias', [co]), { padding: 1 });
+      h = consume(ops, h, (t) => ops.upsampleNearest2x(t));
+      h = consume(ops, h, (t) => ops.conv2d(t, b.get('upsamplers.0.conv.weight', [co, co, 3, 3]), b.get('upsamplers.0.conv.bias', [co]), { padding: 1 }));
     }
     prev = co;
   });
   // 5. output head
   const c0 = ch[0];
-  h = ops.groupNorm(h, cfg.norm_num_groups, p.get('conv_norm_out.weight', [c0]), p.get('conv_norm_out.bias', [c0]), cfg.norm_eps, { silu: true });
-  return ops.conv2d(h, p.get('conv_out.weight', [cfg.out_channels, c0, 3, 3]), p.get('conv_out.bias', [cfg.out_channels]), { padding: 1 });
+  h = consume(ops, h, (t) => ops.groupNorm(t, cfg.norm_num_groups, p.get('conv_norm_out.weight', [c0]), p.get('conv_norm_out.bias', [c0]), cfg.norm_eps, { silu: true }));
+  return consume(ops, h, (t) => ops.conv2d(t, p.get('conv_out.weight', [cfg.out_channels, c0, 3, 3]), p.get('conv_out.bias', [cfg.out_channels]), { padding: 1 }));
 }
