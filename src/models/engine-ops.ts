@@ -92,7 +92,7 @@ export class EngineOps implements TensorOps<Tensor, EngineIds, EngineTimes> {
 
   broadcastTo(x: Tensor, shape: readonly number[]) {
     // A zero tensor of the target shape plus x: the add's backward sums dY back to x's shape.
-    return add(this.engine.zeros(shape), x);
+    return add(this.engine.zeros(shape, x.dtype), x);
   }
 
   embedding = (ids: EngineIds, table: Tensor) => embedding(ids.data, table, ids.shape);
