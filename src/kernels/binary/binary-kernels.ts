@@ -10,6 +10,9 @@
 //    one value of an operand broadcast along it (a splat) — and the broadcast index math is
 //    done once per four elements. Measured on llvmpipe: ≈ 3–4× faster than scalar (a CPU
 //    adapter pays per invocation and per load instruction).
+// The forwards take fp16 activations (inference, see activationDtype): the same kernels with
+// the operands and y stored as f16 (half-storage), y in the operands' dtype. Backwards are f32.
+import { bytesPerElement } from '../../engine/dtype.ts';
 import { ELEMENTWISE_WG } from '../../engine/builtin-kernels.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, f32, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
@@ -24,6 +27,7 @@ import {
   type BroadcastLayout,
 } from './broadcast.ts';
 import { elementwiseMain } from '../elementwise-main.ts';
+import { checkActivation, checkF32 } from '../unary/unary-kernels.ts';
 
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div';
 
@@ -239,10 +243,6 @@ ${VEC_LOOP(
 // Workgroups for n/4 vec4s (rounded up).
 const vecGrid = (n: number) => grid1d(Math.ceil(n / 4), VEC_WG * VEC_PER);
 
-function checkF32(op: string, ...ts: Tensor[]): void {
-  for (const t of ts) if (t.dtype !== 'f32') throw new Error(`${op}: f32 only, got ${t}`);
-}
-
 const sameShape = (a: readonly number[], b: readonly number[]) => a.join() === b.join();
 
 // a: A, b: B (broadcastable) → y: broadcastShapes(A, B)
@@ -253,8 +253,8 @@ export function binaryForward(
   b: Tensor,
   impl: ElementwiseImpl = 'vec4',
 ): Tensor {
-  checkF32(op, a, b);
-  const y = engine.empty(broadcastShapes(a.shape, b.shape));
+  checkActivation(op, engine, a, b);
+  const y = engine.empty(broadcastShapes(a.shape, b.shape), a.dtype);
   const layout = broadcastLayout(y.shape, [a.shape, b.shape]);
   const params = broadcastParams(y.size, layout);
   const mode = impl === 'vec4' ? vecMode(layout) : null;
@@ -302,13 +302,13 @@ export function binaryBackward(
 
 // x: (any) → y = s·x + t: same shape
 export function affineForward(engine: Engine, x: Tensor, s: number, t: number, impl: ElementwiseImpl = 'vec4'): Tensor {
-  checkF32('affine', x);
-  const y = engine.empty(x.shape);
+  checkActivation('affine', engine, x);
+  const y = engine.empty(x.shape, x.dtype);
   // Element ranges under the binding limit (whole vec4s: ranges start at aligned offsets).
   forEachRowRange(engine, `binary_affine (${x})`, x.size, [x, y], ([xs, ys], n) => {
     const params = [u32(n), f32(s), f32(t)];
-    // Both buffers must hold ⌈n/4⌉ whole vec4s (pool buffers always do).
-    const fits = [xs, ys].every((b) => b.bytesAvailable >= Math.ceil(n / 4) * 16);
+    // Both buffers must hold ⌈n/4⌉ whole vec4s of their dtype (pool buffers always do).
+    const fits = [xs, ys].every((b) => b.bytesAvailable >= Math.ceil(n / 4) * 4 * bytesPerElement(b.dtype));
     if (impl === 'vec4' && fits) engine.dispatch(affineVec4Kernel, [xs, ys], vecGrid(n), params);
     else engine.dispatch(affineKernel, [xs, ys], grid1d(n, ELEMENTWISE_WG), params);
   });

@@ -3,7 +3,9 @@
 // whole (same size as the output) or broadcast (size 1 or absent) become rows: the unchanged
 // kernels run on row ranges, whole operands viewed, broadcast ones bound whole. Outputs and
 // whole operands' gradients are copied into place, broadcast operands' gradients summed.
-import type { Engine } from '../../engine/engine.ts';
+// fp16 operands (inference) split the same way, every size in bytes of their dtype.
+import { bytesPerElement } from '../../engine/dtype.ts';
+import { BindingLimitError, type Engine } from '../../engine/engine.ts';
 import { chunkRows } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { binaryBackward, binaryForward, type BinaryOp } from './binary-kernels.ts';
@@ -48,7 +50,9 @@ function plan(engine: Engine, op: string, a: Tensor, b: Tensor): Plan | null {
   const yShape = broadcastShapes(a.shape, b.shape);
   const ySize = yShape.reduce((p, d) => p * d, 1);
   const limit = engine.maxBindingBytes;
-  if (Math.max(ySize * 4, a.byteLength, b.byteLength) <= limit) return null;
+  // y and the operands share one dtype (checked by the kernels).
+  const bpe = bytesPerElement(a.dtype);
+  if (Math.max(ySize * bpe, a.byteLength, b.byteLength) <= limit) return null;
   const { k, kinds } = prefixDims(yShape, [a.shape, b.shape]);
   const rows = yShape.slice(0, k).reduce((p, d) => p * d, 1);
   const perY = ySize / rows;
@@ -56,9 +60,21 @@ function plan(engine: Engine, op: string, a: Tensor, b: Tensor): Plan | null {
   const per = [a, b].map((t, i) => (kinds[i] === 'bcast' ? 0 : t.size / rows)) as [number, number];
   // Operands as big as the output are viewed; smaller ones (broadcast within a row) have
   // their rows copied out, which needs no aligned offsets.
-  const viewed = [perY * 4, ...per.filter((p) => p === perY).map((p) => p * 4)];
-  const copied = per.filter((p) => p > 0 && p < perY).map((p) => p * 4);
-  const chunk = chunkRows(engine, `${op} (${a}, ${b})`, rows, viewed, copied);
+  const viewed = [perY * bpe, ...per.filter((p) => p === perY).map((p) => p * bpe)];
+  const copied = per.filter((p) => p > 0 && p < perY).map((p) => p * bpe);
+  const what = `${op} (${a}, ${b})`;
+  // Copies move whole 4-byte words: fp16 rows of an odd number of values are copied in even
+  // numbers of rows, and the tensors must hold an even number of values so that the last
+  // range is even too. (Alignment steps are powers of two: an odd chunk has step 1.)
+  const oddRows = [perY, ...per].some((p) => (p * bpe) % 4 !== 0);
+  if (oddRows && [ySize, a.size, b.size].some((n) => (n * bpe) % 4 !== 0)) {
+    throw new Error(`${what}: an odd number of fp16 values cannot be split`);
+  }
+  let chunk = chunkRows(engine, what, rows, viewed, copied);
+  if (oddRows && chunk < rows && chunk % 2 !== 0) {
+    if (chunk === 1) throw new BindingLimitError(`${what}: two rows exceed the storage binding limit`);
+    chunk -= 1;
+  }
   const tails = [a, b].map((t) => aligned(t.shape, yShape.length).slice(k)) as [number[], number[]];
   return { rows, chunk, perY, per, tail: yShape.slice(k), tails };
 }
@@ -67,7 +83,7 @@ function rowsOf(engine: Engine, t: Tensor, i: 0 | 1, p: Plan, start: number, cou
   const per = p.per[i];
   if (per === 0) return t;
   if (per === p.perY) return engine.view(t, start * per, [count, ...p.tails[i]]);
-  const out = engine.empty([count, ...p.tails[i]]);
+  const out = engine.empty([count, ...p.tails[i]], t.dtype);
   engine.copyInto(out, 0, t, start * per, count * per);
   return out;
 }
@@ -76,7 +92,7 @@ function rowsOf(engine: Engine, t: Tensor, i: 0 | 1, p: Plan, start: number, cou
 export function binaryForwardSplit(engine: Engine, op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const p = plan(engine, op, a, b);
   if (!p || p.chunk >= p.rows) return binaryForward(engine, op, a, b);
-  const y = engine.empty(broadcastShapes(a.shape, b.shape));
+  const y = engine.empty(broadcastShapes(a.shape, b.shape), a.dtype);
   for (let s = 0; s < p.rows; s += p.chunk) {
     const n = Math.min(p.chunk, p.rows - s);
     engine.scope(() => {

@@ -3,9 +3,11 @@
 // every slice is a run of `len` consecutive floats per outer row, at some offset in rows of
 // another length. One strided row-copy kernel does it all: a concat (or the backward of a
 // slice) is one copy per piece into the big array, its backward (or a slice) one copy out.
+import { activationDtype } from '../../engine/activation-dtype.ts';
 import { ELEMENTWISE_WG } from '../../engine/builtin-kernels.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, grid1d, u32, WGSL_FLAT_INDEX } from '../../engine/kernel.ts';
+import { bytesPerElement } from '../../engine/dtype.ts';
 import { chunkRows } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { elementwiseMain } from '../elementwise-main.ts';
@@ -41,29 +43,69 @@ interface RowCopy {
 /** Above this many rows, tensors over the binding limit use the kernel on row ranges instead of one buffer copy per row. */
 const MAX_ROW_COPIES = 1024;
 
+function dispatchRowCopy(engine: Engine, src: Tensor, dst: Tensor, c: RowCopy): void {
+  const n = c.outer * c.len;
+  engine.dispatch(rowCopyKernel, [src, dst], grid1d(n, ELEMENTWISE_WG), [
+    u32(n), u32(c.len), u32(c.srcRow), u32(c.srcOffset), u32(c.dstRow), u32(c.dstOffset),
+  ]); // prettier-ignore
+}
+
 function rowCopy(engine: Engine, src: Tensor, dst: Tensor, c: RowCopy): void {
-  const dispatch = (s: Tensor, d: Tensor, outer: number) => {
-    const n = outer * c.len;
-    engine.dispatch(rowCopyKernel, [s, d], grid1d(n, ELEMENTWISE_WG), [
-      u32(n), u32(c.len), u32(c.srcRow), u32(c.srcOffset), u32(c.dstRow), u32(c.dstOffset),
-    ]); // prettier-ignore
-  };
   const limit = engine.maxBindingBytes;
-  if (src.byteLength <= limit && dst.byteLength <= limit) return dispatch(src, dst, c.outer);
+  if (src.byteLength <= limit && dst.byteLength <= limit) return dispatchRowCopy(engine, src, dst, c);
   // Tensors above the binding limit (skip connections of 512 px VAE/UNet activations): each
-  // row's run is contiguous, so a few long rows are buffer copies, which bind nothing.
+  // row's run is contiguous, so a few long rows are buffer copies, which bind nothing —
+  // where they are whole 4-byte words (always in fp32; in fp16 with even runs and offsets),
+  // else the kernel copies the run through aligned windows (copyRun).
+  const bpe = bytesPerElement(dst.dtype);
+  const words = bpe === 4 || [c.len, c.srcRow, c.srcOffset, c.dstRow, c.dstOffset].every((v) => v % 2 === 0);
   if (c.outer <= MAX_ROW_COPIES) {
     for (let o = 0; o < c.outer; o++) {
-      engine.copyInto(dst, o * c.dstRow + c.dstOffset, src, o * c.srcRow + c.srcOffset, c.len);
+      const [s, d] = [o * c.srcRow + c.srcOffset, o * c.dstRow + c.dstOffset];
+      if (words) engine.copyInto(dst, d, src, s, c.len);
+      else copyRun(engine, src, s, dst, d, c.len);
     }
     return;
   }
   // Many short rows: the kernel on aligned ranges of rows.
-  const chunk = chunkRows(engine, `row_copy (${src} → ${dst})`, c.outer, [c.srcRow * 4, c.dstRow * 4]);
+  const chunk = chunkRows(engine, `row_copy (${src} → ${dst})`, c.outer, [c.srcRow * bpe, c.dstRow * bpe]);
   for (let o = 0; o < c.outer; o += chunk) {
     const m = Math.min(chunk, c.outer - o);
     engine.scope(() =>
-      dispatch(engine.view(src, o * c.srcRow, [m * c.srcRow]), engine.view(dst, o * c.dstRow, [m * c.dstRow]), m),
+      dispatchRowCopy(
+        engine,
+        engine.view(src, o * c.srcRow, [m * c.srcRow]),
+        engine.view(dst, o * c.dstRow, [m * c.dstRow]),
+        {
+          ...c,
+          outer: m,
+        },
+      ),
+    );
+  }
+}
+
+// dst[d … d + len) = src[s … s + len) by the kernel, through views that start at the aligned
+// offset at or before each end's start (the rest is the kernel's offset) and pieces that fit
+// one binding: for fp16 runs that are not whole 4-byte words, which buffer copies need.
+function copyRun(engine: Engine, src: Tensor, s: number, dst: Tensor, d: number, len: number): void {
+  const bpe = bytesPerElement(dst.dtype);
+  const unit = engine.bindingAlignment / bpe;
+  const most = Math.floor(engine.maxBindingBytes / bpe) - unit;
+  if (most < 1) throw new Error(`row_copy (${src} → ${dst}): the binding limit is below one aligned window`);
+  for (let done = 0; done < len; done += most) {
+    const n = Math.min(most, len - done);
+    const s0 = Math.floor((s + done) / unit) * unit;
+    const d0 = Math.floor((d + done) / unit) * unit;
+    engine.scope(() =>
+      dispatchRowCopy(engine, engine.view(src, s0, [s + done - s0 + n]), engine.view(dst, d0, [d + done - d0 + n]), {
+        outer: 1,
+        len: n,
+        srcRow: 0,
+        srcOffset: s + done - s0,
+        dstRow: 0,
+        dstOffset: d + done - d0,
+      }),
     );
   }
 }
@@ -95,9 +137,10 @@ export function concatShape(shapes: readonly (readonly number[])[], axis: number
   return first.map((d, k) => (k === axis ? shapes.reduce((a, s) => a + s[axis], 0) : d));
 }
 
-// xs[i]: (…, n_i, …) along axis → y: (…, Σ n_i, …)
+// xs[i]: (…, n_i, …) along axis → y: (…, Σ n_i, …), in their dtype (fp16 at inference:
+// activationDtype)
 export function concatForward(engine: Engine, xs: readonly Tensor[], axis: number): Tensor {
-  xs.forEach((x) => checkF32('concat', x));
+  const dtype = activationDtype('concat', ...xs);
   const a = normalizeAxis(axis, xs[0]?.rank ?? 0, 'concat');
   const shape = concatShape(
     xs.map((x) => x.shape),
@@ -105,7 +148,7 @@ export function concatForward(engine: Engine, xs: readonly Tensor[], axis: numbe
   );
   const outer = prod(shape.slice(0, a));
   const inner = prod(shape.slice(a + 1));
-  const y = engine.empty(shape);
+  const y = engine.empty(shape, dtype);
   let offset = 0;
   for (const x of xs) {
     const len = x.shape[a] * inner;
@@ -163,12 +206,16 @@ function checkSlice(shape: readonly number[], axis: number, start: number, lengt
   return a;
 }
 
-// x: (…, n, …) → y: (…, length, …), entries start … start + length − 1 along axis
+// x: (…, n, …) → y: (…, length, …), entries start … start + length − 1 along axis, in x's
+// dtype (fp16 at inference: activationDtype)
 export function sliceForward(engine: Engine, x: Tensor, axis: number, start: number, length: number): Tensor {
-  checkF32('slice', x);
+  const dtype = activationDtype('slice', x);
   const a = checkSlice(x.shape, axis, start, length);
   const inner = prod(x.shape.slice(a + 1));
-  const y = engine.empty(x.shape.map((d, k) => (k === a ? length : d)));
+  const y = engine.empty(
+    x.shape.map((d, k) => (k === a ? length : d)),
+    dtype,
+  );
   const len = length * inner;
   const outer = prod(x.shape.slice(0, a));
   rowCopy(engine, x, y, {

@@ -38,6 +38,7 @@ struct Params {
   Cout: u32, Ho: u32, Wo: u32, kh: u32,
   kw: u32, stride: u32, padTop: i32, padLeft: i32,
   blocksX: u32, total: u32, hasBias: u32, rowsPerSplit: u32,
+  accumulate: u32, biasOffset: u32,
 }`;
 
 const ENTRY = /* wgsl */ `fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
@@ -64,6 +65,13 @@ const LOADER = (fn: string, arr: string, lim: string) => /* wgsl */ `
 fn ${fn}(row: u32, ix: i32) -> f32 {
   let v = ${arr}[row + u32(clamp(ix, 0, i32(${lim}) - 1))];
   return select(0.0, v, ix >= 0 && ix < i32(${lim}));
+}`;
+
+// What y already holds where the forward accumulates (a split over input channels), else 0.
+const Y_PREV = /* wgsl */ `
+fn yPrev(i: u32) -> f32 {
+  if (p.accumulate != 0u) { return y[i]; }
+  return 0.0;
 }`;
 
 // The frame every direct kernel shares: its bindings and row loaders, and one invocation g
@@ -140,7 +148,7 @@ ${fmaBlock(
     : generic;
   return directFrame(
     [ro(0, 'x'), ro(1, 'w'), ro(2, 'bias'), rw(3, 'y'), uni(4)],
-    [LOADER('ldx', 'x', 'p.W')],
+    [LOADER('ldx', 'x', 'p.W'), Y_PREV],
     /* wgsl */ `  let ox0 = (g % p.blocksX) * ${DIRECT_PX}u;
   var r = g / p.blocksX;
   let oy = r % p.Ho;
@@ -149,7 +157,7 @@ ${fmaBlock(
   let co0 = (r / p.B) * ${DIRECT_CO}u;
   let ckk = p.Cin * p.kh * p.kw;
 ${CI.map((i) => `  let wr${i} = min(co0 + ${i}u, p.Cout - 1u) * ckk;`).join('\n')}
-${CI.map((i) => `  let bias${i} = select(0.0, bias[min(co0 + ${i}u, p.Cout - 1u)], p.hasBias != 0u);`).join('\n')}
+${CI.map((i) => `  let bias${i} = select(0.0, bias[min(co0 + ${i}u, p.Cout - 1u) + p.biasOffset], p.hasBias != 0u);`).join('\n')}
 ${accDecl((i) => `bias${i}`)}
   let si = i32(p.stride);
   let ixBase = i32(ox0 * p.stride) - p.padLeft;
@@ -167,7 +175,7 @@ ${body}
 ${CI.map(
   (i) => `  if (co0 + ${i}u < p.Cout) {
     let o = ((b * p.Cout + co0 + ${i}u) * p.Ho + oy) * p.Wo + ox0;
-${PXI.map((j) => `    if (ox0 + ${j}u < p.Wo) { y[o + ${j}u] = acc${i}_${j >> 2}[${j & 3}]; }`).join('\n')}
+${PXI.map((j) => `    if (ox0 + ${j}u < p.Wo) { y[o + ${j}u] = acc${i}_${j >> 2}[${j & 3}] + yPrev(o + ${j}u); }`).join('\n')}
   }`,
 ).join('\n')}`,
   );

@@ -3,7 +3,7 @@
 // (unpack2x16float) on a device created without it — for the naive, tuned and direct kernels,
 // forward and dX, against the float64 reference on the same fp16-rounded weight.
 import { describe, expect, it } from 'vitest';
-import { roundToF16 } from '../../engine/dtype.ts';
+import { roundToF16, type DType } from '../../engine/dtype.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { testEngine, testEngineWithoutF16 } from '../../../test/engine.ts';
 import { assertClose } from '../../../test/close.ts';
@@ -21,11 +21,12 @@ import { conv2d } from './conv2d.ts';
 
 const TOL = { rtol: 2e-5, atol: 1e-5 };
 
-// The kw = 3 stride-1 bodies and the generic ones; stride 2 (every dX phase); an odd 1×1.
-const CASES: { name: string; x: number[]; w: number[]; opts: Conv2dOptions; bias: boolean }[] = [
-  { name: '3x3 pad 1', x: [2, 3, 7, 9], w: [5, 3, 3, 3], opts: { padding: 1 }, bias: true },
-  { name: '3x3 pad 1 stride 2', x: [1, 4, 7, 8], w: [6, 4, 3, 3], opts: { padding: 1, stride: 2 }, bias: false },
-  { name: '1x1', x: [2, 5, 3, 3], w: [7, 5, 1, 1], opts: {}, bias: true },
+// The kw = 3 stride-1 bodies and the generic ones; stride 2 (every dX phase); an odd 1×1
+// with an fp16 bias (read through the same accessor as the weight).
+const CASES: { name: string; x: number[]; w: number[]; opts: Conv2dOptions; bias: DType | null }[] = [
+  { name: '3x3 pad 1', x: [2, 3, 7, 9], w: [5, 3, 3, 3], opts: { padding: 1 }, bias: 'f32' },
+  { name: '3x3 pad 1 stride 2', x: [1, 4, 7, 8], w: [6, 4, 3, 3], opts: { padding: 1, stride: 2 }, bias: null },
+  { name: '1x1, fp16 bias', x: [2, 5, 3, 3], w: [7, 5, 1, 1], opts: {}, bias: 'f16' },
 ];
 
 const engines: [string, () => Promise<Engine>][] = [
@@ -70,13 +71,14 @@ describe('conv2d with an fp16 weight', () => {
           ),
         );
         const bs = c.bias ? r.normals(c.w[0]) : null;
+        if (bs && c.bias === 'f16') bs.set(roundToF16(bs));
         const dYs = r.normals(g.B * g.Cout * Ho * Wo);
         const yRef = conv2dForwardRef(g, xs, ws, bs);
         const { dX: dXRef } = conv2dBackwardRef(g, xs, ws, dYs);
         await e.scopeAsync(async () => {
           const x = e.tensor(xs, c.x);
           const w = e.tensor(ws, c.w, { dtype: 'f16' });
-          const b = bs ? e.tensor(bs, [c.w[0]]) : null;
+          const b = bs && c.bias ? e.tensor(bs, [c.w[0]], { dtype: c.bias }) : null;
           const dY = e.tensor(dYs, [g.B, g.Cout, Ho, Wo]);
           for (const impl of ['naive', 'tuned', 'direct'] as const) {
             const o = { ...c.opts, impl };

@@ -13,6 +13,7 @@
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, grid, grid1d, i32, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
 import type { Tensor } from '../../engine/tensor.ts';
+import { activationDtype } from '../../engine/activation-dtype.ts';
 import { weightStore, weightVariant, type WeightStore } from '../../engine/weight-variant.ts';
 import { isSoftwareAdapter } from '../matmul/matmul-kernels.ts';
 import { DIRECT_CO, DIRECT_DX_CI, DIRECT_PX, DIRECT_WG, directKernel, directKernels } from './conv2d-direct-kernels.ts';
@@ -82,7 +83,7 @@ struct Params {
   Cout: u32, Ho: u32, Wo: u32, kh: u32,
   kw: u32, stride: u32, padTop: u32, padLeft: u32,
   M: u32, N: u32, K: u32, tilesN: u32,
-  kChunk: u32, hasBias: u32,
+  kChunk: u32, hasBias: u32, accumulate: u32, biasOffset: u32,
 }`;
 
 interface Gemm {
@@ -93,15 +94,24 @@ interface Gemm {
   kChunk: number;
 }
 
+/** How a forward stores: y = or y += (split over input channels), bias from element biasOffset. */
+interface ForwardStore {
+  hasBias: boolean;
+  accumulate: boolean;
+  biasOffset: number;
+}
+
+const NO_STORE: ForwardStore = { hasBias: false, accumulate: false, biasOffset: 0 };
+
 // Struct order of PARAMS.
-function params(g: ConvGeometry, gemm: Gemm = { M: 0, N: 0, K: 0, tilesN: 0, kChunk: 0 }, hasBias = false) {
+function params(g: ConvGeometry, gemm: Gemm = { M: 0, N: 0, K: 0, tilesN: 0, kChunk: 0 }, s = NO_STORE) {
   const { Ho, Wo } = convOutputSize(g);
   return [
     u32(g.B), u32(g.Cin), u32(g.H), u32(g.W),
     u32(g.Cout), u32(Ho), u32(Wo), u32(g.kh),
     u32(g.kw), u32(g.stride), u32(g.padTop), u32(g.padLeft),
     u32(gemm.M), u32(gemm.N), u32(gemm.K), u32(gemm.tilesN),
-    u32(gemm.kChunk), u32(hasBias ? 1 : 0),
+    u32(gemm.kChunk), u32(s.hasBias ? 1 : 0), u32(s.accumulate ? 1 : 0), u32(s.biasOffset),
   ]; // prettier-ignore
 }
 
@@ -192,7 +202,7 @@ const naiveForwardKernel = (): KernelDef =>
   let oy = (i / p.Wo) % p.Ho;
   let co = (i / (p.Wo * p.Ho)) % p.Cout;
   let bi = i / (p.Wo * p.Ho * p.Cout);
-  var s = select(0.0, bias[co], p.hasBias != 0u);
+  var s = select(0.0, bias[co + p.biasOffset], p.hasBias != 0u);
   for (var ci = 0u; ci < p.Cin; ci++) {
     for (var ky = 0u; ky < p.kh; ky++) {
       for (var kx = 0u; kx < p.kw; kx++) {
@@ -200,6 +210,7 @@ const naiveForwardKernel = (): KernelDef =>
       }
     }
   }
+  if (p.accumulate != 0u) { s += y[i]; }
   y[i] = s;`,
   );
 
@@ -331,7 +342,10 @@ fn loadB(k: u32, n: u32) -> f32 {
 }
 fn store(m: u32, n: u32, _split: u32, v: f32) {
   let hw = p.Ho * p.Wo;
-  y[((n / hw) * p.Cout + m) * hw + n % hw] = v + select(0.0, bias[m], p.hasBias != 0u);
+  let i = ((n / hw) * p.Cout + m) * hw + n % hw;
+  var s = v + select(0.0, bias[m + p.biasOffset], p.hasBias != 0u);
+  if (p.accumulate != 0u) { s += y[i]; }
+  y[i] = s;
 }`;
   }
   if (mode === 'dx') {
@@ -474,13 +488,14 @@ function pickImpl(engine: Engine, impl: Conv2dImpl | undefined, M: number): 'nai
 }
 
 // Struct order of DIRECT_PARAMS.
-function directParams(g: ConvGeometry, blocksX: number, total: number, hasBias = false, rowsPerSplit = 0) {
+function directParams(g: ConvGeometry, blocksX: number, total: number, s = NO_STORE, rowsPerSplit = 0) {
   const { Ho, Wo } = convOutputSize(g);
   return [
     u32(g.B), u32(g.Cin), u32(g.H), u32(g.W),
     u32(g.Cout), u32(Ho), u32(Wo), u32(g.kh),
     u32(g.kw), u32(g.stride), i32(g.padTop), i32(g.padLeft),
-    u32(blocksX), u32(total), u32(hasBias ? 1 : 0), u32(rowsPerSplit),
+    u32(blocksX), u32(total), u32(s.hasBias ? 1 : 0), u32(rowsPerSplit),
+    u32(s.accumulate ? 1 : 0), u32(s.biasOffset),
   ]; // prettier-ignore
 }
 
@@ -511,13 +526,15 @@ const checkF32 = (what: string, ...ts: (Tensor | null)[]) => {
   for (const t of ts) if (t && t.dtype !== 'f32') throw new Error(`${what}: f32 only, got ${t}`);
 };
 
-// The weight (binding `w`) may be fp16 — a frozen weight kept at half size — and is then
-// read through weight-variant.ts's accessor; activations, bias and gradients are f32.
+// The weight (binding `w`) and the bias may be fp16 — frozen weights kept at half size — and
+// are then read through weight-variant.ts's accessor. Activations x and y are f32, or fp16 at
+// inference (activationDtype; half-storage.ts rewrites their bindings); gradients are f32.
 const checkWeight = (what: string, w: Tensor) => {
   if (w.dtype !== 'f32' && w.dtype !== 'f16') throw new Error(`${what}: f32 or f16 weight only, got ${w}`);
 };
 
-// x: (B, Cin, H, W), weight: (Cout, Cin, kh, kw), bias: (Cout) | null → y: (B, Cout, Ho, Wo)
+// x: (B, Cin, H, W), weight: (Cout, Cin, kh, kw), bias: (Cout) | null → y: (B, Cout, Ho, Wo),
+// in x's dtype.
 export function conv2dForward(
   engine: Engine,
   x: Tensor,
@@ -525,32 +542,67 @@ export function conv2dForward(
   bias: Tensor | null,
   opts: Conv2dKernelOptions = {},
 ): Tensor {
-  checkF32('conv2d', x, bias);
-  checkWeight('conv2d', weight);
-  const w = (k: KernelDef) => weightVariant(k, 'w', weightStore(engine, weight));
+  const dtype = activationDtype('conv2d', x);
   const g = conv2dGeometry(x.shape, weight.shape, opts);
+  const { Ho, Wo } = convOutputSize(g);
   if (bias && (bias.rank !== 1 || bias.shape[0] !== g.Cout))
     throw new Error(`conv2d: bias ${bias} for ${g.Cout} channels`);
+  const y = engine.empty([g.B, g.Cout, Ho, Wo], dtype);
+  conv2dForwardInto(engine, x, weight, bias, y, opts);
+  return y;
+}
+
+export interface Conv2dIntoOptions extends Conv2dKernelOptions {
+  /** y += conv instead of y = conv: the blocks of a split over input channels sum in place. */
+  accumulate?: boolean;
+  /** The bias of output channel co is bias[biasOffset + co] (a block of output channels). */
+  biasOffset?: number;
+}
+
+// x: (B, Cin, H, W), weight: (Cout, Cin, kh, kw), bias: (≥ biasOffset + Cout) | null,
+// y: (B, Cout, Ho, Wo) in x's dtype (a view into a bigger output, in the split).
+export function conv2dForwardInto(
+  engine: Engine,
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null,
+  y: Tensor,
+  opts: Conv2dIntoOptions = {},
+): void {
+  activationDtype('conv2d', x, y);
+  checkWeight('conv2d', weight);
+  if (bias) checkWeight('conv2d bias', bias);
+  const g = conv2dGeometry(x.shape, weight.shape, opts);
+  const biasOffset = opts.biasOffset ?? 0;
+  if (bias && (bias.rank !== 1 || bias.shape[0] < biasOffset + g.Cout))
+    throw new Error(`conv2d: bias ${bias} for ${g.Cout} channels from ${biasOffset}`);
   const { Ho, Wo } = convOutputSize(g);
-  const y = engine.empty([g.B, g.Cout, Ho, Wo]);
+  const want = [g.B, g.Cout, Ho, Wo];
+  if (y.shape.join() !== want.join()) throw new Error(`conv2d: output ${y}, expected [${want.join(',')}]`);
+  const store: ForwardStore = { hasBias: !!bias, accumulate: !!opts.accumulate, biasOffset };
+  const k = (kernel: KernelDef) =>
+    weightVariant(
+      weightVariant(kernel, 'w', weightStore(engine, weight)),
+      'bias',
+      bias ? weightStore(engine, bias) : null,
+    );
   const buffers = [x, weight, bias ?? weight, y];
   const impl = pickImpl(engine, opts.impl, g.Cout);
   if (impl === 'direct') {
     const blocksX = blocks(Wo, DIRECT_PX);
     const total = blocksX * Ho * g.B * blocks(g.Cout, DIRECT_CO);
     engine.dispatch(
-      w(directKernel('forward', k3s1(g))),
+      k(directKernel('forward', k3s1(g))),
       buffers,
       grid1d(total, DIRECT_WG),
-      directParams(g, blocksX, total, !!bias),
+      directParams(g, blocksX, total, store),
     );
   } else if (impl === 'tuned') {
     const plan = planGemm(g.Cout, g.B * Ho * Wo, g.Cin * g.kh * g.kw);
-    engine.dispatch(w(tunedKernel('forward')), buffers, plan.workgroups, params(g, plan.gemm, !!bias));
+    engine.dispatch(k(tunedKernel('forward')), buffers, plan.workgroups, params(g, plan.gemm, store));
   } else {
-    engine.dispatch(w(naiveForwardKernel()), buffers, grid1d(y.size, NAIVE_WG), params(g, undefined, !!bias));
+    engine.dispatch(k(naiveForwardKernel()), buffers, grid1d(y.size, NAIVE_WG), params(g, undefined, store));
   }
-  return y;
 }
 
 // dY: (B, Cout, Ho, Wo), weight: (Cout, Cin, kh, kw) → dX: xShape = (B, Cin, H, W)
@@ -615,7 +667,7 @@ export function conv2dBackwardWeight(
     const splits = Math.ceil(rows / rowsPerSplit);
     const total = perSplit * splits;
     const out = splits === 1 ? dW : engine.empty([splits, dW.size]);
-    const p = directParams(g, blocksX, total, false, rowsPerSplit);
+    const p = directParams(g, blocksX, total, NO_STORE, rowsPerSplit);
     engine.dispatch(directKernel('dw', k33s1), [x, dY, out], grid1d(total, DIRECT_WG), p);
     if (splits > 1) {
       engine.dispatch(splitSumKernel, [out, dW], grid1d(dW.size, NAIVE_WG), [u32(dW.size), u32(splits)]);

@@ -2,8 +2,13 @@
 // are 512 MiB; in the decoder one 256-channel 512 px image alone is 256 MiB). The unchanged
 // kernels run on blocks: ranges of whole images while one image's input and output fit,
 // else one image at a time in ranges of input channels (summed: y = Σ conv(x[ci], w[:, ci]))
-// and of output channels (also when only the weight is above the limit). Outputs are copied
-// into place, weight blocks copied out of the weight; dW and dBias sum over images.
+// and of output channels (also when only the weight is above the limit). Weight blocks are
+// copied out of the weight. The forward writes each block straight into its view of y and
+// sums input-channel blocks there (the kernel's accumulate flag), so it needs no partial
+// outputs (with fp16 activations each block's sum is then rounded to fp16 once); the
+// backward's blocks are copied into place, and dW and dBias sum over images.
+import { activationDtype } from '../../engine/activation-dtype.ts';
+import { bytesPerElement } from '../../engine/dtype.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { chunkRows } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
@@ -13,6 +18,7 @@ import {
   conv2dBackwardInput,
   conv2dBackwardWeight,
   conv2dForward,
+  conv2dForwardInto,
   conv2dGeometry,
   type Conv2dKernelOptions,
 } from './conv2d-kernels.ts';
@@ -43,20 +49,24 @@ interface Block {
   co: number;
 }
 
+// `xBytes`: bytes per element of x and y (or dX and dY), 2 for fp16 activations; `wBytes`:
+// of the weight (or dW), 2 for a frozen fp16 weight.
 function plan(
   engine: Engine,
   xShape: readonly number[],
   wShape: readonly number[],
   opts: Conv2dKernelOptions,
   what: string,
+  xBytes: number,
+  wBytes: number,
 ): Plan | null {
   const g = conv2dGeometry(xShape, wShape, opts);
   const { Ho, Wo } = convOutputSize(g);
   const [HW, HoWo, K] = [g.H * g.W, Ho * Wo, g.kh * g.kw];
-  const inImg = g.Cin * HW * 4;
-  const outImg = g.Cout * HoWo * 4;
+  const inImg = g.Cin * HW * xBytes;
+  const outImg = g.Cout * HoWo * xBytes;
   const limit = engine.maxBindingBytes;
-  const weightFits = g.Cout * g.Cin * K * 4 <= limit;
+  const weightFits = g.Cout * g.Cin * K * wBytes <= limit;
   if (g.B * Math.max(inImg, outImg) <= limit && weightFits) return null;
   const base = { B: g.B, Cin: g.Cin, Cout: g.Cout, H: g.H, W: g.W, HW, HoWo, K };
   const desc = `${what} (x [${xShape.join(',')}], weight [${wShape.join(',')}])`;
@@ -70,9 +80,21 @@ function plan(
     throw new Error(`${desc}: channel ranges are needed but images do not start at aligned offsets`);
   }
   // Input channels first, leaving room for the smallest aligned output range's weight block.
-  const minCo = Math.min(g.Cout, align / gcd(HoWo * 4, align));
-  const ci = chunkRows(engine, desc, g.Cin, [HW * 4], [minCo * K * 4]);
-  return { ...base, nb: 1, ci, co: chunkRows(engine, desc, g.Cout, [HoWo * 4], [ci * K * 4]) };
+  const minCo = Math.min(g.Cout, align / gcd(HoWo * xBytes, align));
+  const ci = even(wBytes, g.Cin, chunkRows(engine, desc, g.Cin, [HW * xBytes], [minCo * K * wBytes]), desc);
+  const co = even(wBytes, g.Cout, chunkRows(engine, desc, g.Cout, [HoWo * xBytes], [ci * K * wBytes]), desc);
+  return { ...base, nb: 1, ci, co };
+}
+
+// An fp16 weight's blocks are buffer copies of 4-byte-aligned runs: with an even channel
+// count, even channel ranges keep every run even. (chunkRows' steps are powers of two, so
+// rounding down to even keeps a chunk aligned.)
+function even(wBytes: number, total: number, chunk: number, desc: string): number {
+  if (wBytes === 4 || chunk >= total || chunk % 2 === 0) return chunk;
+  if (chunk === 1 || total % 2 !== 0) {
+    throw new Error(`${desc}: an fp16 weight's channel blocks need an even channel count and room for two channels`);
+  }
+  return chunk - 1;
 }
 
 function gcd(a: number, b: number): number {
@@ -153,38 +175,28 @@ export function conv2dForwardSplit(
   bias: Tensor | null,
   opts: Conv2dKernelOptions = {},
 ): Tensor {
-  const p = plan(engine, x.shape, weight.shape, opts, 'conv2d');
+  const dtype = activationDtype('conv2d', x);
+  const p = plan(engine, x.shape, weight.shape, opts, 'conv2d', bytesPerElement(dtype), bytesPerElement(weight.dtype));
   if (!p) return conv2dForward(engine, x, weight, bias, opts);
-  if (p.nb >= p.B && p.co >= p.Cout) {
-    // One output block (only input channels are split): the running sum is y itself, so no
-    // separate y and no copy — one output-sized buffer less at the peak (the 512 px VAE
-    // decode's 256→128 resnet conv on a 128 MiB binding limit: 896 → 768 MiB).
-    let y: Tensor | null = null;
-    for (const k of blocks(p, 'forward')) {
-      engine.scope(() => {
-        const b = bias && k.ci0 === 0 ? sub(engine, bias, k.co0, k.co) : null;
-        const part = conv2dForward(engine, xView(engine, x, p, k), weightBlock(engine, weight, p, k), b, opts);
-        if (y) engine.accumulate(y, part);
-        else y = engine.keep(part);
-      });
-    }
-    return engine.adopt(y!);
-  }
   const g = conv2dGeometry(x.shape, weight.shape, opts);
   const { Ho, Wo } = convOutputSize(g);
-  const y = engine.empty([p.B, p.Cout, Ho, Wo]);
-  const sums = new Summer(engine, (sum, key) => {
-    const [b0, co0] = key.split(',').map(Number);
-    place(engine, y, p.Cout, p.HoWo, b0, co0, sum);
-  });
+  const y = engine.empty([p.B, p.Cout, Ho, Wo], dtype);
   for (const k of blocks(p, 'forward')) {
-    engine.scope(() => {
-      const b = bias && k.ci0 === 0 ? sub(engine, bias, k.co0, k.co) : null;
-      const part = conv2dForward(engine, xView(engine, x, p, k), weightBlock(engine, weight, p, k), b, opts);
-      sums.add(`${k.b0},${k.co0}`, part);
-    });
+    engine.scope(() =>
+      conv2dForwardInto(
+        engine,
+        xView(engine, x, p, k),
+        weightBlock(engine, weight, p, k),
+        k.ci0 === 0 ? bias : null,
+        yView(engine, y, p, k),
+        {
+          ...opts,
+          accumulate: k.ci0 > 0,
+          biasOffset: k.co0,
+        },
+      ),
+    );
   }
-  sums.finish();
   return y;
 }
 
@@ -196,7 +208,7 @@ export function conv2dBackwardInputSplit(
   dY: Tensor,
   opts: Conv2dKernelOptions = {},
 ): Tensor {
-  const p = plan(engine, xShape, weight.shape, opts, 'conv2d backward (dX)');
+  const p = plan(engine, xShape, weight.shape, opts, 'conv2d backward (dX)', 4, bytesPerElement(weight.dtype));
   if (!p) return conv2dBackwardInput(engine, xShape, weight, dY, opts);
   const dX = engine.empty(xShape);
   const sums = new Summer(engine, (sum, key) => {
@@ -227,7 +239,7 @@ export function conv2dBackwardWeightSplit(
   dY: Tensor,
   opts: Conv2dKernelOptions = {},
 ): Tensor {
-  const p = plan(engine, x.shape, wShape, opts, 'conv2d backward (dW)');
+  const p = plan(engine, x.shape, wShape, opts, 'conv2d backward (dW)', 4, 4);
   if (!p) return conv2dBackwardWeight(engine, x, wShape, dY, opts);
   const dW = engine.empty(wShape);
   const sums = new Summer(engine, (sum, key) => {
@@ -259,7 +271,7 @@ export function conv2dBackwardBiasSplit(
   dY: Tensor,
   opts: Conv2dKernelOptions = {},
 ): Tensor {
-  const p = plan(engine, xShape, wShape, opts, 'conv2d backward (dBias)');
+  const p = plan(engine, xShape, wShape, opts, 'conv2d backward (dBias)', 4, 4);
   if (!p) return conv2dBackwardBias(engine, dY);
   const dBias = engine.empty([p.Cout]);
   const sums = new Summer(engine, (sum, key) => engine.copyInto(dBias, Number(key), sum));
@@ -269,10 +281,4 @@ export function conv2dBackwardBiasSplit(
   }
   sums.finish();
   return dBias;
-}
-
-function sub(engine: Engine, t: Tensor, start: number, n: number): Tensor {
-  const out = engine.empty([n]);
-  engine.copyInto(out, 0, t, start, n);
-  return out;
 }

@@ -10,7 +10,7 @@ import { defineKernel, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef } from '../.
 import { forEachRowRange } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { geluWgsl, type GeluApproximate } from '../gelu/gelu-kernels.ts';
-import { VEC_PER, VEC_WG, type UnaryImpl } from '../unary/unary-kernels.ts';
+import { checkActivation, checkF32, VEC_PER, VEC_WG, type UnaryImpl } from '../unary/unary-kernels.ts';
 import { elementwiseMain, WGSL_ELEMENTWISE_ENTRY as ENTRY } from '../elementwise-main.ts';
 
 export type GegluImpl = UnaryImpl;
@@ -138,8 +138,10 @@ export function gegluForward(
   approximate: GeluApproximate = 'none',
   impl: GegluImpl = 'vec4',
 ): Tensor {
+  checkActivation('geglu', engine, x);
   const f = halfWidth(x);
-  const y = engine.empty([...x.shape.slice(0, -1), f]);
+  // y in x's dtype: fp16 activations (inference) stay fp16, stored through half-storage.
+  const y = engine.empty([...x.shape.slice(0, -1), f], x.dtype);
   dispatch(engine, impl, forwardVec4Kernels[approximate], forwardKernels[approximate], [x, y], y.size, f);
   return y;
 }
@@ -152,6 +154,7 @@ export function gegluBackward(
   approximate: GeluApproximate = 'none',
   impl: GegluImpl = 'vec4',
 ): Tensor {
+  checkF32('geglu backward', x, dY);
   const f = halfWidth(x);
   const dX = engine.empty(x.shape);
   dispatch(engine, impl, backwardVec4Kernels[approximate], backwardKernels[approximate], [x, dY, dX], dY.size, f);

@@ -24,6 +24,7 @@
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, f32, grid, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
 import type { Tensor } from '../../engine/tensor.ts';
+import { weightStore, weightVariant } from '../../engine/weight-variant.ts';
 import {
   laneHelpers,
   meanAndRstd,
@@ -286,11 +287,13 @@ export interface GroupNormShape {
   channelsPerGroup: number;
 }
 
-/** Validates x: (B, C, ...spatial), weight/bias: (C), C divisible by groups; f32 only. */
+/**
+ * Validates x: (B, C, ...spatial), weight/bias: (C), C divisible by groups. x may be fp16
+ * (an inference activation, see activationDtype; the kernels store it through half-storage)
+ * and weight/bias frozen fp16 weights (read through weightVariant); the statistics are f32.
+ */
 export function groupNormShape(x: Tensor, groups: number, weight: Tensor, bias: Tensor): GroupNormShape {
-  for (const t of [x, weight, bias]) {
-    if (t.dtype !== 'f32') throw new Error(`groupNorm: f32 only, got ${t}`);
-  }
+  if (x.dtype === 'f16' && !x.engine.f16) throw new Error(`groupNorm: fp16 activations need shader-f16, got ${x}`);
   if (x.rank < 2) throw new Error(`groupNorm: x must be (B, C, ...spatial), got [${x.shape.join(',')}]`);
   const [batch, channels] = x.shape;
   if (!Number.isInteger(groups) || groups < 1 || channels % groups !== 0) {
@@ -307,6 +310,12 @@ export function groupNormShape(x: Tensor, groups: number, weight: Tensor, bias: 
   const spatial = x.shape.slice(2).reduce((a, b) => a * b, 1);
   return { batch, channels, spatial, groups, channelsPerGroup: channels / groups };
 }
+
+/** `kernel` reading fp16 weight and bias (frozen fp16 parameters) as f16 or packed pairs. */
+const withParams = (engine: Engine, kernel: KernelDef, weight: Tensor, bias: Tensor | null): KernelDef => {
+  const k = weightVariant(kernel, 'weight', weightStore(engine, weight));
+  return bias ? weightVariant(k, 'bias', weightStore(engine, bias)) : k;
+};
 
 function flavor(engine: Engine, s: GroupNormShape, options: GroupNormKernelOptions): Flavor {
   const tuned = (options.variant ?? 'tuned') === 'tuned';
@@ -349,12 +358,13 @@ export function groupNormForward(
   options: GroupNormKernelOptions = {},
 ): GroupNormForwardResult {
   const s = groupNormShape(x, groups, weight, bias);
-  const y = engine.empty(x.shape);
+  // y has x's dtype (fp16 activations stay fp16); μ and rstd stay f32.
+  const y = engine.empty(x.shape, x.dtype);
   const mean = engine.empty([s.batch, groups]);
   const rstd = engine.empty([s.batch, groups]);
   const count = s.batch * groups;
   const f = reducing(flavor(engine, s, options), options, s.channelsPerGroup * s.spatial);
-  engine.dispatch(forwardKernel(f), [x, weight, bias, y, mean, rstd], grid(count), [
+  engine.dispatch(withParams(engine, forwardKernel(f), weight, bias), [x, weight, bias, y, mean, rstd], grid(count), [
     u32(groups),
     u32(s.channelsPerGroup),
     u32(s.spatial),
@@ -392,6 +402,8 @@ export function groupNormBackward(
   options: GroupNormBackwardOptions = {},
 ): GroupNormGrads {
   const s = groupNormShape(x, groups, weight, bias);
+  // fp16 activations are inference-only (activationDtype): the backward is f32.
+  if (x.dtype !== 'f32') throw new Error(`groupNorm backward: f32 activations only, got ${x}`);
   if (dY.size !== x.size || dY.dtype !== 'f32') throw new Error(`groupNorm backward: dY ${dY} for x ${x}`);
   const needX = options.need?.x ?? true;
   const needParams = (options.need?.weight ?? true) || (options.need?.bias ?? true);
@@ -401,7 +413,7 @@ export function groupNormBackward(
   const bc = s.batch * s.channels;
   const stats = engine.empty([bc, 2]);
   const statsKernel = channelStatsKernel(backwardReducing(f, options, s.spatial));
-  engine.dispatch(statsKernel, [x, dY, weight, bias, mean, rstd, stats], grid(bc), [
+  engine.dispatch(withParams(engine, statsKernel, weight, bias), [x, dY, weight, bias, mean, rstd, stats], grid(bc), [
     u32(s.channels),
     u32(s.channelsPerGroup),
     u32(s.spatial),
@@ -415,14 +427,12 @@ export function groupNormBackward(
     const dB = engine.empty([s.channels]);
     // It reduces nothing across invocations, so one kernel serves with or without subgroups.
     const rf = { ...backwardReducing(f, options, s.spatial), subgroups: false };
-    engine.dispatch(fusedInputGradKernel(rf), [x, dY, weight, bias, mean, rstd, stats, out.dX, dW, dB], grid(bc), [
-      u32(s.channels),
-      u32(s.channelsPerGroup),
-      u32(s.spatial),
-      u32(bc),
-      u32(groups),
-      u32(s.batch),
-    ]);
+    engine.dispatch(
+      withParams(engine, fusedInputGradKernel(rf), weight, bias),
+      [x, dY, weight, bias, mean, rstd, stats, out.dX, dW, dB],
+      grid(bc),
+      [u32(s.channels), u32(s.channelsPerGroup), u32(s.spatial), u32(bc), u32(groups), u32(s.batch)],
+    );
     if (needParams && (options.need?.weight ?? true)) out.dW = dW;
     else dW.dispose();
     if (needParams && (options.need?.bias ?? true)) out.dB = dB;
@@ -433,7 +443,7 @@ export function groupNormBackward(
   if (needX) {
     const bg = s.batch * groups;
     const coef = engine.empty([bg, 2]);
-    engine.dispatch(coefficientsKernel, [stats, weight, coef], grid1d(bg, WG), [
+    engine.dispatch(withParams(engine, coefficientsKernel, weight, null), [stats, weight, coef], grid1d(bg, WG), [
       u32(groups),
       u32(s.channelsPerGroup),
       u32(s.spatial),
@@ -442,13 +452,12 @@ export function groupNormBackward(
     out.dX = engine.empty(x.shape);
     const lanes = x.size / (f.vec4 ? 4 : 1);
     const dxKernel = inputGradKernel({ silu: f.silu, vec4: f.vec4 });
-    engine.dispatch(dxKernel, [x, dY, weight, bias, mean, rstd, coef, out.dX], grid1d(lanes, WG), [
-      u32(s.channels),
-      u32(s.channelsPerGroup),
-      u32(s.spatial),
-      u32(lanes),
-      u32(groups),
-    ]);
+    engine.dispatch(
+      withParams(engine, dxKernel, weight, bias),
+      [x, dY, weight, bias, mean, rstd, coef, out.dX],
+      grid1d(lanes, WG),
+      [u32(s.channels), u32(s.channelsPerGroup), u32(s.spatial), u32(lanes), u32(groups)],
+    );
     coef.dispose();
   }
   if (needParams) {

@@ -2,7 +2,9 @@
 // 4×128×512×512 fp32 = 512 MiB; one 256-channel 512 px image alone is 256 MiB). Groups are
 // independent, so the unchanged kernels run on views of (batch range, group range) blocks:
 // whole images while one fits, else ranges of groups of one image. Outputs are copied into
-// place; dW and dB sum over the images of each group range.
+// place; dW and dB sum over the images of each group range. fp16 activations (inference)
+// split the same way: every size is in bytes of x's dtype, statistics stay f32.
+import { bytesPerElement } from '../../engine/dtype.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { chunkRows } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
@@ -37,16 +39,19 @@ interface Plan {
 function plan(engine: Engine, x: Tensor, G: number, what: string): Plan | null {
   const [B, C] = x.shape;
   const S = x.size / Math.max(1, B * C);
-  const imageBytes = C * S * 4;
+  const bpe = bytesPerElement(x.dtype);
+  const imageBytes = C * S * bpe;
   if (x.rank < 2 || !Number.isInteger(C / G) || B * imageBytes <= engine.maxBindingBytes) return null;
   const desc = `${what} (x [${x.shape.join(',')}], ${G} groups)`;
+  // Blocks are copied into place as whole 4-byte words; chunk starts are aligned already.
+  if ((x.size * bpe) % 4 !== 0) throw new Error(`${desc}: an odd number of fp16 values cannot be split`);
   if (imageBytes <= engine.maxBindingBytes) {
     return { B, C, G, S, groupsPerRange: G, imagesPerBlock: chunkRows(engine, desc, B, [imageBytes]) };
   }
   if (imageBytes % engine.bindingAlignment !== 0) {
     throw new Error(`${desc}: images of ${imageBytes} bytes do not start at aligned offsets; cannot split groups`);
   }
-  return { B, C, G, S, groupsPerRange: chunkRows(engine, desc, G, [(C / G) * S * 4]), imagesPerBlock: 1 };
+  return { B, C, G, S, groupsPerRange: chunkRows(engine, desc, G, [(C / G) * S * bpe]), imagesPerBlock: 1 };
 }
 
 function* blocks(p: Plan): Generator<Block> {
@@ -59,7 +64,7 @@ function* blocks(p: Plan): Generator<Block> {
 
 /** Elements [start, start + n) of a small tensor (weights, statistics) as a new tensor. */
 function part(engine: Engine, t: Tensor, start: number, shape: number[]): Tensor {
-  const out = engine.empty(shape);
+  const out = engine.empty(shape, t.dtype);
   engine.copyInto(out, 0, t, start, out.size);
   return out;
 }
@@ -72,8 +77,11 @@ function blockView(engine: Engine, t: Tensor, p: Plan, k: Block): Tensor {
   return engine.view(t, (k.b0 * p.C + k.g0 * cpg) * p.S, shape);
 }
 
-/** Copy an x-shaped block result back into place (one copy per image). */
+/** Copy an x-shaped block result back into place (one copy per image, one for whole images). */
 function place(engine: Engine, dst: Tensor, p: Plan, k: Block, src: Tensor): void {
+  // Whole images are contiguous: one copy, which also keeps fp16 images of an odd number of
+  // values on 4-byte boundaries (the block starts aligned and x holds an even number).
+  if (k.ng === p.G) return engine.copyInto(dst, k.b0 * p.C * p.S, src);
   const per = (k.ng * p.C * p.S) / p.G;
   for (let i = 0; i < k.nb; i++) engine.copyInto(dst, ((k.b0 + i) * p.C + (k.g0 * p.C) / p.G) * p.S, src, i * per, per);
 }
@@ -100,7 +108,7 @@ export function groupNormForwardSplit(
 ): GroupNormForwardResult {
   const p = plan(engine, x, groups, 'group norm');
   if (!p) return groupNormForward(engine, x, groups, weight, bias, eps, options);
-  const y = engine.empty(x.shape);
+  const y = engine.empty(x.shape, x.dtype);
   const mean = engine.empty([p.B, groups]);
   const rstd = engine.empty([p.B, groups]);
   const cpg = p.C / groups;

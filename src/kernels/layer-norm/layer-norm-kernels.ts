@@ -18,6 +18,7 @@
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, f32, grid, grid1d, u32, type KernelDef } from '../../engine/kernel.ts';
 import type { Tensor } from '../../engine/tensor.ts';
+import { weightStore, weightVariant } from '../../engine/weight-variant.ts';
 import {
   meanAndRstd,
   reducingEntry,
@@ -177,11 +178,13 @@ export interface LayerNormShape {
   cols: number;
 }
 
-/** Validates x: (…, C), weight/bias: (C); f32 only. */
+/**
+ * Validates x: (…, C), weight/bias: (C). x may be fp16 (an inference activation, see
+ * activationDtype; the kernels store it through half-storage) and weight/bias frozen fp16
+ * weights (read through weightVariant); the statistics are f32.
+ */
 export function layerNormShape(x: Tensor, weight: Tensor, bias: Tensor | null): LayerNormShape {
-  for (const t of [x, weight, bias]) {
-    if (t && t.dtype !== 'f32') throw new Error(`layerNorm: f32 only, got ${t}`);
-  }
+  if (x.dtype === 'f16' && !x.engine.f16) throw new Error(`layerNorm: fp16 activations need shader-f16, got ${x}`);
   if (x.rank < 1) throw new Error(`layerNorm: x must be (…, C), got a scalar`);
   const cols = x.shape[x.rank - 1];
   for (const [t, what] of [
@@ -194,6 +197,12 @@ export function layerNormShape(x: Tensor, weight: Tensor, bias: Tensor | null): 
   }
   return { rows: cols === 0 ? 0 : x.size / cols, cols };
 }
+
+/** `kernel` reading fp16 weight and bias (frozen fp16 parameters) as f16 or packed pairs. */
+const withParams = (engine: Engine, kernel: KernelDef, weight: Tensor, bias: Tensor | null): KernelDef => {
+  const k = weightVariant(kernel, 'weight', weightStore(engine, weight));
+  return bias ? weightVariant(k, 'bias', weightStore(engine, bias)) : k;
+};
 
 function flavor(engine: Engine, s: LayerNormShape, options: LayerNormKernelOptions): Flavor {
   if ((options.variant ?? 'tuned') === 'naive') return { vec4: false, subgroups: false, wg: WG };
@@ -220,14 +229,16 @@ export function layerNormForward(
   options: LayerNormKernelOptions = {},
 ): LayerNormForwardResult {
   const s = layerNormShape(x, weight, bias);
-  const y = engine.empty(x.shape);
+  // y has x's dtype (fp16 activations stay fp16); μ and rstd stay f32.
+  const y = engine.empty(x.shape, x.dtype);
   const mean = engine.empty([s.rows]);
   const rstd = engine.empty([s.rows]);
-  engine.dispatch(forwardKernel(flavor(engine, s, options)), [x, weight, bias, y, mean, rstd], grid(s.rows), [
-    u32(s.rows),
-    u32(s.cols),
-    f32(eps),
-  ]);
+  engine.dispatch(
+    withParams(engine, forwardKernel(flavor(engine, s, options)), weight, bias),
+    [x, weight, bias, y, mean, rstd],
+    grid(s.rows),
+    [u32(s.rows), u32(s.cols), f32(eps)],
+  );
   return { y, mean, rstd };
 }
 
@@ -256,16 +267,20 @@ export function layerNormBackward(
   options: LayerNormBackwardOptions = {},
 ): LayerNormGrads {
   const s = layerNormShape(x, weight, null);
+  // fp16 activations are inference-only (activationDtype): the backward is f32.
+  if (x.dtype !== 'f32') throw new Error(`layerNorm backward: f32 activations only, got ${x}`);
   if (dY.size !== x.size || dY.dtype !== 'f32') throw new Error(`layerNorm backward: dY ${dY} for x ${x}`);
   const needW = options.need?.weight ?? true;
   const needB = options.need?.bias ?? true;
   const out: LayerNormGrads = { dX: null, dW: null, dB: null };
   if (options.need?.x ?? true) {
     out.dX = engine.empty(x.shape);
-    engine.dispatch(inputGradKernel(flavor(engine, s, options)), [x, dY, weight, mean, rstd, out.dX], grid(s.rows), [
-      u32(s.rows),
-      u32(s.cols),
-    ]);
+    engine.dispatch(
+      withParams(engine, inputGradKernel(flavor(engine, s, options)), weight, null),
+      [x, dY, weight, mean, rstd, out.dX],
+      grid(s.rows),
+      [u32(s.rows), u32(s.cols)],
+    );
   }
   if (needW || needB) {
     const rowsPerChunk = Math.max(ROWS_PER_CHUNK, Math.ceil(s.rows / 65535));

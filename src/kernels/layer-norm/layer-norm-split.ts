@@ -1,6 +1,7 @@
 // Layer norm on tensors above the storage binding limit: rows are independent, so the
 // unchanged kernels run on views of row ranges; outputs are copied into place and dW, dB
-// sum over the ranges.
+// sum over the ranges. fp16 activations (inference) split the same way, in bytes of x's dtype.
+import { bytesPerElement } from '../../engine/dtype.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { chunkRows } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
@@ -13,13 +14,16 @@ import {
   type LayerNormKernelOptions,
 } from './layer-norm-kernels.ts';
 
-/** Rows per range, or null when x fits whole (rows of C fp32, plus their statistics). */
+/** Rows per range, or null when x fits whole (rows of C values, plus their f32 statistics). */
 function rowsPerRange(engine: Engine, x: Tensor, what: string): number | null {
   const C = x.shape[x.rank - 1];
   const R = x.size / C;
   if (x.byteLength <= engine.maxBindingBytes) return null;
+  const desc = `${what} (x [${x.shape.join(',')}])`;
+  // Ranges of y are copied into place as whole 4-byte words; their starts are aligned already.
+  if (x.byteLength % 4 !== 0) throw new Error(`${desc}: an odd number of fp16 values cannot be split`);
   // mean and rstd ranges are copied (not viewed), so only x's rows need aligned starts.
-  return chunkRows(engine, `${what} (x [${x.shape.join(',')}])`, R, [C * 4], [4]);
+  return chunkRows(engine, desc, R, [C * bytesPerElement(x.dtype)], [4]);
 }
 
 /** Elements [start, start + n) of t as a new tensor. */
@@ -44,7 +48,7 @@ export function layerNormForwardSplit(
   if (chunk === null) return layerNormForward(engine, x, weight, bias, eps, options);
   const C = x.shape[x.rank - 1];
   const R = x.size / C;
-  const y = engine.empty(x.shape);
+  const y = engine.empty(x.shape, x.dtype);
   const mean = engine.empty([R]);
   const rstd = engine.empty([R]);
   for (let r0 = 0; r0 < R; r0 += chunk) {

@@ -12,6 +12,10 @@ export interface LinearKernelOptions {
   /** Matmul kernel for the products (default 'tiled'; tests use 'naive' as a second reference). */
   impl?: MatmulImpl;
   tile?: MatmulTileConfig;
+  /** Forward only: write y into this view of a larger output instead of a new tensor. */
+  into?: Tensor;
+  /** Forward only: y is columns [offset, offset + out) of into's rows of `stride` (GemmArgs.intoColumns). */
+  intoColumns?: { offset: number; stride: number };
 }
 
 // Each workgroup owns 64 adjacent columns (coalesced reads of a row) and splits the rows
@@ -91,6 +95,10 @@ export function linearForward(
     K: inF,
     batch: 1,
     outShape: [...x.shape.slice(0, -1), outF],
+    // The activation's dtype, whatever the weight's (an fp16 x with an f32 LoRA weight gives fp16).
+    out: x.dtype,
+    into: opts.into,
+    intoColumns: opts.intoColumns,
     impl: opts.impl,
     tile: opts.tile,
   });

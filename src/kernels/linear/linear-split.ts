@@ -1,12 +1,13 @@
 // Linear on inputs above the storage binding limit (many rows: a big batch of tokens or
-// pixels): the unchanged kernels run on row ranges of x; y and dX are copied into place,
-// dW and dB sum over the ranges. A weight above the limit goes in ranges of output
-// features (rows of the weight), y's column blocks joined by a concat.
+// pixels): the unchanged kernels run on row ranges of x, writing y's rows in place; dX is
+// copied into place, dW and dB sum over the ranges. A weight above the limit goes in ranges
+// of output features (rows of the weight): each writes its block of y's columns in place;
+// in backward dX sums over them and dW's rows are copied into place.
 import type { Engine } from '../../engine/engine.ts';
 import { bytesPerElement } from '../../engine/dtype.ts';
 import { chunkRows } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
-import { concatForward, sliceForward } from '../concat/concat-kernels.ts';
+import { sliceForward } from '../concat/concat-kernels.ts';
 import { linearBackward, linearForward } from './linear-kernels.ts';
 
 /** Output features per range when the weight itself is above the binding limit, else null. */
@@ -14,8 +15,10 @@ function outputsPerRange(engine: Engine, weight: Tensor): number | null {
   const [outF, inF] = weight.shape;
   const rowBytes = inF * bytesPerElement(weight.dtype);
   if (outF * rowBytes <= engine.maxBindingBytes) return null;
-  // Weight rows are copied out (no alignment needed), so any count that fits will do.
-  return Math.max(1, Math.floor(engine.maxBindingBytes / rowBytes));
+  // Weight rows are copied out (no 256-byte alignment needed), but a copy moves whole 4-byte
+  // words: an even count keeps the ranges of an fp16 weight and bias on whole words.
+  const fit = Math.floor(engine.maxBindingBytes / rowBytes);
+  return fit >= 2 ? fit - (fit % 2) : 1;
 }
 
 /** Rows [start, start + n) of a 2-D or 1-D tensor as a new tensor. */
@@ -39,30 +42,27 @@ function rowsPerRange(engine: Engine, x: Tensor, outF: number, what: string): nu
 export function linearForwardSplit(engine: Engine, x: Tensor, weight: Tensor, bias: Tensor | null): Tensor {
   const [outF, inF] = weight.shape;
   const outs = outputsPerRange(engine, weight);
-  if (outs !== null) {
-    // The weight in ranges of output features; y's column blocks joined by a concat.
-    const parts: Tensor[] = [];
-    for (let o0 = 0; o0 < outF; o0 += outs) {
-      const n = Math.min(outs, outF - o0);
-      parts.push(
-        engine.scope(() =>
-          linearForwardSplit(engine, x, rowsCopy(engine, weight, o0, n), bias && rowsCopy(engine, bias, o0, n)),
-        ),
-      );
-    }
-    const y = concatForward(engine, parts, -1);
-    for (const p of parts) p.dispose();
-    return y;
-  }
   const chunk = rowsPerRange(engine, x, outF, 'linear');
-  if (chunk === null) return linearForward(engine, x, weight, bias);
+  if (outs === null && chunk === null) return linearForward(engine, x, weight, bias);
   const rows = x.size / inF;
+  const step = chunk ?? rows;
   const y = engine.empty([...x.shape.slice(0, -1), outF], x.dtype);
-  for (let r0 = 0; r0 < rows; r0 += chunk) {
-    const n = Math.min(chunk, rows - r0);
+  // The weight (whole, or in ranges of output features, each copied out once) times each
+  // range of rows, written straight into y: a weight range's result is a block of columns
+  // of y's rows (intoColumns), so no copy or concat has to move an odd number of halves.
+  for (let o0 = 0; o0 < outF; o0 += outs ?? outF) {
+    const n = Math.min(outs ?? outF, outF - o0);
     engine.scope(() => {
-      const part = linearForward(engine, engine.view(x, r0 * inF, [n, inF]), weight, bias);
-      engine.copyInto(y, r0 * outF, part);
+      const w = outs === null ? weight : rowsCopy(engine, weight, o0, n);
+      const b = outs === null ? bias : bias && rowsCopy(engine, bias, o0, n);
+      for (let r0 = 0; r0 < rows; r0 += step) {
+        const m = Math.min(step, rows - r0);
+        engine.scope(() => {
+          const into = engine.view(y, r0 * outF, [m, outF]);
+          const xs = engine.view(x, r0 * inF, [m, inF]);
+          linearForward(engine, xs, w, b, { into, intoColumns: { offset: o0, stride: outF } });
+        });
+      }
     });
   }
   return y;

@@ -1,11 +1,15 @@
 // Linear layer (PyTorch convention, y = x·Wᵀ + b) as a differentiable op.
+import { activationDtype } from '../../engine/activation-dtype.ts';
 import type { Tensor } from '../../engine/tensor.ts';
 import { linearBackwardSplit, linearForwardSplit } from './linear-split.ts';
 
-// x: (…, in), weight: (out, in), bias: (out) → y: (…, out). f32; f16 storage on
-// shader-f16 adapters (all operands of one dtype); or f32 with a frozen fp16 weight, read
-// as f16 (shader-f16) or packed pairs (without) and never widened to an fp32 copy.
+// x: (…, in), weight: (out, in), bias: (out) → y: (…, out), in x's dtype. x is the
+// activation: f32, or f16 at inference on shader-f16 adapters (activationDtype). The weight
+// and bias are f32 or fp16 either way: a frozen fp16 weight is read as f16 (shader-f16) or
+// packed pairs (without) and never widened to an fp32 copy; an f32 weight with fp16
+// activations (LoRA at generate time) is read as it is, the result stored as f16.
 export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+  activationDtype('linear', x);
   const e = x.engine;
   const y = linearForwardSplit(e, x, weight, bias);
   const inputs = bias ? [x, weight, bias] : [x, weight];

@@ -23,6 +23,12 @@ import { weightStore, weightVariant, type WeightStore } from '../../engine/weigh
 export interface MatmulOptions {
   transA?: boolean;
   transB?: boolean;
+  /**
+   * The activations' dtype, which the result takes, where the operands' dtypes differ: 'f16'
+   * for fp16 activations times an f32 weight (inference only). Default: the operands' common
+   * dtype, or f32 when they differ (f32 activations times a frozen fp16 weight).
+   */
+  out?: DType;
 }
 
 /**
@@ -49,6 +55,8 @@ export interface MatmulKernelOptions extends MatmulOptions {
   impl?: MatmulImpl;
   /** Override the tile pickMatmulTile would choose. */
   tile?: MatmulTileConfig;
+  /** Forward only: write the result into this view instead of a new tensor (GemmArgs.into). */
+  into?: Tensor;
 }
 
 const NAIVE_TILE = 16; // 16×16 outputs per workgroup of 256
@@ -104,6 +112,7 @@ struct Params {
   reduce: u32,
   strideA: u32, strideB: u32, strideC: u32,
   strideAr: u32, strideBr: u32,
+  ldc: u32, offC: u32,
 }`;
 
 function bindings(s: Spec, vec: { a: boolean; b: boolean; c: boolean }): string {
@@ -155,7 +164,7 @@ ${TILE_PROLOGUE(NAIVE_TILE, NAIVE_TILE)}
     }
   }
   ${s.bias ? 's += f32(bias[n]);' : ''}
-  c[z * p.strideC + m * p.N + n] = ${S}(s);
+  c[z * p.strideC + p.offC + m * p.ldc + n] = ${S}(s);
 }`;
 }
 
@@ -275,15 +284,15 @@ function storeC(s: Spec): string {
     .map((i) => {
       const gm = `row0 + ty * 4u + ${i}u`;
       if (s.vecC) {
-        return `  { let gm = ${gm}; if (gm < p.M && gn < p.N) { c[(cBase + gm * p.N + gn) / 4u] = vec4<${S}>(acc${i}${plus}); } }`;
+        return `  { let gm = ${gm}; if (gm < p.M && gn < p.N) { c[(cBase + gm * p.ldc + gn) / 4u] = vec4<${S}>(acc${i}${plus}); } }`;
       }
       const cols = rows.map((j) => `if (gn + ${j}u < p.N) { c[o + ${j}u] = ${S}(r[${j}]); }`).join(' ');
-      return `  { let gm = ${gm}; if (gm < p.M) { let o = cBase + gm * p.N + gn; let r = acc${i}${plus}; ${cols} } }`;
+      return `  { let gm = ${gm}; if (gm < p.M) { let o = cBase + gm * p.ldc + gn; let r = acc${i}${plus}; ${cols} } }`;
     })
     .join('\n');
   return `
   let gn = col0 + tx * 4u;
-  let cBase = z * p.strideC;
+  let cBase = z * p.strideC + p.offC;
   ${biasLoad}
 ${body}`;
 }
@@ -477,6 +486,19 @@ export interface GemmArgs {
   sumBatch?: boolean;
   /** Shape of the result (its size must be M·N, or batch·M·N without sumBatch). */
   outShape: readonly number[];
+  /** The result's dtype, the activations' (see operandStores; default: the operands' common dtype, else f32). */
+  out?: DType;
+  /**
+   * Write the result here (a view of a larger output, of outShape's size and the result's
+   * dtype) instead of into a new tensor: the split paths fill their output in place, with
+   * no copy, which for fp16 could not start or end on an odd element.
+   */
+  into?: Tensor;
+  /**
+   * With `into` and one output matrix: write the M×N result as columns [offset, offset + N)
+   * of `into`'s rows of `stride` elements (linear's output-feature ranges). Default: rows of N.
+   */
+  intoColumns?: { offset: number; stride: number };
   impl?: MatmulImpl;
   tile?: MatmulTileConfig;
 }
@@ -491,27 +513,43 @@ function checkDtypes(engine: Engine, what: string, ...ts: Tensor[]): DType {
   return dtype;
 }
 
+/** A product's output dtype: `out` if given, else the operands' common dtype, else f32 (an fp16 weight). */
+export function productDtype(operands: readonly Tensor[], out?: DType): DType {
+  return out ?? (operands.every((t) => t.dtype === operands[0].dtype) ? operands[0].dtype : 'f32');
+}
+
 /**
- * The compute dtype of a product and which operands are fp16 weights read by an f32 kernel
- * (weight-variant.ts): all operands of one dtype, or f32 activations with an fp16 operand
- * (a frozen weight; with or without shader-f16). The output has the compute dtype.
+ * The kernel dtype of a product, its output dtype, and which operands are fp16 tensors read
+ * by an f32 kernel (weight-variant.ts). All operands of one dtype that is also the output's
+ * run the kernel of that dtype. Otherwise the f32 kernel runs: fp16 operands are read
+ * through weightVariant (f32 activations with a frozen fp16 weight, with or without
+ * shader-f16), and an fp16 output (fp16 activations with an f32 weight: LoRA at generate
+ * time) is stored as f16 by the engine's half-storage rewrite (half-storage.ts), which
+ * leaves the operands weightVariant already declared f16 alone. `out` is the activations'
+ * dtype; by default the common dtype, or f32 when dtypes are mixed (an fp16 weight).
  */
 function operandStores(
   engine: Engine,
   g: GemmArgs,
-): { dtype: DType; a: WeightStore | null; b: WeightStore | null; bias: WeightStore | null } {
+): { dtype: DType; out: DType; a: WeightStore | null; b: WeightStore | null; bias: WeightStore | null } {
   const ts = [g.a.t, g.b.t, ...(g.bias ? [g.bias] : [])];
-  if (ts.every((t) => t.dtype === ts[0].dtype))
-    return { dtype: checkDtypes(engine, 'matmul', ...ts), a: null, b: null, bias: null };
-  const act = ts.filter((t) => t.dtype === 'f32');
-  if (act.length === 0 || ts.some((t) => t.dtype !== 'f32' && t.dtype !== 'f16')) {
-    throw new Error(`matmul: mixed dtypes (${ts.join(', ')})`);
+  const same = ts.every((t) => t.dtype === ts[0].dtype);
+  const out = productDtype(ts, g.out);
+  if (same && ts[0].dtype === out) {
+    const dtype = checkDtypes(engine, 'matmul', ...ts);
+    return { dtype, out: dtype, a: null, b: null, bias: null };
   }
-  if (g.a.t.dtype === 'f16' && g.b.t.dtype === 'f16') {
+  if (ts.some((t) => t.dtype !== 'f32' && t.dtype !== 'f16'))
+    throw new Error(`matmul: mixed dtypes (${ts.join(', ')})`);
+  if (out === 'f16' && !engine.f16) {
+    throw new Error(`matmul: an fp16 output needs an adapter with shader-f16 (operands ${ts.join(', ')})`);
+  }
+  if (out === 'f32' && g.a.t.dtype === 'f16' && g.b.t.dtype === 'f16') {
     throw new Error(`matmul: one fp16 weight operand with f32 activations, got ${ts.join(', ')}`);
   }
   return {
     dtype: 'f32',
+    out,
     a: weightStore(engine, g.a.t),
     b: weightStore(engine, g.b.t),
     bias: g.bias ? weightStore(engine, g.bias) : null,
@@ -528,6 +566,7 @@ export function gemm(engine: Engine, g: GemmArgs): Tensor {
     throw new Error(`matmul: output shape [${g.outShape}] is not ${outBatch}×${M}×${N}`);
   }
   if (g.bias && g.bias.size !== N) throw new Error(`matmul: bias ${g.bias} for ${N} columns`);
+  const cols = g.intoColumns ?? { offset: 0, stride: N };
   const plan = pickMatmulTile(engine, M, N, K, g.impl);
   const impl = plan.impl;
   const tile = g.tile ?? plan.tile;
@@ -540,7 +579,8 @@ export function gemm(engine: Engine, g: GemmArgs): Tensor {
     bias: !!g.bias,
     vecA: (g.a.trans ? M : K) % 4 === 0,
     vecB: (g.b.trans ? K : N) % 4 === 0,
-    vecC: N % 4 === 0,
+    // vec4 stores: every row of the result starts on a multiple of 4.
+    vecC: N % 4 === 0 && cols.stride % 4 === 0 && cols.offset % 4 === 0,
     vecK: K % 4 === 0,
     tile,
   };
@@ -554,7 +594,17 @@ export function gemm(engine: Engine, g: GemmArgs): Tensor {
   const tilesN = Math.ceil(N / tn);
   const tilesPerBatch = Math.ceil(M / tm) * tilesN;
   const count = tilesPerBatch * outBatch;
-  const c = engine.empty(g.outShape, dtype);
+  let c: Tensor;
+  if (g.into) {
+    const fits = g.intoColumns
+      ? outBatch === 1 && cols.offset + N <= cols.stride && g.into.size >= cols.stride * M
+      : g.into.size === outBatch * M * N;
+    if (!fits || g.into.dtype !== stores.out) {
+      throw new Error(`matmul: cannot write a ${stores.out} [${g.outShape}] result into ${g.into}`);
+    }
+    c = g.into;
+  } else if (g.intoColumns) throw new Error('matmul: intoColumns needs an into tensor');
+  else c = engine.empty(g.outShape, stores.out);
   const shared = g.sumBatch ? 0 : 1;
   const params = [
     u32(M),
@@ -569,6 +619,8 @@ export function gemm(engine: Engine, g: GemmArgs): Tensor {
     u32(M * N * shared),
     u32(g.a.stride * (1 - shared)),
     u32(g.b.stride * (1 - shared)),
+    u32(cols.stride),
+    u32(cols.offset),
   ];
   const buffers = g.bias ? [g.a.t, g.b.t, g.bias, c] : [g.a.t, g.b.t, c];
   // K = 0 still launches (and writes zeros, or the bias); M or N = 0 leaves nothing to do.
@@ -635,6 +687,8 @@ export function matmulForward(
     K: d.K,
     batch: d.batch,
     outShape: [...d.batchShape, d.M, d.N],
+    out: opts.out,
+    into: opts.into,
     impl: opts.impl,
     tile: opts.tile,
   });

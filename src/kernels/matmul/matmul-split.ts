@@ -1,11 +1,12 @@
 // Batched matmul above the storage binding limit (e.g. attention-sized products over a big
 // batch): the unchanged kernels run on batch ranges; a 2-D operand shared by the batch is
-// bound whole. Outputs are copied into place; a shared operand's gradient sums over ranges.
+// bound whole. The forward writes each range of the output in place; gradients are copied
+// into place, a shared operand's summing over ranges.
 import type { Engine } from '../../engine/engine.ts';
-import { bytesPerElement } from '../../engine/dtype.ts';
+import { bytesPerElement, type DType } from '../../engine/dtype.ts';
 import { chunkRows } from '../../engine/split.ts';
 import type { Tensor } from '../../engine/tensor.ts';
-import { matmulBackward, matmulDims, matmulForward, type MatmulKernelOptions } from './matmul-kernels.ts';
+import { matmulBackward, matmulDims, matmulForward, productDtype, type MatmulKernelOptions } from './matmul-kernels.ts';
 
 interface Plan {
   batch: number;
@@ -18,14 +19,17 @@ interface Plan {
   N: number;
 }
 
-function plan(engine: Engine, a: Tensor, b: Tensor, o: MatmulKernelOptions, what: string): Plan | null {
+// y: the dtype of the result (or of the gradient viewed per batch item, dY).
+function plan(engine: Engine, a: Tensor, b: Tensor, y: DType, o: MatmulKernelOptions, what: string): Plan | null {
   const d = matmulDims(a.shape, b.shape, o);
-  const bpe = bytesPerElement(a.dtype);
-  const yBytes = d.batch * d.M * d.N * bpe;
+  // Each operand at its own width: fp16 activations may meet an f32 weight (and vice versa).
+  const perY = d.M * d.N * bytesPerElement(y);
   const limit = engine.maxBindingBytes;
-  if (a.byteLength <= limit && b.byteLength <= limit && yBytes <= limit) return null;
+  if (a.byteLength <= limit && b.byteLength <= limit && d.batch * perY <= limit) return null;
   const desc = `${what} (a [${a.shape.join(',')}], b [${b.shape.join(',')}])`;
-  const viewed = [d.strideA * bpe, d.strideB * bpe, d.M * d.N * bpe].filter((x) => x > 0);
+  const viewed = [d.strideA * bytesPerElement(a.dtype), d.strideB * bytesPerElement(b.dtype), perY].filter(
+    (x) => x > 0,
+  );
   const chunk = chunkRows(engine, desc, d.batch, viewed);
   return { batch: d.batch, chunk, perA: d.strideA, perB: d.strideB, perY: d.M * d.N, M: d.M, N: d.N };
 }
@@ -38,15 +42,17 @@ function items(engine: Engine, t: Tensor, per: number, start: number, count: num
 
 // Same layouts as matmulForward.
 export function matmulForwardSplit(engine: Engine, a: Tensor, b: Tensor, o: MatmulKernelOptions = {}): Tensor {
-  const p = plan(engine, a, b, o, 'matmul');
+  const out = productDtype([a, b], o.out);
+  const p = plan(engine, a, b, out, o, 'matmul');
   if (!p || p.chunk >= p.batch) return matmulForward(engine, a, b, o);
   const d = matmulDims(a.shape, b.shape, o);
-  const y = engine.empty([...d.batchShape, d.M, d.N], a.dtype);
+  const y = engine.empty([...d.batchShape, d.M, d.N], out);
   for (let s = 0; s < p.batch; s += p.chunk) {
     const n = Math.min(p.chunk, p.batch - s);
+    // Straight into y's range: aligned, as chunkRows counted y's items among the views.
     engine.scope(() => {
-      const part = matmulForward(engine, items(engine, a, p.perA, s, n), items(engine, b, p.perB, s, n), o);
-      engine.copyInto(y, s * p.perY, part);
+      const into = engine.view(y, s * p.perY, [n, p.M, p.N]);
+      matmulForward(engine, items(engine, a, p.perA, s, n), items(engine, b, p.perB, s, n), { ...o, into });
     });
   }
   return y;
@@ -61,7 +67,7 @@ export function matmulBackwardSplit(
   o: MatmulKernelOptions = {},
   need: readonly [boolean, boolean] = [true, true],
 ): [Tensor | null, Tensor | null] {
-  const p = plan(engine, a, b, o, 'matmul backward');
+  const p = plan(engine, a, b, dY.dtype, o, 'matmul backward');
   if (!p || p.chunk >= p.batch) return matmulBackward(engine, a, b, dY, o, need);
   // Batched gradients are copied into place; shared ones sum over the ranges.
   const grad = (t: Tensor, per: number, want: boolean) => {

@@ -127,18 +127,19 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u,
   return k;
 };
 
-function rowsOf(t: Tensor, what: string): { rows: number; n: number } {
-  if (t.dtype !== 'f32') throw new Error(`${what}: f32 only, got ${t}`);
+function rowsOf(engine: Engine, t: Tensor, what: string): { rows: number; n: number } {
+  if (t.dtype === 'f16' && !engine.f16) throw new Error(`${what}: fp16 ${t} needs an adapter with shader-f16`);
   if (t.rank === 0 || t.size === 0)
     throw new Error(`${what}: needs a non-empty tensor with a last dimension, got ${t}`);
   const n = t.shape[t.rank - 1];
   return { rows: t.size / n, n };
 }
 
-// x: (…, N) → y: (…, N), softmax along N
+// x: (…, N) → y: (…, N), softmax along N, in x's dtype (fp16 stored by the engine's
+// half-storage rewrite; the statistics stay f32 in registers and workgroup memory)
 export function softmaxForward(engine: Engine, x: Tensor): Tensor {
-  const { rows, n } = rowsOf(x, 'softmax');
-  const y = engine.empty(x.shape);
+  const { rows, n } = rowsOf(engine, x, 'softmax');
+  const y = engine.empty(x.shape, x.dtype);
   // Rows under the binding limit.
   forEachRowRange(engine, `softmax (${x})`, rows, [x, y], (views, r) =>
     engine.dispatch(forwardKernel(workgroupFor(n)), views, grid(r), [u32(r), u32(n)]),
@@ -148,7 +149,9 @@ export function softmaxForward(engine: Engine, x: Tensor): Tensor {
 
 // y (the forward's output), dY: (…, N) → dX: (…, N)
 export function softmaxBackward(engine: Engine, y: Tensor, dY: Tensor): Tensor {
-  const { rows, n } = rowsOf(y, 'softmax backward');
+  // Training keeps fp32 activations: the backward has no fp16 variant.
+  if (y.dtype !== 'f32') throw new Error(`softmax backward: f32 only, got ${y}`);
+  const { rows, n } = rowsOf(engine, y, 'softmax backward');
   if (dY.shape.join() !== y.shape.join() || dY.dtype !== 'f32') {
     throw new Error(`softmax backward: dY ${dY} does not match y ${y}`);
   }

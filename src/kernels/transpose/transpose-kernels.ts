@@ -139,27 +139,41 @@ export const inversePermutation = (perm: readonly number[]): number[] => {
 
 export type TransposeImpl = 'auto' | 'naive';
 
-// x: shape → y: perm.map(d => shape[d]) (rank ≤ 4 after merging axes that move together)
+function canonicalForm(x: Tensor, perm: readonly number[]): CanonicalPermutation {
+  const c = canonicalPermutation(x.shape, perm);
+  if (c.shape.length > 4) throw new Error(`transpose: [${perm.join(',')}] of ${x} needs more than 4 axes`);
+  return c;
+}
+
+const outShapeOf = (x: Tensor, perm: readonly number[]): number[] => perm.map((d) => x.shape[d]);
+
+// x: shape → y: perm.map(d => shape[d]) (rank ≤ 4 after merging axes that move together),
+// in x's dtype: fp16 tensors are moved by the same kernels, stored as f16 by the engine's
+// half-storage rewrite (the workgroup tile stays f32, which holds every f16 exactly).
 export function transposeForward(
   engine: Engine,
   x: Tensor,
   perm: readonly number[],
   impl: TransposeImpl = 'auto',
 ): Tensor {
-  if (x.dtype !== 'f32') throw new Error(`transpose: f32 only, got ${x}`);
+  if (x.dtype === 'f16' && !engine.f16) throw new Error(`transpose: fp16 ${x} needs an adapter with shader-f16`);
   checkPermutation(perm, x.rank);
+  canonicalForm(x, perm); // refuses what the kernels cannot do before anything is allocated
+  const y = engine.empty(outShapeOf(x, perm), x.dtype);
   if (perm[0] === 0 && x.rank > 1 && x.shape[0] > 1 && x.byteLength > engine.maxBindingBytes) {
     // Above the binding limit with the leading axis in place ((B, C, HW) ↔ (B, HW, C) over a
-    // big batch): each range of it transposes on its own; parts are copied into place.
-    const y = engine.empty(perm.map((d) => x.shape[d]));
-    forEachRowRange(engine, `transpose (${x})`, x.shape[0], [x, y], ([xs, ys]) => {
-      engine.copyInto(ys, 0, transposeForward(engine, xs, perm, impl));
-    });
-    return y;
-  }
-  const c = canonicalPermutation(x.shape, perm);
-  if (c.shape.length > 4) throw new Error(`transpose: [${perm.join(',')}] of ${x} needs more than 4 axes`);
-  const y = engine.empty(perm.map((d) => x.shape[d]));
+    // big batch): each range of it transposes on its own, straight into its range of y (no
+    // copy, which for fp16 could not start or end on an odd element).
+    forEachRowRange(engine, `transpose (${x})`, x.shape[0], [x, y], ([xs, ys]) =>
+      transposeInto(engine, xs, perm, impl, ys),
+    );
+  } else transposeInto(engine, x, perm, impl, y);
+  return y;
+}
+
+// x → y (of the permuted shape and x's dtype, possibly a view), both within the binding limit.
+function transposeInto(engine: Engine, x: Tensor, perm: readonly number[], impl: TransposeImpl, y: Tensor): void {
+  const c = canonicalForm(x, perm);
   // Pad to 4-D with leading size-1 axes.
   const pad = 4 - c.shape.length;
   const inShape = [...new Array<number>(pad).fill(1), ...c.shape];
@@ -180,7 +194,7 @@ export function transposeForward(
       u32(0),
     ];
     engine.dispatch(naiveKernel, [x, y], grid1d(x.size, NAIVE_WG), params);
-    return y;
+    return;
   }
   const [b0, b1] = [0, 1, 2].filter((d) => d !== tileAxis);
   const tilesA = Math.ceil(outShape[tileAxis] / T);
@@ -192,7 +206,6 @@ export function transposeForward(
     u32(tilesA), u32(tiles3),
   ]; // prettier-ignore
   engine.dispatch(tiledKernel, [x, y], grid(outShape[b0] * outShape[b1] * tilesA * tiles3), params);
-  return y;
 }
 
 // dY: perm.map(d => xShape[d]) → dX: xShape

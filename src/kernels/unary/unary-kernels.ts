@@ -10,6 +10,9 @@
 //    The last vec4 may run past n: it is computed (from whatever follows the tensor in its
 //    buffer) and its lanes ≥ n are stored as 0. That is safe because pool buffers are whole
 //    multiples of 256 bytes; dispatch checks it and falls back to scalar otherwise.
+// The forward takes fp16 activations (inference, see activationDtype): the same kernels
+// with x and y stored as f16 (half-storage), y in x's dtype. The backward is f32 only.
+import { bytesPerElement } from '../../engine/dtype.ts';
 import { ELEMENTWISE_WG } from '../../engine/builtin-kernels.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { defineKernel, grid1d, u32, WGSL_FLAT_INDEX, type KernelDef } from '../../engine/kernel.ts';
@@ -73,8 +76,22 @@ export interface UnaryActivationKernels {
   backward: (engine: Engine, x: Tensor, dY: Tensor, impl?: UnaryImpl) => Tensor;
 }
 
-// Whether every buffer holds ⌈n/4⌉ whole vec4s (pool buffers always do).
-const vec4Fits = (n: number, ts: Tensor[]) => ts.every((t) => t.bytesAvailable >= Math.ceil(n / 4) * 16);
+// Whether every buffer holds ⌈n/4⌉ whole vec4s of its dtype (pool buffers always do).
+const vec4Fits = (n: number, ts: Tensor[]) =>
+  ts.every((t) => t.bytesAvailable >= Math.ceil(n / 4) * 4 * bytesPerElement(t.dtype));
+
+/** Kernel-level guard for fp16 activations (ops check more with activationDtype). */
+export function checkActivation(what: string, engine: Engine, ...ts: Tensor[]): void {
+  for (const t of ts) {
+    if (t.dtype !== ts[0].dtype) throw new Error(`${what}: activations of mixed dtypes (${ts.map(String).join(', ')})`);
+    if (t.dtype === 'f16' && !engine.f16) throw new Error(`${what}: fp16 activations need shader-f16, got ${t}`);
+  }
+}
+
+/** Kernel-level guard of the backward passes, which are f32 only (training keeps fp32). */
+export function checkF32(what: string, ...ts: Tensor[]): void {
+  for (const t of ts) if (t.dtype !== 'f32') throw new Error(`${what}: f32 only, got ${t}`);
+}
 
 // Element ranges under the binding limit (views start at aligned offsets: whole vec4s).
 function dispatch(engine: Engine, impl: UnaryImpl, vec: KernelDef, scalar: KernelDef, buffers: Tensor[], n: number) {
@@ -164,11 +181,13 @@ ${
     backwardVec4Kernel,
     kernels: [forwardKernel, backwardKernel, forwardVec4Kernel, backwardVec4Kernel],
     forward(engine, x, impl = 'vec4') {
-      const y = engine.empty(x.shape);
+      checkActivation(kernelName('forward', false), engine, x);
+      const y = engine.empty(x.shape, x.dtype);
       dispatch(engine, impl, forwardVec4Kernel, forwardKernel, [x, y], x.size);
       return y;
     },
     backward(engine, x, dY, impl = 'vec4') {
+      checkF32(kernelName('backward', false), x, dY);
       const dX = engine.empty(x.shape);
       dispatch(engine, impl, backwardVec4Kernel, backwardKernel, [x, dY, dX], x.size);
       return dX;
