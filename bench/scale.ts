@@ -51,6 +51,8 @@ export interface ScaleBenchOptions {
   generateSteps: number;
   /** Bind at most this many bytes per storage binding, as a browser's default limit does. */
   bindingLimit?: number;
+  /** PackRuntimeOptions.activations. */
+  activations: 'auto' | 'f32' | 'f16';
   /** Where the synthetic folder and its pack are kept between runs. */
   dir: string;
   log: (line: string) => void;
@@ -86,7 +88,6 @@ export interface ScaleBenchReport {
 
 // As the app's worker and `likeness generate` open a pack: the vision tower is uploaded only
 // while personalize needs it.
-const OPEN_OPTIONS = { deferImageEncoder: true };
 
 const PHOTO = new URL('../../shared/data/photos/astronaut.png', import.meta.url);
 
@@ -149,6 +150,7 @@ export async function runScaleBench(o: ScaleBenchOptions): Promise<ScaleBenchRep
   );
   const rows: ScaleRow[] = [];
   const want = new Set(o.phases);
+  const openOptions = { deferImageEncoder: true, activations: o.activations };
   let rt: PackRuntime | null = null;
   const photo = await decodeImage(new Uint8Array(readFileSync(PHOTO)));
 
@@ -192,11 +194,11 @@ export async function runScaleBench(o: ScaleBenchOptions): Promise<ScaleBenchRep
   try {
     // open always runs: every other phase needs the runtime
     const openPhase = async () => {
-      rt = await PackRuntime.open(engine, await loadPackFromFolder(packDir), OPEN_OPTIONS);
+      rt = await PackRuntime.open(engine, await loadPackFromFolder(packDir), openOptions);
       return `${(rt.residentBytes / 2 ** 30).toFixed(2)} GiB resident after open`;
     };
     if (want.has('open')) await measure('open', openPhase);
-    else rt = await PackRuntime.open(engine, await loadPackFromFolder(packDir), OPEN_OPTIONS);
+    else rt = await PackRuntime.open(engine, await loadPackFromFolder(packDir), openOptions);
     const r = rt as unknown as PackRuntime;
     const { ops } = r;
     const u = r.unet.config;
@@ -323,7 +325,7 @@ export async function runScaleBench(o: ScaleBenchOptions): Promise<ScaleBenchRep
       maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
       bindingLimit: engine.maxBindingBytes,
       maxBufferSize: limits.maxBufferSize,
-      model: `${o.variant} ${o.dtype}${o.unetLayers || o.textLayers || o.visionLayers ? ` (layers: unet ${o.unetLayers ?? 'full'}, text ${o.textLayers ?? 'full'}, vision ${o.visionLayers ?? 'full'})` : ''}`,
+      model: `${o.variant} ${o.dtype}, ${(rt as PackRuntime).halfActivations ? 'fp16' : 'fp32'} activations${o.unetLayers || o.textLayers || o.visionLayers ? ` (layers: unet ${o.unetLayers ?? 'full'}, text ${o.textLayers ?? 'full'}, vision ${o.visionLayers ?? 'full'})` : ''}`,
       size: o.size,
       prepare: { folderMs, packMs, packBytes },
       rows,
@@ -362,6 +364,7 @@ export async function scaleCommand(argv: string[]): Promise<number> {
     dtype: 'fp16',
     tuningSteps: DEFAULTS.personalize.steps,
     generateSteps: DEFAULTS.generate.steps,
+    activations: 'auto',
     dir: 'bench/.scale',
     log: (line) => process.stderr.write(`${line}\n`),
   };
@@ -399,7 +402,12 @@ export async function scaleCommand(argv: string[]): Promise<number> {
       else if (a === '--tuning-steps') o.tuningSteps = int(v(), a);
       else if (a === '--steps') o.generateSteps = int(v(), a);
       else if (a === '--binding-limit') o.bindingLimit = int(v(), a);
-      else if (a === '--dir') o.dir = v();
+      else if (a === '--activations') {
+        const x = v();
+        if (x !== 'auto' && x !== 'f32' && x !== 'f16')
+          throw new Error(`bench scale: --activations is auto, f32 or f16, got '${x}'`);
+        o.activations = x;
+      } else if (a === '--dir') o.dir = v();
       else if (a === '--out') out = v();
       else throw new Error(`bench scale: unknown argument '${a}'`);
     }

@@ -18,6 +18,8 @@
 // dispatch is validated against this device's own limit since none is recorded.
 // --hold: the engine backend without ops.release, i.e. every activation held until its
 // segment returns, as the VAE ran before it released them (the "before" numbers).
+// --activations f16: fp16 activations (needs shader-f16, which lavapipe has), as a runtime
+// with fp16 weights on such an adapter decodes.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Engine } from '../src/engine/engine.ts';
@@ -62,12 +64,14 @@ function values(name: string, shape: readonly number[], seed: number): Float32Ar
 export interface VaeDecodeMemoryOptions {
   accountingOnly?: boolean;
   hold?: boolean;
+  /** fp16 activations (EngineOps halfActivations; needs shader-f16, as lavapipe has). */
+  halfActivations?: boolean;
   /** Only with accountingOnly: the binding limit the splits plan for. */
   bindingLimit?: number;
 }
 
 export async function runVaeDecodeMemory(sizes: number[], log: (s: string) => void, o: VaeDecodeMemoryOptions = {}) {
-  const { accountingOnly = false, hold = false } = o;
+  const { accountingOnly = false, hold = false, halfActivations = false } = o;
   const config: VaeConfig = JSON.parse(readFileSync(new URL('sd-vae.config.json', KEYS), 'utf8'));
   const keys = (
     JSON.parse(readFileSync(new URL('sd-vae.keys.json', KEYS), 'utf8')).keys as { name: string; shape: number[] }[]
@@ -83,7 +87,7 @@ export async function runVaeDecodeMemory(sizes: number[], log: (s: string) => vo
       weights.set(k.name, engine.keep(t));
     });
     const params = new Params(new MapParamSource(weights, (t) => t.shape));
-    let ops = new EngineOps(engine);
+    let ops = new EngineOps(engine, { halfActivations });
     if (hold) {
       ops = Object.create(ops) as EngineOps;
       Object.defineProperty(ops, 'release', { value: undefined });
@@ -129,6 +133,7 @@ export async function runVaeDecodeMemory(sizes: number[], log: (s: string) => vo
       adapter: engine.info.name,
       accountingOnly,
       hold,
+      halfActivations,
       maxStorageBufferBindingSize: engine.device.limits.maxStorageBufferBindingSize,
       bindingLimit: engine.maxBindingBytes,
       rows,
@@ -145,12 +150,17 @@ if (isMain) {
   let out = 'bench/results-vae-decode.json';
   let accountingOnly = false;
   let hold = false;
+  let halfActivations = false;
   let bindingLimit: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === '--sizes') sizes = (argv[++i] ?? '').split(',').map(Number);
     else if (argv[i] === '--accounting-only') accountingOnly = true;
     else if (argv[i] === '--hold') hold = true;
-    else if (argv[i] === '--binding-limit') bindingLimit = Number(argv[++i]);
+    else if (argv[i] === '--activations') {
+      const a = argv[++i];
+      if (a !== 'f16' && a !== 'f32') throw new Error(`vae-decode-memory: --activations is f16 or f32, got '${a}'`);
+      halfActivations = a === 'f16';
+    } else if (argv[i] === '--binding-limit') bindingLimit = Number(argv[++i]);
     else if (argv[i] === '--out') out = argv[++i] ?? out;
     else throw new Error(`vae-decode-memory: unknown argument '${argv[i]}'`);
   }
@@ -160,6 +170,7 @@ if (isMain) {
   const report = await runVaeDecodeMemory(sizes, (s) => process.stderr.write(`${s}\n`), {
     accountingOnly,
     hold,
+    halfActivations,
     bindingLimit,
   });
   writeFileSync(resolve(out), `${JSON.stringify(report, null, 2)}\n`);

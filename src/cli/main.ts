@@ -82,6 +82,7 @@ Options for bench scale (writes bench/results-scale.json; exit 1 if a phase fail
   --unet-layers <n>, --text-layers <n>, --vision-layers <n>   Fewer layers (smoke runs).
   --tuning-steps <n>      Personalize steps (default 12).  --steps <n>  Generate steps (default 25).
   --dir <dir>             Where the synthetic model and its pack are kept (default bench/.scale).
+  --activations <mode>    auto (default: fp16 with shader-f16 and fp16 weights), f32 or f16.
   --binding-limit <bytes> Bind at most this much per storage binding (e.g. 134217728, the
                           browsers' default maxStorageBufferBindingSize).
 
@@ -102,7 +103,9 @@ export async function main(argv: string[]): Promise<number> {
       const engine = await Engine.create();
       const { info } = engine;
       process.stdout.write(
-        `adapter: ${info.name}\nruntime: ${info.runtime}\nshader-f16: ${info.f16}\nsubgroups: ${info.subgroups}\n` +
+        `adapter: ${info.name}\nruntime: ${info.runtime}\nshader-f16: ${info.f16}\n` +
+          `fp16 activations: ${info.f16 ? 'yes, for fp16 packs at inference' : 'no (needs shader-f16)'}\n` +
+          `subgroups: ${info.subgroups}\n` +
           `maxBufferSize: ${engine.device.limits.maxBufferSize}\n` +
           `maxStorageBufferBindingSize: ${engine.device.limits.maxStorageBufferBindingSize}\n`,
       );

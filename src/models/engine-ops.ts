@@ -36,7 +36,18 @@ export type EngineTimes = readonly number[] | Tensor;
 export class EngineOps implements TensorOps<Tensor, EngineIds, EngineTimes> {
   readonly backend = 'engine' as const;
 
-  constructor(readonly engine: Engine) {}
+  /**
+   * `halfActivations`: keep activations fp16 wherever gradients are off (inference), on an
+   * adapter with shader-f16 — half the activation memory, all math still in f32.
+   */
+  constructor(
+    readonly engine: Engine,
+    readonly options: { halfActivations?: boolean } = {},
+  ) {
+    if (options.halfActivations && !engine.f16) {
+      throw new Error('fp16 activations need an adapter with shader-f16; this one has none');
+    }
+  }
 
   shape = (x: Tensor) => x.shape;
   checkpoint = (fn: (...inputs: Tensor[]) => Tensor, inputs: readonly Tensor[]) => checkpoint(this.engine, fn, inputs);
@@ -44,6 +55,11 @@ export class EngineOps implements TensorOps<Tensor, EngineIds, EngineTimes> {
     if (!this.engine.isGradEnabled) x.dispose();
   };
   isGradEnabled = () => this.engine.isGradEnabled;
+  toActivation = (x: Tensor) => {
+    const want = this.options.halfActivations && !this.engine.isGradEnabled ? 'f16' : 'f32';
+    return x.dtype === want ? x : this.engine.cast(x, want);
+  };
+  toFloat32 = (x: Tensor) => (x.dtype === 'f32' ? x : this.engine.cast(x, 'f32'));
   constant = (values: ArrayLike<number>, shape: readonly number[]) => this.engine.tensor(values, shape);
   linear = (x: Tensor, w: Tensor, b?: Tensor | null) => linear(x, w, b ?? null);
   matmul = (a: Tensor, b: Tensor) => matmul(a, b);
@@ -77,7 +93,7 @@ export class EngineOps implements TensorOps<Tensor, EngineIds, EngineTimes> {
 
   broadcastTo(x: Tensor, shape: readonly number[]) {
     // A zero tensor of the target shape plus x: the add's backward sums dY back to x's shape.
-    return add(this.engine.zeros(shape), x);
+    return add(this.engine.zeros(shape, x.dtype), x);
   }
 
   embedding = (ids: EngineIds, table: Tensor) => embedding(ids.data, table, ids.shape);

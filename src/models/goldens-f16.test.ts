@@ -15,7 +15,7 @@ import { frozenWeightsF16, SafetensorsParams } from './engine-params.ts';
 import { Params } from './params.ts';
 import { unet } from './unet/unet.ts';
 import { resolveUNetConfig } from './unet/unet-config.ts';
-import { vaeDecode } from './vae/vae.ts';
+import { vaeDecode, vaeEncode } from './vae/vae.ts';
 
 const TINY = new URL('../../../shared/data/reference/tiny-sd/', import.meta.url);
 const json = (p: string) => JSON.parse(readFileSync(new URL(p, TINY), 'utf8'));
@@ -87,6 +87,53 @@ describe('tiny-sd goldens with fp16 weights', () => {
       const got = await out.imageEmbeds.read();
       assertClose(got, gi.image_embeds.data, F16_TOL, 'image_embeds');
       report('vision', got, gi.image_embeds.data);
+    });
+  });
+});
+
+// fp16 activations (inference, shader-f16 only) on top of fp16 weights: every activation the
+// UNet and the VAE store is rounded to fp16 (2⁻¹¹ relative per store, a few dozen stores deep),
+// all sums and statistics stay f32. Measured on lavapipe (relative to each output's largest
+// magnitude): UNet 1.9e-3, VAE decode 1.6e-3, VAE encode 7.9e-4; 6e-3 leaves 3× room and still
+// fails on a misread half or a wrong element (O(1) of scale off).
+const HALF_TOL = { rtol: 6e-3, atol: 1e-4 };
+
+describe('tiny-sd goldens with fp16 weights and fp16 activations', () => {
+  it('UNet, VAE decode and encode within the stated tolerance; with gradients on, fp32 as before', async (ctx) => {
+    const engine = await testEngine();
+    ctx.skip(!engine.f16, 'adapter lacks shader-f16');
+    const gu = goldens.unet;
+    const cfgU = resolveUNetConfig(json('unet/config.json'));
+    await run(engine, 'unet/diffusion_pytorch_model.safetensors', async (p) => {
+      const half = new EngineOps(engine, { halfActivations: true });
+      const inputs = () => ({
+        sample: engine.tensor(gu.latent.data, gu.latent.shape),
+        timesteps: [gu.timestep],
+        cond: { context: engine.tensor(ref(gu.encoder_hidden_states).data, ref(gu.encoder_hidden_states).shape), lora: null, dual: null },
+      });
+      const eps = engine.noGrad(() => unet(half, p, cfgU, inputs()));
+      expect(eps.dtype).toBe('f32');
+      const got = await eps.read();
+      assertClose(got, gu.noise_pred.data, HALF_TOL, 'noise_pred (fp16 activations)');
+      report('unet, fp16 activations', got, gu.noise_pred.data);
+      // Gradients on: the same ops keep fp32 activations, so the output is the fp32 run's, bit for bit.
+      const withGrad = await unet(half, p, cfgU, inputs()).read();
+      const plain = await unet(new EngineOps(engine), p, cfgU, inputs()).read();
+      expect(Array.from(withGrad)).toEqual(Array.from(plain));
+      engine.clearTape();
+    });
+    const gv = goldens.vae;
+    await run(engine, 'vae/diffusion_pytorch_model.safetensors', async (p) => {
+      const half = new EngineOps(engine, { halfActivations: true });
+      const cfgV = json('vae/config.json');
+      const got = await engine
+        .noGrad(() => vaeDecode(half, p, cfgV, engine.tensor(gv.decode_input_latent.data, gv.decode_input_latent.shape)))
+        .read();
+      assertClose(got, gv.decode_sample.data, HALF_TOL, 'decode (fp16 activations)');
+      report('vae decode, fp16 activations', got, gv.decode_sample.data);
+      const mean = await engine.noGrad(() => vaeEncode(half, p, cfgV, engine.tensor(gv.image.data, gv.image.shape)).mean).read();
+      assertClose(mean, gv.encode_latent_dist_mean.data, HALF_TOL, 'encode mean (fp16 activations)');
+      report('vae encode, fp16 activations', mean, gv.encode_latent_dist_mean.data);
     });
   });
 });

@@ -51,6 +51,14 @@ export interface TensorOps<T, Ids = unknown, Times = unknown> {
    * backends without it are treated as recording.
    */
   isGradEnabled?(): boolean;
+  /**
+   * Engine only: `x` in the dtype this backend keeps activations in — fp16 at inference
+   * (no gradients) when the runtime asked for fp16 activations, else fp32. Models call it
+   * where data enters a network (sample, context, time embedding); see activations.ts.
+   */
+  toActivation?(x: T): T;
+  /** Engine only: `x` as fp32 (a network's output, for samplers and images). */
+  toFloat32?(x: T): T;
   /** A constant tensor (masks, fixed inputs): never requires grad. */
   constant(values: ArrayLike<number>, shape: readonly number[]): T;
 

@@ -23,6 +23,7 @@ import { checkVaeConfig, type VaeConfig } from '../models/vae/vae-config.ts';
 import type { Manifest } from '../packs/manifest.ts';
 import type { LoadedPack } from '../packs/pack-loader.ts';
 import { sha256Hex } from '../packs/sha256.ts';
+import type { SafetensorsHeader } from '../packs/safetensors.ts';
 import { ClipTokenizer } from './clip-tokenizer.ts';
 import { checkPackWeights } from '../packs/pack-weights-check.ts';
 import { PackFileError } from '../packs/pack-file-error.ts';
@@ -94,6 +95,27 @@ export interface PackRuntimeOptions {
    * it — personalize() does — so a session that only generates never holds it.
    */
   deferImageEncoder?: boolean;
+  /**
+   * Activation dtype of the UNet and the VAE at inference (generate, the frozen passes of
+   * personalize); training always keeps fp32. 'auto' (default): fp16 when the adapter has
+   * shader-f16 and the UNet's weights are held fp16 — a pack of fp16 weights already accepts
+   * fp16 rounding, and at 512 px this halves the activations; fp32 otherwise. 'f16' without
+   * shader-f16 is refused.
+   */
+  activations?: 'auto' | 'f32' | 'f16';
+}
+
+/** Whether the runtime keeps activations fp16 at inference (see PackRuntimeOptions.activations). */
+export function halfActivations(engine: Engine, unetWeights: SafetensorsHeader, options: PackRuntimeOptions): boolean {
+  const mode = options.activations ?? 'auto';
+  if (mode === 'f32') return false;
+  if (mode === 'f16') {
+    if (!engine.f16) throw new Error('fp16 activations need an adapter with shader-f16; this one has none');
+    return true;
+  }
+  const weights = options.weights ?? 'stored';
+  const stored16 = unetWeights.tensors.some((t) => t.dtype === 'F16');
+  return engine.f16 && (weights === 'f16' || (weights === 'stored' && stored16));
 }
 
 export class PackRuntime {
@@ -113,8 +135,10 @@ export class PackRuntime {
     readonly encoder: EncoderRuntime | null,
     /** The pack's files (ONNX graphs are read from here when the ORT runtime is used). */
     readonly pack: LoadedPack,
+    /** UNet and VAE activations fp16 at inference (PackRuntimeOptions.activations). */
+    readonly halfActivations = false,
   ) {
-    this.ops = new EngineOps(engine);
+    this.ops = new EngineOps(engine, { halfActivations });
   }
 
   static async open(engine: Engine, pack: LoadedPack, options: PackRuntimeOptions = {}): Promise<PackRuntime> {
@@ -136,6 +160,7 @@ export class PackRuntime {
       );
     }
     checkPackWeights(m, Object.fromEntries([...sources].map(([c, s]) => [c, s.header])));
+    const half = halfActivations(engine, sources.get('unet')!.header, options);
     // 2. stream each file to the GPU tensor by tensor; nothing of it stays in JS memory
     const mode = options.weights ?? 'stored';
     const weights = async (component: string) => {
@@ -187,6 +212,7 @@ export class PackRuntime {
       { config: arch.imageEncoder, params: new Params(visionP) },
       encoder,
       pack,
+      half,
     );
     rt.owned.push(...uploaded);
     rt.visionParams = visionP;

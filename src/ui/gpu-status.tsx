@@ -34,7 +34,9 @@ export function GpuStatus() {
       </p>
       <ul className="capabilities" aria-label="GPU capabilities">
         <li data-testid="cap-f16" className={info.f16 ? 'cap-yes' : 'cap-no'}>
-          {info.f16 ? 'fp16 shaders' : 'no fp16 shaders — running in fp32 (about twice the memory, slower)'}
+          {info.f16
+            ? 'fp16 shaders: fp16 packs run with fp16 activations (half the activation memory)'
+            : 'no fp16 shaders — fp16 weights are unpacked in the shader, activations stay fp32 (more memory)'}
         </li>
         <li className={info.subgroups ? 'cap-yes' : 'cap-no'}>{info.subgroups ? 'subgroups' : 'no subgroups'}</li>
         <li data-testid="cap-max-buffer">largest buffer {formatBytes(limits.maxBufferSize)}</li>

@@ -1,6 +1,7 @@
 // diffusers UNet2DConditionModel (SD 1.x / 2.x): ε_θ(z_t, t, C), with LoRA and the dual
 // path threaded to every transformer block, and an encoder-only mode (down blocks + mid
 // block) whose output is the spatial feature map the tuning encoder reads.
+import { toActivation, toFloat32 } from '../activations.ts';
 import { resnetBlock } from '../layers/resnet-block.ts';
 import type { Params } from '../params.ts';
 import type { TensorOps } from '../tensor-ops.ts';
@@ -100,12 +101,18 @@ function encode<T, Times>(ops: TensorOps<T, unknown, Times>, p: Params<T>, cfg: 
   const td = cfg.timeEmbedDim;
   let temb = ops.linear(tproj, te.get('linear_1.weight', [td, c0]), te.get('linear_1.bias', [td]));
   temb = ops.linear(ops.silu(temb), te.get('linear_2.weight', [td, td]), te.get('linear_2.bias', [td]));
-  const c: Ctx<T> = { ops, cfg, temb, cond: inputs.cond, checkpointing: !!inputs.checkpointing,
+  // From here on, activations are in the backend's activation dtype (fp16 at inference where asked).
+  const c: Ctx<T> = {
+    ops,
+    cfg,
+    temb: toActivation(ops, temb),
+    cond: activationConditioning(ops, inputs.cond),
+    checkpointing: !!inputs.checkpointing,
     feedForwardChunkBytes: inputs.feedForwardChunkBytes,
   };
 
   // 2. conv_in and the down blocks; every layer's output is kept as a skip connection
-  let h = ops.conv2d(inputs.sample, p.get('conv_in.weight', [c0, cfg.in_channels, 3, 3]), p.get('conv_in.bias', [c0]), { padding: 1 });
+  let h = ops.conv2d(toActivation(ops, inputs.sample), p.get('conv_in.weight', [c0, cfg.in_channels, 3, 3]), p.get('conv_in.bias', [c0]), { padding: 1 });
   const skips: T[] = [h];
   let prev = c0;
   cfg.down_block_types.forEach((type, i) => {
@@ -137,9 +144,17 @@ function encode<T, Times>(ops: TensorOps<T, unknown, Times>, p: Params<T>, cfg: 
   return { h, skips, c };
 }
 
+function activationConditioning<T>(ops: TensorOps<T>, cond: Conditioning<T>): Conditioning<T> {
+  const dual = cond.dual && {
+    hardContext: toActivation(ops, cond.dual.hardContext),
+    alpha: typeof cond.dual.alpha === 'number' ? cond.dual.alpha : toActivation(ops, cond.dual.alpha),
+  };
+  return { ...cond, context: toActivation(ops, cond.context), ...(dual ? { dual } : {}) };
+}
+
 /** The UNet-encoder features (mid-block output) that the tuning encoder reads. */
 export function unetEncoderFeatures<T, Times>(ops: TensorOps<T, unknown, Times>, p: Params<T>, cfg: ResolvedUNetConfig, inputs: UNetInputs<T, Times>): T {
-  return encode(ops, p, cfg, inputs).h;
+  return toFloat32(ops, encode(ops, p, cfg, inputs).h);
 }
 
 /** ε_θ(z_t, t, C): (B, in_channels, h, w) → (B, out_channels, h, w) */
@@ -175,5 +190,6 @@ export function unet<T, Times>(ops: TensorOps<T, unknown, Times>, p: Params<T>, 
   // 5. output head
   const c0 = ch[0];
   h = consume(ops, h, (t) => ops.groupNorm(t, cfg.norm_num_groups, p.get('conv_norm_out.weight', [c0]), p.get('conv_norm_out.bias', [c0]), cfg.norm_eps, { silu: true }));
-  return consume(ops, h, (t) => ops.conv2d(t, p.get('conv_out.weight', [cfg.out_channels, c0, 3, 3]), p.get('conv_out.bias', [cfg.out_channels]), { padding: 1 }));
+  const out = consume(ops, h, (t) => ops.conv2d(t, p.get('conv_out.weight', [cfg.out_channels, c0, 3, 3]), p.get('conv_out.bias', [cfg.out_channels]), { padding: 1 }));
+  return toFloat32(ops, out);
 }

@@ -64,6 +64,14 @@ describe('VAE without gradients: activations released once consumed', () => {
       expect(lean.peak).toBeLessThanOrEqual(bound);
       expect(lean.peak).toBeLessThan(0.75 * held.peak);
 
+      // fp16 activations (shader-f16): the same decode at about half the activation memory
+      // — only the fp32 output image (converted at the end) and the f32 statistics are not halved.
+      if (engine.f16) {
+        const half = await measure(decode(new EngineOps(engine, { halfActivations: true })));
+        console.info(`tiny VAE decode with fp16 activations: pool peak ${half.peak} B (fp32: ${lean.peak} B)`);
+        expect(half.peak).toBeLessThanOrEqual(0.6 * lean.peak);
+      }
+
       // encode: same numbers with and without release (an image of the output's size)
       const image = rng(6).normals(config.in_channels * pixels);
       const enc = async (o: EngineOps) =>

@@ -1,6 +1,7 @@
 // diffusers AutoencoderKL: encode an image to the latent distribution's mean (and log
 // variance) and decode a latent back to an image. Raw: the scaling factor is applied by
 // the pipeline, not here.
+import { toActivation, toFloat32 } from '../activations.ts';
 import { resnetBlock } from '../layers/resnet-block.ts';
 import type { Params } from '../params.ts';
 import type { TensorOps } from '../tensor-ops.ts';
@@ -71,7 +72,7 @@ export function vaeEncode<T>(ops: TensorOps<T>, params: Params<T>, c: VaeConfig,
   const ch = c.block_out_channels;
   const L = c.latent_channels;
   // 1. conv_in, down blocks (the downsampler pads right/bottom only, then stride 2)
-  let h = ops.conv2d(image, p.get('conv_in.weight', [ch[0], c.in_channels, 3, 3]), p.get('conv_in.bias', [ch[0]]), { padding: 1 });
+  let h = ops.conv2d(toActivation(ops, image), p.get('conv_in.weight', [ch[0], c.in_channels, 3, 3]), p.get('conv_in.bias', [ch[0]]), { padding: 1 });
   let prev = ch[0];
   ch.forEach((co, i) => {
     const b = p.sub(`down_blocks.${i}`);
@@ -108,6 +109,7 @@ export function vaeEncode<T>(ops: TensorOps<T>, params: Params<T>, c: VaeConfig,
   if (c.use_quant_conv ?? true) {
     h = consume(ops, h, (t) => ops.conv2d(t, params.get('quant_conv.weight', [2 * L, 2 * L, 1, 1]), params.get('quant_conv.bias', [2 * L])));
   }
+  h = toFloat32(ops, h);
   return { mean: ops.slice(h, 1, 0, L), logvar: ops.slice(h, 1, L, L) };
 }
 
@@ -117,7 +119,7 @@ export function vaeDecode<T>(ops: TensorOps<T>, params: Params<T>, c: VaeConfig,
   const ch = c.block_out_channels;
   const rev = [...ch].reverse();
   const L = c.latent_channels;
-  let h = latent;
+  let h = toActivation(ops, latent);
   // Every activation below is the decoder's own and is released once consumed (not `latent`,
   // which is the caller's): at 512 px this takes the peak from 1.31 GiB to 0.63 GiB (the
   // 256→128 resnet at 512×512: its input, norm1's output and conv1's output).
@@ -157,7 +159,8 @@ export function vaeDecode<T>(ops: TensorOps<T>, params: Params<T>, c: VaeConfig,
   h = consume(ops, h, (t) =>
     ops.groupNorm(t, c.norm_num_groups, p.get('conv_norm_out.weight', [c0]), p.get('conv_norm_out.bias', [c0]), EPS, { silu: true }),
   );
-  return consume(ops, h, (t) =>
+  h = consume(ops, h, (t) =>
     ops.conv2d(t, p.get('conv_out.weight', [c.out_channels, c0, 3, 3]), p.get('conv_out.bias', [c.out_channels]), { padding: 1 }),
   );
+  return toFloat32(ops, h);
 }
