@@ -8,7 +8,7 @@
 // then. Not a test; it loads only the UNet (≈ 1.6 GiB in fp16).
 //
 //   npx tsx bench/unet-memory.ts [--sizes 64,512] [--accounting-only] [--binding-limit n]
-//                                [--hold] [--concept α] [--check] [--out …json]
+//                                [--hold] [--concept α] [--check] [--activations f16|f32] [--out …json]
 //
 // --accounting-only records no kernel dispatches and uploads no weight values (buffer copies
 // of the inputs still run): every tensor is still allocated and released on the device exactly
@@ -110,6 +110,8 @@ function blockOf(name: string): string {
 export interface UNetMemoryOptions {
   accountingOnly?: boolean;
   hold?: boolean;
+  /** fp16 activations (EngineOps halfActivations; needs shader-f16, as lavapipe has). */
+  halfActivations?: boolean;
   /** Only with accountingOnly: the binding limit the splits plan for. */
   bindingLimit?: number;
   /** The UNet (default SD 1.5). */
@@ -127,7 +129,7 @@ export interface UNetMemoryOptions {
 const LORA_RANK = 4;
 
 export async function runUNetMemory(sizes: number[], log: (s: string) => void, o: UNetMemoryOptions = {}) {
-  const { accountingOnly = false, hold = false, batch = 2 } = o;
+  const { accountingOnly = false, hold = false, batch = 2, halfActivations = false } = o;
   const { config: raw, keys } = o.model ?? sd15UNet();
   const cfg = resolveUNetConfig(raw);
   const engine = o.engine ?? (await Engine.create());
@@ -151,7 +153,7 @@ export async function runUNetMemory(sizes: number[], log: (s: string) => void, o
       },
       has: (name) => source.has(name),
     });
-    let ops = new EngineOps(engine);
+    let ops = new EngineOps(engine, { halfActivations });
     if (hold) {
       ops = Object.create(ops) as EngineOps;
       Object.defineProperty(ops, 'release', { value: undefined });
@@ -295,6 +297,7 @@ export async function runUNetMemory(sizes: number[], log: (s: string) => void, o
       adapter: engine.info.name,
       accountingOnly,
       hold,
+      halfActivations,
       conceptBlend: o.conceptBlend ?? null,
       weightBytes,
       maxStorageBufferBindingSize: engine.device.limits.maxStorageBufferBindingSize,
@@ -318,6 +321,7 @@ if (isMain) {
   let out = 'bench/results-unet-memory.json';
   let accountingOnly = false;
   let hold = false;
+  let halfActivations = false;
   let bindingLimit: number | undefined;
   let conceptBlend: number | undefined;
   let check = false;
@@ -325,7 +329,11 @@ if (isMain) {
     if (argv[i] === '--sizes') sizes = (argv[++i] ?? '').split(',').map(Number);
     else if (argv[i] === '--accounting-only') accountingOnly = true;
     else if (argv[i] === '--hold') hold = true;
-    else if (argv[i] === '--check') check = true;
+    else if (argv[i] === '--activations') {
+      const a = argv[++i];
+      if (a !== 'f16' && a !== 'f32') throw new Error(`unet-memory: --activations is f16 or f32, got '${a}'`);
+      halfActivations = a === 'f16';
+    } else if (argv[i] === '--check') check = true;
     else if (argv[i] === '--binding-limit') bindingLimit = Number(argv[++i]);
     else if (argv[i] === '--concept') conceptBlend = Number(argv[++i]);
     else if (argv[i] === '--out') out = argv[++i] ?? out;
@@ -344,6 +352,7 @@ if (isMain) {
   const report = await runUNetMemory(sizes, (s) => process.stderr.write(`${s}\n`), {
     accountingOnly,
     hold,
+    halfActivations,
     bindingLimit,
     conceptBlend,
     check,
