@@ -39,7 +39,7 @@ import type { LoraPair } from '../src/models/lora.ts';
 import { MapParamSource, Params } from '../src/models/params.ts';
 import { unet } from '../src/models/unet/unet.ts';
 import { resolveUNetConfig, type UNetConfig } from '../src/models/unet/unet-config.ts';
-import { initRule } from '../src/packs/synthetic-sd.ts';
+import { syntheticTensor } from '../src/packs/synthetic-sd.ts';
 
 const KEYS = new URL('../../shared/data/reference/keys/', import.meta.url);
 const MiB = 2 ** 20;
@@ -80,23 +80,6 @@ export interface UNetMemoryRow {
   blockPeaks: { block: string; bytes: number }[];
   /** --check: the output against the same call holding everything, unchunked. */
   check?: { differing: number; maxAbsDiff: number };
-}
-
-/** Seeded uniform values of the right scale (as synthetic-sd.ts: only the scale matters). */
-function values(name: string, shape: readonly number[], seed: number): Float32Array {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const rule = initRule(name, shape);
-  if ('constant' in rule) return new Float32Array(n).fill(rule.constant);
-  let x = seed | 0 || 0x2545f491;
-  const k = (Math.sqrt(3) * rule.std) / 2147483648;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x * k;
-  }
-  return out;
 }
 
 /** The block a parameter belongs to: "down_blocks.0.attentions.1", "mid_block.resnets.0", "conv_in". */
@@ -141,7 +124,7 @@ export async function runUNetMemory(sizes: number[], log: (s: string) => void, o
       const dtype = frozenWeightsF16(k.name, k.shape) ? 'f16' : 'f32';
       // exact-size buffers, as a pack's weights are held (PackRuntime)
       const t = engine.keep(engine.empty(k.shape, dtype, true));
-      if (!accountingOnly) engine.write(t, values(k.name, k.shape, 1000 + i));
+      if (!accountingOnly) engine.write(t, syntheticTensor(k.name, k.shape, 1000 + i));
       weights.set(k.name, t);
     });
     let lastParam = '(inputs)';

@@ -29,7 +29,7 @@ import { frozenWeightsF16 } from '../src/models/engine-params.ts';
 import { MapParamSource, Params } from '../src/models/params.ts';
 import type { VaeConfig } from '../src/models/vae/vae-config.ts';
 import { vaeDecode } from '../src/models/vae/vae.ts';
-import { initRule } from '../src/packs/synthetic-sd.ts';
+import { syntheticTensor } from '../src/packs/synthetic-sd.ts';
 
 const KEYS = new URL('../../shared/data/reference/keys/', import.meta.url);
 const MiB = 2 ** 20;
@@ -42,23 +42,6 @@ export interface VaeDecodeMemoryRow {
   activationPeakBytes: number;
   peakPoolBytes: number;
   largestBufferBytes: number;
-}
-
-/** Seeded uniform values of the right scale (as synthetic-sd.ts: only the scale matters). */
-function values(name: string, shape: readonly number[], seed: number): Float32Array {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const rule = initRule(name, shape);
-  if ('constant' in rule) return new Float32Array(n).fill(rule.constant);
-  let x = seed | 0 || 0x2545f491;
-  const k = (Math.sqrt(3) * rule.std) / 2147483648;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = x * k;
-  }
-  return out;
 }
 
 export interface VaeDecodeMemoryOptions {
@@ -81,7 +64,7 @@ export async function runVaeDecodeMemory(sizes: number[], log: (s: string) => vo
   try {
     const weights = new Map<string, Tensor>();
     keys.forEach((k, i) => {
-      const t = engine.tensor(values(k.name, k.shape, 1000 + i), k.shape, {
+      const t = engine.tensor(syntheticTensor(k.name, k.shape, 1000 + i), k.shape, {
         dtype: frozenWeightsF16(k.name, k.shape) ? 'f16' : 'f32',
       });
       weights.set(k.name, engine.keep(t));

@@ -11,6 +11,16 @@ export function testEngine(): Promise<Engine> {
   return engine;
 }
 
+/**
+ * The test engine where fp16 activations are tested: it must have `shader-f16` (lavapipe and
+ * SwiftShader have it), so a missing feature fails the test instead of skipping it.
+ */
+export async function testEngineWithF16(): Promise<Engine> {
+  const e = await testEngine();
+  if (!e.f16) throw new Error('the test adapter has no shader-f16 (lavapipe has it)');
+  return e;
+}
+
 let packedEngine: Promise<Engine> | null = null;
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { testEngine, testEngineWithoutF16 } from '../../test/engine.ts';
+import { testEngine, testEngineWithF16, testEngineWithoutF16 } from '../../test/engine.ts';
 import { assertClose } from '../../test/close.ts';
 import { rng } from '../../test/random.ts';
 import { activationDtype } from './activation-dtype.ts';
@@ -58,8 +58,7 @@ describe('half storage (fp16 activations in fp32 kernels)', () => {
   });
 
   it('computes in f32 and rounds each store to fp16, against a plain-loop reference', async () => {
-    const e = await testEngine();
-    if (!e.f16) throw new Error('the test adapter has no shader-f16 (lavapipe has it)');
+    const e = await testEngineWithF16();
     const n = 37;
     const xs = rng(3).normals(4 * n);
     const ids = Array.from({ length: n }, (_, i) => (i * 7) % n);

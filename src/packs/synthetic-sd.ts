@@ -197,6 +197,18 @@ function toF16(src: Float32Array, dst: Uint16Array): void {
   }
 }
 
+/**
+ * One tensor's seeded values by `initRule` (the stream synthetic folders use), for tools that
+ * build a single model part in memory instead of writing a folder (bench/*-memory.ts).
+ */
+export function syntheticTensor(name: string, shape: readonly number[], seed: number): Float32Array {
+  const out = new Float32Array(shape.reduce((a, b) => a * b, 1));
+  const rule = initRule(name, shape);
+  if ('constant' in rule) return out.fill(rule.constant);
+  uniformStream(seed)(out, rule.std);
+  return out;
+}
+
 const NORM_NAME =
   /(^|\.)(norm\d?|norm_out|conv_norm_out|group_norm|layer_norm\d|final_layer_norm|pre_layrnorm|post_layernorm)\.(weight|bias)$/;
 const EMBEDDING_TABLE = /embeddings\.(token_embedding|position_embedding)\.weight$|embeddings\.class_embedding$/;

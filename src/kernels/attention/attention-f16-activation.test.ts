@@ -11,7 +11,7 @@
 import { describe, expect, it } from 'vitest';
 import { roundToF16 } from '../../engine/dtype.ts';
 import type { Engine } from '../../engine/engine.ts';
-import { testEngine, testEngineWithoutF16 } from '../../../test/engine.ts';
+import { testEngineWithF16, testEngineWithoutF16 } from '../../../test/engine.ts';
 import { assertClose } from '../../../test/close.ts';
 import { rng } from '../../../test/random.ts';
 import { attentionForwardRef } from './attention-reference.ts';
@@ -45,12 +45,6 @@ const CASES: Case[] = [
 ];
 
 const label = (c: Case) => `B=${c.B} Nq=${c.Nq} Nk=${c.Nk} H=${c.H} D=${c.D}${c.causal ? ' causal' : ''}`;
-
-async function f16Engine(): Promise<Engine> {
-  const e = await testEngine();
-  if (!e.f16) throw new Error('the test adapter has no shader-f16 (lavapipe has it)');
-  return e;
-}
 
 // The op on fp16 q, k, v against the reference and against the f32 kernels on the same
 // values (unless `vsF32` is false: under a limit that fp16 rows fit and fp32 rows do not);
@@ -96,7 +90,7 @@ describe('attention with fp16 activations', () => {
   it.each(CASES.map((c, i) => [label(c), c, i] as const))(
     'matches the reference on fp16-rounded q, k, v (%s)',
     async (_label, c, i) => {
-      await check(await f16Engine(), c, 70 + i);
+      await check(await testEngineWithF16(), c, 70 + i);
     },
   );
 
@@ -107,7 +101,7 @@ describe('attention with fp16 activations', () => {
     { B: 3, Nq: 64, Nk: 48, H: 1, D: 80, causal: false, limit: 12288 },
     { B: 3, Nq: 64, Nk: 64, H: 1, D: 512, causal: false, limit: 65536 },
   ])('splits the batch under a low binding limit (D=$D, limit $limit)', async ({ limit, ...c }) => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     expect(c.B * c.Nq * c.H * c.D * 2).toBeGreaterThan(limit);
     e.setBindingLimit(limit);
     try {
@@ -118,7 +112,7 @@ describe('attention with fp16 activations', () => {
   });
 
   it('refuses fp16 activations while gradients are recorded, and without shader-f16', async () => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     e.scope(() => {
       const t = e.zeros([1, 4, 8], 'f16');
       expect(() => attention(t, t, t, 1)).toThrow(/attention: fp16 activations .* are for inference/);

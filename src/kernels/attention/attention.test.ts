@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { testEngine } from '../../../test/engine.ts';
+import { testEngine, testEngineWithF16 } from '../../../test/engine.ts';
 import { assertClose } from '../../../test/close.ts';
 import { f64, gradcheck } from '../../../test/gradcheck.ts';
 import { rng } from '../../../test/random.ts';
@@ -344,10 +344,9 @@ describe('attention', () => {
   });
 
   it('fp16 storage (fp32 accumulation) matches the reference on fp16-rounded inputs', async () => {
-    const e = await testEngine();
+    const e = await testEngineWithF16();
     const c: Case = { B: 2, Nq: 77, Nk: 77, H: 2, D: 40, causal: true };
     const raw = data(c, 12);
-    if (!e.f16) throw new Error('the test adapter has no shader-f16 (lavapipe has it)');
     const d = { q: roundToF16(raw.q), k: roundToF16(raw.k), v: roundToF16(raw.v), dO: roundToF16(raw.dO) };
     const opts = { causal: c.causal };
     const fwd = attentionForwardRef(d.q, d.k, d.v, dimsOf(c));

@@ -4,7 +4,7 @@
 // |y|) plus the f32 operation's (1e-6 of the scale, the fp32 tests' tolerance).
 import { describe, expect, it } from 'vitest';
 import { assertClose } from '../../../test/close.ts';
-import { testEngine } from '../../../test/engine.ts';
+import { testEngineWithF16 } from '../../../test/engine.ts';
 import { rng } from '../../../test/random.ts';
 import { roundToF16 } from '../../engine/dtype.ts';
 import type { Engine } from '../../engine/engine.ts';
@@ -17,12 +17,6 @@ const TOL_F16 = { rtol: 2 ** -11 + 1e-6, atol: 1e-6 };
 const TOL_VS_F32 = { rtol: 2 ** -11 + 1e-7, atol: 1e-7 };
 const OPS = { add, sub, mul, div };
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-
-async function f16Engine(): Promise<Engine> {
-  const e = await testEngine();
-  if (!e.f16) throw new Error('the test adapter has no shader-f16 (lavapipe has it)');
-  return e;
-}
 
 async function withLimit(e: Engine, limit: number | undefined, fn: () => Promise<void>): Promise<void> {
   e.setBindingLimit(limit);
@@ -57,7 +51,7 @@ describe('binary ops with fp16 activations', () => {
     // Rows of 256 bytes fit 9 to the limit; b's one-half rows need an even 8.
     { aShape: [20, 128], bShape: [20, 1], limit: 2304, what: 'split: an odd chunk made even' },
   ])('$what: $aShape ⊕ $bShape matches the reference on fp16-rounded inputs', async ({ aShape, bShape, limit }) => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     const r = rng(size(aShape) + size(bShape));
     const as = roundToF16(r.normals(size(aShape), 2));
     const bsAny = roundToF16(r.normals(size(bShape), 2));
@@ -84,7 +78,7 @@ describe('binary ops with fp16 activations', () => {
 
   // 3001 halves: a partial vec4, and 6002 bytes that the low limit splits.
   it.each([{ limit: undefined }, { limit: 2048 }])('scale and addScalar (limit=$limit)', async ({ limit }) => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     const xs = roundToF16(rng(3001).normals(3001, 3));
     await withLimit(e, limit, async () => {
       const x = e.tensor(xs, [3001], { dtype: 'f16' });
@@ -101,7 +95,7 @@ describe('binary ops with fp16 activations', () => {
   });
 
   it('refuse fp16 activations while gradients are recorded, and mixed dtypes', async () => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     e.scope(() => {
       const h = e.zeros([4], 'f16');
       const f = e.zeros([4]);

@@ -4,7 +4,7 @@
 // go through the kernel on aligned windows.
 import { describe, expect, it } from 'vitest';
 import { roundToF16 } from '../../engine/dtype.ts';
-import { testEngine } from '../../../test/engine.ts';
+import { testEngine, testEngineWithF16 } from '../../../test/engine.ts';
 import { assertClose } from '../../../test/close.ts';
 import { rng } from '../../../test/random.ts';
 import { concatForwardRef, sliceForwardRef } from './concat-reference.ts';
@@ -57,8 +57,7 @@ describe('concat and slice with fp16 activations', () => {
       limit: LIMIT,
     },
   ])('$what', async ({ shapes, axis, limit }) => {
-    const e = await testEngine();
-    if (!e.f16) throw new Error('the test adapter has no shader-f16 (lavapipe has it)');
+    const e = await testEngineWithF16();
     const r = rng(shapes.length * 100 + shapes[0][0]);
     const data = shapes.map((s) => roundToF16(r.normals(size(s))));
     const want = concatForwardRef(data, shapes, axis);

@@ -4,9 +4,8 @@
 // against the fp32 op on those inputs.
 import { describe, expect, it } from 'vitest';
 import { roundToF16 } from '../../engine/dtype.ts';
-import type { Engine } from '../../engine/engine.ts';
 import type { DType } from '../../engine/dtype.ts';
-import { testEngine } from '../../../test/engine.ts';
+import { testEngineWithF16 } from '../../../test/engine.ts';
 import { assertClose } from '../../../test/close.ts';
 import { rng } from '../../../test/random.ts';
 import { conv2dForwardRef, convOutputSize } from './conv2d-reference.ts';
@@ -24,12 +23,6 @@ const ONE_STORE = { rtol: 1e-3, atol: 1e-6 };
 const SPLIT = { rtol: 4e-3, atol: 1e-6 };
 // The fp32 op: f32 sums of ≤ 288 products against float64.
 const F32 = { rtol: 2e-5, atol: 1e-5 };
-
-async function f16Engine(): Promise<Engine> {
-  const e = await testEngine();
-  if (!e.f16) throw new Error('the test adapter has no shader-f16 (lavapipe has it)');
-  return e;
-}
 
 interface Case {
   name: string;
@@ -62,7 +55,7 @@ describe('conv2d with fp16 activations', () => {
   it.each(CASES.map((c) => [c.name, c] as const))(
     'naive, tuned and direct match the reference on fp16-rounded inputs (%s)',
     async (_name, c) => {
-      const e = await f16Engine();
+      const e = await testEngineWithF16();
       const g = conv2dGeometry(c.x, c.w, c.opts);
       const { Ho, Wo } = convOutputSize(g);
       const r = rng(size(c.x) + c.w[0]);
@@ -90,7 +83,7 @@ describe('conv2d with fp16 activations', () => {
   );
 
   it('refuses fp16 activations while gradients are recorded', async () => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     e.scope(() => {
       const x = e.zeros([1, 3, 4, 4], 'f16');
       expect(() => conv2d(x, e.zeros([2, 3, 3, 3]), null)).toThrow(/conv2d: fp16 activations .* are for inference/);
@@ -107,7 +100,7 @@ describe('conv2d with fp16 activations', () => {
     { B: 1, Cin: 24, Cout: 20, H: 12, stride: 2, what: 'input channel ranges, stride 2' },
     { B: 1, Cin: 32, Cout: 4, H: 12, stride: 1, what: 'input channel ranges only, summed in y' },
   ])('under a low binding limit, f16 weight ($what)', async ({ B, Cin, Cout, H, stride }) => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     const opts = { padding: 1, stride };
     const g = conv2dGeometry([B, Cin, H, H], [Cout, Cin, 3, 3], opts);
     const r = rng(91 + Cin + stride);

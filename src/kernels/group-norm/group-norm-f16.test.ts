@@ -4,22 +4,15 @@
 // (about 1e-5 of the scale, see TOL_Y in group-norm.test.ts): rtol 2⁻¹¹ + 2e-5 of max|y|.
 import { describe, expect, it } from 'vitest';
 import { assertClose } from '../../../test/close.ts';
-import { testEngine, testEngineWithoutF16 } from '../../../test/engine.ts';
+import { testEngineWithF16, testEngineWithoutF16 } from '../../../test/engine.ts';
 import { rng } from '../../../test/random.ts';
 import { roundToF16 } from '../../engine/dtype.ts';
-import type { Engine } from '../../engine/engine.ts';
 import { groupNormBackwardRef, groupNormForwardRef } from './group-norm-reference.ts';
 import { groupNorm } from './group-norm.ts';
 
 const TOL_F16 = { rtol: 2 ** -11 + 2e-5, atol: 1e-6 };
 // fp16 vs the fp32 op on the same inputs: the same f32 arithmetic, then one rounding.
 const TOL_VS_F32 = { rtol: 2 ** -11 + 1e-6, atol: 1e-6 };
-
-async function f16Engine(): Promise<Engine> {
-  const e = await testEngine();
-  if (!e.f16) throw new Error('the test adapter has no shader-f16 (lavapipe has it)');
-  return e;
-}
 
 interface Case {
   shape: number[];
@@ -48,7 +41,7 @@ describe('groupNorm with fp16 activations', () => {
       what: 'split: group ranges, fp16 parameters',
     },
   ])('matches the reference on fp16-rounded inputs ($what)', async ({ shape, groups, silu, limit, f16Params }) => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     const [B, C] = shape;
     const S = shape.slice(2).reduce((a, b) => a * b, 1);
     const r = rng(B * 100 + C);
@@ -109,7 +102,7 @@ describe('groupNorm with fp16 activations', () => {
     { variant: 'tuned' as const, f16: true },
     { variant: 'tuned' as const, f16: false },
   ])('backpropagates through frozen fp16 parameters ($variant, shader-f16: $f16)', async ({ variant, f16 }) => {
-    const e = f16 ? await f16Engine() : await testEngineWithoutF16();
+    const e = f16 ? await testEngineWithF16() : await testEngineWithoutF16();
     const shape = [2, 8, 4, 4];
     const dims = { batch: 2, channels: 8, spatial: 16, groups: 4 };
     const r = rng(31);
@@ -129,7 +122,7 @@ describe('groupNorm with fp16 activations', () => {
   });
 
   it('refuses fp16 activations while gradients are recorded, and trainable fp16 parameters', async () => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     e.scope(() => {
       const xh = e.zeros([1, 4, 2], 'f16');
       const w = e.zeros([4]);

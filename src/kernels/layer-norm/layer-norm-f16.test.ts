@@ -4,22 +4,15 @@
 // (about 1e-5 of the scale, see TOL_Y in layer-norm.test.ts): rtol 2⁻¹¹ + 2e-5 of max|y|.
 import { describe, expect, it } from 'vitest';
 import { assertClose } from '../../../test/close.ts';
-import { testEngine, testEngineWithoutF16 } from '../../../test/engine.ts';
+import { testEngineWithF16, testEngineWithoutF16 } from '../../../test/engine.ts';
 import { rng } from '../../../test/random.ts';
 import { roundToF16 } from '../../engine/dtype.ts';
-import type { Engine } from '../../engine/engine.ts';
 import { layerNormBackwardRef, layerNormForwardRef } from './layer-norm-reference.ts';
 import { layerNorm } from './layer-norm.ts';
 
 const TOL_F16 = { rtol: 2 ** -11 + 2e-5, atol: 1e-6 };
 // fp16 vs the fp32 op on the same inputs: the same f32 arithmetic, then one rounding.
 const TOL_VS_F32 = { rtol: 2 ** -11 + 1e-6, atol: 1e-6 };
-
-async function f16Engine(): Promise<Engine> {
-  const e = await testEngine();
-  if (!e.f16) throw new Error('the test adapter has no shader-f16 (lavapipe has it)');
-  return e;
-}
 
 interface Case {
   shape: number[];
@@ -38,7 +31,7 @@ describe('layerNorm with fp16 activations', () => {
     { shape: [4, 25, 24], limit: 2048, what: 'split: row ranges' },
     { shape: [4, 25, 24], limit: 2048, f16Params: true, what: 'split: row ranges, fp16 parameters' },
   ])('matches the reference on fp16-rounded inputs ($what)', async ({ shape, limit, f16Params }) => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     const C = shape[shape.length - 1];
     const n = shape.reduce((a, b) => a * b, 1);
     const r = rng(n + C);
@@ -91,7 +84,7 @@ describe('layerNorm with fp16 activations', () => {
     { variant: 'tuned' as const, f16: true },
     { variant: 'tuned' as const, f16: false },
   ])('backpropagates through frozen fp16 parameters ($variant, shader-f16: $f16)', async ({ variant, f16 }) => {
-    const e = f16 ? await f16Engine() : await testEngineWithoutF16();
+    const e = f16 ? await testEngineWithF16() : await testEngineWithoutF16();
     const r = rng(32);
     const xs = r.normals(5 * 16, 2);
     const ws = roundToF16(r.normals(16));
@@ -109,7 +102,7 @@ describe('layerNorm with fp16 activations', () => {
   });
 
   it('refuses fp16 activations while gradients are recorded, and trainable fp16 parameters', async () => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     e.scope(() => {
       const w = e.zeros([4]);
       expect(() => layerNorm(e.zeros([2, 4], 'f16'), w, w)).toThrow(/layerNorm: fp16 activations .* are for inference/);

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { roundToF16, type DType } from '../../engine/dtype.ts';
 import type { Engine } from '../../engine/engine.ts';
-import { testEngine } from '../../../test/engine.ts';
+import { testEngineWithF16 } from '../../../test/engine.ts';
 import { assertClose } from '../../../test/close.ts';
 import { rng } from '../../../test/random.ts';
 import type { MatmulImpl } from '../matmul/matmul-kernels.ts';
@@ -42,12 +42,6 @@ const CASES: Case[] = [
 
 const label = (c: Case) => `${c.rows}×${c.inF}→${c.outF}${c.bias ? `+b ${c.b ?? c.w}` : ''} (${c.w} weight)`;
 
-async function f16Engine(): Promise<Engine> {
-  const e = await testEngine();
-  if (!e.f16) throw new Error('the test adapter has no shader-f16 (lavapipe has it)');
-  return e;
-}
-
 function data(c: Case, seed: number) {
   const r = rng(seed);
   const round = (v: Float32Array, dtype: DType) => (dtype === 'f16' ? roundToF16(v) : v);
@@ -77,7 +71,7 @@ async function check(e: Engine, c: Case, seed: number, impl?: MatmulImpl): Promi
 
 describe('linear with fp16 activations', () => {
   it('fp16 x with f32 (LoRA) and fp16 (frozen) weights matches the reference on fp16-rounded x', async () => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     for (const [i, c] of CASES.entries()) {
       for (const impl of [undefined, 'naive', 'tiled', 'direct'] as const) {
         await check(e, c, 40 + i, impl);
@@ -86,7 +80,7 @@ describe('linear with fp16 activations', () => {
   });
 
   it('the same through the split paths under a low binding limit', async () => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     const limit = 4096;
     e.setBindingLimit(limit);
     try {
@@ -114,7 +108,7 @@ describe('linear with fp16 activations', () => {
   // What the weight-range split relies on: every kernel writes an M×N block of columns of
   // a wider output in place (vec4 stores where the block and row start on multiples of 4).
   it('writes a block of columns of a wider output, every kernel, fp16 and f32', async () => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     const [rows, inF, stride] = [7, 12, 24];
     const blocks = [
       { offset: 4, n: 8 },
@@ -147,7 +141,7 @@ describe('linear with fp16 activations', () => {
   });
 
   it('refuses fp16 activations while gradients are recorded', async () => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     e.scope(() => {
       const x = e.tensor([1, 2, 3], [1, 3], { dtype: 'f16' });
       const w = e.tensor([1, 2, 3, 4, 5, 6], [2, 3]);

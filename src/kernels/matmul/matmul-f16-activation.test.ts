@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { roundToF16, type DType } from '../../engine/dtype.ts';
 import type { Engine } from '../../engine/engine.ts';
-import { testEngine } from '../../../test/engine.ts';
+import { testEngineWithF16 } from '../../../test/engine.ts';
 import { assertClose } from '../../../test/close.ts';
 import { rng } from '../../../test/random.ts';
 import { matmulForwardRef, matmulShapeRef } from './matmul-reference.ts';
@@ -43,12 +43,6 @@ const CASES: Case[] = [
 const size = (s: readonly number[]) => s.reduce((p, d) => p * d, 1);
 const label = (c: Case) => `a[${c.a}]${c.transA ? 'ᵀ' : ''}·b[${c.b}]${c.transB ? 'ᵀ' : ''} (${c.bType} b)`;
 
-async function f16Engine(): Promise<Engine> {
-  const e = await testEngine();
-  if (!e.f16) throw new Error('the test adapter has no shader-f16 (lavapipe has it)');
-  return e;
-}
-
 // The fp16 result against the reference and the f32 result on the same values; the op
 // itself, or the kernel-level forward with `impl` forced.
 async function check(e: Engine, c: Case, seed: number, impl?: MatmulImpl): Promise<void> {
@@ -74,7 +68,7 @@ async function check(e: Engine, c: Case, seed: number, impl?: MatmulImpl): Promi
 
 describe('matmul with fp16 activations', () => {
   it('matches the reference on fp16-rounded activations, every kernel', async () => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     for (const [i, c] of CASES.entries()) {
       for (const impl of [undefined, 'naive', 'tiled', 'direct'] as const) {
         await check(e, c, 80 + i, impl);
@@ -93,7 +87,7 @@ describe('matmul with fp16 activations', () => {
   ] as (Case & { limit: number })[])(
     'the same in batch ranges under a low binding limit (%j)',
     async ({ limit, ...c }) => {
-      const e = await f16Engine();
+      const e = await testEngineWithF16();
       expect(size(c.a) * 2).toBeGreaterThan(limit);
       e.setBindingLimit(limit);
       try {
@@ -105,7 +99,7 @@ describe('matmul with fp16 activations', () => {
   );
 
   it('mixed dtypes: f32 by default (a frozen fp16 weight), f16 only when asked, never while recording', async () => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     e.scope(() => {
       const h = e.tensor([1, 2, 3, 4], [2, 2], { dtype: 'f16' });
       const w = e.tensor([1, 2, 3, 4], [2, 2]);

@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { roundToF16 } from '../../engine/dtype.ts';
 import type { Engine } from '../../engine/engine.ts';
-import { testEngine } from '../../../test/engine.ts';
+import { testEngineWithF16 } from '../../../test/engine.ts';
 import { assertClose } from '../../../test/close.ts';
 import { rng } from '../../../test/random.ts';
 import { softmaxForwardRef } from './softmax-reference.ts';
@@ -18,12 +18,6 @@ import { softmax } from './softmax.ts';
 
 const TOL = { rtol: 1e-3, atol: 1e-6 };
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-
-async function f16Engine(): Promise<Engine> {
-  const e = await testEngine();
-  if (!e.f16) throw new Error('the test adapter has no shader-f16 (lavapipe has it)');
-  return e;
-}
 
 async function check(e: Engine, shape: number[], seed: number): Promise<void> {
   const n = shape[shape.length - 1];
@@ -41,11 +35,11 @@ async function check(e: Engine, shape: number[], seed: number): Promise<void> {
 describe('softmax of fp16 activations', () => {
   // Rows shorter and longer than the 64 workgroup, one on the 256 workgroup (n > 1024).
   it.each([[[3, 7]], [[2, 5, 77]], [[3, 1000]], [[2, 1025]]])('matches the reference (shape %j)', async (shape) => {
-    await check(await f16Engine(), shape, size(shape));
+    await check(await testEngineWithF16(), shape, size(shape));
   });
 
   it('in row ranges under a low binding limit', async () => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     const limit = 4096;
     e.setBindingLimit(limit);
     try {
@@ -58,7 +52,7 @@ describe('softmax of fp16 activations', () => {
   });
 
   it('refuses fp16 activations while gradients are recorded', async () => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     e.scope(() => {
       expect(() => softmax(e.zeros([2, 3], 'f16'))).toThrow(/softmax: fp16 activations .* are for inference/);
     });

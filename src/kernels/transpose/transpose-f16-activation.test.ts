@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { roundToF16 } from '../../engine/dtype.ts';
 import type { Engine } from '../../engine/engine.ts';
-import { testEngine } from '../../../test/engine.ts';
+import { testEngineWithF16 } from '../../../test/engine.ts';
 import { assertClose } from '../../../test/close.ts';
 import { rng } from '../../../test/random.ts';
 import { transposeForwardRef } from './transpose-reference.ts';
@@ -14,12 +14,6 @@ import { transpose } from './transpose.ts';
 
 const EXACT = { rtol: 0, atol: 0 };
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-
-async function f16Engine(): Promise<Engine> {
-  const e = await testEngine();
-  if (!e.f16) throw new Error('the test adapter has no shader-f16 (lavapipe has it)');
-  return e;
-}
 
 async function check(e: Engine, shape: number[], perm: number[], seed: number, impl?: TransposeImpl): Promise<void> {
   const xs = roundToF16(rng(seed).normals(size(shape)));
@@ -61,7 +55,7 @@ describe('transpose of fp16 activations', () => {
       [2, 1, 0],
     ],
   ])('matches the reference exactly, both kernels ([%j] by %j)', async (shape, perm) => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     for (const impl of [undefined, 'auto', 'naive'] as const) await check(e, shape, perm, size(shape), impl);
   });
 
@@ -71,7 +65,7 @@ describe('transpose of fp16 activations', () => {
     { shape: [4, 32, 48], limit: 4096 },
     { shape: [129, 5, 7], limit: 8960 },
   ])('in ranges of the leading axis under a low binding limit ($shape)', async ({ shape, limit }) => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     expect(size(shape) * 2).toBeGreaterThan(limit);
     e.setBindingLimit(limit);
     try {
@@ -88,7 +82,7 @@ describe('transpose of fp16 activations', () => {
   });
 
   it('refuses fp16 activations while gradients are recorded', async () => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     e.scope(() => {
       const x = e.zeros([2, 3], 'f16');
       expect(() => transpose(x, [1, 0])).toThrow(

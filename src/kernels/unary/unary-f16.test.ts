@@ -5,7 +5,7 @@
 // rtol 2⁻¹¹ + 2e-6 of max|y|.
 import { describe, expect, it } from 'vitest';
 import { assertClose } from '../../../test/close.ts';
-import { testEngine } from '../../../test/engine.ts';
+import { testEngineWithF16 } from '../../../test/engine.ts';
 import { rng } from '../../../test/random.ts';
 import { roundToF16 } from '../../engine/dtype.ts';
 import type { Engine } from '../../engine/engine.ts';
@@ -29,12 +29,6 @@ const TOL_F16 = { rtol: 2 ** -11 + 2e-6, atol: 1e-6 };
 const TOL_VS_F32 = { rtol: 2 ** -11 + 1e-7, atol: 1e-7 };
 /** A binding limit below every tensor of the split cases (bytes). */
 const LOW_LIMIT = 2048;
-
-async function f16Engine(): Promise<Engine> {
-  const e = await testEngine();
-  if (!e.f16) throw new Error('the test adapter has no shader-f16 (lavapipe has it)');
-  return e;
-}
 
 interface Activation {
   name: string;
@@ -86,7 +80,7 @@ describe('element-wise activations with fp16 activations', () => {
     ].map((c) => ({ ...c, a, what: a.name })),
   );
   it.each(cases)('$what (n=$n, limit=$limit) matches the reference on fp16-rounded inputs', async ({ a, n, limit }) => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     const xs = roundToF16(rng(n).normals(n, 3));
     xs[0] = -30; // far on the saturating side
     const want = a.ref(xs);
@@ -111,7 +105,7 @@ describe('element-wise activations with fp16 activations', () => {
     { shape: [3, 40, 16], limit: LOW_LIMIT },
     { shape: [3, 100, 10], limit: 2 * LOW_LIMIT },
   ])('geglu $shape (limit=$limit) matches the reference on fp16-rounded inputs', async ({ shape, limit }) => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     const n = shape.reduce((p, d) => p * d, 1);
     const f = shape[shape.length - 1] / 2;
     const xs = roundToF16(rng(n).normals(n, 2));
@@ -134,7 +128,7 @@ describe('element-wise activations with fp16 activations', () => {
   });
 
   it('refuse fp16 activations while gradients are recorded', async () => {
-    const e = await f16Engine();
+    const e = await testEngineWithF16();
     e.scope(() => {
       const xh = e.zeros([8], 'f16');
       for (const a of activations) {

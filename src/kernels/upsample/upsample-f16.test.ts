@@ -3,7 +3,7 @@
 // under a low binding limit.
 import { describe, expect, it } from 'vitest';
 import { roundToF16 } from '../../engine/dtype.ts';
-import { testEngine } from '../../../test/engine.ts';
+import { testEngine, testEngineWithF16 } from '../../../test/engine.ts';
 import { assertClose } from '../../../test/close.ts';
 import { rng } from '../../../test/random.ts';
 import { upsampleNearest2xForwardRef } from './upsample-reference.ts';
@@ -19,8 +19,7 @@ describe('upsampleNearest2x with fp16 activations', () => {
     [[2, 3, 5, 7], undefined],
     [[1, 6, 8, 12], LIMIT], // y is 9216 bytes: plane ranges of 4 and 2 planes
   ])('matches the reference on fp16-rounded inputs (%j, binding limit %s)', async (shape, limit) => {
-    const e = await testEngine();
-    if (!e.f16) throw new Error('the test adapter has no shader-f16 (lavapipe has it)');
+    const e = await testEngineWithF16();
     const [B, C, H, W] = shape;
     const xs = roundToF16(rng(B + C + H + W).normals(B * C * H * W));
     const want = upsampleNearest2xForwardRef(xs, B * C, H, W);
