@@ -3,6 +3,7 @@
 // user's blend α, any of the three samplers, seeded noise, progressive previews.
 import type { Tensor } from '../engine/tensor.ts';
 import { concat } from '../kernels/concat/concat.ts';
+import type { EngineOps } from '../models/engine-ops.ts';
 import type { LoraPair, LoraSet } from '../models/lora.ts';
 import { unet } from '../models/unet/unet.ts';
 import { vaeDecode } from '../models/vae/vae.ts';
@@ -120,30 +121,41 @@ function disposeConditioning(s: Conditioning): void {
 
 /** The UNet with the concept applied, on the engine, for a [uncond, cond] batch. */
 function engineDenoiser(rt: PackRuntime, o: GenerateOptions, state: Conditioning): Denoiser {
-  const { engine, ops } = rt;
+  const { engine } = rt;
   const c = o.concept;
   const lora: LoraSet<Tensor> | null = c ? { layers: state.layers, scale: c.alpha / c.rank } : null;
+  let ops = rt.ops;
   return {
     backend: `engine (${engine.info.name})`,
     async predict(x, shape, t) {
-      const out = await engine.noGrad(() =>
-        engine.scopeAsync(async () => {
-          const xt = engine.tensor(x, shape);
-          const eps = unet(ops, rt.unet.params, rt.unet.config, {
-            sample: concat([xt, xt], 0),
-            timesteps: [t, t],
-            cond: { context: state.context, lora, dual: c ? { hardContext: state.hardContext, alpha: o.blend } : null },
-            // without gradients: each block frees its intermediates when it returns
-            checkpointing: true,
-          });
-          return eps.read();
-        }),
-      );
+      let out = await run(x, shape, t);
+      // fp16 activations overflow beyond ±65504 where fp32 does not: this step is redone with
+      // fp32 activations, and so are the steps after it.
+      if (ops !== rt.opsF32 && !out.every(Number.isFinite)) {
+        ops = rt.opsF32;
+        out = await run(x, shape, t);
+      }
       const n = x.length;
       return [out.subarray(0, n), out.subarray(n, 2 * n)];
     },
     dispose() {},
   };
+
+  function run(x: Float32Array, shape: number[], t: number): Promise<Float32Array> {
+    return engine.noGrad(() =>
+      engine.scopeAsync(async () => {
+        const xt = engine.tensor(x, shape);
+        const eps = unet(ops, rt.unet.params, rt.unet.config, {
+          sample: concat([xt, xt], 0),
+          timesteps: [t, t],
+          cond: { context: state.context, lora, dual: c ? { hardContext: state.hardContext, alpha: o.blend } : null },
+          // without gradients: each block frees its intermediates when it returns
+          checkpointing: true,
+        });
+        return eps.read();
+      }),
+    );
+  }
 }
 
 async function makeDenoiser(rt: PackRuntime, o: GenerateOptions, state: Conditioning): Promise<Denoiser> {
@@ -170,7 +182,7 @@ export async function generate(
   if (!(o.blend >= 0 && o.blend <= 1)) throw new Error(`blend α must be in [0, 1], got ${o.blend}`);
   if (o.rng !== undefined && o.rng !== 'philox' && o.rng !== 'torch')
     throw new Error(`rng must be "philox" or "torch", got ${String(o.rng)}`);
-  const { engine, ops } = rt;
+  const { engine } = rt;
   const L = rt.unet.config.in_channels;
   const h = rt.manifest.latentSize;
   const w = h;
@@ -209,16 +221,24 @@ export async function generate(
             : null;
         onEvent({ image: i, step: s + 1, steps: timesteps.length, preview });
       }
-      // 4. decode z/scaling_factor with the VAE
-      const pixels = await engine.noGrad(() =>
-        engine.scopeAsync(async () => {
-          const z = engine.tensor(
-            x.map((v) => v / sf),
-            shape,
-          );
-          return vaeDecode(ops, rt.vae.params, rt.vae.config, z).read();
-        }),
-      );
+      // 4. decode z/scaling_factor with the VAE (again with fp32 activations if fp16 ones overflowed)
+      const latent = x;
+      const decode = (activations: EngineOps) =>
+        engine.noGrad(() =>
+          engine.scopeAsync(async () =>
+            vaeDecode(
+              activations,
+              rt.vae.params,
+              rt.vae.config,
+              engine.tensor(
+                latent.map((v) => v / sf),
+                shape,
+              ),
+            ).read(),
+          ),
+        );
+      let pixels = await decode(rt.ops);
+      if (rt.ops !== rt.opsF32 && !pixels.every(Number.isFinite)) pixels = await decode(rt.opsF32);
       const size = rt.manifest.imageSize;
       images.push({ width: size, height: size, rgba: pixelsToRgba(pixels, size, size), seed, latent: x });
     }

@@ -120,6 +120,11 @@ export function halfActivations(engine: Engine, unetWeights: SafetensorsHeader, 
 
 export class PackRuntime {
   readonly ops: EngineOps;
+  /**
+   * The same backend with fp32 activations (`ops` itself when those are fp32): generate redoes
+   * a UNet step or the decode with it when fp16 activations overflowed (±65504) into Inf/NaN.
+   */
+  readonly opsF32: EngineOps;
   private readonly owned: SafetensorsParams[] = [];
 
   private constructor(
@@ -139,6 +144,7 @@ export class PackRuntime {
     readonly halfActivations = false,
   ) {
     this.ops = new EngineOps(engine, { halfActivations });
+    this.opsF32 = halfActivations ? new EngineOps(engine) : this.ops;
   }
 
   static async open(engine: Engine, pack: LoadedPack, options: PackRuntimeOptions = {}): Promise<PackRuntime> {
