@@ -31,3 +31,16 @@ export function testEngineWithoutF16(): Promise<Engine> {
   packedEngine ??= Engine.create({ f16: false });
   return packedEngine;
 }
+
+/**
+ * Run `fn` in a scope of `e` with storage bindings limited to `limit` bytes (undefined: the
+ * device's), so small shapes take the split paths; the limit is restored afterwards.
+ */
+export async function withBindingLimit(e: Engine, limit: number | undefined, fn: () => Promise<void>): Promise<void> {
+  e.setBindingLimit(limit);
+  try {
+    await e.scopeAsync(fn);
+  } finally {
+    e.setBindingLimit(undefined);
+  }
+}

@@ -4,10 +4,9 @@
 // |y|) plus the f32 operation's (1e-6 of the scale, the fp32 tests' tolerance).
 import { describe, expect, it } from 'vitest';
 import { assertClose } from '../../../test/close.ts';
-import { testEngineWithF16 } from '../../../test/engine.ts';
+import { testEngineWithF16, withBindingLimit } from '../../../test/engine.ts';
 import { rng } from '../../../test/random.ts';
 import { roundToF16 } from '../../engine/dtype.ts';
-import type { Engine } from '../../engine/engine.ts';
 import { affineForwardRef, binaryForwardRef } from './binary-reference.ts';
 import { affineForward, binaryForward, type BinaryOp } from './binary-kernels.ts';
 import { add, addScalar, div, mul, scale, sub } from './binary.ts';
@@ -17,15 +16,6 @@ const TOL_F16 = { rtol: 2 ** -11 + 1e-6, atol: 1e-6 };
 const TOL_VS_F32 = { rtol: 2 ** -11 + 1e-7, atol: 1e-7 };
 const OPS = { add, sub, mul, div };
 const size = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
-
-async function withLimit(e: Engine, limit: number | undefined, fn: () => Promise<void>): Promise<void> {
-  e.setBindingLimit(limit);
-  try {
-    await e.scopeAsync(fn);
-  } finally {
-    e.setBindingLimit(undefined);
-  }
-}
 
 interface Case {
   aShape: number[];
@@ -57,7 +47,7 @@ describe('binary ops with fp16 activations', () => {
     const bsAny = roundToF16(r.normals(size(bShape), 2));
     // Divisors away from zero.
     const bsDiv = roundToF16(r.uniforms(size(bShape), 0.5, 2));
-    await withLimit(e, limit, async () => {
+    await withBindingLimit(e, limit, async () => {
       const a = e.tensor(as, aShape, { dtype: 'f16' });
       for (const op of Object.keys(OPS) as BinaryOp[]) {
         const bs = op === 'div' ? bsDiv : bsAny;
@@ -80,7 +70,7 @@ describe('binary ops with fp16 activations', () => {
   it.each([{ limit: undefined }, { limit: 2048 }])('scale and addScalar (limit=$limit)', async ({ limit }) => {
     const e = await testEngineWithF16();
     const xs = roundToF16(rng(3001).normals(3001, 3));
-    await withLimit(e, limit, async () => {
+    await withBindingLimit(e, limit, async () => {
       const x = e.tensor(xs, [3001], { dtype: 'f16' });
       const scaled = e.noGrad(() => scale(x, -2.5));
       expect(scaled.dtype).toBe('f16');

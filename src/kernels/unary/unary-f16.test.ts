@@ -5,7 +5,7 @@
 // rtol 2⁻¹¹ + 2e-6 of max|y|.
 import { describe, expect, it } from 'vitest';
 import { assertClose } from '../../../test/close.ts';
-import { testEngineWithF16 } from '../../../test/engine.ts';
+import { testEngineWithF16, withBindingLimit } from '../../../test/engine.ts';
 import { rng } from '../../../test/random.ts';
 import { roundToF16 } from '../../engine/dtype.ts';
 import type { Engine } from '../../engine/engine.ts';
@@ -60,15 +60,6 @@ const activations: Activation[] = [
   { name: 'quickGelu', op: quickGelu, forward: quickGeluForward, ref: quickGeluForwardRef, error: 'quickGelu' },
 ];
 
-async function withLimit(e: Engine, limit: number | undefined, fn: () => Promise<void>): Promise<void> {
-  e.setBindingLimit(limit);
-  try {
-    await e.scopeAsync(fn);
-  } finally {
-    e.setBindingLimit(undefined);
-  }
-}
-
 describe('element-wise activations with fp16 activations', () => {
   // n = 7: one partial vec4; 3001: several workgroups, a partial vec4, and 6002 bytes, which
   // the low limit splits into element ranges.
@@ -84,7 +75,7 @@ describe('element-wise activations with fp16 activations', () => {
     const xs = roundToF16(rng(n).normals(n, 3));
     xs[0] = -30; // far on the saturating side
     const want = a.ref(xs);
-    await withLimit(e, limit, async () => {
+    await withBindingLimit(e, limit, async () => {
       const xh = e.tensor(xs, [n], { dtype: 'f16' });
       if (limit) expect(xh.byteLength).toBeGreaterThan(limit);
       const y = e.noGrad(() => a.op(xh));
@@ -109,7 +100,7 @@ describe('element-wise activations with fp16 activations', () => {
     const n = shape.reduce((p, d) => p * d, 1);
     const f = shape[shape.length - 1] / 2;
     const xs = roundToF16(rng(n).normals(n, 2));
-    await withLimit(e, limit, async () => {
+    await withBindingLimit(e, limit, async () => {
       const xh = e.tensor(xs, shape, { dtype: 'f16' });
       if (limit) expect(xh.byteLength).toBeGreaterThan(limit);
       for (const approximate of ['none', 'tanh'] as const) {
