@@ -33,7 +33,8 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Engine } from '../src/engine/engine.ts';
 import type { Tensor } from '../src/engine/tensor.ts';
-import { EngineOps } from '../src/models/engine-ops.ts';
+import type { EngineOps } from '../src/models/engine-ops.ts';
+import { memoryBackend } from './memory-backend.ts';
 import { frozenWeightsF16 } from '../src/models/engine-params.ts';
 import type { LoraPair } from '../src/models/lora.ts';
 import { MapParamSource, Params } from '../src/models/params.ts';
@@ -136,19 +137,13 @@ export async function runUNetMemory(sizes: number[], log: (s: string) => void, o
       },
       has: (name) => source.has(name),
     });
-    let ops = new EngineOps(engine, { halfActivations });
-    if (hold) {
-      ops = Object.create(ops) as EngineOps;
-      Object.defineProperty(ops, 'release', { value: undefined });
-    }
-    await engine.sync();
-    if (accountingOnly) engine.dispatch = () => {};
     if (o.check && (accountingOnly || hold))
       throw new Error('unet-memory: --check compares real outputs: not with --accounting-only or --hold');
-    if (o.bindingLimit !== undefined) {
-      if (!accountingOnly) throw new Error('unet-memory: --binding-limit needs --accounting-only');
-      Object.defineProperty(engine, 'maxBindingBytes', { get: () => o.bindingLimit, configurable: true });
-    }
+    const ops = await memoryBackend(
+      engine,
+      { accountingOnly, hold, halfActivations, bindingLimit: o.bindingLimit },
+      'unet-memory',
+    );
     const weightBytes = engine.pool.getStats().liveBytes;
     log(`adapter ${engine.info.name}; UNet weights ${(weightBytes / MiB).toFixed(0)} MiB`);
 

@@ -24,7 +24,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Engine } from '../src/engine/engine.ts';
 import type { Tensor } from '../src/engine/tensor.ts';
-import { EngineOps } from '../src/models/engine-ops.ts';
+import { memoryBackend } from './memory-backend.ts';
 import { frozenWeightsF16 } from '../src/models/engine-params.ts';
 import { MapParamSource, Params } from '../src/models/params.ts';
 import type { VaeConfig } from '../src/models/vae/vae-config.ts';
@@ -70,17 +70,11 @@ export async function runVaeDecodeMemory(sizes: number[], log: (s: string) => vo
       weights.set(k.name, engine.keep(t));
     });
     const params = new Params(new MapParamSource(weights, (t) => t.shape));
-    let ops = new EngineOps(engine, { halfActivations });
-    if (hold) {
-      ops = Object.create(ops) as EngineOps;
-      Object.defineProperty(ops, 'release', { value: undefined });
-    }
-    await engine.sync();
-    if (accountingOnly) engine.dispatch = () => {};
-    if (o.bindingLimit !== undefined) {
-      if (!accountingOnly) throw new Error('vae-decode-memory: --binding-limit needs --accounting-only');
-      Object.defineProperty(engine, 'maxBindingBytes', { get: () => o.bindingLimit });
-    }
+    const ops = await memoryBackend(
+      engine,
+      { accountingOnly, hold, halfActivations, bindingLimit: o.bindingLimit },
+      'vae-decode-memory',
+    );
     log(`adapter ${engine.info.name}; VAE decoder weights ${(engine.pool.getStats().liveBytes / MiB).toFixed(0)} MiB`);
     for (const size of sizes) {
       const h = size / 8;
